@@ -1,0 +1,64 @@
+# keyfleet: the README's commands. `make demo` and `make test` work on a fresh Debian 12 machine.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all build deps test unit-test asan-test install format lint fuzz demo bench clean completion
+
+all: build
+
+deps:
+	@scripts/deps.sh build test
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: deps build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# The same suites built with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan-test: deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKEYFLEET_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Regenerates completion/ from the parser (a unit test fails when they drift apart).
+completion: build
+	$(BUILD)/keyfleet completion bash > completion/keyfleet.bash
+	$(BUILD)/keyfleet completion zsh > completion/_keyfleet
+	$(BUILD)/keyfleet completion fish > completion/keyfleet.fish
+
+SOURCES = $(shell git ls-files '*.cpp' '*.hpp')
+
+format:
+	@scripts/deps.sh lint
+	clang-format -i $(SOURCES)
+
+lint: build
+	@scripts/deps.sh lint
+	clang-format --dry-run --Werror $(SOURCES)
+	run-clang-tidy-16 -quiet -p $(BUILD) '^$(CURDIR)/(lib|bin)/' >/dev/null 2>$(BUILD)/clang-tidy.log \
+	  || { cat $(BUILD)/clang-tidy.log; false; }
+
+fuzz:
+	@scripts/deps.sh build fuzz
+	scripts/fuzz.sh
+
+demo: deps build
+	scripts/demo.sh $(BUILD)/keyfleet
+
+bench: deps build
+	@scripts/deps.sh bench
+	bench/run.sh $(BUILD)/keyfleet
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

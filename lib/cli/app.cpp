@@ -1,0 +1,147 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <vector>
+
+#include "cli/command.hpp"
+#include "cli/completion.hpp"
+#include "cli/suggest.hpp"
+#include "core/interrupt.hpp"
+#include "core/secret.hpp"
+
+namespace kf::cli {
+namespace {
+
+constexpr std::string_view kExitCodes =
+    "Exit codes:\n"
+    "  0    success\n"
+    "  1    finished, but some nodes failed or differ (or a local operation failed)\n"
+    "  2    usage or configuration error\n"
+    "  3    integrity or authentication failure: tampered or truncated bundle, wrong passphrase,\n"
+    "       unsafe archive entry, host key mismatch\n"
+    "  4    refused for safety: would overwrite without --force, generation downgrade, lock held,\n"
+    "       confirmation missing\n"
+    "  130  interrupted\n";
+
+void print_error(std::string_view message) {
+  std::cerr << "keyfleet: error: " << message << '\n';
+}
+
+std::vector<std::string_view> command_names() {
+  std::vector<std::string_view> names;
+  for (const auto& command : commands()) names.push_back(command.name);
+  names.push_back("help");
+  names.push_back("completion");
+  return names;
+}
+
+// "keyfleet creat-keys": name the command the operator most likely meant.
+std::optional<int> reject_unknown_command(int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return std::nullopt;
+  std::string_view word = argv[1];
+  auto names = command_names();
+  if (std::find(names.begin(), names.end(), word) != names.end()) return std::nullopt;
+  std::string message = fmt::format("unknown command '{}'", word);
+  if (auto guess = closest_match(word, names)) message += fmt::format(": did you mean '{}'?", *guess);
+  print_error(message);
+  std::cerr << "Run 'keyfleet help' for the list of commands.\n";
+  return to_int(ExitCode::usage);
+}
+
+}  // namespace
+
+void build_app(CLI::App& app, std::vector<Action>& actions) {
+  app.name("keyfleet");
+  app.description(
+      "keyfleet rotates the TLS key material of a cluster's agents: it creates a key set, seals it\n"
+      "in an encrypted bundle, pushes identical copies to every node over SSH, installs them\n"
+      "atomically, verifies every node against the manifest and wipes the temporary copies.");
+  app.set_version_flag("--version", std::string("keyfleet ") + KEYFLEET_VERSION);
+  app.require_subcommand(0, 1);
+  app.footer(std::string("Run 'keyfleet COMMAND --help' for a command's options.\n\n") +
+             std::string(kExitCodes));
+  for (const auto& command : commands()) {
+    CLI::App* sub = app.add_subcommand(std::string(command.name), std::string(command.summary));
+    sub->footer(std::string(kExitCodes));
+    actions.push_back(command.setup(*sub));
+  }
+}
+
+int run(int argc, char** argv) {
+  ::umask(077);
+  disable_core_dumps();
+  install_interrupt_handler();
+
+  if (auto code = reject_unknown_command(argc, argv)) return *code;
+
+  CLI::App app;
+  std::vector<Action> actions;
+  build_app(app, actions);
+
+  std::string help_topic;
+  CLI::App* help = app.add_subcommand("help", "Show help for keyfleet or for one command");
+  help->add_option("command", help_topic, "The command to explain");
+  std::string shell;
+  CLI::App* completion = app.add_subcommand("completion", "Print a shell completion script");
+  completion->add_option("shell", shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    print_error(e.what());
+    std::string where = "keyfleet";
+    for (CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
+    std::cerr << "Run '" << where << " --help' for usage.\n";
+    return to_int(ExitCode::usage);
+  }
+
+  if (help->parsed()) {
+    if (help_topic.empty()) {
+      // App::help() would describe the selected subcommand ("help") instead of keyfleet.
+      std::cout << app.get_formatter()->make_help(&app, "keyfleet", CLI::AppFormatMode::Normal);
+      return 0;
+    }
+    for (CLI::App* sub : app.get_subcommands({})) {
+      if (sub->get_name() == help_topic) {
+        std::cout << sub->help();
+        return 0;
+      }
+    }
+    std::string message = fmt::format("help: unknown command '{}'", help_topic);
+    auto names = command_names();
+    if (auto guess = closest_match(help_topic, names)) {
+      message += fmt::format(": did you mean '{}'?", *guess);
+    }
+    print_error(message);
+    return to_int(ExitCode::usage);
+  }
+  if (completion->parsed()) {
+    std::cout << completion_script(app, shell);
+    return 0;
+  }
+
+  auto all = commands();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (!app.got_subcommand(std::string(all[i].name))) continue;
+    Result<int> result = actions[i]();
+    if (!result) {
+      print_error(result.error().message);
+      return to_int(result.error().code);
+    }
+    return *result;
+  }
+
+  std::cerr << app.help();
+  return to_int(ExitCode::usage);
+}
+
+}  // namespace kf::cli

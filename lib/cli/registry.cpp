@@ -1,0 +1,15 @@
+#include <vector>
+
+#include "cli/command.hpp"
+#include "cli/commands.hpp"
+
+namespace kf::cli {
+
+std::span<const Command> commands() {
+  static const std::vector<Command> table = {
+      // Add new commands here, in the order an operator uses them.
+  };
+  return table;
+}
+
+}  // namespace kf::cli

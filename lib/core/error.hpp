@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cerrno>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/exit_code.hpp"
+
+namespace kf {
+
+// One failure: the exit code it maps to and a message "<what failed>: <why>" that names the file,
+// host or option involved. main() prints it as "keyfleet: error: <message>".
+struct Error {
+  ExitCode code = ExitCode::failure;
+  std::string message;
+};
+
+template <class T = void>
+using Result = std::expected<T, Error>;
+
+template <class... Args>
+[[nodiscard]] std::unexpected<Error> fail(ExitCode code, fmt::format_string<Args...> format,
+                                          Args&&... args) {
+  return std::unexpected(Error{code, fmt::format(format, std::forward<Args>(args)...)});
+}
+
+// "<what>: <strerror(err)>" with exit code `failure`, e.g. fail_errno("cannot open /x/y").
+[[nodiscard]] std::unexpected<Error> fail_errno(std::string_view what, int err = errno);
+[[nodiscard]] std::unexpected<Error> fail_errno(ExitCode code, std::string_view what,
+                                                int err = errno);
+
+// Prefixes what we were doing: "<context>: <message>", keeping the exit code.
+[[nodiscard]] Error with_context(Error error, std::string_view context);
+
+// The current OpenSSL error queue as one line (and clears it); "unknown OpenSSL error" if empty.
+[[nodiscard]] std::string openssl_error();
+[[nodiscard]] std::unexpected<Error> fail_openssl(ExitCode code, std::string_view what);
+
+}  // namespace kf
+
+// Propagates an error from an expression returning Result<T>; yields the value otherwise.
+// GCC statement expressions keep call sites to one line, as ccache's TRY does.
+#define KF_TRY(expr)                                           \
+  ({                                                           \
+    auto kf_try_result_ = (expr);                              \
+    if (!kf_try_result_) return std::unexpected(std::move(kf_try_result_.error())); \
+    std::move(*kf_try_result_);                                \
+  })
+
+// The same for Result<void>.
+#define KF_CHECK(expr)                                                                \
+  do {                                                                                \
+    auto kf_check_result_ = (expr);                                                   \
+    if (!kf_check_result_) return std::unexpected(std::move(kf_check_result_.error())); \
+  } while (false)
