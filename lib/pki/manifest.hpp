@@ -1,0 +1,68 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace kf {
+
+inline constexpr std::string_view kManifestFormat = "keyfleet-keyset/1";
+inline constexpr std::string_view kManifestName = "manifest.json";
+
+// The key set's file names. Every file of a key set but manifest.json is listed in the manifest.
+namespace keyset_files {
+inline constexpr std::string_view ca_crt = "ca.crt";
+inline constexpr std::string_view ca_key = "ca.key";
+inline constexpr std::string_view agent_crt = "agent.crt";
+inline constexpr std::string_view agent_key = "agent.key";
+inline constexpr std::string_view keystore = "keystore.p12";
+inline constexpr std::string_view truststore = "truststore.p12";
+inline constexpr std::string_view storepass = "storepass";
+}  // namespace keyset_files
+
+struct ManifestFile {
+  std::string name;
+  std::uint64_t size = 0;
+  mode_t mode = 0600;  // 0600 or 0644; written as "0600"/"0644"
+  std::string sha256;  // lowercase hex
+  bool operator==(const ManifestFile&) const = default;
+};
+
+struct Manifest {
+  std::uint64_t generation = 1;
+  std::string created;  // RFC 3339 UTC
+  std::string key_type;
+  std::vector<std::string> hosts;
+  std::string not_after;          // RFC 3339 UTC, the agent certificate's
+  std::string ca_fingerprint;     // "sha256:<hex of the DER certificate>"
+  std::string agent_fingerprint;  // likewise
+  std::vector<ManifestFile> files;  // sorted by name
+
+  [[nodiscard]] const ManifestFile* find(std::string_view name) const;
+  bool operator==(const Manifest&) const = default;
+};
+
+// A simple entry name: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. No slashes, no "..", no leading dot.
+bool is_safe_entry_name(std::string_view name);
+
+nlohmann::json to_json(const Manifest& manifest);
+// Pretty JSON with a trailing newline; the same manifest always gives the same bytes.
+std::string serialize(const Manifest& manifest);
+
+// Strict: unknown format, missing or mistyped fields, unsafe or duplicate names, bad modes or
+// digests are errors with `code` (integrity for a manifest inside a bundle, usage for a file an
+// operator named), the message prefixed with `origin`.
+Result<Manifest> parse_manifest(std::string_view text, std::string_view origin,
+                                ExitCode code = ExitCode::integrity);
+
+// SHA-256 of bytes, lowercase hex.
+std::string sha256_hex(std::span<const std::uint8_t> data);
+
+}  // namespace kf
