@@ -5,4 +5,6 @@
 // One setup function per command; each lives in its own cli/cmd_<name>.cpp.
 namespace kf::cli {
 
+Action setup_create_keys(CLI::App& sub);
+
 }  // namespace kf::cli

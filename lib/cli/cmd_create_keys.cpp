@@ -1,0 +1,158 @@
+#include <iostream>
+#include <memory>
+
+#include <fmt/ranges.h>
+#include <boost/filesystem/operations.hpp>
+
+#include "cli/commands.hpp"
+#include "fleet/inventory.hpp"
+#include "pki/cert.hpp"
+#include "pki/hosts.hpp"
+#include "pki/keyset.hpp"
+
+namespace kf::cli {
+namespace {
+
+struct CreateKeysArgs {
+  std::string out;
+  std::vector<std::string> host;
+  std::vector<std::string> hosts;
+  std::string inventory;
+  std::string key_type{key_type_name(kDefaultKeyType)};
+  int days = kDefaultDays;
+  int ca_days = kDefaultCaDays;
+  CLI::Option* ca_days_option = nullptr;
+  std::string cn;
+  std::string org;
+  bool keep_ca = false;
+  bool force = false;
+  bool json = false;
+};
+
+constexpr std::string_view kFooter =
+    "Examples:\n"
+    "  keyfleet create-keys --out /etc/keyfleet/new --hosts node1,node2,10.0.0.3\n"
+    "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --key-type ec-p384\n"
+    "  # a host name changed: new agent certificate, same CA (the nodes' trust stays)\n"
+    "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --force --keep-ca\n"
+    "  # after a compromise: everything new, the old set goes to DIR/archive/NNNNNN\n"
+    "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --force\n"
+    "\n"
+    "The key set: ca.crt, ca.key (the cluster CA), agent.crt, agent.key (the identity every node\n"
+    "shares; its subjectAltName lists every host), keystore.p12 (agent key and chain),\n"
+    "truststore.p12 (CA only), storepass (their password) and manifest.json (generation, hosts,\n"
+    "fingerprints, SHA-256 of every file). Private keys, stores and storepass are 0600.\n";
+
+constexpr std::string_view describe(std::string_view name) {
+  if (name == "ca.crt") return "CA certificate";
+  if (name == "ca.key") return "CA private key";
+  if (name == "agent.crt") return "agent certificate";
+  if (name == "agent.key") return "agent private key";
+  if (name == "keystore.p12") return "PKCS#12: agent key, certificate and CA";
+  if (name == "truststore.p12") return "PKCS#12: CA certificate";
+  if (name == "storepass") return "password of both stores";
+  return "";
+}
+
+Result<std::vector<std::string>> collect_hosts(const CreateKeysArgs& args) {
+  std::vector<std::string> hosts = args.host;
+  hosts.insert(hosts.end(), args.hosts.begin(), args.hosts.end());
+  if (!args.inventory.empty()) {
+    auto inventory = KF_TRY(load_inventory(args.inventory));
+    auto from_inventory = inventory_hosts(inventory);
+    hosts.insert(hosts.end(), from_inventory.begin(), from_inventory.end());
+  }
+  return hosts;
+}
+
+// "/tmp/k/" and "k" both print as "/tmp/k".
+boost::filesystem::path absolute_dir(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return boost::filesystem::absolute(path).lexically_normal();
+}
+
+void print_human(const CreatedKeyset& created, const boost::filesystem::path& out) {
+  const Manifest& m = created.manifest;
+  fmt::print("Wrote key set generation {} ({}) to {}\n", m.generation, m.key_type, out.string());
+  for (const auto& file : m.files) {
+    fmt::print("  {:<16}{:04o}  {}\n", file.name, file.mode, describe(file.name));
+  }
+  fmt::print("  {:<16}0644  {}\n", kManifestName, "generation, hosts, fingerprints, digests");
+  if (created.archived_to) {
+    fmt::print("Archived the previous set to {}\n",
+               absolute_dir(created.archived_to->string()).string());
+  }
+  fmt::print("Hosts:      {}\n", fmt::join(m.hosts, ", "));
+  fmt::print("CA:         {} ({})\n", m.ca_fingerprint, created.ca_kept ? "kept" : "new");
+  fmt::print("Agent:      {}\n", m.agent_fingerprint);
+  fmt::print("Not after:  {} (agent certificate)\n", m.not_after);
+  fmt::print("Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n");
+}
+
+}  // namespace
+
+Action setup_create_keys(CLI::App& sub) {
+  auto args = std::make_shared<CreateKeysArgs>();
+  sub.footer(std::string(kFooter) + "\n" + sub.get_footer());
+  sub.add_option("--out", args->out, "Directory to write the key set to (created 0700)")
+      ->required()
+      ->type_name("DIR");
+  sub.add_option("--host", args->host,
+                 "A node's DNS name or IP address, for the subjectAltName (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  sub.add_option("--hosts", args->hosts, "Comma-separated node names or addresses")
+      ->type_name("A,B,C")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  sub.add_option("--inventory", args->inventory,
+                 "TOML inventory: every node's host and sans (see docs/inventory.md)")
+      ->type_name("FILE");
+  std::vector<std::string> key_types(key_type_names().begin(), key_type_names().end());
+  sub.add_option("--key-type", args->key_type, "Key type of the CA and the agent")
+      ->check(CLI::IsMember(key_types))
+      ->capture_default_str();
+  // A range rather than CLI::PositiveNumber: its message names the limits an operator can use.
+  sub.add_option("--days", args->days, "Validity of the agent certificate in days")
+      ->check(CLI::Range(1, kMaxDays))
+      ->capture_default_str();
+  args->ca_days_option = sub.add_option("--ca-days", args->ca_days, "Validity of a new CA in days")
+                             ->check(CLI::Range(1, kMaxDays))
+                             ->capture_default_str();
+  sub.add_option("--cn", args->cn, "Common name of the agent certificate (default: the first host)")
+      ->type_name("NAME");
+  sub.add_option("--org", args->org, "Organization (O) of the certificates")->type_name("NAME");
+  sub.add_flag("--keep-ca", args->keep_ca,
+               "Reuse the CA in DIR (after a host name change: the nodes' trust stays)");
+  sub.add_flag("--force", args->force,
+               "Replace a key set in DIR; the old one is moved to DIR/archive/NNNNNN");
+  sub.add_flag("--json", args->json, "Print the manifest and the directory as one JSON document");
+
+  return [args]() -> Result<int> {
+    CreateKeysOptions options;
+    options.out = args->out;
+    options.hosts = KF_TRY(collect_hosts(*args));
+    options.key_type = KF_TRY(parse_key_type(args->key_type));
+    options.days = args->days;
+    if (args->ca_days_option->count() > 0) options.ca_days = args->ca_days;
+    options.common_name = args->cn;
+    options.organization = args->org;
+    options.keep_ca = args->keep_ca;
+    options.force = args->force;
+    auto created = KF_TRY(create_keyset(options));
+    auto out = absolute_dir(args->out);
+    if (args->json) {
+      nlohmann::json doc = to_json(created.manifest);
+      doc["out"] = out.string();
+      doc["archived_to"] =
+          created.archived_to ? nlohmann::json(absolute_dir(created.archived_to->string()).string())
+                              : nlohmann::json(nullptr);
+      std::cout << doc.dump(2) << '\n';
+    } else {
+      print_human(created, out);
+    }
+    return 0;
+  };
+}
+
+}  // namespace kf::cli

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "fleet/inventory.hpp"
+
+namespace kf {
+
+// Validates every host (RFC 1123 name or IP literal; a bad one is a usage error naming it) and
+// drops repeats, keeping the first spelling and the order given. Repeats are expected, not
+// mistakes: an inventory's node names and their sans overlap, and --host/--hosts combine with it.
+// DNS names compare case-insensitively and addresses by value ("::1" and "0::1" are one SAN).
+Result<std::vector<std::string>> normalize_hosts(std::span<const std::string> hosts);
+
+// Every node's host followed by its sans, in inventory order.
+std::vector<std::string> inventory_hosts(const Inventory& inventory);
+
+}  // namespace kf

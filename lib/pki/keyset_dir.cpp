@@ -1,0 +1,157 @@
+#include "pki/keyset_dir.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+
+#include <boost/filesystem/operations.hpp>
+
+#include "bundle/layout.hpp"
+
+namespace kf::keyset_dir {
+namespace {
+
+constexpr std::array<std::string_view, 7> kFiles = {
+    keyset_files::ca_crt,    keyset_files::ca_key,   keyset_files::agent_crt,
+    keyset_files::agent_key, keyset_files::keystore, keyset_files::truststore,
+    keyset_files::storepass};
+
+constexpr std::size_t kMaxManifestSize = 1024 * 1024;
+
+bool exists_nofollow(const fs::path& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// rename(2) that never replaces: RENAME_NOREPLACE where the file system has it, else a check just
+// before (we hold the directory lock, so only an outside process could race it).
+Result<void> move_noreplace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
+  if (errno == EINVAL || errno == ENOSYS) {
+    if (exists_nofollow(to)) {
+      return fail(ExitCode::refused, "cannot move {} to {}: the target exists", from.string(),
+                  to.string());
+    }
+    if (::rename(from.c_str(), to.c_str()) == 0) return {};
+  }
+  return fail_errno(errno == EEXIST ? ExitCode::refused : ExitCode::failure,
+                    fmt::format("cannot move {} to {}", from.string(), to.string()));
+}
+
+Result<std::uint64_t> highest_archived(const fs::path& dir) {
+  fs::path archive = dir / std::string(archive_dir);
+  if (!exists_nofollow(archive)) return 0;
+  boost::system::error_code ec;
+  std::uint64_t highest = 0;
+  for (fs::directory_iterator it(archive, ec), end; !ec && it != end; it.increment(ec)) {
+    auto generation = layout::parse_generation_name(it->path().filename().string());
+    if (generation) highest = std::max(highest, *generation);
+  }
+  if (ec) return fail(ExitCode::failure, "cannot list {}: {}", archive.string(), ec.message());
+  return highest;
+}
+
+}  // namespace
+
+std::span<const std::string_view> file_names() {
+  return kFiles;
+}
+
+fs::path archive_path(const fs::path& dir, std::uint64_t generation) {
+  return dir / std::string(archive_dir) / layout::generation_name(generation);
+}
+
+Result<Lock> Lock::acquire(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return fail_errno(fmt::format("cannot open directory {}", dir.string()));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return fail(ExitCode::refused, "{} is locked: another keyfleet create-keys is writing there",
+                  dir.string());
+    }
+    return fail_errno(fmt::format("cannot lock {}", dir.string()));
+  }
+  return Lock(std::move(fd));
+}
+
+bool State::only_ca() const {
+  return !has_manifest && !present.empty() &&
+         std::all_of(present.begin(), present.end(), [](const std::string& name) {
+           return name == keyset_files::ca_crt || name == keyset_files::ca_key;
+         });
+}
+
+Result<State> inspect(const fs::path& dir) {
+  State state;
+  for (auto name : kFiles) {
+    if (exists_nofollow(dir / std::string(name))) state.present.emplace_back(name);
+  }
+  fs::path manifest_path = dir / std::string(kManifestName);
+  state.has_manifest = exists_nofollow(manifest_path);
+  if (state.has_manifest) {
+    auto text = read_file(manifest_path, kMaxManifestSize);
+    if (text) {
+      std::string_view view(reinterpret_cast<const char*>(text->data()), text->size());
+      state.manifest = parse_manifest(view, manifest_path.string(), ExitCode::refused);
+    } else {
+      state.manifest = std::unexpected(text.error());
+    }
+  }
+  state.highest_archived = KF_TRY(highest_archived(dir));
+  return state;
+}
+
+Result<fs::path> archive(const fs::path& dir, const Manifest& manifest) {
+  std::vector<std::string> names;
+  auto add = [&](std::string_view name) {
+    if (name == archive_dir) return;
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
+  };
+  for (auto name : kFiles) add(name);
+  for (const auto& file : manifest.files) add(file.name);
+  add(kManifestName);  // last: see the header
+
+  fs::path target = archive_path(dir, manifest.generation);
+  std::vector<std::string> moving;
+  for (const auto& name : names) {
+    if (!exists_nofollow(dir / name)) continue;  // listed but gone, or moved by an interrupted run
+    if (exists_nofollow(target / name)) {
+      return fail(ExitCode::refused,
+                  "cannot archive {}: {} already exists and keyfleet never replaces an archived "
+                  "file; move one of them away",
+                  (dir / name).string(), (target / name).string());
+    }
+    moving.push_back(name);
+  }
+
+  KF_CHECK(make_dir(dir / std::string(archive_dir), 0700));
+  KF_CHECK(make_dir(target, 0700));
+  KF_CHECK(fsync_dir(dir / std::string(archive_dir)));
+  for (const auto& name : moving) KF_CHECK(move_noreplace(dir / name, target / name));
+  KF_CHECK(fsync_dir(target));
+  KF_CHECK(fsync_dir(dir));
+  return target;
+}
+
+Result<void> wipe_stale_temporaries(const fs::path& dir) {
+  boost::system::error_code ec;
+  std::vector<fs::path> stale;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    for (std::string_view file : kFiles) {
+      std::string prefix = fmt::format(".{}.tmp-", file);
+      if (name.starts_with(prefix)) stale.push_back(it->path());
+    }
+    if (name.starts_with(fmt::format(".{}.tmp-", kManifestName))) stale.push_back(it->path());
+  }
+  if (ec) return fail(ExitCode::failure, "cannot list {}: {}", dir.string(), ec.message());
+  for (const auto& path : stale) KF_CHECK(wipe_file(path));
+  return {};
+}
+
+}  // namespace kf::keyset_dir

@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include "pki/keyset_dir.hpp"
+#include "support/test_support.hpp"
+
+namespace kf::keyset_dir {
+namespace {
+
+using test::TempDir;
+
+Manifest manifest_with(std::uint64_t generation, std::vector<std::string> names) {
+  Manifest m;
+  m.generation = generation;
+  for (auto& name : names) m.files.push_back({name, 1, 0600, std::string(64, 'a')});
+  return m;
+}
+
+void fill(const TempDir& dir, std::initializer_list<std::string_view> names) {
+  for (auto name : names) test::write_text(dir / std::string(name), std::string(name) + " bytes");
+}
+
+TEST(KeysetDir, ArchivePathIsSixDigits) {
+  EXPECT_EQ(archive_path("/k", 1).string(), "/k/archive/000001");
+  EXPECT_EQ(archive_path("/k", 123456).string(), "/k/archive/123456");
+}
+
+TEST(KeysetDir, InspectSeesFilesManifestAndArchivedGenerations) {
+  TempDir dir;
+  auto empty = inspect(dir.path());
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+  EXPECT_EQ(empty->highest_archived, 0u);
+
+  fill(dir, {"ca.crt", "ca.key", "unrelated.txt"});
+  auto ca_only = inspect(dir.path());
+  ASSERT_TRUE(ca_only);
+  EXPECT_FALSE(ca_only->empty());
+  EXPECT_TRUE(ca_only->only_ca());
+  EXPECT_EQ(ca_only->present, (std::vector<std::string>{"ca.crt", "ca.key"}));
+
+  fill(dir, {"storepass"});
+  boost::filesystem::create_directories(dir / "archive/000002");
+  boost::filesystem::create_directories(dir / "archive/000010");
+  boost::filesystem::create_directories(dir / "archive/notes");
+  test::write_text(dir / "manifest.json", "{ not json");
+  auto state = inspect(dir.path());
+  ASSERT_TRUE(state);
+  EXPECT_FALSE(state->only_ca());
+  EXPECT_TRUE(state->has_manifest);
+  ASSERT_FALSE(state->manifest);
+  EXPECT_EQ(state->manifest.error().code, ExitCode::refused);
+  EXPECT_NE(state->manifest.error().message.find("manifest.json"), std::string::npos);
+  EXPECT_EQ(state->highest_archived, 10u);
+}
+
+TEST(KeysetDir, ArchiveMovesTheWholeSetAndLeavesOtherFiles) {
+  TempDir dir;
+  fill(dir, {"ca.crt", "ca.key", "agent.crt", "agent.key", "keystore.p12", "truststore.p12",
+             "storepass", "manifest.json", "extra.pem", "notes.txt"});
+  auto before = test::snapshot(dir.path());
+  auto target = archive(dir.path(), manifest_with(7, {"extra.pem", "archive"}));
+  ASSERT_TRUE(target) << target.error().message;
+  EXPECT_EQ(*target, dir / "archive/000007");
+  EXPECT_EQ(test::file_mode(dir / "archive"), 0700u);
+  EXPECT_EQ(test::file_mode(*target), 0700u);
+  auto after = test::snapshot(dir.path());
+  EXPECT_EQ(after.size(), before.size());
+  for (const auto& [name, bytes] : before) {
+    if (name == "notes.txt") {
+      EXPECT_EQ(after.at(name), bytes);
+    } else {
+      EXPECT_EQ(after.at("archive/000007/" + name), bytes) << name;
+    }
+  }
+}
+
+TEST(KeysetDir, ArchiveResumesAnInterruptedMove) {
+  TempDir dir;
+  fill(dir, {"ca.crt", "ca.key", "manifest.json"});
+  boost::filesystem::create_directories(dir / "archive/000001");
+  boost::filesystem::rename(dir / "ca.crt", dir / "archive/000001/ca.crt");
+  ASSERT_TRUE(archive(dir.path(), manifest_with(1, {"ca.crt", "ca.key"})));
+  auto after = test::snapshot(dir.path());
+  EXPECT_EQ(after, (std::map<std::string, std::string>{
+                       {"archive/000001/ca.crt", "ca.crt bytes"},
+                       {"archive/000001/ca.key", "ca.key bytes"},
+                       {"archive/000001/manifest.json", "manifest.json bytes"}}));
+}
+
+TEST(KeysetDir, ArchiveNeverReplacesAndMovesNothingOnACollision) {
+  TempDir dir;
+  fill(dir, {"ca.crt", "ca.key", "manifest.json"});
+  boost::filesystem::create_directories(dir / "archive/000001");
+  test::write_text(dir / "archive/000001/ca.key", "older key");
+  auto before = test::snapshot(dir.path());
+  auto r = archive(dir.path(), manifest_with(1, {"ca.crt", "ca.key"}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ExitCode::refused);
+  EXPECT_NE(r.error().message.find("archive/000001/ca.key"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(test::snapshot(dir.path()), before);
+}
+
+TEST(KeysetDir, StaleTemporariesOfKeySetFilesAreWiped) {
+  TempDir dir;
+  fill(dir, {".ca.key.tmp-0a1b2c", ".manifest.json.tmp-99", ".mine.tmp-1", "ca.key"});
+  ASSERT_TRUE(wipe_stale_temporaries(dir.path()));
+  auto left = test::snapshot(dir.path());
+  EXPECT_EQ(left.size(), 2u);
+  EXPECT_TRUE(left.contains(".mine.tmp-1"));
+  EXPECT_TRUE(left.contains("ca.key"));
+}
+
+TEST(KeysetDir, ASecondLockIsRefused) {
+  TempDir dir;
+  auto first = Lock::acquire(dir.path());
+  ASSERT_TRUE(first);
+  auto second = Lock::acquire(dir.path());
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, ExitCode::refused);
+  EXPECT_TRUE(test::snapshot(dir.path()).empty());  // no lock file left behind
+}
+
+}  // namespace
+}  // namespace kf::keyset_dir
