@@ -5,7 +5,6 @@
 #include <boost/filesystem/operations.hpp>
 
 #include "cli/commands.hpp"
-#include "fleet/inventory.hpp"
 #include "pki/cert.hpp"
 #include "pki/hosts.hpp"
 #include "pki/keyset.hpp"
@@ -52,17 +51,6 @@ constexpr std::string_view describe(std::string_view name) {
   if (name == "truststore.p12") return "PKCS#12: CA certificate";
   if (name == "storepass") return "password of both stores";
   return "";
-}
-
-Result<std::vector<std::string>> collect_hosts(const CreateKeysArgs& args) {
-  std::vector<std::string> hosts = args.host;
-  hosts.insert(hosts.end(), args.hosts.begin(), args.hosts.end());
-  if (!args.inventory.empty()) {
-    auto inventory = KF_TRY(load_inventory(args.inventory));
-    auto from_inventory = inventory_hosts(inventory);
-    hosts.insert(hosts.end(), from_inventory.begin(), from_inventory.end());
-  }
-  return hosts;
 }
 
 // "/tmp/k/" and "k" both print as "/tmp/k".
@@ -119,7 +107,10 @@ Action setup_create_keys(CLI::App& sub) {
   args->ca_days_option = sub.add_option("--ca-days", args->ca_days, "Validity of a new CA in days")
                              ->check(CLI::Range(1, kMaxDays))
                              ->capture_default_str();
-  sub.add_option("--cn", args->cn, "Common name of the agent certificate (default: the first host)")
+  sub.add_option(
+         "--cn", args->cn,
+         "Common name of the agent certificate (default: the first host, taking --host, then "
+         "--hosts, then the inventory)")
       ->type_name("NAME");
   sub.add_option("--org", args->org, "Organization (O) of the certificates")->type_name("NAME");
   sub.add_flag("--keep-ca", args->keep_ca,
@@ -131,7 +122,10 @@ Action setup_create_keys(CLI::App& sub) {
   return [args]() -> Result<int> {
     CreateKeysOptions options;
     options.out = args->out;
-    options.hosts = KF_TRY(collect_hosts(*args));
+    // In this order: --host, --hosts, the inventory. The first is the CN unless --cn says.
+    std::vector<std::string> given = args->host;
+    given.insert(given.end(), args->hosts.begin(), args->hosts.end());
+    options.hosts = KF_TRY(add_inventory_hosts(std::move(given), args->inventory));
     options.key_type = KF_TRY(parse_key_type(args->key_type));
     options.days = args->days;
     if (args->ca_days_option->count() > 0) options.ca_days = args->ca_days;

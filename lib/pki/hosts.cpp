@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/hostname.hpp"
+#include "fleet/inventory.hpp"
 
 namespace kf {
 namespace {
@@ -37,13 +38,13 @@ Result<std::vector<std::string>> normalize_hosts(std::span<const std::string> ho
   return out;
 }
 
-std::vector<std::string> inventory_hosts(const Inventory& inventory) {
-  std::vector<std::string> out;
-  for (const auto& node : inventory.nodes) {
-    out.push_back(node.host);
-    out.insert(out.end(), node.sans.begin(), node.sans.end());
-  }
-  return out;
+Result<std::vector<std::string>> add_inventory_hosts(std::vector<std::string> hosts,
+                                                     const boost::filesystem::path& inventory) {
+  if (inventory.empty()) return hosts;
+  auto loaded = KF_TRY(load_inventory(inventory));
+  auto names = certificate_hosts(loaded);
+  hosts.insert(hosts.end(), names.begin(), names.end());
+  return hosts;
 }
 
 }  // namespace kf

@@ -4,8 +4,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/filesystem/path.hpp>
+
 #include "core/error.hpp"
-#include "fleet/inventory.hpp"
 
 namespace kf {
 
@@ -15,7 +16,10 @@ namespace kf {
 // DNS names compare case-insensitively and addresses by value ("::1" and "0::1" are one SAN).
 Result<std::vector<std::string>> normalize_hosts(std::span<const std::string> hosts);
 
-// Every node's host followed by its sans, in inventory order.
-std::vector<std::string> inventory_hosts(const Inventory& inventory);
+// `hosts` followed by every name the inventory at `inventory` gives the certificate (each node's
+// host, then its sans); just `hosts` when `inventory` is empty. Inventory errors keep their exit
+// code and name the file and line.
+Result<std::vector<std::string>> add_inventory_hosts(std::vector<std::string> hosts,
+                                                     const boost::filesystem::path& inventory);
 
 }  // namespace kf

@@ -242,6 +242,34 @@ TEST(CliCreateKeys, EveryBadInputHasItsExitCodeAndNamesTheCulprit) {
   EXPECT_NE(no_out.err.find("--out"), std::string::npos) << no_out.err;
 }
 
+TEST(CliCreateKeys, InventoryHostsAndSansGoIntoTheCertificate) {
+  TempDir tmp;
+  std::string inventory = std::string(KEYFLEET_TESTDATA) + "/inventory/three-nodes.toml";
+  auto r = keyfleet({"create-keys", "--out", tmp.path().string(), "--inventory", inventory,
+                     "--host", "agent.example.com", "--cn", "agents"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verifies(tmp.path());
+  std::string san = openssl_out(
+      {"x509", "-in", (tmp / "agent.crt").string(), "-noout", "-ext", "subjectAltName"});
+  EXPECT_NE(
+      san.find("DNS:agent.example.com, IP Address:192.0.2.10, DNS:node1.example.com, "
+               "DNS:node2.example.com, IP Address:2001:DB8:0:0:0:0:0:3, DNS:node3.example.com"),
+      std::string::npos)
+      << san;
+  EXPECT_EQ(manifest_of(tmp.path()).hosts.size(), 6u);  // agent.example.com once
+  EXPECT_NE(openssl_out({"x509", "-in", (tmp / "agent.crt").string(), "-noout", "-subject"})
+                .find("CN = agents"),
+            std::string::npos);
+
+  test::write_text(tmp / "bad.toml", "[[node]]\nname = \"n\"\nhost = \"bad_host!\"\n");
+  auto bad = keyfleet(
+      {"create-keys", "--out", (tmp / "k2").string(), "--inventory", (tmp / "bad.toml").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.toml:3"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("bad_host!"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp / "k2"));
+}
+
 TEST(CliCreateKeys, HelpTeachesWithAnExample) {
   auto r = keyfleet({"create-keys", "--help"});
   ASSERT_EQ(r.exit_code, 0);
