@@ -20,7 +20,9 @@ TEST(Hostname, RejectsInvalidNamesNamingThem) {
     auto r = classify_host(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ExitCode::usage);
-    if (!bad.empty()) EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+    if (!bad.empty()) {
+      EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+    }
   }
   EXPECT_FALSE(classify_host(std::string(64, 'a')));
   EXPECT_FALSE(classify_host(std::string_view("10.0.0.1\0junk", 13)));
