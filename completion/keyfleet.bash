@@ -3,12 +3,13 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'create-keys help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
   case ${COMP_WORDS[1]} in
-    help) opts='--help --help -h help completion'; valued='--help -h';;
+    create-keys) opts='--help --help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; valued='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
+    help) opts='--help --help -h create-keys help completion'; valued='--help -h';;
     completion) opts='--help --help -h bash zsh fish'; valued='--help -h';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi

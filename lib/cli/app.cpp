@@ -112,7 +112,7 @@ int run(int argc, char** argv) {
     }
     for (CLI::App* sub : app.get_subcommands({})) {
       if (sub->get_name() == help_topic) {
-        std::cout << sub->help();
+        std::cout << sub->help("keyfleet");  // "keyfleet CMD" in the usage line, as CMD --help
         return 0;
       }
     }

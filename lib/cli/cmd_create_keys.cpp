@@ -82,8 +82,9 @@ void print_human(const CreatedKeyset& created, const boost::filesystem::path& ou
 Action setup_create_keys(CLI::App& sub) {
   auto args = std::make_shared<CreateKeysArgs>();
   sub.footer(std::string(kFooter) + "\n" + sub.get_footer());
-  sub.add_option("--out", args->out, "Directory to write the key set to (created 0700)")
-      ->required()
+  // Checked by create_keyset rather than ->required(): CLI11 would report a missing --out before
+  // an unknown option, and the operator's typo is the more useful message.
+  sub.add_option("--out", args->out, "Directory to write the key set to (required; created 0700)")
       ->type_name("DIR");
   sub.add_option("--host", args->host,
                  "A node's DNS name or IP address, for the subjectAltName (repeatable)")

@@ -73,6 +73,9 @@ Result<void> check_name(std::string_view option, std::string_view value) {
 // Everything about the options that can be wrong, checked before the directory is touched.
 Result<Plan> validate(const CreateKeysOptions& o) {
   Plan plan;
+  if (o.out.empty()) {
+    return fail(ExitCode::usage, "--out is required: the directory to write the key set to");
+  }
   plan.hosts = KF_TRY(normalize_hosts(o.hosts));
   if (plan.hosts.empty()) {
     return fail(ExitCode::usage,

@@ -276,6 +276,7 @@ TEST(Keyset, BadOptionsAreUsageErrorsNamingTheCulpritAndWriteNothing) {
        },
        "'bad_host!'"},
       {"no hosts", [](const fs::path& d) { return options_for(d, {}); }, "no hosts"},
+      {"no directory", [](const fs::path&) { return options_for(""); }, "--out is required"},
       {"days 0",
        [](const fs::path& d) {
          auto o = options_for(d);
