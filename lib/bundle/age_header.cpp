@@ -83,7 +83,8 @@ Result<Stanza> parse_stanza(std::string_view arg_line, Lines& lines) {
   while (true) {
     auto line = lines.next();
     if (!line) return bad_line(lines, "the header ends inside a stanza body (truncated)");
-    if (line->size() > kColumns) return bad_line(lines, "stanza body line is longer than 64 columns");
+    if (line->size() > kColumns)
+      return bad_line(lines, "stanza body line is longer than 64 columns");
     auto bytes = decode_base64(*line);
     if (!bytes) return bad_line(lines, "stanza body is not canonical unpadded base64");
     stanza.body.insert(stanza.body.end(), bytes->begin(), bytes->end());

@@ -22,9 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto header = age::parse_header(file)) {
     // Only canonical headers parse, so formatting what was read must give back the same bytes.
     std::string again = age::format_header_until_mac(header->stanzas);
-    fuzz::check(again.size() == header->mac_input_size &&
-                    std::equal(again.begin(), again.end(), data),
-                "a parsed header does not format back to its own bytes");
+    fuzz::check(
+        again.size() == header->mac_input_size && std::equal(again.begin(), again.end(), data),
+        "a parsed header does not format back to its own bytes");
     fuzz::check(header->mac_input_size < header->size && header->size <= size,
                 "header sizes out of bounds");
   }

@@ -7,7 +7,9 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes bytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 TEST(AgeBase64, EncodesRfc4648VectorsWithoutPadding) {
   EXPECT_EQ(age::encode_base64(bytes("")), "");

@@ -36,7 +36,9 @@ test::RunResult age_on_a_terminal(const std::string& args, const std::string& ty
   return test::run({"timeout", "120", "script", "-qec", "age " + args, "/dev/null"}, options);
 }
 
-std::string quoted(const test::fs::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const test::fs::path& path) {
+  return "'" + path.string() + "'";
+}
 
 TEST(AgeInterop, AgeDecryptsWhatWeEncrypt) {
   TempDir dir;
@@ -46,9 +48,8 @@ TEST(AgeInterop, AgeDecryptsWhatWeEncrypt) {
     ASSERT_TRUE(file) << file.error().message;
     write_bytes(dir / "ours.age", *file);
     test::fs::remove(dir / "out");
-    auto age = age_on_a_terminal(
-        "-d -o " + quoted(dir / "out") + " " + quoted(dir / "ours.age"),
-        std::string(kPassphrase) + "\n");
+    auto age = age_on_a_terminal("-d -o " + quoted(dir / "out") + " " + quoted(dir / "ours.age"),
+                                 std::string(kPassphrase) + "\n");
     ASSERT_EQ(age.exit_code, 0) << size << " bytes\n" << age.out << age.err;
     EXPECT_EQ(read_bytes(dir / "out"), plaintext) << size;
   }
@@ -72,8 +73,8 @@ TEST(AgeInterop, WeDecryptWhatAgeEncrypts) {
   write_bytes(dir / "plain", plaintext);
   // age asks twice when encrypting; it uses its default work factor, 18 (256 MiB of scrypt).
   std::string typed = std::string(kPassphrase) + "\n" + std::string(kPassphrase) + "\n";
-  auto age = age_on_a_terminal("-p -o " + quoted(dir / "theirs.age") + " " + quoted(dir / "plain"),
-                               typed);
+  auto age =
+      age_on_a_terminal("-p -o " + quoted(dir / "theirs.age") + " " + quoted(dir / "plain"), typed);
   ASSERT_EQ(age.exit_code, 0) << age.out << age.err;
   Bytes file = read_bytes(dir / "theirs.age");
 
