@@ -5,4 +5,8 @@
 // One setup function per command; each lives in its own cli/cmd_<name>.cpp.
 namespace kf::cli {
 
+Action setup_bundle(CLI::App& sub);
+Action setup_inspect(CLI::App& sub);
+Action setup_unpack(CLI::App& sub);
+
 }  // namespace kf::cli
