@@ -79,12 +79,12 @@ Result<std::vector<TarEntry>> read_tar(std::span<const std::uint8_t> tar, const 
     auto bad = [&](std::string_view why) {
       return fail(ExitCode::integrity, "tar entry {} '{}': {}", index, printable_name(name), why);
     };
-    if (!is_safe_entry_name(name)) {
-      return bad("unsafe name (only [A-Za-z0-9_][A-Za-z0-9._-]{0,127} is allowed: no paths)");
-    }
     if (archive_entry_hardlink(entry) != nullptr) return bad("a hard link");
     if (archive_entry_symlink(entry) != nullptr) return bad("a symbolic link");
     if (archive_entry_filetype(entry) != AE_IFREG) return bad(type_name(archive_entry_filetype(entry)));
+    if (!is_safe_entry_name(name)) {
+      return bad("unsafe name (only [A-Za-z0-9_][A-Za-z0-9._-]{0,127} is allowed: no paths)");
+    }
     if (archive_entry_sparse_count(entry) > 0) return bad("a sparse file");
     if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0) return bad("no size");
     auto size = static_cast<std::uint64_t>(archive_entry_size(entry));

@@ -78,12 +78,13 @@ class NoEcho {
     termios quiet = saved_;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
     quiet.c_lflag |= ICANON;
-    active_ = ::tcsetattr(fd_, TCSAFLUSH, &quiet) == 0;
+    // TCSANOW, not TCSAFLUSH: a line typed ahead of the prompt (or fed through a pty) is kept.
+    active_ = ::tcsetattr(fd_, TCSANOW, &quiet) == 0;
   }
   NoEcho(const NoEcho&) = delete;
   NoEcho& operator=(const NoEcho&) = delete;
   ~NoEcho() {
-    if (active_) ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
   }
   [[nodiscard]] bool active() const { return active_; }
 

@@ -7,6 +7,7 @@
 #include <archive_entry.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cstdint>
 #include <map>
@@ -82,10 +83,14 @@ inline Manifest write_keyset(const fs::path& dir, std::uint64_t generation,
 
 // One entry of a crafted tar: a regular file unless `type`, `symlink` or `hardlink` say otherwise.
 struct RawEntry {
+  RawEntry(std::string name_, std::string data_, mode_t type_ = AE_IFREG, mode_t perm_ = 0600,
+           std::string symlink_ = {}, std::string hardlink_ = {})
+      : name(std::move(name_)), data(std::move(data_)), type(type_), perm(perm_),
+        symlink(std::move(symlink_)), hardlink(std::move(hardlink_)) {}
   std::string name;
   std::string data;
-  mode_t type = AE_IFREG;
-  mode_t perm = 0600;
+  mode_t type;
+  mode_t perm;
   std::string symlink;
   std::string hardlink;
 };

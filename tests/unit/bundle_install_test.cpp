@@ -171,7 +171,9 @@ TEST(Install, KeepsNewestAndNeverCurrentOrPrevious) {
   for (std::uint64_t g = 1; g <= 4; ++g) {
     auto r = install_bundle(opened(g), dest, keep2);
     ASSERT_TRUE(r) << r.error().message;
-    if (g == 3) EXPECT_EQ(r->pruned, (std::vector<std::uint64_t>{1}));
+    if (g == 3) {
+      EXPECT_EQ(r->pruned, (std::vector<std::uint64_t>{1}));
+    }
   }
   std::set<std::string> left;
   for (fs::directory_iterator it(dest / "generations"), end; it != end; ++it) {

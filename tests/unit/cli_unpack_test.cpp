@@ -236,7 +236,9 @@ TEST(CliUnpack, KeepPrunesOldGenerations) {
   for (std::uint64_t g = 1; g <= 4; ++g) {
     auto r = f.unpack(f.bundle_of(g), {"--keep", "3", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    if (g == 4) EXPECT_EQ(nlohmann::json::parse(r.out)["pruned"], nlohmann::json::array({1}));
+    if (g == 4) {
+      EXPECT_EQ(nlohmann::json::parse(r.out)["pruned"], nlohmann::json::array({1}));
+    }
   }
   EXPECT_FALSE(fs::exists(f.dest / "generations" / "000001"));
   EXPECT_TRUE(fs::exists(f.dest / "generations" / "000002"));

@@ -10,6 +10,7 @@ namespace kf {
 namespace {
 
 using test::TempDir;
+namespace fs = boost::filesystem;
 
 Result<SecretString> from_file(const fs::path& path) {
   return read_passphrase({path, std::nullopt}, PassphrasePurpose::encrypt);
