@@ -115,3 +115,20 @@ TEST(TarReader, PrintableNameEscapesControlBytes) {
 
 }  // namespace
 }  // namespace kf::bundle
+
+namespace kf::bundle {
+namespace {
+
+// The end-of-archive blocks end the walk: what follows them (authenticated, in a bundle) has no
+// meaning and is not parsed as entries.
+TEST(TarReader, StopsAtEndOfArchive) {
+  std::string tar = test::craft_tar({{"a", "1"}});
+  std::string trailing = tar + test::craft_tar({{"b", "2"}});
+  auto result = read_tar(as_bytes(trailing), kLimits);
+  ASSERT_TRUE(result) << result.error().message;
+  ASSERT_EQ(result->size(), 1u);
+  EXPECT_EQ((*result)[0].name, "a");
+}
+
+}  // namespace
+}  // namespace kf::bundle

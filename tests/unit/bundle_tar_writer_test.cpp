@@ -83,6 +83,7 @@ TEST(TarWriter, LongestAllowedNameRoundTrips) {
   ASSERT_TRUE(one);
   ASSERT_TRUE(two);
   EXPECT_EQ(*one, *two);
+  EXPECT_EQ(field(*one, 0, 156, 1), "x");  // a pax extended header carries the long name
   auto entries = read_tar(*one, {10, 100});
   ASSERT_TRUE(entries) << entries.error().message;
   ASSERT_EQ(entries->size(), 1u);
