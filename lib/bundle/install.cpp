@@ -41,10 +41,15 @@ Result<bool> exists_at(const fs::path& path, struct stat& st) {
   return fail_errno(fmt::format("cannot stat {}", path.string()));
 }
 
-// Creates a directory of the layout; returns whether it had to.
-Result<bool> ensure_dir(const fs::path& dir, const std::optional<Owner>& owner) {
+// Creates a directory of the layout; returns whether it had to. Only DEST itself may be a symlink
+// to a directory (an operator's choice); nothing inside it may.
+Result<bool> ensure_dir(const fs::path& dir, const std::optional<Owner>& owner,
+                        bool follow_symlink = false) {
   struct stat st{};
   if (KF_TRY(exists_at(dir, st))) {
+    if (follow_symlink && S_ISLNK(st.st_mode) && ::stat(dir.c_str(), &st) != 0) {
+      return fail_errno(ExitCode::refused, fmt::format("{} is a dangling symlink", dir.string()));
+    }
     if (!S_ISDIR(st.st_mode)) return fail(ExitCode::refused, "{} exists and is not a directory", dir.string());
     return false;
   }
@@ -269,7 +274,7 @@ Result<InstallReport> install_bundle(const OpenedBundle& bundle, const fs::path&
   report.dest = dest;
   report.generation = generation;
 
-  KF_CHECK(ensure_dir(dest, options.owner));
+  KF_CHECK(ensure_dir(dest, options.owner, true));
   FileLock lock = KF_TRY(FileLock::try_acquire(dest / std::string(layout::lock_file)));
   crash_point("locked");
   KF_CHECK(ensure_dir(generations, options.owner));

@@ -245,6 +245,20 @@ TEST(Install, RefusesAForeignCurrent) {
   EXPECT_NE(odd.error().message.find("points to '/etc'"), std::string::npos);
 }
 
+TEST(Install, DestMayBeASymlinkToADirectory) {
+  TempDir tmp;
+  fs::create_directories(tmp / "real");
+  ASSERT_EQ(symlink((tmp / "real").c_str(), (tmp / "agent").c_str()), 0);
+  ASSERT_TRUE(install_bundle(opened(1), tmp / "agent", {}));
+  EXPECT_TRUE(test::current_is_complete(tmp / "real", 1));
+  ASSERT_EQ(symlink((tmp / "nowhere").c_str(), (tmp / "dangling").c_str()), 0);
+  auto r = install_bundle(opened(1), tmp / "dangling", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ExitCode::refused);
+  test::write_text(tmp / "file", "x");
+  EXPECT_FALSE(install_bundle(opened(1), tmp / "file", {}));
+}
+
 TEST(Install, MissingParentIsAUsageError) {
   TempDir tmp;
   auto r = install_bundle(opened(1), tmp / "no" / "agent", {});
