@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <openssl/crypto.h>
@@ -38,17 +39,15 @@ std::vector<std::uint8_t> salted_label(std::span<const std::uint8_t> salt) {
   return out;
 }
 
-// The spec's work factor syntax, ^[1-9][0-9]*$; values too long to be sane are refused here.
-std::optional<int> parse_work_factor(std::string_view text) {
-  if (text.empty() || text.size() > 2 || text[0] < '1' || text[0] > '9') return std::nullopt;
+// After is_decimal: numbers too long to be sane are refused, so the value always fits.
+std::optional<int> small_decimal(std::string_view digits) {
+  if (digits.size() > 2) return std::nullopt;
   int value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
+  for (char c : digits) value = value * 10 + (c - '0');
   return value;
 }
 
+// The spec's syntax for the work factor: ^[1-9][0-9]*$.
 bool is_decimal(std::string_view text) {
   return !text.empty() && text[0] >= '1' && text[0] <= '9' &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -87,7 +86,7 @@ Result<ScryptStanza> scrypt_stanza(const Header& header) {
     return fail(ExitCode::integrity,
                 "invalid age header: the scrypt work factor is not a decimal number without "
                 "leading zeros");
-  auto value = parse_work_factor(work_factor);
+  auto value = small_decimal(work_factor);
   if (!value)
     return fail(ExitCode::integrity, "scrypt work factor {} is out of range",
                 work_factor.substr(0, 32));
@@ -129,8 +128,8 @@ Result<Stanza> make_scrypt_stanza(std::span<const std::uint8_t> file_key,
                                   std::string_view passphrase, int work_factor) {
   KF_CHECK(check_file_key_size(file_key));
   if (work_factor < 1 || work_factor > kMaxWorkFactor)
-    return fail(ExitCode::usage, "scrypt work factor {} is out of range: use 1 to {}",
-                work_factor, kMaxWorkFactor);
+    return fail(ExitCode::usage, "scrypt work factor {} is out of range: use 1 to {}", work_factor,
+                kMaxWorkFactor);
   std::array<std::uint8_t, kSaltSize> salt;
   KF_CHECK(random_bytes(salt));
   SecretBytes wrap_key = KF_TRY(scrypt_key(passphrase, salted_label(salt), work_factor));

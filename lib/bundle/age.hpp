@@ -11,6 +11,7 @@
 
 // The age v1 file format (C2SP age specification), binary (not armored), with scrypt passphrase
 // recipients; crypto from OpenSSL 3 only. Errors are ExitCode::integrity with a reason.
+// The layers below (base64, header, STREAM, a known file key) are in bundle/age_format.hpp.
 namespace kf::age {
 
 inline constexpr int kDefaultWorkFactor = 18;

@@ -107,9 +107,8 @@ Result<ChaChaPoly> ChaChaPoly::create(std::span<const std::uint8_t> key, bool en
   if (key.size() != kKeySize)
     return fail(ExitCode::failure, "ChaCha20-Poly1305 key is {} bytes, not 32", key.size());
   ChaChaPoly aead(EVP_CIPHER_CTX_new());
-  if (!aead.ctx_ ||
-      EVP_CipherInit_ex2(aead.ctx_.get(), EVP_chacha20_poly1305(), key.data(), nullptr,
-                         encrypt ? 1 : 0, nullptr) != 1)
+  if (!aead.ctx_ || EVP_CipherInit_ex2(aead.ctx_.get(), EVP_chacha20_poly1305(), key.data(),
+                                       nullptr, encrypt ? 1 : 0, nullptr) != 1)
     return fail_openssl(ExitCode::failure, "cannot set up ChaCha20-Poly1305");
   return aead;
 }
@@ -129,8 +128,7 @@ Result<void> ChaChaPoly::seal(const AeadNonce& nonce, std::span<const std::uint8
   return {};
 }
 
-bool ChaChaPoly::open(const AeadNonce& nonce, std::span<const std::uint8_t> in,
-                      std::uint8_t* out) {
+bool ChaChaPoly::open(const AeadNonce& nonce, std::span<const std::uint8_t> in, std::uint8_t* out) {
   if (in.size() < kTagSize || in.size() - kTagSize > INT_MAX) return false;
   std::size_t text_size = in.size() - kTagSize;
   std::array<std::uint8_t, kTagSize> tag;

@@ -33,8 +33,8 @@ Result<Mac> hmac_sha256(std::span<const std::uint8_t> key, std::span<const std::
 
 // scrypt(P = passphrase, S = salt, N = 2^log2_n, r = 8, p = 1, dkLen = 32). OpenSSL refuses to use
 // more than 32 MiB unless told otherwise, so the memory limit is raised to what N needs.
-Result<SecretBytes> scrypt_key(std::string_view passphrase,
-                                      std::span<const std::uint8_t> salt, int log2_n);
+Result<SecretBytes> scrypt_key(std::string_view passphrase, std::span<const std::uint8_t> salt,
+                               int log2_n);
 
 // ChaCha20-Poly1305 (RFC 7539) under one key, reused across many nonces (one per STREAM chunk)
 // so the cipher context is set up once.

@@ -21,6 +21,9 @@ constexpr auto kDecode = make_decode_table();
 constexpr std::string_view kMagic = "age-encryption.org/";
 constexpr std::string_view kArmorBegin = "-----BEGIN AGE ENCRYPTED FILE-----";
 constexpr std::size_t kMacBase64Size = 43;
+// Far more than any real file has; without a cap, 64 MiB of tiny stanzas would cost gigabytes.
+constexpr std::size_t kMaxStanzas = 256;
+constexpr std::size_t kMaxArguments = 64;
 
 // Walks the header one LF-terminated line at a time; a line without its LF means the input ended.
 class Lines {
@@ -70,6 +73,8 @@ Result<Stanza> parse_stanza(std::string_view arg_line, Lines& lines) {
     for (char c : arg)
       if (c < 0x21 || c > 0x7e)
         return bad_line(lines, "a stanza argument holds a character that is not printable ASCII");
+    if (stanza.args.size() == kMaxArguments)
+      return bad_line(lines, fmt::format("a stanza has more than {} arguments", kMaxArguments));
     stanza.args.emplace_back(arg);
     if (space == std::string_view::npos) break;
     rest.remove_prefix(space + 1);
@@ -78,7 +83,8 @@ Result<Stanza> parse_stanza(std::string_view arg_line, Lines& lines) {
   while (true) {
     auto line = lines.next();
     if (!line) return bad_line(lines, "the header ends inside a stanza body (truncated)");
-    if (line->size() > kColumns) return bad_line(lines, "stanza body line is longer than 64 columns");
+    if (line->size() > kColumns)
+      return bad_line(lines, "stanza body line is longer than 64 columns");
     auto bytes = decode_base64(*line);
     if (!bytes) return bad_line(lines, "stanza body is not canonical unpadded base64");
     stanza.body.insert(stanza.body.end(), bytes->begin(), bytes->end());
@@ -168,6 +174,8 @@ Result<Header> parse_header(std::span<const std::uint8_t> file) {
     }
     if (!line->starts_with("->"))
       return bad_line(lines, "expected a recipient stanza (\"-> \") or the MAC line (\"--- \")");
+    if (header.stanzas.size() == kMaxStanzas)
+      return bad_line(lines, fmt::format("more than {} recipient stanzas", kMaxStanzas));
     header.stanzas.push_back(KF_TRY(parse_stanza(*line, lines)));
   }
   if (header.stanzas.empty())

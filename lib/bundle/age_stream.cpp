@@ -54,8 +54,7 @@ std::size_t sealed_payload_size(std::size_t plaintext_size) {
 }
 
 Result<void> seal_payload(std::span<const std::uint8_t> file_key,
-                          std::span<const std::uint8_t> plaintext,
-                          std::vector<std::uint8_t>& out) {
+                          std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out) {
   PayloadNonce nonce;
   KF_CHECK(random_bytes(nonce));
   ChaChaPoly aead = KF_TRY(payload_cipher(file_key, nonce, true));
@@ -66,8 +65,8 @@ Result<void> seal_payload(std::span<const std::uint8_t> file_key,
   std::uint8_t* sealed = out.data() + start + nonce.size();
   std::size_t chunks = chunks_for_plaintext(plaintext.size());
   for (std::size_t i = 0; i < chunks; ++i) {
-    auto chunk = plaintext.subspan(i * kChunkSize,
-                                   std::min(kChunkSize, plaintext.size() - i * kChunkSize));
+    auto chunk =
+        plaintext.subspan(i * kChunkSize, std::min(kChunkSize, plaintext.size() - i * kChunkSize));
     KF_CHECK(aead.seal(chunk_nonce(i, i + 1 == chunks), chunk, sealed));
     sealed += chunk.size() + kTagSize;
   }

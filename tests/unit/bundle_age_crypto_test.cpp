@@ -9,7 +9,9 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-std::string hex(std::span<const std::uint8_t> bytes) { return to_hex(bytes); }
+std::string hex(std::span<const std::uint8_t> bytes) {
+  return to_hex(bytes);
+}
 
 Bytes counting(std::uint8_t first, std::uint8_t last) {
   Bytes out;
@@ -20,9 +22,9 @@ Bytes counting(std::uint8_t first, std::uint8_t last) {
 TEST(AgeCrypto, HkdfMatchesRfc5869) {
   Bytes ikm(22, 0x0b);
   Bytes info = counting(0xf0, 0xf9);
-  auto with_salt = age::hkdf_sha256(ikm, counting(0x00, 0x0c),
-                                    std::string_view(reinterpret_cast<const char*>(info.data()),
-                                                     info.size()));
+  auto with_salt =
+      age::hkdf_sha256(ikm, counting(0x00, 0x0c),
+                       std::string_view(reinterpret_cast<const char*>(info.data()), info.size()));
   ASSERT_TRUE(with_salt) << with_salt.error().message;
   EXPECT_EQ(hex(*with_salt), "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
   auto no_salt = age::hkdf_sha256(ikm, {}, "");

@@ -7,7 +7,9 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes bytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 TEST(AgeBase64, EncodesRfc4648VectorsWithoutPadding) {
   EXPECT_EQ(age::encode_base64(bytes("")), "");
@@ -105,6 +107,19 @@ TEST(AgeHeader, RejectsMalformedHeaders) {
   expect_invalid(v1 + "-> a\n\n--- " + std::string(43, 'A') + " \n", "malformed MAC line");
   expect_invalid(v1 + "-> a\n\n--- " + std::string(42, 'A') + "B\n", "not canonical");
   expect_invalid(v1 + "-> a\n\n--- " + std::string(43, 'A'), "ends before its MAC line");
+}
+
+TEST(AgeHeader, CapsTheNumberOfStanzas) {
+  std::string many = "age-encryption.org/v1\n";
+  for (int i = 0; i < 256; ++i) many += "-> a\n\n";
+  std::string mac = "--- " + std::string(43, 'A') + "\n";
+  EXPECT_TRUE(age::parse_header(bytes(many + mac)));
+  expect_invalid(many + "-> a\n\n" + mac, "more than 256 recipient stanzas");
+
+  std::string args = "age-encryption.org/v1\n->";
+  for (int i = 0; i < 64; ++i) args += " a";
+  EXPECT_TRUE(age::parse_header(bytes(args + "\n\n" + mac)));
+  expect_invalid(args + " a\n\n" + mac, "more than 64 arguments");
 }
 
 }  // namespace

@@ -65,8 +65,8 @@ TEST(AgeStream, RefusesAnAuthenticEmptyFinalChunkAfterAFullOne) {
   Bytes rebuilt(payload.begin(), payload.begin() + age::kPayloadNonceSize);
   rebuilt.resize(age::kPayloadNonceSize + age::kSealedChunkSize + age::kTagSize);
   ASSERT_TRUE(aead->seal(first, plain, rebuilt.data() + age::kPayloadNonceSize));
-  ASSERT_TRUE(aead->seal(second, {},
-                         rebuilt.data() + age::kPayloadNonceSize + age::kSealedChunkSize));
+  ASSERT_TRUE(
+      aead->seal(second, {}, rebuilt.data() + age::kPayloadNonceSize + age::kSealedChunkSize));
   auto opened = age::open_payload(kFileKey, rebuilt);
   ASSERT_FALSE(opened);
   EXPECT_NE(opened.error().message.find("empty final chunk"), std::string::npos);

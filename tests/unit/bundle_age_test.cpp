@@ -69,8 +69,7 @@ TEST_P(AgeRoundTrip, DecryptsWhatItEncrypts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AgeSizes, AgeRoundTrip,
-                         ::testing::Values(0, 1, age::kChunkSize, age::kChunkSize + 1,
-                                           200 * 1024));
+                         ::testing::Values(0, 1, age::kChunkSize, age::kChunkSize + 1, 200 * 1024));
 
 TEST(Age, WritesTheScryptStanzaAndFreshRandomness) {
   Bytes plaintext = pattern(100);
@@ -145,8 +144,8 @@ TEST(Age, RefusesAppendedBytes) {
 TEST(Age, RefusesEveryTruncation) {
   Bytes file = encrypt(pattern(200 * 1024));
   std::size_t header = header_size(file);
-  std::vector<std::size_t> cuts = {0, 1, 22, header - 1, header, header + 1,
-                                   header + age::kPayloadNonceSize};
+  std::vector<std::size_t> cuts = {
+      0, 1, 22, header - 1, header, header + 1, header + age::kPayloadNonceSize};
   for (std::size_t chunk = 1; chunk <= 3; ++chunk) {
     std::size_t boundary = header + age::kPayloadNonceSize + chunk * age::kSealedChunkSize;
     cuts.insert(cuts.end(), {boundary - 1, boundary, boundary + 1, boundary + age::kTagSize});
@@ -171,7 +170,8 @@ TEST(Age, RefusesAnEmptyFileAndOtherFormats) {
   std::string tar = "manifest.json";
   tar.resize(1024, '\0');
   EXPECT_NE(refusal(Bytes(tar.begin(), tar.end())).find("not an age file"), std::string::npos);
-  std::string armored = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
+  std::string armored =
+      "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
   EXPECT_NE(refusal(Bytes(armored.begin(), armored.end())).find("armored"), std::string::npos);
 }
 
@@ -198,8 +198,9 @@ TEST(Age, RefusesAnScryptStanzaThatIsNotAlone) {
   std::vector<age::Stanza> two = {*first, *second};
   auto file = age::seal_file(two, file_key, plaintext);
   ASSERT_TRUE(file) << file.error().message;
-  EXPECT_EQ(refusal(*file), "invalid age header: an scrypt stanza must be the only stanza, but "
-                            "there are 2");
+  EXPECT_EQ(refusal(*file),
+            "invalid age header: an scrypt stanza must be the only stanza, but "
+            "there are 2");
   EXPECT_FALSE(age::inspect_header(*file));
   // The same file is fine below the recipient layer: only the scrypt rule rejects it.
   EXPECT_TRUE(age::open_with_file_key(*file, file_key));

@@ -6,8 +6,8 @@
 #include <iterator>
 #include <stdexcept>
 
-#include <boost/filesystem.hpp>
 #include <gtest/gtest.h>
+#include <boost/filesystem.hpp>
 
 #include "bundle/age.hpp"
 #include "bundle/age_format.hpp"
@@ -110,8 +110,8 @@ void check_with_passphrase(const Vector& v) {
   EXPECT_EQ(result.error().code, ExitCode::integrity);
   const std::string& why = result.error().message;
   if (v.expect == "header failure") {
-    EXPECT_EQ(why.find("wrong passphrase"), std::string::npos) << "must fail before unwrapping: "
-                                                                << why;
+    EXPECT_EQ(why.find("wrong passphrase"), std::string::npos)
+        << "must fail before unwrapping: " << why;
   }
   if (v.expect == "no match") {
     EXPECT_NE(why.find("passphrase"), std::string::npos) << why;
