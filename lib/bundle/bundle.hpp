@@ -10,6 +10,7 @@
 
 #include <boost/filesystem/path.hpp>
 
+#include "bundle/age.hpp"
 #include "core/error.hpp"
 #include "core/secret.hpp"
 #include "pki/manifest.hpp"
@@ -20,12 +21,63 @@ namespace kf::bundle {
 
 inline constexpr std::size_t kMaxEntries = 1024;
 inline constexpr std::size_t kMaxEntrySize = 16u << 20;
+inline constexpr int kMinWorkFactor = 10;
 
 struct KeySetFile {
   std::string name;
   mode_t mode = 0600;
   SecretBytes data;
 };
+
+// A key set as it goes into a bundle: its manifest (listing exactly `files`) and the files' bytes,
+// each checked against the manifest's size and SHA-256.
+struct KeySet {
+  Manifest manifest;
+  std::vector<KeySetFile> files;  // in manifest order
+};
+
+// Reads DIR/manifest.json and every file it lists (never through a symlink), refusing a file whose
+// size or digest differs from the manifest's (ExitCode::integrity: the key set was changed after
+// create-keys). ca.key is dropped, and the manifest rewritten without it, unless `include_ca_key`.
+Result<KeySet> load_keyset(const boost::filesystem::path& dir, bool include_ca_key);
+
+// The bundle's plaintext: a pax tar of manifest.json then the files (see tar_writer.hpp), with
+// mtime = the manifest's `created`. The same key set always gives the same bytes.
+Result<SecretBytes> keyset_tar(const KeySet& keyset);
+
+struct BundleOptions {
+  bool include_ca_key = false;
+  int work_factor = age::kDefaultWorkFactor;  // kMinWorkFactor..age::kMaxWorkFactor
+};
+
+struct MadeBundle {
+  Manifest manifest;               // the one inside the bundle
+  std::vector<std::uint8_t> bytes;  // the age file
+  std::string sha256;              // of `bytes`, lowercase hex
+};
+
+// A work factor outside kMinWorkFactor..age::kMaxWorkFactor is a usage error.
+Result<void> check_work_factor(int work_factor);
+
+Result<MadeBundle> make_bundle(const KeySet& keyset, std::string_view passphrase, int work_factor);
+Result<MadeBundle> make_bundle(const boost::filesystem::path& keyset_dir,
+                               std::string_view passphrase, const BundleOptions& options);
+
+// Creates `path` 0600 (never replacing anything: an existing file is ExitCode::refused), writes and
+// fsyncs it and its directory. A failed write leaves no partial file behind.
+Result<void> write_bundle_file(const boost::filesystem::path& path,
+                               std::span<const std::uint8_t> bytes);
+
+// A bundle file read whole, refusing more than age::kMaxFileSize. A missing file is a usage error.
+Result<std::vector<std::uint8_t>> read_bundle_file(const boost::filesystem::path& path);
+
+// What can be known without the passphrase: the header parses, with exactly one scrypt stanza.
+struct BundleInfo {
+  std::string sha256;
+  std::uint64_t size = 0;
+  age::HeaderInfo header;
+};
+Result<BundleInfo> inspect_bundle(std::span<const std::uint8_t> bundle_bytes);
 
 // A bundle that has been decrypted, authenticated and validated entry by entry against its
 // manifest. Nothing in it has touched the disk.
@@ -35,6 +87,7 @@ struct OpenedBundle {
   std::vector<KeySetFile> files;   // in manifest order
   std::string sha256;              // of the bundle file (the ciphertext), lowercase hex
   std::uint64_t size = 0;          // of the bundle file
+  int work_factor = 0;
 };
 
 // Decrypts, authenticates and validates (every rule of docs/bundle-format.md). Any failure is
@@ -42,5 +95,8 @@ struct OpenedBundle {
 Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes,
                                  std::string_view passphrase);
 Result<OpenedBundle> load_bundle(const boost::filesystem::path& path, std::string_view passphrase);
+
+// Checks decrypted tar bytes against the rules (the part of open_bundle after decryption).
+Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar);
 
 }  // namespace kf::bundle

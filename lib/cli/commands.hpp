@@ -6,5 +6,8 @@
 namespace kf::cli {
 
 Action setup_create_keys(CLI::App& sub);
+Action setup_bundle(CLI::App& sub);
+Action setup_inspect(CLI::App& sub);
+Action setup_unpack(CLI::App& sub);
 
 }  // namespace kf::cli

@@ -1,0 +1,118 @@
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "bundle/bundle.hpp"
+#include "bundle/install.hpp"
+#include "bundle/layout.hpp"
+#include "cli/commands.hpp"
+#include "cli/passphrase_options.hpp"
+
+namespace kf::cli {
+
+namespace fs = boost::filesystem;
+namespace {
+
+struct UnpackArgs {
+  std::string file;
+  std::string dest;
+  PassphraseOptions passphrase;
+  std::size_t keep = bundle::kDefaultKeep;
+  bool allow_downgrade = false;
+  std::string owner;
+  bool json = false;
+};
+
+constexpr std::string_view kExamples =
+    "Examples:\n"
+    "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent\n"
+    "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent --owner agent:agent \\\n"
+    "      --passphrase-file /root/.keyfleet-pass\n"
+    "\n"
+    "Layout: DEST/generations/NNNNNN/ holds each generation; DEST/current is a relative symlink\n"
+    "to the installed one (services read DEST/current/agent.crt); DEST/.lock is held while\n"
+    "installing (a second unpack exits 4). Nothing is written unless the whole bundle is\n"
+    "authentic and every entry matches its manifest (exit 3). The switch is a rename: a crash\n"
+    "leaves current on the old generation or the new one, never a mix.\n"
+    "Refused (exit 4): the current generation again, an older one without --allow-downgrade,\n"
+    "or a generation directory that exists with other contents.\n"
+    "--owner chowns the new generation; DEST and DEST/generations, when unpack creates them, get\n"
+    "the owner's group and mode 0710 so the owner can reach DEST/current/.\n\n";
+
+void print_human(const bundle::InstallReport& r) {
+  std::cout << fmt::format("Installed generation {} into {}{}\n", r.generation, r.dest.string(),
+                           r.reused ? " (its complete directory was already there)" : "")
+            << fmt::format("  current   -> {}\n", layout::current_target(r.generation))
+            << fmt::format("  previous  {}\n",
+                           r.previous ? layout::generation_name(*r.previous) : "none");
+  std::string files;
+  for (const auto& f : r.files) files += (files.empty() ? "" : ", ") + f;
+  std::cout << fmt::format("  files     {}\n", files);
+  if (!r.pruned.empty()) {
+    std::string pruned;
+    for (auto g : r.pruned) pruned += (pruned.empty() ? "" : ", ") + layout::generation_name(g);
+    std::cout << fmt::format("  pruned    {}\n", pruned);
+  }
+}
+
+Result<int> run_unpack(const UnpackArgs& args) {
+  bundle::InstallOptions options;
+  options.keep = args.keep;
+  options.allow_downgrade = args.allow_downgrade;
+  if (!args.owner.empty()) options.owner = KF_TRY(bundle::parse_owner(args.owner));
+  fs::path path = args.file;
+  auto bytes = KF_TRY(bundle::read_bundle_file(path));
+  // A file that is not a bundle at all is reported before anyone types a passphrase.
+  if (auto info = bundle::inspect_bundle(bytes); !info) {
+    return std::unexpected(with_context(info.error(), path.string()));
+  }
+  SecretString passphrase =
+      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
+  auto opened = bundle::open_bundle(bytes, passphrase.view());
+  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
+  auto report = KF_TRY(bundle::install_bundle(*opened, args.dest, options));
+
+  for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';
+  if (args.json) {
+    std::cout << nlohmann::json{{"dest", report.dest.string()},
+                                {"generation", report.generation},
+                                {"previous", report.previous ? nlohmann::json(*report.previous)
+                                                             : nlohmann::json(nullptr)},
+                                {"files", report.files},
+                                {"pruned", report.pruned},
+                                {"reused", report.reused},
+                                {"warnings", report.warnings}}
+                     .dump(2)
+              << '\n';
+  } else {
+    print_human(report);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Action setup_unpack(CLI::App& sub) {
+  auto args = std::make_shared<UnpackArgs>();
+  sub.add_option("file", args->file, "The bundle to install")->required()->type_name("FILE");
+  sub.add_option("--dest", args->dest, "The node's key directory (created 0700 if missing)")
+      ->required()
+      ->type_name("DIR");
+  add_passphrase_options(sub, args->passphrase);
+  sub.add_option("--keep", args->keep,
+                 "Generations to keep; current and the one before it are never deleted")
+      ->check(CLI::Range(bundle::kMinKeep, std::size_t{999999}))
+      ->type_name("N")
+      ->capture_default_str();
+  sub.add_flag("--allow-downgrade", args->allow_downgrade,
+               "Install a generation older than the current one");
+  sub.add_option("--owner", args->owner, "chown the installed files to USER:GROUP")
+      ->type_name("USER:GROUP");
+  sub.add_flag("--json", args->json,
+               "Print one JSON document: dest, generation, previous, files, pruned");
+  sub.footer(std::string(kExamples) + sub.get_footer());
+  return [args] { return run_unpack(*args); };
+}
+
+}  // namespace kf::cli
