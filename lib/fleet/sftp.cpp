@@ -42,7 +42,7 @@ std::string_view sftp_status_text(int code) {
     case SSH_FX_EOF: return "unexpected end of file";
     case SSH_FX_NO_SUCH_FILE: return "no such file or directory";
     case SSH_FX_PERMISSION_DENIED: return "permission denied";
-    case SSH_FX_BAD_MESSAGE: return "the SFTP server rejected the request";
+    case SSH_FX_BAD_MESSAGE: return "invalid argument";  // OpenSSH's mapping of EINVAL
     case SSH_FX_NO_CONNECTION:
     case SSH_FX_CONNECTION_LOST: return "connection lost";
     case SSH_FX_OP_UNSUPPORTED: return "not supported by the node's SFTP server";
@@ -248,7 +248,15 @@ NodeResult<void> SshSession::rename(const std::string& from, const std::string& 
   sftp_session s = KF_TRY(sftp());
   refresh_timeout();
   if (sftp_rename(s, from.c_str(), to.c_str()) != SSH_OK) {
-    return std::unexpected(sftp_failure(fmt::format("rename {} to", from), to));
+    NodeError error = sftp_failure(fmt::format("rename {} to", from), to);
+    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
+      if (auto st = lstat(to); st && *st) {
+        error.message = fmt::format("{}: cannot rename {} to {}: it already exists (SFTP does not "
+                                    "replace)",
+                                    name_, from, to);
+      }
+    }
+    return std::unexpected(std::move(error));
   }
   return {};
 }
@@ -264,7 +272,13 @@ NodeResult<void> SshSession::rmdir(const std::string& path) {
   sftp_session s = KF_TRY(sftp());
   refresh_timeout();
   if (sftp_rmdir(s, path.c_str()) != SSH_OK) {
-    return std::unexpected(sftp_failure("remove directory", path));
+    NodeError error = sftp_failure("remove directory", path);
+    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
+      if (auto entries = list_dir(path); entries && !entries->empty()) {
+        error.message = fmt::format("{}: cannot remove directory {}: it is not empty", name_, path);
+      }
+    }
+    return std::unexpected(std::move(error));
   }
   return {};
 }

@@ -56,10 +56,7 @@ std::string describe_command(std::string_view command) {
 
 }  // namespace
 
-void SshSessionDeleter::operator()(ssh_session session) const {
-  ssh_disconnect(session);
-  ssh_free(session);
-}
+void SshSessionDeleter::operator()(ssh_session session) const { ssh_free(session); }
 
 void SftpSessionDeleter::operator()(sftp_session sftp) const { sftp_free(sftp); }
 
@@ -67,7 +64,8 @@ SshSession::SshSession(const NodeConfig& node, Deadline deadline)
     : name_(node.name),
       host_(node.host),
       port_(node.port),
-      timeout_seconds_(node.timeout),
+      // What the caller gave this node, for messages (a command may cut node.timeout short).
+      timeout_seconds_(static_cast<int>(seconds_left(deadline))),
       deadline_(deadline) {}
 
 SshSession& SshSession::operator=(SshSession&& other) noexcept {
@@ -78,7 +76,6 @@ SshSession& SshSession::operator=(SshSession&& other) noexcept {
     host_ = std::move(other.host_);
     port_ = other.port_;
     timeout_seconds_ = other.timeout_seconds_;
-    fd_ = std::exchange(other.fd_, -1);
     deadline_ = other.deadline_;
     fingerprint_ = std::move(other.fingerprint_);
     watchdog_ = std::move(other.watchdog_);
@@ -89,17 +86,16 @@ SshSession& SshSession::operator=(SshSession&& other) noexcept {
 }
 
 void SshSession::close() {
-  // The watchdog goes first: once libssh closes the socket its number may be reused.
-  bool expired = timed_out();
+  if (session_) {
+    // Closing the SFTP channel waits for the peer: never longer than a moment, and not at all for
+    // a peer already given up on.
+    if (timed_out() && watchdog_) watchdog_->cut();
+    long goodbye = 2;
+    ssh_options_set(session_.get(), SSH_OPTIONS_TIMEOUT, &goodbye);
+    sftp_.reset();
+    session_.reset();
+  }
   watchdog_.reset();
-  if (!session_) return;
-  // A goodbye must not cost a stalled peer's full timeout: libssh flushes with its own timeout.
-  if (expired && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
-  long goodbye = 2;
-  ssh_options_set(session_.get(), SSH_OPTIONS_TIMEOUT, &goodbye);
-  sftp_.reset();
-  session_.reset();
-  fd_ = -1;
 }
 
 NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline deadline) {
@@ -110,14 +106,12 @@ NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline dead
   KF_CHECK(session.handshake(node, connect_deadline));
   KF_CHECK(session.check_host_key(node));
   // From here on the whole per-node deadline bounds every call.
-  bool handshake_expired = session.watchdog_->fired();
-  session.watchdog_.reset();
-  if (handshake_expired) {
+  session.watchdog_->set_deadline(deadline);
+  if (session.watchdog_->fired()) {
     return node_fail(NodeStatus::timeout, "connect",
                      "{}: the SSH handshake with {} port {} took longer than connect_timeout ({} s)",
                      node.name, node.host, node.port, node.connect_timeout);
   }
-  session.watchdog_ = std::make_unique<SocketWatchdog>(session.fd_, deadline);
   session.refresh_timeout();
   KF_CHECK(session.authenticate(node));
   return session;
@@ -150,13 +144,13 @@ NodeResult<void> SshSession::handshake(const NodeConfig& node, Deadline connect_
     return node_fail(NodeStatus::failed, "connect", "{}: cannot set up libssh for {}@{}: {}",
                      name_, node.user, host_, ssh_get_error(s));
   }
+  watchdog_ = std::make_unique<SocketWatchdog>(fd.get(), connect_deadline);
   socket_t raw_fd = fd.get();
   if (ssh_options_set(s, SSH_OPTIONS_FD, &raw_fd) != SSH_OK) {
     return node_fail(NodeStatus::failed, "connect", "{}: cannot hand the socket to libssh: {}",
                      name_, ssh_get_error(s));
   }
-  fd_ = fd.release();  // libssh closes it with the session
-  watchdog_ = std::make_unique<SocketWatchdog>(fd_, connect_deadline);
+  fd.release();  // libssh's now: it closes it on errors, or in ssh_free
   if (ssh_connect(s) != SSH_OK) {
     if (connect_deadline.expired() || watchdog_->fired()) {
       return node_fail(NodeStatus::timeout, "connect",
@@ -190,7 +184,14 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
   std::string host = known_hosts_name(host_, port_);
   const std::string& file = node.known_hosts;
 
-  switch (ssh_session_is_known_server(s)) {
+  ssh_known_hosts_e state = ssh_session_is_known_server(s);
+  // libssh says "unknown" for a file it cannot open: say what is wrong with the file instead.
+  if (state != SSH_KNOWN_HOSTS_OK && ::access(file.c_str(), R_OK) != 0) {
+    return node_fail(NodeStatus::hostkey, "hostkey",
+                     "{}: cannot read known_hosts file {}: {} (the node presented {})", name_, file,
+                     errno == ENOENT ? "it does not exist" : std::strerror(errno), presented);
+  }
+  switch (state) {
     case SSH_KNOWN_HOSTS_OK:
       return {};
     case SSH_KNOWN_HOSTS_CHANGED:
@@ -210,9 +211,6 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
                        "that fingerprint on the node",
                        name_, host, file, presented);
     case SSH_KNOWN_HOSTS_NOT_FOUND:
-      return node_fail(NodeStatus::hostkey, "hostkey",
-                       "{}: known_hosts file {} does not exist (the node presented {})", name_,
-                       file, presented);
     case SSH_KNOWN_HOSTS_ERROR:
       break;
   }
@@ -281,9 +279,15 @@ NodeError SshSession::ssh_failure(std::string step, std::string_view what) const
                      fmt::format("{}: {}: the node's timeout ({} s) ran out", name_, what,
                                  timeout_seconds_)};
   }
-  const char* why = session_ ? ssh_get_error(session_.get()) : "not connected";
+  if (!session_) {
+    return NodeError{NodeStatus::failed, std::move(step),
+                     fmt::format("{}: {}: not connected", name_, what)};
+  }
+  // After a disconnect libssh's words can be a stale errno: lead with what is known.
   return NodeError{NodeStatus::failed, std::move(step),
-                   fmt::format("{}: {}: {}", name_, what, why)};
+                   fmt::format("{}: {}: {}{}", name_, what,
+                               ssh_is_connected(session_.get()) ? "" : "connection lost: ",
+                               ssh_get_error(session_.get()))};
 }
 
 NodeResult<ExecResult> SshSession::exec(std::string_view command,

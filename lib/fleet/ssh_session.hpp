@@ -13,6 +13,8 @@
 
 namespace kf {
 
+// ssh_free only: libssh 0.10.6 leaves a socket given with SSH_OPTIONS_FD open after
+// ssh_disconnect (and closes it itself on connection errors), but ssh_free closes what it holds.
 struct SshSessionDeleter {
   void operator()(ssh_session session) const;
 };
@@ -93,10 +95,9 @@ class SshSession final : public Remote {
   std::string host_;
   int port_ = 22;
   int timeout_seconds_ = 0;
-  int fd_ = -1;  // owned by libssh once the handshake starts
   Deadline deadline_;
   std::string fingerprint_;
-  // Declared before the session: destroyed (joined) after the explicit teardown in ~SshSession.
+  // Declared before the session so that it outlives it: it bounds the goodbye too.
   std::unique_ptr<SocketWatchdog> watchdog_;
   SshSessionPtr session_;
   SftpSessionPtr sftp_;

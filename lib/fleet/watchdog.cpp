@@ -1,11 +1,14 @@
 #include "fleet/watchdog.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 namespace kf {
 
-SocketWatchdog::SocketWatchdog(int fd, Deadline deadline)
-    : fd_(fd), deadline_(deadline), thread_([this] { watch(); }) {}
+SocketWatchdog::SocketWatchdog(int socket, Deadline deadline)
+    : socket_(::fcntl(socket, F_DUPFD_CLOEXEC, 0)),
+      deadline_(deadline),
+      thread_([this] { watch(); }) {}
 
 SocketWatchdog::~SocketWatchdog() {
   {
@@ -16,11 +19,28 @@ SocketWatchdog::~SocketWatchdog() {
   thread_.join();
 }
 
+void SocketWatchdog::cut() {
+  if (socket_) ::shutdown(socket_.get(), SHUT_RDWR);
+}
+
+void SocketWatchdog::set_deadline(Deadline deadline) {
+  {
+    std::lock_guard lock(mutex_);
+    deadline_ = deadline;
+  }
+  wake_.notify_all();
+}
+
 void SocketWatchdog::watch() {
   std::unique_lock lock(mutex_);
-  if (wake_.wait_until(lock, deadline_.at(), [this] { return stopping_; })) return;
-  fired_ = true;
-  ::shutdown(fd_, SHUT_RDWR);
+  while (!stopping_) {
+    if (deadline_.expired()) {
+      fired_ = true;
+      cut();
+      return;
+    }
+    wake_.wait_until(lock, deadline_.at());
+  }
 }
 
 }  // namespace kf
