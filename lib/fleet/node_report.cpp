@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -51,9 +52,8 @@ Split split_number(const std::string& name) {
   return {name.substr(0, start), name.substr(start)};
 }
 
-std::string format_ranges(std::vector<std::uint64_t> numbers, std::size_t width) {
-  std::sort(numbers.begin(), numbers.end());
-  numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
+// `numbers` sorted and unique.
+std::string format_ranges(const std::vector<std::uint64_t>& numbers, std::size_t width) {
   auto padded = [width](std::uint64_t n) { return fmt::format("{:0{}}", n, width); };
   std::string out;
   for (std::size_t i = 0; i < numbers.size();) {
@@ -117,32 +117,43 @@ std::string fold_names(const std::vector<std::string>& names) {
   // Groups keep the order in which their first member appears.
   struct Group {
     std::string prefix;
-    std::size_t width = 0;  // zero-padded numbers keep their width: node01..node10
+    std::size_t width = 0;  // zero-padded numbers keep their width: web01..web10
     std::vector<std::uint64_t> numbers;
     std::string whole;  // a name without a trailing number
   };
+  std::vector<Split> splits;
+  std::set<std::pair<std::string, std::size_t>> padded;  // (prefix, width) seen with a leading 0
+  for (const std::string& name : names) {
+    splits.push_back(split_number(name));
+    const std::string& digits = splits.back().digits;
+    if (digits.size() > 1 && digits[0] == '0') padded.emplace(splits.back().prefix, digits.size());
+  }
   std::vector<Group> groups;
   std::map<std::pair<std::string, std::size_t>, std::size_t> index;
-  for (const std::string& name : names) {
-    Split split = split_number(name);
+  std::set<std::string> seen_whole;
+  for (const Split& split : splits) {
     if (split.digits.empty()) {
-      groups.push_back(Group{{}, 0, {}, name});
+      if (seen_whole.insert(split.prefix).second) groups.push_back(Group{{}, 0, {}, split.prefix});
       continue;
     }
-    std::size_t width = split.digits.size() > 1 && split.digits[0] == '0' ? split.digits.size() : 0;
+    // "web10" joins "web01" (same width, prints the same); "node1" and "node01" stay apart.
+    std::size_t width = padded.contains({split.prefix, split.digits.size()}) ? split.digits.size() : 0;
     std::uint64_t number = 0;
     std::from_chars(split.digits.data(), split.digits.data() + split.digits.size(), number);
-    auto key = std::make_pair(split.prefix, width);
-    auto [it, inserted] = index.try_emplace(key, groups.size());
+    auto [it, inserted] = index.try_emplace({split.prefix, width}, groups.size());
     if (inserted) groups.push_back(Group{split.prefix, width, {}, {}});
     groups[it->second].numbers.push_back(number);
   }
   std::string out;
-  for (const Group& group : groups) {
+  for (Group& group : groups) {
     if (!out.empty()) out += ',';
     if (!group.whole.empty()) {
       out += group.whole;
-    } else if (group.numbers.size() == 1) {
+      continue;
+    }
+    std::sort(group.numbers.begin(), group.numbers.end());
+    group.numbers.erase(std::unique(group.numbers.begin(), group.numbers.end()), group.numbers.end());
+    if (group.numbers.size() == 1) {
       out += fmt::format("{}{:0{}}", group.prefix, group.numbers[0], group.width);
     } else {
       out += fmt::format("{}[{}]", group.prefix, format_ranges(group.numbers, group.width));
