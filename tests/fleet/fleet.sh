@@ -96,12 +96,22 @@ node_pid() {  # NODE_DIR -> pid of a live sshd, or nothing
   fi
 }
 
+launched=()
 launch() {  # NODE_DIR; sets PID
   local node_dir=$1
   rm -f "$node_dir/sshd.pid"
   # -D keeps the pid ours to watch; stdio closed so no caller's pipe is held open.
   "$SSHD" -D -f "$node_dir/sshd_config" -E "$node_dir/sshd.log" </dev/null >/dev/null 2>&1 &
   PID=$!
+  launched+=("$PID")
+}
+
+# A failed start: stop what did start, including daemons too young to have written a pidfile
+# (our own children, so their pids cannot have been reused).
+abandon_start() {
+  cmd_stop "$START_DIR" || true
+  local pid
+  for pid in "${launched[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # Waits until the sshd with PID has written its pidfile (it does so after binding) and accepts a
@@ -206,6 +216,10 @@ cmd_start() {
   dir=$(cd "$dir" && pwd -P)
   [[ -z $(ls -A "$dir") ]] || die "$dir is not empty (stop and remove an old fleet first)"
   umask 077
+  # A start that fails halfway leaves no daemon behind.
+  START_DIR=$dir
+  START_DONE=no
+  trap 'if [[ $START_DONE != yes ]]; then abandon_start; fi' EXIT
   # sshd's privilege separation directory; missing on machines that never ran the service.
   if [[ ! -d /run/sshd ]]; then
     mkdir -p /run/sshd
@@ -242,6 +256,7 @@ cmd_start() {
       >>"$dir/known_hosts"
   done
   write_inventory "$dir" "$n"
+  START_DONE=yes
   echo "fleet.sh: $n nodes listening on 127.0.0.1; inventory $dir/inventory.toml" >&2
 }
 
