@@ -58,6 +58,22 @@ class SshSessionTest : public ::testing::Test {
 
 std::unique_ptr<Fleet> SshSessionTest::fleet_;
 
+TEST_F(SshSessionTest, InventoryDescribesTheFleet) {
+  ASSERT_EQ(fleet().size(), 3);
+  for (int k = 1; k <= 3; ++k) {
+    const NodeConfig& node = fleet().node(k);
+    EXPECT_EQ(node.name, "node" + std::to_string(k));
+    EXPECT_EQ(node.host, "127.0.0.1");
+    EXPECT_EQ(node.port, std::stoi(test::read_text(fleet().node_dir(k) / "port")));
+    EXPECT_EQ(node.identity_file, fleet().client_key().string());
+    EXPECT_EQ(node.known_hosts, fleet().known_hosts().string());
+    EXPECT_TRUE(fs::is_directory(node.dest));
+    EXPECT_TRUE(fs::is_directory(node.staging));
+    EXPECT_THAT(test::read_text(fleet().known_hosts()),
+                HasSubstr("[127.0.0.1]:" + std::to_string(node.port) + " ssh-ed25519 "));
+  }
+}
+
 TEST_F(SshSessionTest, ExecReturnsStatusOutputAndErrorOnEveryNode) {
   for (const NodeConfig& node : fleet().nodes()) {
     auto session = connect(node);

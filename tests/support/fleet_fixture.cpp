@@ -1,7 +1,6 @@
 #include "support/fleet_fixture.hpp"
 
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,12 +10,6 @@
 
 namespace kf::test {
 namespace {
-
-std::string current_user() {
-  const passwd* pw = ::getpwuid(::geteuid());
-  if (pw == nullptr) throw std::runtime_error("cannot find the current user in passwd");
-  return pw->pw_name;
-}
 
 std::vector<int> pids_of(const std::string& command) {
   RunResult r = shell(command);
@@ -46,22 +39,17 @@ Fleet::Fleet(int size) {
   }
 }
 
+// The nodes as keyfleet sees them: the script's inventory through the real parser.
 void Fleet::describe_nodes(int size) {
   original_known_hosts_ = read_text(known_hosts());
-  std::string user = current_user();
-  for (int k = 1; k <= size; ++k) {
-    NodeConfig node;
-    node.name = "node" + std::to_string(k);
-    node.host = "127.0.0.1";
-    node.port = std::stoi(read_text(node_dir(k) / "port"));
-    node.user = user;
-    node.identity_file = client_key().string();
-    node.known_hosts = known_hosts().string();
-    node.dest = (node_dir(k) / "dest").string();
-    node.staging = (node_dir(k) / "staging").string();
-    node.connect_timeout = 5;
-    node.timeout = 60;
-    nodes_.push_back(node);
+  auto inventory = load_inventory(this->inventory());
+  if (!inventory) {
+    throw std::runtime_error("the fleet's inventory does not parse: " + inventory.error().message);
+  }
+  nodes_ = std::move(inventory->nodes);
+  if (static_cast<int>(nodes_.size()) != size) {
+    throw std::runtime_error("the fleet's inventory lists " + std::to_string(nodes_.size()) +
+                             " nodes, not " + std::to_string(size));
   }
 }
 

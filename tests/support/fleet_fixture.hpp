@@ -27,8 +27,7 @@ class Fleet {
   [[nodiscard]] fs::path client_key() const { return dir() / "client_key"; }
   [[nodiscard]] fs::path home() const { return dir() / "home"; }
   [[nodiscard]] fs::path node_dir(int k) const;
-  // What the inventory says about node k (built here, not parsed, so that transport tests do not
-  // depend on the inventory parser).
+  // What the fleet's inventory.toml says about node k, as load_inventory reads it.
   [[nodiscard]] const NodeConfig& node(int k) const;
   [[nodiscard]] const std::vector<NodeConfig>& nodes() const { return nodes_; }
 
