@@ -1,5 +1,8 @@
 #include "fleet/scheduler.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
@@ -12,6 +15,23 @@ namespace kf {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+class SignalBlock {
+ public:
+  SignalBlock() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  SignalBlock(const SignalBlock&) = delete;
+  SignalBlock& operator=(const SignalBlock&) = delete;
+  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+ private:
+  sigset_t old_;
+};
 
 // The state the workers and the calling thread share, all under `mutex`.
 class Dispatch {
@@ -32,7 +52,13 @@ class Dispatch {
     std::size_t workers = std::min(std::max<std::size_t>(options_.parallel, 1), nodes_.size());
     std::vector<std::thread> threads;
     threads.reserve(workers);
-    for (std::size_t i = 0; i < workers; ++i) threads.emplace_back([this] { work(); });
+    {
+      // Workers (and the watchdogs they start) inherit a mask without SIGINT/SIGTERM, so Ctrl-C
+      // lands on this thread: a signal delivered to a worker would fail its poll() with EINTR
+      // and so its node, while running nodes are meant to finish.
+      SignalBlock block;
+      for (std::size_t i = 0; i < workers; ++i) threads.emplace_back([this] { work(); });
+    }
     watch();
     for (auto& thread : threads) thread.join();
     mark_skipped();

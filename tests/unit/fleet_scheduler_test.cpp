@@ -1,5 +1,10 @@
 #include "fleet/scheduler.hpp"
 
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -246,6 +251,37 @@ TEST(FleetScheduler, InterruptionNoticedWhileWaitingForABatch) {
   EXPECT_EQ(reports[1].status, NodeStatus::ok);
   EXPECT_EQ(reports[2].status, NodeStatus::skipped);
   EXPECT_EQ(reports[3].status, NodeStatus::skipped);
+}
+
+// A real Ctrl-C reaches the calling thread, not a worker: a worker's poll() is not cut short, its
+// node finishes, and the nodes not yet started are skipped.
+TEST(FleetScheduler, CtrlCSparesTheWorkersSystemCalls) {
+  install_interrupt_handler();
+  clear_interrupted();
+  auto nodes = make_nodes(5);
+  std::atomic<bool> blocked_in_worker{false};
+  std::atomic<int> poll_result{-2};
+  ScheduleOptions o = options(1);
+  o.interrupted = [] { return kf::interrupted(); };
+  auto reports = run_fleet(nodes, o, [&](const NodeConfig& node) {
+    if (number(node) == 1) {
+      sigset_t mask;
+      pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+      blocked_in_worker = sigismember(&mask, SIGINT) == 1;
+      ::kill(::getpid(), SIGINT);
+      poll_result = ::poll(nullptr, 0, 200);
+    }
+    return NodeOutcome{};
+  });
+  bool was_interrupted = kf::interrupted();
+  clear_interrupted();
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  EXPECT_TRUE(blocked_in_worker);
+  EXPECT_EQ(poll_result, 0);  // the full wait, no EINTR
+  EXPECT_TRUE(was_interrupted);
+  EXPECT_EQ(reports[0].status, NodeStatus::ok);
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(reports[i].status, NodeStatus::skipped);
 }
 
 TEST(FleetScheduler, AnExceptionFailsOnlyItsNode) {
