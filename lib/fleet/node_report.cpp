@@ -16,9 +16,9 @@ namespace kf {
 namespace {
 
 constexpr NodeStatus kAllStatuses[] = {
-    NodeStatus::ok,      NodeStatus::unchanged, NodeStatus::mismatch, NodeStatus::missing,
-    NodeStatus::stale,   NodeStatus::unreachable, NodeStatus::hostkey, NodeStatus::auth,
-    NodeStatus::timeout, NodeStatus::failed,    NodeStatus::skipped,
+    NodeStatus::ok,      NodeStatus::unchanged,   NodeStatus::mismatch, NodeStatus::missing,
+    NodeStatus::stale,   NodeStatus::unreachable, NodeStatus::hostkey,  NodeStatus::auth,
+    NodeStatus::timeout, NodeStatus::failed,      NodeStatus::skipped,
 };
 
 nlohmann::ordered_json null_if_empty(const std::string& text) {
@@ -91,7 +91,8 @@ ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted)
 
 nlohmann::ordered_json to_json(const FleetReport& report) {
   nlohmann::ordered_json summary = nlohmann::ordered_json::object();
-  for (const auto& [status, count] : tally(report.nodes)) summary[std::string(to_string(status))] = count;
+  for (const auto& [status, count] : tally(report.nodes))
+    summary[std::string(to_string(status))] = count;
   nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
   for (const NodeReport& n : report.nodes) {
     nodes.push_back({
@@ -137,7 +138,8 @@ std::string fold_names(const std::vector<std::string>& names) {
       continue;
     }
     // "web10" joins "web01" (same width, prints the same); "node1" and "node01" stay apart.
-    std::size_t width = padded.contains({split.prefix, split.digits.size()}) ? split.digits.size() : 0;
+    std::size_t width =
+        padded.contains({split.prefix, split.digits.size()}) ? split.digits.size() : 0;
     std::uint64_t number = 0;
     std::from_chars(split.digits.data(), split.digits.data() + split.digits.size(), number);
     auto [it, inserted] = index.try_emplace({split.prefix, width}, groups.size());
@@ -152,7 +154,8 @@ std::string fold_names(const std::vector<std::string>& names) {
       continue;
     }
     std::sort(group.numbers.begin(), group.numbers.end());
-    group.numbers.erase(std::unique(group.numbers.begin(), group.numbers.end()), group.numbers.end());
+    group.numbers.erase(std::unique(group.numbers.begin(), group.numbers.end()),
+                        group.numbers.end());
     if (group.numbers.size() == 1) {
       out += fmt::format("{}{:0{}}", group.prefix, group.numbers[0], group.width);
     } else {

@@ -19,8 +19,8 @@ struct FleetProgress;
 // What a command's per-node work says about its node.
 struct NodeOutcome {
   NodeStatus status = NodeStatus::ok;
-  std::string step;   // the step that failed, or the last one done
-  std::string error;  // empty on success
+  std::string step;                         // the step that failed, or the last one done
+  std::string error;                        // empty on success
   std::optional<std::uint64_t> generation;  // the node's generation once done, if known
 
   static NodeOutcome from_error(NodeError error, std::optional<std::uint64_t> generation = {}) {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "core/error.hpp"  // KF_TRY / KF_CHECK work on NodeResult too
+
 namespace kf {
 
 // What happened to one node. The names are the JSON and summary vocabulary: scripts match on them.

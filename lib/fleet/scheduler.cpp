@@ -44,8 +44,8 @@ class Dispatch {
         batch_(std::max<std::size_t>(options.batch, 1)),
         limit_(options.rolling ? std::min(batch_, nodes.size()) : nodes.size()),
         max_failures_(options.max_failures ? options.max_failures
-                                           : options.rolling ? std::optional<std::size_t>(0)
-                                                             : std::nullopt) {}
+                      : options.rolling    ? std::optional<std::size_t>(0)
+                                           : std::nullopt) {}
 
   std::vector<NodeReport> run() {
     start_ = Clock::now();
@@ -122,8 +122,10 @@ class Dispatch {
     try {
       outcome = task_(node);
     } catch (const std::exception& e) {
-      outcome = {NodeStatus::failed, "internal", fmt::format("{}: internal error: {}", node.name,
-                                                             e.what()), {}};
+      outcome = {NodeStatus::failed,
+                 "internal",
+                 fmt::format("{}: internal error: {}", node.name, e.what()),
+                 {}};
     }
     report.status = outcome.status;
     report.step = std::move(outcome.step);
@@ -152,8 +154,9 @@ class Dispatch {
   }
 
   FleetProgress snapshot() const {
-    return FleetProgress{nodes_.size(), done_, failed_, running_,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_)};
+    return FleetProgress{
+        nodes_.size(), done_, failed_, running_,
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_)};
   }
 
   void report_progress() {
@@ -162,8 +165,8 @@ class Dispatch {
 
   void mark_skipped() {
     for (std::size_t i = next_; i < nodes_.size(); ++i) {
-      reports_[i] = NodeReport{nodes_[i].name, nodes_[i].host, NodeStatus::skipped, {},
-                               stop_reason_, {}, 0};
+      reports_[i] =
+          NodeReport{nodes_[i].name, nodes_[i].host, NodeStatus::skipped, {}, stop_reason_, {}, 0};
     }
   }
 
@@ -187,8 +190,8 @@ class Dispatch {
 
 }  // namespace
 
-std::vector<NodeReport> run_fleet(std::span<const NodeConfig> nodes,
-                                  const ScheduleOptions& options, const NodeTask& task) {
+std::vector<NodeReport> run_fleet(std::span<const NodeConfig> nodes, const ScheduleOptions& options,
+                                  const NodeTask& task) {
   if (nodes.empty()) return {};
   return Dispatch(nodes, options, task).run();
 }

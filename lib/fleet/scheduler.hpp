@@ -15,8 +15,8 @@ namespace kf {
 
 struct FleetProgress {
   std::size_t total = 0;
-  std::size_t done = 0;     // finished, whatever the outcome
-  std::size_t failed = 0;   // finished with a status other than ok/unchanged
+  std::size_t done = 0;    // finished, whatever the outcome
+  std::size_t failed = 0;  // finished with a status other than ok/unchanged
   std::size_t running = 0;
   std::chrono::milliseconds elapsed{0};
 };
@@ -42,7 +42,7 @@ using NodeTask = std::function<NodeOutcome(const NodeConfig&)>;
 // Runs `task` on every node with at most `parallel` at once and returns one report per node in
 // inventory order. In rolling mode a batch starts only when the previous one has finished. Nodes
 // never started (too many failures, or Ctrl-C) are reported `skipped`, with the reason as error.
-std::vector<NodeReport> run_fleet(std::span<const NodeConfig> nodes,
-                                  const ScheduleOptions& options, const NodeTask& task);
+std::vector<NodeReport> run_fleet(std::span<const NodeConfig> nodes, const ScheduleOptions& options,
+                                  const NodeTask& task);
 
 }  // namespace kf

@@ -39,29 +39,49 @@ constexpr std::size_t kChunk = 64 * 1024;
 
 std::string_view sftp_status_text(int code) {
   switch (code) {
-    case SSH_FX_EOF: return "unexpected end of file";
-    case SSH_FX_NO_SUCH_FILE: return "no such file or directory";
-    case SSH_FX_PERMISSION_DENIED: return "permission denied";
-    case SSH_FX_BAD_MESSAGE: return "invalid argument";  // OpenSSH's mapping of EINVAL
+    case SSH_FX_EOF:
+      return "unexpected end of file";
+    case SSH_FX_NO_SUCH_FILE:
+      return "no such file or directory";
+    case SSH_FX_PERMISSION_DENIED:
+      return "permission denied";
+    case SSH_FX_BAD_MESSAGE:
+      return "invalid argument";  // OpenSSH's mapping of EINVAL
     case SSH_FX_NO_CONNECTION:
-    case SSH_FX_CONNECTION_LOST: return "connection lost";
-    case SSH_FX_OP_UNSUPPORTED: return "not supported by the node's SFTP server";
-    case SSH_FX_INVALID_HANDLE: return "invalid handle";
-    case SSH_FX_NO_SUCH_PATH: return "no such path";
-    case SSH_FX_FILE_ALREADY_EXISTS: return "already exists";
-    case SSH_FX_WRITE_PROTECT: return "read-only filesystem";
-    case SSH_FX_NO_MEDIA: return "no media";
-    default: return "";
+    case SSH_FX_CONNECTION_LOST:
+      return "connection lost";
+    case SSH_FX_OP_UNSUPPORTED:
+      return "not supported by the node's SFTP server";
+    case SSH_FX_INVALID_HANDLE:
+      return "invalid handle";
+    case SSH_FX_NO_SUCH_PATH:
+      return "no such path";
+    case SSH_FX_FILE_ALREADY_EXISTS:
+      return "already exists";
+    case SSH_FX_WRITE_PROTECT:
+      return "read-only filesystem";
+    case SSH_FX_NO_MEDIA:
+      return "no media";
+    default:
+      return "";
   }
 }
 
 RemoteStat to_remote_stat(const sftp_attributes_struct& attributes) {
   RemoteStat out;
   switch (attributes.permissions & S_IFMT) {
-    case S_IFREG: out.type = FileType::regular; break;
-    case S_IFDIR: out.type = FileType::directory; break;
-    case S_IFLNK: out.type = FileType::symlink; break;
-    default: out.type = FileType::other; break;
+    case S_IFREG:
+      out.type = FileType::regular;
+      break;
+    case S_IFDIR:
+      out.type = FileType::directory;
+      break;
+    case S_IFLNK:
+      out.type = FileType::symlink;
+      break;
+    default:
+      out.type = FileType::other;
+      break;
   }
   out.mode = attributes.permissions & 07777;
   out.size = attributes.size;
@@ -71,7 +91,9 @@ RemoteStat to_remote_stat(const sftp_attributes_struct& attributes) {
   return out;
 }
 
-bool is_missing(int code) { return code == SSH_FX_NO_SUCH_FILE || code == SSH_FX_NO_SUCH_PATH; }
+bool is_missing(int code) {
+  return code == SSH_FX_NO_SUCH_FILE || code == SSH_FX_NO_SUCH_PATH;
+}
 
 }  // namespace
 
@@ -83,8 +105,9 @@ NodeResult<sftp_session> SshSession::sftp() {
   if (!sftp) return std::unexpected(ssh_failure("sftp", "opening the SFTP channel"));
   if (sftp_init(sftp.get()) != SSH_OK) {
     return std::unexpected(
-        ssh_failure("sftp", "starting the SFTP subsystem (is `Subsystem sftp` set in the node's "
-                            "sshd_config?)"));
+        ssh_failure("sftp",
+                    "starting the SFTP subsystem (is `Subsystem sftp` set in the node's "
+                    "sshd_config?)"));
   }
   sftp_ = std::move(sftp);
   return sftp_.get();
@@ -146,7 +169,8 @@ NodeResult<void> SshSession::mkdir(const std::string& path, mode_t mode) {
     // OpenSSH reports EEXIST as a bare "failure".
     if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
       if (auto st = lstat(path); st && *st) {
-        error.message = fmt::format("{}: cannot create directory {}: it already exists", name_, path);
+        error.message =
+            fmt::format("{}: cannot create directory {}: it already exists", name_, path);
       }
     }
     return std::unexpected(std::move(error));
@@ -172,8 +196,8 @@ NodeResult<void> SshSession::upload(const std::string& path, std::span<const std
     NodeError error = sftp_failure(what, path);
     if (error.status == NodeStatus::failed && ssh_is_connected(session_.get())) {
       if (auto space_left = space(path); space_left && space_left->available < kChunk) {
-        error.message += fmt::format(" (the node's filesystem is full: {} bytes free)",
-                                     space_left->available);
+        error.message +=
+            fmt::format(" (the node's filesystem is full: {} bytes free)", space_left->available);
       }
       file.reset();
       sftp_unlink(s, path.c_str());  // our own O_EXCL file: do not leave half of it behind
@@ -202,7 +226,8 @@ NodeResult<std::vector<std::uint8_t>> SshSession::read_file(const std::string& p
                                                             std::size_t max_size) {
   sftp_session s = KF_TRY(sftp());
   auto st = KF_TRY(lstat(path));
-  if (!st) return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: no such file", name_, path);
+  if (!st)
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: no such file", name_, path);
   if (st->type != FileType::regular) {
     return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: not a regular file", name_,
                      path);
@@ -239,7 +264,8 @@ NodeResult<void> SshSession::symlink(const std::string& target, const std::strin
   sftp_session s = KF_TRY(sftp());
   refresh_timeout();
   if (sftp_symlink(s, target.c_str(), link_path.c_str()) != SSH_OK) {
-    return std::unexpected(sftp_failure(fmt::format("create a symlink to {} at", target), link_path));
+    return std::unexpected(
+        sftp_failure(fmt::format("create a symlink to {} at", target), link_path));
   }
   return {};
 }
@@ -251,9 +277,10 @@ NodeResult<void> SshSession::rename(const std::string& from, const std::string& 
     NodeError error = sftp_failure(fmt::format("rename {} to", from), to);
     if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
       if (auto st = lstat(to); st && *st) {
-        error.message = fmt::format("{}: cannot rename {} to {}: it already exists (SFTP does not "
-                                    "replace)",
-                                    name_, from, to);
+        error.message = fmt::format(
+            "{}: cannot rename {} to {}: it already exists (SFTP does not "
+            "replace)",
+            name_, from, to);
       }
     }
     return std::unexpected(std::move(error));

@@ -56,9 +56,13 @@ std::string describe_command(std::string_view command) {
 
 }  // namespace
 
-void SshSessionDeleter::operator()(ssh_session session) const { ssh_free(session); }
+void SshSessionDeleter::operator()(ssh_session session) const {
+  ssh_free(session);
+}
 
-void SftpSessionDeleter::operator()(sftp_session sftp) const { sftp_free(sftp); }
+void SftpSessionDeleter::operator()(sftp_session sftp) const {
+  sftp_free(sftp);
+}
 
 SshSession::SshSession(const NodeConfig& node, Deadline deadline)
     : name_(node.name),
@@ -108,9 +112,10 @@ NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline dead
   // From here on the whole per-node deadline bounds every call.
   session.watchdog_->set_deadline(deadline);
   if (session.watchdog_->fired()) {
-    return node_fail(NodeStatus::timeout, "connect",
-                     "{}: the SSH handshake with {} port {} took longer than connect_timeout ({} s)",
-                     node.name, node.host, node.port, node.connect_timeout);
+    return node_fail(
+        NodeStatus::timeout, "connect",
+        "{}: the SSH handshake with {} port {} took longer than connect_timeout ({} s)", node.name,
+        node.host, node.port, node.connect_timeout);
   }
   session.refresh_timeout();
   KF_CHECK(session.authenticate(node));
@@ -141,8 +146,8 @@ NodeResult<void> SshSession::handshake(const NodeConfig& node, Deadline connect_
             ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay) == SSH_OK &&
             ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) == SSH_OK;
   if (!ok) {
-    return node_fail(NodeStatus::failed, "connect", "{}: cannot set up libssh for {}@{}: {}",
-                     name_, node.user, host_, ssh_get_error(s));
+    return node_fail(NodeStatus::failed, "connect", "{}: cannot set up libssh for {}@{}: {}", name_,
+                     node.user, host_, ssh_get_error(s));
   }
   watchdog_ = std::make_unique<SocketWatchdog>(fd.get(), connect_deadline);
   socket_t raw_fd = fd.get();
@@ -259,7 +264,8 @@ NodeResult<void> SshSession::authenticate(const NodeConfig& node) {
                        "{}: {}@{} accepted {} but demands another authentication method", name_,
                        node.user, host_, credential);
     default:
-      return std::unexpected(ssh_failure("auth", fmt::format("authenticating with {}", credential)));
+      return std::unexpected(
+          ssh_failure("auth", fmt::format("authenticating with {}", credential)));
   }
 }
 
@@ -275,9 +281,9 @@ bool SshSession::timed_out() const {
 
 NodeError SshSession::ssh_failure(std::string step, std::string_view what) const {
   if (timed_out()) {
-    return NodeError{NodeStatus::timeout, std::move(step),
-                     fmt::format("{}: {}: the node's timeout ({} s) ran out", name_, what,
-                                 timeout_seconds_)};
+    return NodeError{
+        NodeStatus::timeout, std::move(step),
+        fmt::format("{}: {}: the node's timeout ({} s) ran out", name_, what, timeout_seconds_)};
   }
   if (!session_) {
     return NodeError{NodeStatus::failed, std::move(step),

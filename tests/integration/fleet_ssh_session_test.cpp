@@ -28,7 +28,9 @@ std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
   return out;
 }
 
-std::string text(const std::vector<std::uint8_t>& bytes) { return {bytes.begin(), bytes.end()}; }
+std::string text(const std::vector<std::uint8_t>& bytes) {
+  return {bytes.begin(), bytes.end()};
+}
 
 int open_fds() {
   int n = 0;
@@ -246,15 +248,17 @@ TEST_F(SshSessionTest, UnknownHostFailsHostkey) {
 
 TEST_F(SshSessionTest, KeyOfAnotherTypeFailsHostkey) {
   test::TempDir temp;
-  ASSERT_EQ(test::run({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f",
-                       (temp / "ecdsa").string()}).exit_code, 0);
+  ASSERT_EQ(
+      test::run({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", (temp / "ecdsa").string()})
+          .exit_code,
+      0);
   std::string pub = test::read_text(temp / "ecdsa.pub");
   NodeConfig node = fleet().node(1);
   node.known_hosts = (temp / "known_hosts").string();
-  test::write_text(node.known_hosts,
-                   "[127.0.0.1]:" + std::to_string(node.port) + " " + pub.substr(0, pub.rfind(' ')) +
-                       "\n",
-                   0644);
+  test::write_text(
+      node.known_hosts,
+      "[127.0.0.1]:" + std::to_string(node.port) + " " + pub.substr(0, pub.rfind(' ')) + "\n",
+      0644);
   auto session = connect(node);
   ASSERT_FALSE(session);
   EXPECT_EQ(session.error().status, NodeStatus::hostkey) << session.error().message;
@@ -262,8 +266,10 @@ TEST_F(SshSessionTest, KeyOfAnotherTypeFailsHostkey) {
 
 TEST_F(SshSessionTest, RefusedKeyFailsAuth) {
   test::TempDir temp;
-  ASSERT_EQ(test::run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                       (temp / "stranger").string()}).exit_code, 0);
+  ASSERT_EQ(
+      test::run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (temp / "stranger").string()})
+          .exit_code,
+      0);
   NodeConfig node = fleet().node(3);
   node.identity_file = (temp / "stranger").string();
   auto refused = connect(node);

@@ -69,22 +69,30 @@ void Fleet::script(const std::vector<std::string>& args) const {
   }
 }
 
-fs::path Fleet::node_dir(int k) const { return dir() / "nodes" / ("node" + std::to_string(k)); }
+fs::path Fleet::node_dir(int k) const {
+  return dir() / "nodes" / ("node" + std::to_string(k));
+}
 
-const NodeConfig& Fleet::node(int k) const { return nodes_.at(static_cast<std::size_t>(k - 1)); }
+const NodeConfig& Fleet::node(int k) const {
+  return nodes_.at(static_cast<std::size_t>(k - 1));
+}
 
-void Fleet::kill_node(int k) { script({"kill", dir().string(), std::to_string(k)}); }
+void Fleet::kill_node(int k) {
+  script({"kill", dir().string(), std::to_string(k)});
+}
 
-void Fleet::restart_node(int k) { script({"restart", dir().string(), std::to_string(k)}); }
+void Fleet::restart_node(int k) {
+  script({"restart", dir().string(), std::to_string(k)});
+}
 
 void Fleet::freeze_sessions(int k, bool frozen) {
   fs::path pidfile = node_dir(k) / "sshd.pid";
   if (!fs::exists(pidfile)) return;
   std::string listener = read_text(pidfile);
   // Every process below the listener: each connection's monitor and its session process.
-  std::vector<int> pids = pids_of(
-      "walk() { for c in $(pgrep -P \"$1\"); do echo \"$c\"; walk \"$c\"; done; }; walk " +
-      listener);
+  std::vector<int> pids =
+      pids_of("walk() { for c in $(pgrep -P \"$1\"); do echo \"$c\"; walk \"$c\"; done; }; walk " +
+              listener);
   for (int pid : pids) ::kill(pid, frozen ? SIGSTOP : SIGCONT);
 }
 
@@ -114,9 +122,13 @@ void Fleet::corrupt_known_host(int k) {
   rewrite_known_host(k, "[127.0.0.1]:" + std::to_string(node(k).port) + " " + type + " " + blob);
 }
 
-void Fleet::forget_known_host(int k) { rewrite_known_host(k, ""); }
+void Fleet::forget_known_host(int k) {
+  rewrite_known_host(k, "");
+}
 
-void Fleet::restore_known_hosts() { write_text(known_hosts(), original_known_hosts_, 0644); }
+void Fleet::restore_known_hosts() {
+  write_text(known_hosts(), original_known_hosts_, 0644);
+}
 
 int unused_port() {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -16,8 +16,8 @@ using ::testing::Not;
 
 NodeReport report(std::string name, NodeStatus status, std::string step = {},
                   std::string error = {}, std::optional<std::uint64_t> generation = {}) {
-  return NodeReport{name, "host-" + name, status, std::move(step), std::move(error), generation,
-                    1.23456};
+  return NodeReport{name,       "host-" + name, status, std::move(step), std::move(error),
+                    generation, 1.23456};
 }
 
 FleetReport sample() {
@@ -39,9 +39,11 @@ FleetReport sample() {
 
 TEST(FleetNodeReport, TallyCountsEachStatusInDeclarationOrder) {
   auto t = tally(sample().nodes);
-  std::vector<std::pair<NodeStatus, std::size_t>> expected{
-      {NodeStatus::ok, 2},          {NodeStatus::unchanged, 1}, {NodeStatus::unreachable, 1},
-      {NodeStatus::hostkey, 1},     {NodeStatus::skipped, 2}};
+  std::vector<std::pair<NodeStatus, std::size_t>> expected{{NodeStatus::ok, 2},
+                                                           {NodeStatus::unchanged, 1},
+                                                           {NodeStatus::unreachable, 1},
+                                                           {NodeStatus::hostkey, 1},
+                                                           {NodeStatus::skipped, 2}};
   EXPECT_EQ(t, expected);
 }
 

@@ -6,10 +6,10 @@ namespace kf {
 namespace {
 
 TEST(FleetNodeStatus, NamesRoundTrip) {
-  for (auto status : {NodeStatus::ok, NodeStatus::unchanged, NodeStatus::mismatch,
-                      NodeStatus::missing, NodeStatus::stale, NodeStatus::unreachable,
-                      NodeStatus::hostkey, NodeStatus::auth, NodeStatus::timeout,
-                      NodeStatus::failed, NodeStatus::skipped}) {
+  for (auto status :
+       {NodeStatus::ok, NodeStatus::unchanged, NodeStatus::mismatch, NodeStatus::missing,
+        NodeStatus::stale, NodeStatus::unreachable, NodeStatus::hostkey, NodeStatus::auth,
+        NodeStatus::timeout, NodeStatus::failed, NodeStatus::skipped}) {
     EXPECT_EQ(parse_node_status(to_string(status)), status) << to_string(status);
   }
   EXPECT_EQ(to_string(NodeStatus::hostkey), "hostkey");

@@ -9,8 +9,8 @@ namespace {
 
 // shell_quote's output, given to a real /bin/sh, comes back as the same single word.
 TEST(FleetRemote, ShellQuoteSurvivesARealShell) {
-  for (std::string text : {"plain", "", "with space", "it's", "'", "''", "$HOME `id` $(id)",
-                           "a\"b", "back\\slash", "new\nline", "*?[a]", "-n", "; rm -rf /"}) {
+  for (std::string text : {"plain", "", "with space", "it's", "'", "''", "$HOME `id` $(id)", "a\"b",
+                           "back\\slash", "new\nline", "*?[a]", "-n", "; rm -rf /"}) {
     auto r = test::shell("printf '%s' " + shell_quote(text));
     EXPECT_EQ(r.exit_code, 0);
     EXPECT_EQ(r.out, text) << shell_quote(text);

@@ -31,7 +31,9 @@ std::vector<NodeConfig> make_nodes(int n) {
   return nodes;
 }
 
-int number(const NodeConfig& node) { return std::stoi(node.name.substr(4)); }
+int number(const NodeConfig& node) {
+  return std::stoi(node.name.substr(4));
+}
 
 ScheduleOptions options(std::size_t parallel) {
   ScheduleOptions o;
@@ -120,7 +122,8 @@ TEST(FleetScheduler, RollingStopsAtTheFirstFailure) {
   auto reports = run_fleet(nodes, o, [&](const NodeConfig& node) {
     recorder.begin(number(node));
     recorder.end();
-    if (number(node) == 3) return NodeOutcome{NodeStatus::failed, "check", "node3: check failed", {}};
+    if (number(node) == 3)
+      return NodeOutcome{NodeStatus::failed, "check", "node3: check failed", {}};
     return NodeOutcome{};
   });
   EXPECT_EQ(recorder.started(), (std::vector<int>{1, 2, 3}));
