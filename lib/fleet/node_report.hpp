@@ -1,0 +1,92 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/exit_code.hpp"
+#include "fleet/node_status.hpp"
+
+namespace kf {
+
+struct FleetProgress;
+
+// What a command's per-node work says about its node.
+struct NodeOutcome {
+  NodeStatus status = NodeStatus::ok;
+  std::string step;                         // the step that failed, or the last one done
+  std::string error;                        // empty on success
+  std::optional<std::uint64_t> generation;  // the node's generation once done, if known
+
+  static NodeOutcome from_error(NodeError error, std::optional<std::uint64_t> generation = {}) {
+    return {error.status, std::move(error.step), std::move(error.message), generation};
+  }
+};
+
+// One line of a command's account of the fleet.
+struct NodeReport {
+  std::string name;
+  std::string host;
+  NodeStatus status = NodeStatus::skipped;
+  std::string step;
+  std::string error;
+  std::optional<std::uint64_t> generation;
+  double seconds = 0;
+};
+
+// The whole account: the --json document and the human summary.
+struct FleetReport {
+  std::string command;                      // "push", "verify", ...
+  std::optional<std::uint64_t> generation;  // the bundle's or manifest's, if any
+  std::string bundle_sha256;                // empty: none
+  std::vector<NodeReport> nodes;            // inventory order
+};
+
+// How many nodes ended in each status, in the order statuses are declared.
+std::vector<std::pair<NodeStatus, std::size_t>> tally(const std::vector<NodeReport>& nodes);
+
+bool all_succeeded(const std::vector<NodeReport>& nodes);
+
+// 0 when every node succeeded, 130 after Ctrl-C, else 1.
+ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted);
+
+// {"command", "generation", "bundle_sha256", "summary": {status: count}, "nodes": [{"name",
+// "host", "status", "step", "error", "generation", "seconds"}]}, keys in that order; absent
+// values (no step, no error, unknown generation) are null.
+nlohmann::ordered_json to_json(const FleetReport& report);
+
+// For people: successes as folded name lists ("ok (98): node[1-40,43-100]"), then every other
+// node on its own line with its step and error, then the tally.
+std::string format_summary(const FleetReport& report);
+
+// "node[1-3,7],web01": names that differ only in a trailing number, folded into ranges.
+std::string fold_names(const std::vector<std::string>& names);
+
+// The live "push: 12/100 done, 1 failed, 32 running, 4s" line on stderr, redrawn in place with
+// \r; silent unless stderr is a terminal.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::string label);
+  ProgressLine(std::string label, int fd, bool enabled);
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+  ~ProgressLine() { clear(); }
+
+  void update(const FleetProgress& progress);
+  // Erases the line, before the summary is printed.
+  void clear();
+  [[nodiscard]] bool enabled() const { return enabled_; }
+
+ private:
+  std::string label_;
+  int fd_;
+  bool enabled_;
+  bool shown_ = false;
+};
+
+}  // namespace kf

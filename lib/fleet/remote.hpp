@@ -1,0 +1,98 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleet/node_status.hpp"
+
+namespace kf {
+
+struct ExecResult {
+  int exit_status = -1;  // -1: the node sent none (the command died by a signal)
+  std::string out;
+  std::string err;
+  [[nodiscard]] bool ok() const { return exit_status == 0; }
+};
+
+enum class FileType { regular, directory, symlink, other };
+
+struct RemoteStat {
+  FileType type = FileType::other;
+  std::uint32_t mode = 0;  // permission bits only (07777)
+  std::uint64_t size = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::uint64_t mtime = 0;
+};
+
+struct DirEntry {
+  std::string name;  // never "." or ".."
+  RemoteStat stat;   // of the entry itself (a symlink is a symlink)
+};
+
+struct SpaceInfo {
+  std::uint64_t available = 0;  // bytes an unprivileged writer may still use
+  std::uint64_t total = 0;
+  bool read_only = false;
+};
+
+// The operations push, verify, cleanup and rollback need on one node, over one connection. The
+// real one is SshSession; tests of the per-node logic may use an in-memory one, as ninja tests its
+// build logic against a fake DiskInterface.
+//
+// Paths are the node's absolute paths. Every call is bounded by the node's deadline; errors carry
+// the node's name, the path and the status to report (timeout when the deadline ran out).
+class Remote {
+ public:
+  Remote() = default;
+  Remote(const Remote&) = delete;
+  Remote& operator=(const Remote&) = delete;
+  virtual ~Remote() = default;
+
+  [[nodiscard]] virtual const std::string& node_name() const = 0;
+
+  // Runs `command` with the user's login shell on the node (`$SHELL -c command`), feeding it
+  // `stdin_data` and then end-of-file. A non-zero exit status is a result, not an error.
+  virtual NodeResult<ExecResult> exec(std::string_view command,
+                                      std::span<const std::uint8_t> stdin_data = {}) = 0;
+
+  // A new directory with exactly `mode`; an existing path is an error.
+  virtual NodeResult<void> mkdir(const std::string& path, mode_t mode) = 0;
+  // A new file (O_CREAT|O_EXCL: never through an existing name or symlink) with exactly `mode`,
+  // holding `data`, fsynced on the node before this returns.
+  virtual NodeResult<void> upload(const std::string& path, std::span<const std::uint8_t> data,
+                                  mode_t mode) = 0;
+  // A whole regular file, refusing one larger than `max_size`.
+  virtual NodeResult<std::vector<std::uint8_t>> read_file(const std::string& path,
+                                                          std::size_t max_size) = 0;
+  // nullopt when nothing is at `path`.
+  virtual NodeResult<std::optional<RemoteStat>> stat(const std::string& path) = 0;
+  virtual NodeResult<std::optional<RemoteStat>> lstat(const std::string& path) = 0;
+  virtual NodeResult<std::string> readlink(const std::string& path) = 0;
+  virtual NodeResult<void> symlink(const std::string& target, const std::string& link_path) = 0;
+  // Fails when `to` exists: SFTP v3 (OpenSSH) and libssh 0.10 cannot replace. To switch a link
+  // atomically, exec `mv -T` on the node (see shell_quote).
+  virtual NodeResult<void> rename(const std::string& from, const std::string& to) = 0;
+  virtual NodeResult<void> unlink(const std::string& path) = 0;
+  virtual NodeResult<void> rmdir(const std::string& path) = 0;
+  virtual NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) = 0;
+  virtual NodeResult<SpaceInfo> space(const std::string& path) = 0;
+  // Makes a directory's entries durable (after creating, renaming or removing files in it).
+  virtual NodeResult<void> fsync_dir(const std::string& path) = 0;
+
+ protected:
+  Remote(Remote&&) = default;
+  Remote& operator=(Remote&&) = default;
+};
+
+// `text` as one word for a POSIX shell: single-quoted, with embedded quotes as '\''.
+std::string shell_quote(std::string_view text);
+
+}  // namespace kf

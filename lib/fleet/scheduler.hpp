@@ -1,0 +1,48 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/interrupt.hpp"
+#include "fleet/inventory.hpp"
+#include "fleet/node_report.hpp"
+
+namespace kf {
+
+struct FleetProgress {
+  std::size_t total = 0;
+  std::size_t done = 0;    // finished, whatever the outcome
+  std::size_t failed = 0;  // finished with a status other than ok/unchanged
+  std::size_t running = 0;
+  std::chrono::milliseconds elapsed{0};
+};
+
+struct ScheduleOptions {
+  std::size_t parallel = 32;  // --parallel: nodes worked on at once, one connection each
+  bool rolling = false;       // --rolling: inventory order, `batch` nodes at a time
+  std::size_t batch = 1;      // --batch
+  // Stop starting nodes once more than this many have failed (--max-failures). Rolling mode
+  // stops at the first failure unless given; without --rolling every node runs unless given.
+  std::optional<std::size_t> max_failures;
+  // Called on the calling thread (never concurrently) when a node finishes and about every
+  // quarter second, for the live progress line.
+  std::function<void(const FleetProgress&)> on_progress;
+  // Polled before each node starts; tests put a fake here.
+  std::function<bool()> interrupted = kf::interrupted;
+};
+
+// The work on one node; runs on a worker thread, one node per call. It should poll
+// kf::interrupted() only where it can stop cleanly: the scheduler lets running nodes finish.
+using NodeTask = std::function<NodeOutcome(const NodeConfig&)>;
+
+// Runs `task` on every node with at most `parallel` at once and returns one report per node in
+// inventory order. In rolling mode a batch starts only when the previous one has finished. Nodes
+// never started (too many failures, or Ctrl-C) are reported `skipped`, with the reason as error.
+std::vector<NodeReport> run_fleet(std::span<const NodeConfig> nodes, const ScheduleOptions& options,
+                                  const NodeTask& task);
+
+}  // namespace kf

@@ -1,0 +1,372 @@
+// SshSession's file operations over its one SFTP channel (libssh 0.10: synchronous requests; no
+// async writes, no posix-rename, no fsetstat; fsync@openssh.com and statvfs@openssh.com exist).
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "fleet/ssh_session.hpp"
+
+namespace kf {
+namespace {
+
+struct AttributesDeleter {
+  void operator()(sftp_attributes attributes) const { sftp_attributes_free(attributes); }
+};
+using AttributesPtr = std::unique_ptr<sftp_attributes_struct, AttributesDeleter>;
+
+struct FileDeleter {
+  void operator()(sftp_file file) const { sftp_close(file); }
+};
+using FilePtr = std::unique_ptr<sftp_file_struct, FileDeleter>;
+
+struct DirDeleter {
+  void operator()(sftp_dir dir) const { sftp_closedir(dir); }
+};
+using DirPtr = std::unique_ptr<sftp_dir_struct, DirDeleter>;
+
+struct StatvfsDeleter {
+  void operator()(sftp_statvfs_t info) const { sftp_statvfs_free(info); }
+};
+
+struct CharDeleter {
+  void operator()(char* text) const { ssh_string_free_char(text); }
+};
+
+// One SFTP write request. OpenSSH's sftp-server takes messages up to 256 KiB; libssh 0.10 sends
+// each sftp_write as one request and waits for its status.
+constexpr std::size_t kChunk = 64 * 1024;
+
+std::string_view sftp_status_text(int code) {
+  switch (code) {
+    case SSH_FX_EOF:
+      return "unexpected end of file";
+    case SSH_FX_NO_SUCH_FILE:
+      return "no such file or directory";
+    case SSH_FX_PERMISSION_DENIED:
+      return "permission denied";
+    case SSH_FX_BAD_MESSAGE:
+      return "invalid argument";  // OpenSSH's mapping of EINVAL
+    case SSH_FX_NO_CONNECTION:
+    case SSH_FX_CONNECTION_LOST:
+      return "connection lost";
+    case SSH_FX_OP_UNSUPPORTED:
+      return "not supported by the node's SFTP server";
+    case SSH_FX_INVALID_HANDLE:
+      return "invalid handle";
+    case SSH_FX_NO_SUCH_PATH:
+      return "no such path";
+    case SSH_FX_FILE_ALREADY_EXISTS:
+      return "already exists";
+    case SSH_FX_WRITE_PROTECT:
+      return "read-only filesystem";
+    case SSH_FX_NO_MEDIA:
+      return "no media";
+    default:
+      return "";
+  }
+}
+
+RemoteStat to_remote_stat(const sftp_attributes_struct& attributes) {
+  RemoteStat out;
+  switch (attributes.permissions & S_IFMT) {
+    case S_IFREG:
+      out.type = FileType::regular;
+      break;
+    case S_IFDIR:
+      out.type = FileType::directory;
+      break;
+    case S_IFLNK:
+      out.type = FileType::symlink;
+      break;
+    default:
+      out.type = FileType::other;
+      break;
+  }
+  out.mode = attributes.permissions & 07777;
+  out.size = attributes.size;
+  out.uid = attributes.uid;
+  out.gid = attributes.gid;
+  out.mtime = attributes.mtime64 != 0 ? attributes.mtime64 : attributes.mtime;
+  return out;
+}
+
+bool is_missing(int code) {
+  return code == SSH_FX_NO_SUCH_FILE || code == SSH_FX_NO_SUCH_PATH;
+}
+
+}  // namespace
+
+NodeResult<sftp_session> SshSession::sftp() {
+  if (sftp_) return sftp_.get();
+  if (!session_) return node_fail(NodeStatus::failed, "sftp", "{}: not connected", name_);
+  refresh_timeout();
+  SftpSessionPtr sftp(sftp_new(session_.get()));
+  if (!sftp) return std::unexpected(ssh_failure("sftp", "opening the SFTP channel"));
+  if (sftp_init(sftp.get()) != SSH_OK) {
+    return std::unexpected(
+        ssh_failure("sftp",
+                    "starting the SFTP subsystem (is `Subsystem sftp` set in the node's "
+                    "sshd_config?)"));
+  }
+  sftp_ = std::move(sftp);
+  return sftp_.get();
+}
+
+NodeError SshSession::sftp_failure(std::string_view what, const std::string& path) const {
+  if (timed_out() || !session_ || !ssh_is_connected(session_.get())) {
+    return ssh_failure("sftp", fmt::format("{} {}", what, path));
+  }
+  // Connected, so the server answered with a status: sftp_get_error holds it.
+  int code = sftp_ ? sftp_get_error(sftp_.get()) : 0;
+  std::string_view text = sftp_status_text(code);
+  std::string why = text.empty() ? std::string(ssh_get_error(session_.get())) : std::string(text);
+  return NodeError{NodeStatus::failed, "sftp",
+                   fmt::format("{}: cannot {} {}: {}", name_, what, path, why)};
+}
+
+NodeResult<std::optional<RemoteStat>> SshSession::stat(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  AttributesPtr attributes(sftp_stat(s, path.c_str()));
+  if (!attributes) {
+    if (!timed_out() && is_missing(sftp_get_error(s))) return std::nullopt;
+    return std::unexpected(sftp_failure("stat", path));
+  }
+  return to_remote_stat(*attributes);
+}
+
+NodeResult<std::optional<RemoteStat>> SshSession::lstat(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  AttributesPtr attributes(sftp_lstat(s, path.c_str()));
+  if (!attributes) {
+    if (!timed_out() && is_missing(sftp_get_error(s))) return std::nullopt;
+    return std::unexpected(sftp_failure("lstat", path));
+  }
+  return to_remote_stat(*attributes);
+}
+
+// SFTP creates files and directories through the server's umask; when the wanted mode grants group
+// or other bits a umask may have taken away, set it explicitly. (No fsetstat in libssh 0.10, so by
+// path: callers create these inside directories only they can write.)
+NodeResult<void> SshSession::fix_mode(const std::string& path, mode_t mode, std::string_view what) {
+  if ((mode & 07077) == 0) return {};
+  auto st = KF_TRY(lstat(path));
+  if (st && st->mode == (mode & 07777)) return {};
+  refresh_timeout();
+  if (sftp_chmod(sftp_.get(), path.c_str(), mode) != SSH_OK) {
+    return std::unexpected(sftp_failure(fmt::format("set the mode of ({})", what), path));
+  }
+  return {};
+}
+
+NodeResult<void> SshSession::mkdir(const std::string& path, mode_t mode) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  if (sftp_mkdir(s, path.c_str(), mode) != SSH_OK) {
+    NodeError error = sftp_failure("create directory", path);
+    // OpenSSH reports EEXIST as a bare "failure".
+    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
+      if (auto st = lstat(path); st && *st) {
+        error.message =
+            fmt::format("{}: cannot create directory {}: it already exists", name_, path);
+      }
+    }
+    return std::unexpected(std::move(error));
+  }
+  return fix_mode(path, mode, "new directory");
+}
+
+NodeResult<void> SshSession::upload(const std::string& path, std::span<const std::uint8_t> data,
+                                    mode_t mode) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  FilePtr file(sftp_open(s, path.c_str(), O_WRONLY | O_CREAT | O_EXCL, mode));
+  if (!file) {
+    NodeError error = sftp_failure("create", path);
+    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
+      if (auto st = lstat(path); st && *st) {
+        error.message = fmt::format("{}: cannot create {}: it already exists", name_, path);
+      }
+    }
+    return std::unexpected(std::move(error));
+  }
+  auto give_up = [&](std::string_view what) -> NodeError {
+    NodeError error = sftp_failure(what, path);
+    if (error.status == NodeStatus::failed && ssh_is_connected(session_.get())) {
+      if (auto space_left = space(path); space_left && space_left->available < kChunk) {
+        error.message +=
+            fmt::format(" (the node's filesystem is full: {} bytes free)", space_left->available);
+      }
+      file.reset();
+      sftp_unlink(s, path.c_str());  // our own O_EXCL file: do not leave half of it behind
+    }
+    return error;
+  };
+  for (std::size_t offset = 0; offset < data.size();) {
+    std::size_t n = std::min(kChunk, data.size() - offset);
+    refresh_timeout();
+    ssize_t written = sftp_write(file.get(), data.data() + offset, n);
+    if (written <= 0) return std::unexpected(give_up("write"));
+    offset += static_cast<std::size_t>(written);
+  }
+  refresh_timeout();
+  bool has_fsync = sftp_extension_supported(s, "fsync@openssh.com", "1") != 0;
+  if (has_fsync && sftp_fsync(file.get()) != 0) return std::unexpected(give_up("fsync"));
+  // close(2) reports delayed write errors on some filesystems (NFS): check it.
+  if (sftp_close(file.release()) != SSH_OK) {
+    return std::unexpected(give_up("close"));
+  }
+  if (!has_fsync) KF_CHECK(remote_sync(path, "fsync"));
+  return fix_mode(path, mode, "new file");
+}
+
+NodeResult<std::vector<std::uint8_t>> SshSession::read_file(const std::string& path,
+                                                            std::size_t max_size) {
+  sftp_session s = KF_TRY(sftp());
+  auto st = KF_TRY(lstat(path));
+  if (!st)
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: no such file", name_, path);
+  if (st->type != FileType::regular) {
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: not a regular file", name_,
+                     path);
+  }
+  refresh_timeout();
+  FilePtr file(sftp_open(s, path.c_str(), O_RDONLY, 0));
+  if (!file) return std::unexpected(sftp_failure("open", path));
+  std::vector<std::uint8_t> out;
+  out.reserve(std::min<std::uint64_t>(st->size, max_size));
+  std::vector<std::uint8_t> buffer(kChunk);
+  for (;;) {
+    refresh_timeout();
+    ssize_t n = sftp_read(file.get(), buffer.data(), buffer.size());
+    if (n < 0) return std::unexpected(sftp_failure("read", path));
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_size) {
+      return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: larger than {} bytes",
+                       name_, path, max_size);
+    }
+    out.insert(out.end(), buffer.begin(), buffer.begin() + n);
+  }
+  return out;
+}
+
+NodeResult<std::string> SshSession::readlink(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  std::unique_ptr<char, CharDeleter> target(sftp_readlink(s, path.c_str()));
+  if (!target) return std::unexpected(sftp_failure("read the symlink", path));
+  return std::string(target.get());
+}
+
+NodeResult<void> SshSession::symlink(const std::string& target, const std::string& link_path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  if (sftp_symlink(s, target.c_str(), link_path.c_str()) != SSH_OK) {
+    return std::unexpected(
+        sftp_failure(fmt::format("create a symlink to {} at", target), link_path));
+  }
+  return {};
+}
+
+NodeResult<void> SshSession::rename(const std::string& from, const std::string& to) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  if (sftp_rename(s, from.c_str(), to.c_str()) != SSH_OK) {
+    NodeError error = sftp_failure(fmt::format("rename {} to", from), to);
+    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
+      if (auto st = lstat(to); st && *st) {
+        error.message = fmt::format(
+            "{}: cannot rename {} to {}: it already exists (SFTP does not "
+            "replace)",
+            name_, from, to);
+      }
+    }
+    return std::unexpected(std::move(error));
+  }
+  return {};
+}
+
+NodeResult<void> SshSession::unlink(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  if (sftp_unlink(s, path.c_str()) != SSH_OK) return std::unexpected(sftp_failure("remove", path));
+  return {};
+}
+
+NodeResult<void> SshSession::rmdir(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  if (sftp_rmdir(s, path.c_str()) != SSH_OK) {
+    NodeError error = sftp_failure("remove directory", path);
+    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
+      if (auto entries = list_dir(path); entries && !entries->empty()) {
+        error.message = fmt::format("{}: cannot remove directory {}: it is not empty", name_, path);
+      }
+    }
+    return std::unexpected(std::move(error));
+  }
+  return {};
+}
+
+NodeResult<std::vector<DirEntry>> SshSession::list_dir(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  refresh_timeout();
+  DirPtr dir(sftp_opendir(s, path.c_str()));
+  if (!dir) return std::unexpected(sftp_failure("list", path));
+  std::vector<DirEntry> entries;
+  for (;;) {
+    refresh_timeout();
+    AttributesPtr attributes(sftp_readdir(s, dir.get()));
+    if (!attributes) break;
+    std::string_view name = attributes->name ? attributes->name : "";
+    if (name.empty() || name == "." || name == "..") continue;
+    entries.push_back(DirEntry{std::string(name), to_remote_stat(*attributes)});
+  }
+  if (!sftp_dir_eof(dir.get())) return std::unexpected(sftp_failure("list", path));
+  std::sort(entries.begin(), entries.end(),
+            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  return entries;
+}
+
+NodeResult<SpaceInfo> SshSession::space(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  if (sftp_extension_supported(s, "statvfs@openssh.com", "2") == 0) {
+    return node_fail(NodeStatus::failed, "sftp",
+                     "{}: cannot check free space on {}: the node's SFTP server lacks "
+                     "statvfs@openssh.com",
+                     name_, path);
+  }
+  refresh_timeout();
+  std::unique_ptr<sftp_statvfs_struct, StatvfsDeleter> info(sftp_statvfs(s, path.c_str()));
+  if (!info) return std::unexpected(sftp_failure("check free space on", path));
+  SpaceInfo out;
+  out.available = info->f_bavail * info->f_frsize;
+  out.total = info->f_blocks * info->f_frsize;
+  out.read_only = (info->f_flag & SSH_FXE_STATVFS_ST_RDONLY) != 0;
+  return out;
+}
+
+NodeResult<void> SshSession::fsync_dir(const std::string& path) {
+  sftp_session s = KF_TRY(sftp());
+  if (sftp_extension_supported(s, "fsync@openssh.com", "1") == 0) return remote_sync(path, "fsync");
+  // OpenSSH's server opens a directory for reading like a file, and fsyncs the handle.
+  refresh_timeout();
+  FilePtr dir(sftp_open(s, path.c_str(), O_RDONLY, 0));
+  if (!dir) return std::unexpected(sftp_failure("open the directory", path));
+  if (sftp_fsync(dir.get()) != 0) return std::unexpected(sftp_failure("fsync", path));
+  return {};
+}
+
+// For SFTP servers without fsync@openssh.com: GNU `sync FILE` fsyncs that file.
+NodeResult<void> SshSession::remote_sync(const std::string& path, std::string_view what) {
+  auto result = KF_TRY(exec("sync -- " + shell_quote(path)));
+  if (!result.ok()) {
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot {} {}: sync exited {}: {}", name_,
+                     what, path, result.exit_status, result.err);
+  }
+  return {};
+}
+
+}  // namespace kf

@@ -1,0 +1,447 @@
+// SshSession against real sshd daemons on loopback (tests/fleet/fleet.sh).
+#include <dirent.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <random>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/secret.hpp"
+#include "fleet/ssh_session.hpp"
+#include "support/fleet_fixture.hpp"
+
+namespace kf {
+namespace {
+
+namespace fs = boost::filesystem;
+using test::Fleet;
+using ::testing::HasSubstr;
+using Seconds = std::chrono::duration<double>;
+
+std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::vector<std::uint8_t> out(n);
+  for (auto& b : out) b = static_cast<std::uint8_t>(gen());
+  return out;
+}
+
+std::string text(const std::vector<std::uint8_t>& bytes) {
+  return {bytes.begin(), bytes.end()};
+}
+
+int open_fds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+NodeResult<SshSession> connect(const NodeConfig& node) {
+  return SshSession::connect(node, Deadline::after_seconds(node.timeout));
+}
+
+class SshSessionTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { fleet_ = std::make_unique<Fleet>(3); }
+  static void TearDownTestSuite() { fleet_.reset(); }
+  void TearDown() override { fleet_->restore_known_hosts(); }
+
+  static const Fleet& fleet() { return *fleet_; }
+  static Fleet& mutable_fleet() { return *fleet_; }
+
+ private:
+  static std::unique_ptr<Fleet> fleet_;
+};
+
+std::unique_ptr<Fleet> SshSessionTest::fleet_;
+
+TEST_F(SshSessionTest, InventoryDescribesTheFleet) {
+  ASSERT_EQ(fleet().size(), 3);
+  for (int k = 1; k <= 3; ++k) {
+    const NodeConfig& node = fleet().node(k);
+    EXPECT_EQ(node.name, "node" + std::to_string(k));
+    EXPECT_EQ(node.host, "127.0.0.1");
+    EXPECT_EQ(node.port, std::stoi(test::read_text(fleet().node_dir(k) / "port")));
+    EXPECT_EQ(node.identity_file, fleet().client_key().string());
+    EXPECT_EQ(node.known_hosts, fleet().known_hosts().string());
+    EXPECT_TRUE(fs::is_directory(node.dest));
+    EXPECT_TRUE(fs::is_directory(node.staging));
+    EXPECT_THAT(test::read_text(fleet().known_hosts()),
+                HasSubstr("[127.0.0.1]:" + std::to_string(node.port) + " ssh-ed25519 "));
+  }
+}
+
+TEST_F(SshSessionTest, ExecReturnsStatusOutputAndErrorOnEveryNode) {
+  for (const NodeConfig& node : fleet().nodes()) {
+    auto session = connect(node);
+    ASSERT_TRUE(session) << session.error().message;
+    EXPECT_THAT(session->host_key_fingerprint(), HasSubstr("SHA256:"));
+
+    auto r = session->exec("echo out-$0; echo err >&2; exit 3");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->exit_status, 3);
+    EXPECT_THAT(r->out, HasSubstr("out-"));
+    EXPECT_EQ(r->err, "err\n");
+
+    // The fleet's own home: the machine's ~/.bashrc was not read.
+    auto home = session->exec("echo \"$HOME\"");
+    ASSERT_TRUE(home) << home.error().message;
+    EXPECT_EQ(home->out, fleet().home().string() + "\n");
+  }
+}
+
+TEST_F(SshSessionTest, ExecFeedsStdinLargerThanTheChannelWindow) {
+  auto session = connect(fleet().node(1));
+  ASSERT_TRUE(session) << session.error().message;
+  auto data = random_bytes(3 << 20, 1);
+  auto r = session->exec("cat", data);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->exit_status, 0);
+  EXPECT_TRUE(r->out == text(data)) << "stdin did not come back intact: " << r->out.size();
+
+  // A command that reads none of its input still reports its own exit status.
+  auto ignored = session->exec("exit 7", data);
+  ASSERT_TRUE(ignored) << ignored.error().message;
+  EXPECT_EQ(ignored->exit_status, 7);
+
+  // Many commands over one connection.
+  for (int i = 0; i < 20; ++i) {
+    auto echo = session->exec("echo " + std::to_string(i));
+    ASSERT_TRUE(echo) << echo.error().message;
+    EXPECT_EQ(echo->out, std::to_string(i) + "\n");
+  }
+}
+
+TEST_F(SshSessionTest, FileOperationsLandOnTheNodeWithTheirModes) {
+  for (int k = 1; k <= fleet().size(); ++k) {
+    const NodeConfig& node = fleet().node(k);
+    auto session = connect(node);
+    ASSERT_TRUE(session) << session.error().message;
+    std::string dir = node.staging + "/work";
+    ASSERT_TRUE(session->mkdir(dir, 0700));
+    EXPECT_EQ(test::file_mode(dir), 0700u);
+    auto again = session->mkdir(dir, 0700);
+    ASSERT_FALSE(again);
+    EXPECT_THAT(again.error().message, HasSubstr("already exists"));
+
+    auto data = random_bytes(300 * 1024 + 17, static_cast<unsigned>(k));  // several SFTP writes
+    ASSERT_TRUE(session->upload(dir + "/bundle", data, 0600));
+    EXPECT_EQ(test::file_mode(dir + "/bundle"), 0600u);
+    EXPECT_EQ(test::read_text(dir + "/bundle"), text(data));
+    auto back = session->read_file(dir + "/bundle", 1 << 20);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_TRUE(*back == data);
+    auto too_big = session->read_file(dir + "/bundle", 1000);
+    ASSERT_FALSE(too_big);
+    EXPECT_THAT(too_big.error().message, HasSubstr("larger than 1000 bytes"));
+
+    // O_EXCL: an existing name is never overwritten.
+    auto over = session->upload(dir + "/bundle", as_bytes("x"), 0600);
+    ASSERT_FALSE(over);
+    EXPECT_THAT(over.error().message, HasSubstr("already exists"));
+    EXPECT_EQ(test::read_text(dir + "/bundle"), text(data));
+
+    // A mode with group/other bits survives whatever umask the SFTP server has.
+    ASSERT_TRUE(session->upload(dir + "/agent.crt", as_bytes("cert\n"), 0644));
+    EXPECT_EQ(test::file_mode(dir + "/agent.crt"), 0644u);
+    auto st = session->stat(dir + "/agent.crt");
+    ASSERT_TRUE(st && *st);
+    EXPECT_EQ((*st)->type, FileType::regular);
+    EXPECT_EQ((*st)->mode, 0644u);
+    EXPECT_EQ((*st)->size, 5u);
+    auto none = session->stat(dir + "/nothing");
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none);
+
+    ASSERT_TRUE(session->rename(dir + "/agent.crt", dir + "/renamed.crt"));
+    EXPECT_FALSE(fs::exists(dir + "/agent.crt"));
+    EXPECT_EQ(test::read_text(dir + "/renamed.crt"), "cert\n");
+    // libssh 0.10 + OpenSSH's SFTP v3: rename never replaces; push switches `current` with mv -T.
+    auto replace = session->rename(dir + "/renamed.crt", dir + "/bundle");
+    EXPECT_FALSE(replace);
+    EXPECT_EQ(test::read_text(dir + "/bundle"), text(data));
+
+    ASSERT_TRUE(session->symlink("renamed.crt", dir + "/current"));
+    EXPECT_EQ(fs::read_symlink(dir + "/current").string(), "renamed.crt");
+    auto target = session->readlink(dir + "/current");
+    ASSERT_TRUE(target) << target.error().message;
+    EXPECT_EQ(*target, "renamed.crt");
+    auto link = session->lstat(dir + "/current");
+    ASSERT_TRUE(link && *link);
+    EXPECT_EQ((*link)->type, FileType::symlink);
+    auto followed = session->stat(dir + "/current");
+    ASSERT_TRUE(followed && *followed);
+    EXPECT_EQ((*followed)->type, FileType::regular);
+
+    auto entries = session->list_dir(dir);
+    ASSERT_TRUE(entries) << entries.error().message;
+    std::vector<std::string> names;
+    for (const auto& e : *entries) names.push_back(e.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"bundle", "current", "renamed.crt"}));
+
+    ASSERT_TRUE(session->fsync_dir(dir));
+    auto space = session->space(dir);
+    ASSERT_TRUE(space) << space.error().message;
+    EXPECT_GT(space->total, 0u);
+    EXPECT_FALSE(space->read_only);
+
+    ASSERT_TRUE(session->unlink(dir + "/current"));
+    ASSERT_TRUE(session->unlink(dir + "/renamed.crt"));
+    ASSERT_TRUE(session->unlink(dir + "/bundle"));
+    auto gone = session->unlink(dir + "/bundle");
+    ASSERT_FALSE(gone);
+    EXPECT_THAT(gone.error().message, HasSubstr("no such file"));
+    ASSERT_TRUE(session->rmdir(dir));
+    EXPECT_FALSE(fs::exists(dir));
+  }
+}
+
+TEST_F(SshSessionTest, ChangedHostKeyFailsBeforeAuthentication) {
+  mutable_fleet().corrupt_known_host(2);
+  NodeConfig node = fleet().node(2);
+  // Were the key offered before the host key check, this would be an `auth` failure.
+  node.identity_file = (fleet().dir() / "no-such-key").string();
+  auto before = test::snapshot(fleet().node_dir(2));
+  auto session = connect(node);
+  ASSERT_FALSE(session);
+  EXPECT_EQ(session.error().status, NodeStatus::hostkey);
+  EXPECT_EQ(session.error().step, "hostkey");
+  EXPECT_THAT(session.error().message, HasSubstr("node2"));
+  EXPECT_THAT(session.error().message, HasSubstr("does not match"));
+  EXPECT_THAT(session.error().message, HasSubstr("SHA256:"));
+  EXPECT_EQ(test::snapshot(fleet().node_dir(2)), before);
+
+  // The others are unaffected, and known_hosts was not rewritten.
+  std::string known = test::read_text(fleet().known_hosts());
+  EXPECT_TRUE(connect(fleet().node(1)));
+  EXPECT_EQ(test::read_text(fleet().known_hosts()), known);
+}
+
+TEST_F(SshSessionTest, UnknownHostFailsHostkey) {
+  mutable_fleet().forget_known_host(1);
+  auto session = connect(fleet().node(1));
+  ASSERT_FALSE(session);
+  EXPECT_EQ(session.error().status, NodeStatus::hostkey);
+  EXPECT_THAT(session.error().message, HasSubstr("is not in"));
+
+  test::TempDir temp;
+  NodeConfig node = fleet().node(1);
+  node.known_hosts = (temp / "empty_known_hosts").string();
+  test::write_text(node.known_hosts, "", 0644);
+  auto empty = connect(node);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().status, NodeStatus::hostkey);
+  EXPECT_EQ(test::read_text(node.known_hosts), "");
+
+  node.known_hosts = (temp / "missing").string();
+  auto missing = connect(node);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().status, NodeStatus::hostkey);
+  EXPECT_THAT(missing.error().message, HasSubstr("it does not exist"));
+  EXPECT_FALSE(fs::exists(node.known_hosts));
+}
+
+TEST_F(SshSessionTest, KeyOfAnotherTypeFailsHostkey) {
+  test::TempDir temp;
+  ASSERT_EQ(
+      test::run({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", (temp / "ecdsa").string()})
+          .exit_code,
+      0);
+  std::string pub = test::read_text(temp / "ecdsa.pub");
+  NodeConfig node = fleet().node(1);
+  node.known_hosts = (temp / "known_hosts").string();
+  test::write_text(
+      node.known_hosts,
+      "[127.0.0.1]:" + std::to_string(node.port) + " " + pub.substr(0, pub.rfind(' ')) + "\n",
+      0644);
+  auto session = connect(node);
+  ASSERT_FALSE(session);
+  EXPECT_EQ(session.error().status, NodeStatus::hostkey) << session.error().message;
+}
+
+TEST_F(SshSessionTest, RefusedKeyFailsAuth) {
+  test::TempDir temp;
+  ASSERT_EQ(
+      test::run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (temp / "stranger").string()})
+          .exit_code,
+      0);
+  NodeConfig node = fleet().node(3);
+  node.identity_file = (temp / "stranger").string();
+  auto refused = connect(node);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().status, NodeStatus::auth);
+  EXPECT_EQ(refused.error().step, "auth");
+  EXPECT_THAT(refused.error().message, HasSubstr("refused key"));
+
+  node.identity_file = (temp / "absent").string();
+  auto absent = connect(node);
+  ASSERT_FALSE(absent);
+  EXPECT_EQ(absent.error().status, NodeStatus::auth);
+  EXPECT_THAT(absent.error().message, HasSubstr("cannot read identity_file"));
+
+  test::write_text(temp / "garbage", "not a key\n");
+  node.identity_file = (temp / "garbage").string();
+  auto garbage = connect(node);
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error().status, NodeStatus::auth);
+  EXPECT_THAT(garbage.error().message, HasSubstr("cannot load identity_file"));
+}
+
+// Authentication through a real ssh-agent when the inventory names no identity_file.
+TEST_F(SshSessionTest, AgentAuthenticatesWithoutIdentityFile) {
+  test::TempDir temp;
+  std::string socket = (temp / "agent.sock").string();
+  auto agent = test::run({"ssh-agent", "-s", "-a", socket});
+  ASSERT_EQ(agent.exit_code, 0) << agent.err;
+  std::string pid = agent.out.substr(agent.out.find("SSH_AGENT_PID=") + 14);
+  pid = pid.substr(0, pid.find(';'));
+  const char* saved = std::getenv("SSH_AUTH_SOCK");
+  std::string saved_value = saved ? saved : "";
+  ::setenv("SSH_AUTH_SOCK", socket.c_str(), 1);
+  NodeConfig node = fleet().node(1);
+  node.identity_file.clear();
+
+  auto empty_agent = connect(node);
+  ASSERT_FALSE(empty_agent);
+  EXPECT_EQ(empty_agent.error().status, NodeStatus::auth);
+
+  test::RunOptions with_agent;
+  with_agent.env["SSH_AUTH_SOCK"] = socket;
+  auto add = test::run({"ssh-add", fleet().client_key().string()}, with_agent);
+  EXPECT_EQ(add.exit_code, 0) << add.err;
+  auto session = connect(node);
+  EXPECT_TRUE(session) << session.error().message;
+
+  ::unsetenv("SSH_AUTH_SOCK");
+  auto no_agent = connect(node);
+  ASSERT_FALSE(no_agent);
+  EXPECT_EQ(no_agent.error().status, NodeStatus::auth);
+  EXPECT_THAT(no_agent.error().message, HasSubstr("SSH_AUTH_SOCK"));
+
+  if (saved) ::setenv("SSH_AUTH_SOCK", saved_value.c_str(), 1);
+  test::run({"kill", pid});
+}
+
+TEST_F(SshSessionTest, NodeThatIsDownIsUnreachableAtOnce) {
+  NodeConfig node = fleet().node(1);
+  node.port = test::unused_port();
+  auto begin = std::chrono::steady_clock::now();
+  auto session = connect(node);
+  Seconds took = std::chrono::steady_clock::now() - begin;
+  ASSERT_FALSE(session);
+  EXPECT_EQ(session.error().status, NodeStatus::unreachable);
+  EXPECT_EQ(session.error().step, "connect");
+  EXPECT_THAT(session.error().message, HasSubstr("Connection refused"));
+  EXPECT_LT(took.count(), node.connect_timeout);
+}
+
+TEST_F(SshSessionTest, SilentPeerTimesOutWithinConnectTimeout) {
+  test::SilentListener silent;
+  NodeConfig node = fleet().node(1);
+  node.port = silent.port();
+  node.connect_timeout = 2;
+  node.timeout = 30;
+  auto begin = std::chrono::steady_clock::now();
+  auto session = connect(node);
+  Seconds took = std::chrono::steady_clock::now() - begin;
+  ASSERT_FALSE(session);
+  EXPECT_EQ(session.error().status, NodeStatus::timeout);
+  EXPECT_EQ(session.error().step, "connect");
+  EXPECT_THAT(session.error().message, HasSubstr("connect_timeout"));
+  EXPECT_GE(took.count(), 1.5);
+  EXPECT_LT(took.count(), 15.0);  // generous: correctness, not speed
+}
+
+TEST_F(SshSessionTest, CommandOutlivingTheDeadlineTimesOut) {
+  NodeConfig node = fleet().node(2);
+  auto session = SshSession::connect(node, Deadline::after_seconds(3));
+  ASSERT_TRUE(session) << session.error().message;
+  auto begin = std::chrono::steady_clock::now();
+  auto r = session->exec("sleep 30");
+  Seconds took = std::chrono::steady_clock::now() - begin;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, NodeStatus::timeout);
+  EXPECT_LT(took.count(), 20.0);
+}
+
+// A node whose sessions stop answering mid-SFTP (SIGSTOP): libssh 0.10 alone would wait forever.
+TEST_F(SshSessionTest, FrozenPeerMidSftpTimesOut) {
+  NodeConfig node = fleet().node(3);
+  auto session = SshSession::connect(node, Deadline::after_seconds(4));
+  ASSERT_TRUE(session) << session.error().message;
+  ASSERT_TRUE(session->stat(node.dest));
+  mutable_fleet().freeze_sessions(3, true);
+  auto begin = std::chrono::steady_clock::now();
+  auto st = session->read_file(node.dest + "/nothing", 100);
+  auto up = session->upload(node.staging + "/frozen", as_bytes("x"), 0600);
+  Seconds took = std::chrono::steady_clock::now() - begin;
+  session->close();
+  mutable_fleet().freeze_sessions(3, false);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().status, NodeStatus::timeout) << st.error().message;
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().status, NodeStatus::timeout) << up.error().message;
+  EXPECT_LT(took.count(), 20.0);
+  EXPECT_TRUE(connect(node)) << "node 3 should serve new connections again";
+}
+
+TEST_F(SshSessionTest, NodeKilledMidSessionFailsFast) {
+  NodeConfig node = fleet().node(2);
+  auto session = connect(node);
+  ASSERT_TRUE(session) << session.error().message;
+  ASSERT_TRUE(session->stat(node.dest));
+  mutable_fleet().kill_node(2);
+  auto begin = std::chrono::steady_clock::now();
+  auto r = session->upload(node.staging + "/bundle", random_bytes(1 << 20, 9), 0600);
+  Seconds took = std::chrono::steady_clock::now() - begin;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, NodeStatus::failed) << r.error().message;
+  EXPECT_LT(took.count(), 20.0);
+  auto down = connect(node);
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().status, NodeStatus::unreachable);
+  mutable_fleet().restart_node(2);
+  EXPECT_TRUE(connect(node));
+}
+
+TEST_F(SshSessionTest, NoDescriptorLeaksOnSuccessOrFailure) {
+  NodeConfig bad_key = fleet().node(1);
+  bad_key.identity_file = "/nonexistent";
+  NodeConfig down = fleet().node(1);
+  down.port = test::unused_port();
+  // The first connection loads libssh's lazily opened files; count after it.
+  { auto warm = connect(fleet().node(1)); }
+  int before = open_fds();
+  for (int i = 0; i < 3; ++i) {
+    auto ok = connect(fleet().node(1));
+    ASSERT_TRUE(ok);
+    ASSERT_TRUE(ok->stat(fleet().node(1).dest));
+    EXPECT_FALSE(connect(bad_key));
+    EXPECT_FALSE(connect(down));
+  }
+  mutable_fleet().forget_known_host(1);
+  EXPECT_FALSE(connect(fleet().node(1)));
+  EXPECT_EQ(open_fds(), before);
+}
+
+TEST_F(SshSessionTest, MovedSessionKeepsWorking) {
+  auto session = connect(fleet().node(1));
+  ASSERT_TRUE(session);
+  SshSession moved = std::move(*session);
+  auto r = moved.exec("echo moved");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->out, "moved\n");
+  auto other = connect(fleet().node(2));
+  ASSERT_TRUE(other);
+  moved = std::move(*other);
+  EXPECT_TRUE(moved.stat(fleet().node(2).dest));
+  EXPECT_EQ(moved.node_name(), "node2");
+}
+
+}  // namespace
+}  // namespace kf

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fleet/remote.hpp"
+
+namespace kf::test {
+
+// An in-memory node for unit tests of per-node logic (push, verify, cleanup, rollback steps),
+// the way ninja tests its build logic against a fake DiskInterface. Files, directories and
+// symlinks live in `entries` by absolute path ("/" always exists); it keeps SFTP's rules: create
+// is exclusive, rename never replaces, rmdir wants an empty directory. Symlinks are followed only
+// as the last component (stat, read_file). exec goes to `on_exec`. Every call is logged, and any
+// call can be made to fail once with fail_next().
+class FakeRemote final : public Remote {
+ public:
+  struct Entry {
+    FileType type = FileType::regular;
+    mode_t mode = 0600;
+    std::vector<std::uint8_t> data;  // regular files
+    std::string target;              // symlinks
+  };
+  using ExecHandler =
+      std::function<NodeResult<ExecResult>(std::string_view, std::span<const std::uint8_t>)>;
+
+  explicit FakeRemote(std::string name = "fake");
+
+  std::map<std::string, Entry> entries;
+  ExecHandler on_exec;
+  SpaceInfo space_info{1ULL << 30, 1ULL << 31, false};
+  std::vector<std::string> log;  // "mkdir /a", "upload /a/b", "exec cmd", ...
+
+  // The next call of `op` ("mkdir", "upload", "exec", ...) on `path` (any path when empty; for
+  // exec, a command containing `path`) fails with `error`.
+  void fail_next(std::string op, std::string path, NodeError error);
+
+  // Test set-up and inspection.
+  void add_dir(const std::string& path, mode_t mode = 0755);
+  void add_file(const std::string& path, std::string_view text, mode_t mode = 0644);
+  [[nodiscard]] bool exists(const std::string& path) const { return entries.contains(path); }
+  [[nodiscard]] std::string text(const std::string& path) const;
+
+  [[nodiscard]] const std::string& node_name() const override { return name_; }
+  NodeResult<ExecResult> exec(std::string_view command,
+                              std::span<const std::uint8_t> stdin_data = {}) override;
+  NodeResult<void> mkdir(const std::string& path, mode_t mode) override;
+  NodeResult<void> upload(const std::string& path, std::span<const std::uint8_t> data,
+                          mode_t mode) override;
+  NodeResult<std::vector<std::uint8_t>> read_file(const std::string& path,
+                                                  std::size_t max_size) override;
+  NodeResult<std::optional<RemoteStat>> stat(const std::string& path) override;
+  NodeResult<std::optional<RemoteStat>> lstat(const std::string& path) override;
+  NodeResult<std::string> readlink(const std::string& path) override;
+  NodeResult<void> symlink(const std::string& target, const std::string& link_path) override;
+  NodeResult<void> rename(const std::string& from, const std::string& to) override;
+  NodeResult<void> unlink(const std::string& path) override;
+  NodeResult<void> rmdir(const std::string& path) override;
+  NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
+  NodeResult<SpaceInfo> space(const std::string& path) override;
+  NodeResult<void> fsync_dir(const std::string& path) override;
+
+ private:
+  struct Failure {
+    std::string op;
+    std::string path;
+    NodeError error;
+  };
+
+  // Logs the call and returns an injected failure, if one matches.
+  std::optional<NodeError> enter(std::string_view op, const std::string& path);
+  NodeError error(std::string_view what, const std::string& path, std::string_view why) const;
+  NodeResult<void> need_parent_dir(std::string_view what, const std::string& path) const;
+  // The path a symlink in last position leads to (nullopt: dangling or a loop).
+  std::optional<std::string> follow(const std::string& path) const;
+  static RemoteStat stat_of(const Entry& entry);
+
+  std::string name_;
+  std::vector<Failure> failures_;
+};
+
+}  // namespace kf::test

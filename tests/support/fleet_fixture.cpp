@@ -1,0 +1,161 @@
+#include "support/fleet_fixture.hpp"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace kf::test {
+namespace {
+
+std::vector<int> pids_of(const std::string& command) {
+  RunResult r = shell(command);
+  std::vector<int> pids;
+  std::istringstream in(r.out);
+  for (int pid = 0; in >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+}  // namespace
+
+Fleet::Fleet(int size) {
+  if (::access("/usr/sbin/sshd", X_OK) != 0) {
+    throw std::runtime_error(
+        "the test fleet needs /usr/sbin/sshd: run `make deps` (scripts/deps.sh test installs "
+        "openssh-server)");
+  }
+  script({"start", std::to_string(size), dir().string()});
+  started_ = true;
+  try {
+    describe_nodes(size);
+  } catch (...) {
+    // The destructor does not run for a half-built object: stop the daemons here.
+    run({"bash", (fs::path(source_dir()) / "tests/fleet/fleet.sh").string(), "stop",
+         dir().string()});
+    throw;
+  }
+}
+
+// The nodes as keyfleet sees them: the script's inventory through the real parser.
+void Fleet::describe_nodes(int size) {
+  original_known_hosts_ = read_text(known_hosts());
+  auto inventory = load_inventory(this->inventory());
+  if (!inventory) {
+    throw std::runtime_error("the fleet's inventory does not parse: " + inventory.error().message);
+  }
+  nodes_ = std::move(inventory->nodes);
+  if (static_cast<int>(nodes_.size()) != size) {
+    throw std::runtime_error("the fleet's inventory lists " + std::to_string(nodes_.size()) +
+                             " nodes, not " + std::to_string(size));
+  }
+}
+
+Fleet::~Fleet() {
+  if (!started_) return;
+  // Frozen sessions would ignore SIGTERM until continued.
+  for (int k = 1; k <= size(); ++k) freeze_sessions(k, false);
+  run({"bash", (fs::path(source_dir()) / "tests/fleet/fleet.sh").string(), "stop", dir().string()});
+}
+
+void Fleet::script(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{"bash", (fs::path(source_dir()) / "tests/fleet/fleet.sh").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult r = run(argv);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("tests/fleet/fleet.sh " + args.front() + " failed: " + r.err);
+  }
+}
+
+fs::path Fleet::node_dir(int k) const {
+  return dir() / "nodes" / ("node" + std::to_string(k));
+}
+
+const NodeConfig& Fleet::node(int k) const {
+  return nodes_.at(static_cast<std::size_t>(k - 1));
+}
+
+void Fleet::kill_node(int k) {
+  script({"kill", dir().string(), std::to_string(k)});
+}
+
+void Fleet::restart_node(int k) {
+  script({"restart", dir().string(), std::to_string(k)});
+}
+
+void Fleet::freeze_sessions(int k, bool frozen) {
+  fs::path pidfile = node_dir(k) / "sshd.pid";
+  if (!fs::exists(pidfile)) return;
+  std::string listener = read_text(pidfile);
+  // Every process below the listener: each connection's monitor and its session process.
+  std::vector<int> pids =
+      pids_of("walk() { for c in $(pgrep -P \"$1\"); do echo \"$c\"; walk \"$c\"; done; }; walk " +
+              listener);
+  for (int pid : pids) ::kill(pid, frozen ? SIGSTOP : SIGCONT);
+}
+
+void Fleet::rewrite_known_host(int k, const std::string& replacement) {
+  std::string prefix = "[127.0.0.1]:" + std::to_string(node(k).port) + " ";
+  std::istringstream in(read_text(known_hosts()));
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) {
+      if (!replacement.empty()) out += replacement + "\n";
+    } else {
+      out += line + "\n";
+    }
+  }
+  write_text(known_hosts(), out, 0644);
+}
+
+void Fleet::corrupt_known_host(int k) {
+  fs::path key = dir() / ("impostor_key" + std::to_string(k));
+  if (!fs::exists(key)) {
+    RunResult r = run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.string()});
+    if (r.exit_code != 0) throw std::runtime_error("ssh-keygen failed: " + r.err);
+  }
+  std::istringstream pub(read_text(key.string() + ".pub"));
+  std::string type, blob;
+  pub >> type >> blob;
+  rewrite_known_host(k, "[127.0.0.1]:" + std::to_string(node(k).port) + " " + type + " " + blob);
+}
+
+void Fleet::forget_known_host(int k) {
+  rewrite_known_host(k, "");
+}
+
+void Fleet::restore_known_hosts() {
+  write_text(known_hosts(), original_known_hosts_, 0644);
+}
+
+int unused_port() {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    throw std::runtime_error("cannot bind a socket on 127.0.0.1");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.sin_port);
+}
+
+SilentListener::SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd_.get(), 16) != 0) {
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+}
+
+}  // namespace kf::test

@@ -1,0 +1,162 @@
+#include "fleet/node_report.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "fleet/scheduler.hpp"
+
+namespace kf {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+NodeReport report(std::string name, NodeStatus status, std::string step = {},
+                  std::string error = {}, std::optional<std::uint64_t> generation = {}) {
+  return NodeReport{name,       "host-" + name, status, std::move(step), std::move(error),
+                    generation, 1.23456};
+}
+
+FleetReport sample() {
+  FleetReport r;
+  r.command = "push";
+  r.generation = 7;
+  r.bundle_sha256 = "ab12";
+  r.nodes = {
+      report("node1", NodeStatus::ok, "done", {}, 7),
+      report("node2", NodeStatus::hostkey, "hostkey", "node2: host key of [h]:22 does not match"),
+      report("node3", NodeStatus::ok, "done", {}, 7),
+      report("node4", NodeStatus::unchanged, "compare", {}, 8),
+      report("node5", NodeStatus::unreachable, "connect", "node5: cannot connect: refused"),
+      report("node6", NodeStatus::skipped, {}, "not started: interrupted (Ctrl-C)"),
+      report("node7", NodeStatus::skipped, {}, "not started: interrupted (Ctrl-C)"),
+  };
+  return r;
+}
+
+TEST(FleetNodeReport, TallyCountsEachStatusInDeclarationOrder) {
+  auto t = tally(sample().nodes);
+  std::vector<std::pair<NodeStatus, std::size_t>> expected{{NodeStatus::ok, 2},
+                                                           {NodeStatus::unchanged, 1},
+                                                           {NodeStatus::unreachable, 1},
+                                                           {NodeStatus::hostkey, 1},
+                                                           {NodeStatus::skipped, 2}};
+  EXPECT_EQ(t, expected);
+}
+
+TEST(FleetNodeReport, ExitCodeIsZeroOnlyWhenEveryNodeSucceeded) {
+  std::vector<NodeReport> good{report("a", NodeStatus::ok), report("b", NodeStatus::unchanged)};
+  EXPECT_TRUE(all_succeeded(good));
+  EXPECT_EQ(fleet_exit_code(good, false), ExitCode::ok);
+  EXPECT_EQ(fleet_exit_code(sample().nodes, false), ExitCode::failure);
+  EXPECT_EQ(fleet_exit_code(good, true), ExitCode::interrupted);
+  std::vector<NodeReport> stale{report("a", NodeStatus::ok), report("b", NodeStatus::stale)};
+  EXPECT_FALSE(all_succeeded(stale));
+  EXPECT_EQ(fleet_exit_code({}, false), ExitCode::ok);
+}
+
+TEST(FleetNodeReport, JsonDocumentHasTheDocumentedShape) {
+  auto j = to_json(sample());
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"command", "generation", "bundle_sha256", "summary",
+                                            "nodes"}));
+  EXPECT_EQ(j["command"], "push");
+  EXPECT_EQ(j["generation"], 7);
+  EXPECT_EQ(j["bundle_sha256"], "ab12");
+  EXPECT_EQ(j["summary"], nlohmann::ordered_json::parse(
+                              R"({"ok":2,"unchanged":1,"unreachable":1,"hostkey":1,"skipped":2})"));
+  ASSERT_EQ(j["nodes"].size(), 7u);
+  const auto& first = j["nodes"][0];
+  std::vector<std::string> node_keys;
+  for (const auto& [key, value] : first.items()) node_keys.push_back(key);
+  EXPECT_EQ(node_keys, (std::vector<std::string>{"name", "host", "status", "step", "error",
+                                                 "generation", "seconds"}));
+  EXPECT_EQ(first["name"], "node1");
+  EXPECT_EQ(first["host"], "host-node1");
+  EXPECT_EQ(first["status"], "ok");
+  EXPECT_EQ(first["step"], "done");
+  EXPECT_TRUE(first["error"].is_null());
+  EXPECT_EQ(first["generation"], 7);
+  EXPECT_DOUBLE_EQ(first["seconds"].get<double>(), 1.235);
+  const auto& failed = j["nodes"][1];
+  EXPECT_EQ(failed["status"], "hostkey");
+  EXPECT_EQ(failed["error"], "node2: host key of [h]:22 does not match");
+  EXPECT_TRUE(failed["generation"].is_null());
+  EXPECT_TRUE(j["nodes"][5]["step"].is_null());
+}
+
+TEST(FleetNodeReport, JsonWithoutBundleOrGenerationUsesNull) {
+  FleetReport r;
+  r.command = "verify";
+  auto j = to_json(r);
+  EXPECT_TRUE(j["generation"].is_null());
+  EXPECT_TRUE(j["bundle_sha256"].is_null());
+  EXPECT_TRUE(j["summary"].is_object());
+  EXPECT_TRUE(j["summary"].empty());
+  EXPECT_TRUE(j["nodes"].is_array());
+}
+
+TEST(FleetNodeReport, SummaryGroupsNodesByOutcome) {
+  std::string s = format_summary(sample());
+  EXPECT_THAT(s, HasSubstr("ok (2): node[1,3] at generation 7\n"));
+  EXPECT_THAT(s, HasSubstr("unchanged (1): node4 at generation 8\n"));
+  EXPECT_THAT(s, HasSubstr("hostkey (1):\n  node2 [hostkey]: host key of [h]:22 does not match\n"));
+  EXPECT_THAT(s, HasSubstr("unreachable (1):\n  node5 [connect]: cannot connect: refused\n"));
+  EXPECT_THAT(s, HasSubstr("skipped (2): node[6-7]: not started: interrupted (Ctrl-C)\n"));
+  // The node's name is not repeated inside its own line.
+  EXPECT_THAT(s, Not(HasSubstr("node2: node2")));
+  // Problems come after successes, and the tally comes last.
+  EXPECT_LT(s.find("ok (2)"), s.find("hostkey (1)"));
+  EXPECT_THAT(s, ::testing::EndsWith(
+                     "push: 7 nodes: 2 ok, 1 unchanged, 1 unreachable, 1 hostkey, 2 skipped\n"));
+}
+
+TEST(FleetNodeReport, FoldNamesMakesRanges) {
+  EXPECT_EQ(fold_names({}), "");
+  EXPECT_EQ(fold_names({"node1"}), "node1");
+  EXPECT_EQ(fold_names({"node1", "node2", "node3", "node5", "node7", "node8"}), "node[1-3,5,7-8]");
+  EXPECT_EQ(fold_names({"node3", "node1", "node2"}), "node[1-3]");
+  EXPECT_EQ(fold_names({"web01", "web02", "web10", "db", "web03"}), "web[01-03,10],db");
+  EXPECT_EQ(fold_names({"a1", "b1", "a2"}), "a[1-2],b1");
+  EXPECT_EQ(fold_names({"10.0.0.1", "10.0.0.2"}), "10.0.0.[1-2]");
+  // Different widths are different names: node1 and node01 stay apart.
+  EXPECT_EQ(fold_names({"node1", "node01", "node2", "node02"}), "node[1-2],node[01-02]");
+  EXPECT_EQ(fold_names({"node9", "node10", "node11"}), "node[9-11]");
+  EXPECT_EQ(fold_names({"x", "x"}), "x");
+  EXPECT_EQ(fold_names({"n1", "n1"}), "n1");
+  EXPECT_EQ(fold_names({"n12345678901234567890"}), "n12345678901234567890");
+}
+
+std::string drain(int fd) {
+  std::string out;
+  char buf[256];
+  ssize_t n = 0;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+TEST(FleetNodeReport, ProgressLineRedrawsInPlaceOnlyWhenEnabled) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  {
+    ProgressLine line("push", fds[1], true);
+    line.update(FleetProgress{100, 12, 1, 32, std::chrono::milliseconds(4200)});
+    line.clear();
+    line.clear();  // once is enough
+  }
+  EXPECT_EQ(drain(fds[0]), "\r\033[Kpush: 12/100 done, 1 failed, 32 running, 4s\r\033[K");
+  {
+    ProgressLine off("push", fds[1], false);
+    off.update(FleetProgress{1, 0, 0, 1, {}});
+  }
+  EXPECT_EQ(drain(fds[0]), "");
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+}  // namespace
+}  // namespace kf
