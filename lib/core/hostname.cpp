@@ -7,6 +7,10 @@
 namespace kf {
 
 Result<HostKind> classify_host(std::string_view host) {
+  // inet_pton stops at a NUL: "10.0.0.1\0junk" must not pass as an address.
+  if (host.find('\0') != std::string_view::npos) {
+    return fail(ExitCode::usage, "invalid host: it contains a NUL byte");
+  }
   std::string s(host);
   unsigned char buf[16];
   if (inet_pton(AF_INET, s.c_str(), buf) == 1) return HostKind::ipv4;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make demo`: the whole rotation on a 3-node loopback fleet of real sshd daemons, showing each
+# command and its output, then the fleet is torn down.
+set -euo pipefail
+kf=$(realpath "${1:-build/keyfleet}")
+nodes=${DEMO_NODES:-3}
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/keyfleet-demo.XXXXXX")
+fleet=$work/fleet
+
+cleanup() {
+  "$top/tests/fleet/fleet.sh" stop "$fleet" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+say() { printf '\n# %s\n' "$*"; }
+
+say "Starting $nodes sshd daemons on 127.0.0.1 (own host keys, known_hosts and inventory)"
+"$top/tests/fleet/fleet.sh" start "$nodes" "$fleet"
+inventory=$fleet/inventory.toml
+sed -n '1,12p' "$inventory"
+
+say "A passphrase file that only its owner can read (passphrases are never command-line arguments)"
+(umask 077 && head -c 24 /dev/urandom | base64 > "$work/passphrase")
+
+say "1. A new key set: CA, agent certificate with a SAN per node, PKCS#12 stores, manifest"
+step "$kf" create-keys --out "$work/keys" --inventory "$inventory"
+
+say "2. Seal it in an encrypted, authenticated bundle (age v1 around a tar)"
+step "$kf" bundle --keys "$work/keys" --out "$work/agent.kfb" --passphrase-file "$work/passphrase"
+
+say "3. Copy, digest-check and install it on every node"
+step "$kf" push "$work/agent.kfb" --inventory "$inventory" --passphrase-file "$work/passphrase" --yes
+
+say "4. Verify every installed file on every node against the manifest"
+step "$kf" verify --inventory "$inventory" --manifest "$work/keys/manifest.json"
+
+say "5. Wipe the staged copies on the nodes and the local bundle"
+step "$kf" cleanup --inventory "$inventory" --bundle "$work/agent.kfb"
+
+say "What node1 holds now"
+step ls -l "$fleet/nodes/node1/dest" "$fleet/nodes/node1/dest/current/"
+say "Demo finished; the fleet is being stopped."

@@ -1,0 +1,365 @@
+#include <unistd.h>
+
+#include <cstdlib>
+#include <optional>
+
+#include <gtest/gtest.h>
+
+#include "fleet/inventory.hpp"
+#include "support/test_support.hpp"
+
+namespace kf {
+namespace {
+
+using test::TempDir;
+
+// Sets HOME for one test and puts the old value back.
+class HomeGuard {
+ public:
+  explicit HomeGuard(const std::string& home) {
+    if (const char* old = std::getenv("HOME")) old_ = old;
+    ::setenv("HOME", home.c_str(), 1);
+  }
+  HomeGuard(const HomeGuard&) = delete;
+  HomeGuard& operator=(const HomeGuard&) = delete;
+  ~HomeGuard() {
+    if (old_) {
+      ::setenv("HOME", old_->c_str(), 1);
+    } else {
+      ::unsetenv("HOME");
+    }
+  }
+
+ private:
+  std::optional<std::string> old_;
+};
+
+Inventory parse_ok(const std::string& text) {
+  auto inventory = parse_inventory(text, "inv.toml", "/base");
+  EXPECT_TRUE(inventory) << inventory.error().message;
+  return inventory ? *inventory : Inventory{};
+}
+
+std::string fixture(const std::string& name) {
+  return std::string(KEYFLEET_TESTDATA) + "/inventory/" + name;
+}
+
+TEST(Inventory, FullExampleAppliesDefaultsAndHonorsOverrides) {
+  HomeGuard home("/home/op");
+  auto inventory = load_inventory(fixture("three-nodes.toml"));
+  ASSERT_TRUE(inventory) << inventory.error().message;
+  ASSERT_EQ(inventory->nodes.size(), 3u);
+  const NodeConfig& n1 = inventory->nodes[0];
+  const NodeConfig& n2 = inventory->nodes[1];
+  const NodeConfig& n3 = inventory->nodes[2];
+
+  EXPECT_EQ(n1.name, "node1");
+  EXPECT_EQ(n1.host, "192.0.2.10");
+  EXPECT_EQ(n1.port, 2201);
+  EXPECT_EQ(n1.user, "keyfleet");
+  EXPECT_EQ(n1.identity_file, "/home/op/.ssh/keyfleet_ed25519");
+  EXPECT_EQ(n1.known_hosts, "/home/op/.ssh/keyfleet_known_hosts");
+  EXPECT_EQ(n1.dest, "/etc/keyfleet/agent");
+  EXPECT_EQ(n1.staging, "/var/tmp/keyfleet");
+  EXPECT_EQ(n1.connect_timeout, 10);
+  EXPECT_EQ(n1.timeout, 120);
+  EXPECT_EQ(n1.pre, "systemctl stop agent");
+  EXPECT_EQ(n1.post, "systemctl start agent");
+  EXPECT_EQ(n1.check, "systemctl is-active --quiet agent");
+  EXPECT_EQ(n1.sans, (std::vector<std::string>{"node1.example.com", "agent.example.com"}));
+  EXPECT_EQ(n1.line, 15u);
+
+  EXPECT_EQ(n2.name, "node2");
+  EXPECT_EQ(n2.host, "node2.example.com");
+  EXPECT_EQ(n2.port, 22);
+  EXPECT_EQ(n2.user, "root");
+  EXPECT_EQ(n2.timeout, 300);
+  EXPECT_EQ(n2.pre, "systemctl stop agent");
+  EXPECT_TRUE(n2.sans.empty());
+  EXPECT_EQ(n2.line, 21u);
+
+  EXPECT_EQ(n3.host, "2001:db8::3");
+  EXPECT_EQ(n3.dest, "/srv/agent/keys");
+  EXPECT_EQ(n3.pre, "");
+  EXPECT_EQ(n3.post, "");
+  EXPECT_EQ(n3.check, "systemctl is-active --quiet agent");
+  EXPECT_EQ(n3.user, "keyfleet");
+
+  EXPECT_EQ(certificate_hosts(*inventory),
+            (std::vector<std::string>{"192.0.2.10", "node1.example.com", "agent.example.com",
+                                      "node2.example.com", "2001:db8::3", "node3.example.com"}));
+}
+
+TEST(Inventory, DocumentationShowsTheTestedExample) {
+  std::string docs = test::read_text(test::source_dir() + "/docs/inventory.md");
+  EXPECT_NE(docs.find(test::read_text(fixture("three-nodes.toml"))), std::string::npos)
+      << "docs/inventory.md must contain tests/fixtures/inventory/three-nodes.toml verbatim";
+}
+
+TEST(Inventory, BuiltInDefaultsWithoutDefaultsTable) {
+  HomeGuard home("/home/op");
+  auto inventory = parse_ok("[[node]]\nname = \"a\"\nhost = \"a.example.com\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 1u);
+  const NodeConfig& node = inventory.nodes[0];
+  EXPECT_EQ(node.port, 22);
+  EXPECT_EQ(node.user, "root");
+  EXPECT_EQ(node.identity_file, "");
+  EXPECT_EQ(node.known_hosts, "/home/op/.ssh/known_hosts");
+  EXPECT_EQ(node.dest, "/etc/keyfleet/agent");
+  EXPECT_EQ(node.staging, "/var/tmp/keyfleet");
+  EXPECT_EQ(node.connect_timeout, 10);
+  EXPECT_EQ(node.timeout, 120);
+  EXPECT_EQ(node.pre + node.post + node.check, "");
+}
+
+TEST(Inventory, DefaultsAfterNodesStillApplyAndInlineTablesWork) {
+  auto inventory = parse_ok(
+      "node = [{ name = \"a\", host = \"10.0.0.1\" }, { name = \"b\", host = \"10.0.0.2\", "
+      "port = 2222 }]\n"
+      "[defaults]\nport = 2200\nuser = \"ops\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 2u);
+  EXPECT_EQ(inventory.nodes[0].port, 2200);
+  EXPECT_EQ(inventory.nodes[1].port, 2222);
+  EXPECT_EQ(inventory.nodes[1].user, "ops");
+}
+
+TEST(Inventory, TildeExpandsAgainstHomeAndRelativePathsAgainstTheInventory) {
+  HomeGuard home("/srv/home/ops/");
+  EXPECT_EQ(expand_tilde("~"), "/srv/home/ops");
+  EXPECT_EQ(expand_tilde("~/.ssh/id"), "/srv/home/ops/.ssh/id");
+  EXPECT_EQ(expand_tilde("~bob/x"), "~bob/x");
+  EXPECT_EQ(expand_tilde("/x/~/y"), "/x/~/y");
+  EXPECT_EQ(expand_tilde("rel/~"), "rel/~");
+
+  auto inventory = parse_ok(
+      "[defaults]\nidentity_file = \"~/.ssh/id_ed25519\"\nknown_hosts = \"fleet_known_hosts\"\n"
+      "[[node]]\nname = \"a\"\nhost = \"a\"\n"
+      "[[node]]\nname = \"b\"\nhost = \"b\"\nidentity_file = \"\"\nknown_hosts = \"~\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 2u);
+  EXPECT_EQ(inventory.nodes[0].identity_file, "/srv/home/ops/.ssh/id_ed25519");
+  EXPECT_EQ(inventory.nodes[0].known_hosts, "/base/fleet_known_hosts");
+  EXPECT_EQ(inventory.nodes[1].identity_file, "");  // back to ssh-agent
+  EXPECT_EQ(inventory.nodes[1].known_hosts, "/srv/home/ops");
+}
+
+TEST(Inventory, TildeWithHomeAtTheRoot) {
+  HomeGuard home("/");
+  EXPECT_EQ(expand_tilde("~/.ssh"), "/.ssh");
+  EXPECT_EQ(expand_tilde("~"), "/");
+}
+
+TEST(Inventory, RemotePathsAreNormalized) {
+  auto inventory = parse_ok(
+      "[[node]]\nname = \"a\"\nhost = \"a\"\ndest = \"/etc//keyfleet/agent/\"\n"
+      "staging = \"/var/tmp/\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 1u);
+  EXPECT_EQ(inventory.nodes[0].dest, "/etc/keyfleet/agent");
+  EXPECT_EQ(inventory.nodes[0].staging, "/var/tmp");
+}
+
+TEST(Inventory, MultiLineHooksAreKept) {
+  auto inventory = parse_ok(
+      "[[node]]\nname = \"a\"\nhost = \"a\"\npre = \"\"\"\nsystemctl stop agent\n\tsync\n\"\"\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 1u);
+  EXPECT_EQ(inventory.nodes[0].pre, "systemctl stop agent\n\tsync\n");
+}
+
+TEST(Inventory, CertificateHostsDropRepeats) {
+  auto inventory = parse_ok(
+      "[[node]]\nname = \"a\"\nhost = \"A.example.com\"\nsans = [\"a.example.com\", \"x\"]\n"
+      "[[node]]\nname = \"b\"\nhost = \"x\"\nport = 2\nsans = [\"10.0.0.1\"]\n");
+  EXPECT_EQ(certificate_hosts(inventory),
+            (std::vector<std::string>{"A.example.com", "x", "10.0.0.1"}));
+}
+
+TEST(Inventory, LoadResolvesRelativePathsNextToTheFileAndFollowsSymlinks) {
+  TempDir dir;
+  test::write_text(dir / "real.toml",
+                   "[[node]]\nname = \"a\"\nhost = \"a\"\nknown_hosts = \"kh\"\n");
+  ASSERT_EQ(::symlink("real.toml", (dir / "inv.toml").c_str()), 0);
+  auto inventory = load_inventory(dir / "inv.toml");
+  ASSERT_TRUE(inventory) << inventory.error().message;
+  EXPECT_EQ(inventory->origin, (dir / "inv.toml").string());
+  EXPECT_EQ(inventory->nodes.at(0).known_hosts, (dir / "kh").string());
+}
+
+TEST(Inventory, LoadMissingOrUnreadableFileIsAUsageErrorNamingThePath) {
+  TempDir dir;
+  auto missing = load_inventory(dir / "nope.toml");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ExitCode::usage);
+  EXPECT_EQ(missing.error().message,
+            fmt::format("cannot read inventory {}: No such file or directory",
+                        (dir / "nope.toml").string()));
+
+  auto directory = load_inventory(dir.path());
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.error().code, ExitCode::usage);
+  EXPECT_NE(directory.error().message.find(dir.path().string()), std::string::npos);
+}
+
+TEST(Inventory, LoadReportsErrorsWithTheFileName) {
+  TempDir dir;
+  test::write_text(dir / "inv.toml", "[[node]]\nname = \"a\"\nhost = \"a\"\nprot = 2\n");
+  auto inventory = load_inventory(dir / "inv.toml");
+  ASSERT_FALSE(inventory);
+  EXPECT_EQ(inventory.error().code, ExitCode::usage);
+  EXPECT_EQ(inventory.error().message,
+            (dir / "inv.toml").string() +
+                ":4: unknown key 'prot' in [[node]] 'a' (did you mean 'port'?)");
+}
+
+struct BadInventory {
+  const char* what;
+  std::string text;
+  std::vector<std::string> expected;  // substrings of the message
+};
+
+const std::string kNode = "[[node]]\nname = \"a\"\nhost = \"a.example.com\"\n";  // lines 1-3
+
+// Every rejected input: exit code 2, and a message naming the line and the key.
+const BadInventory kBadInventories[] = {
+    {"unknown node key",
+     kNode + "prot = 2201\n",
+     {"inv.toml:4: unknown key 'prot' in [[node]] 'a' (did you mean 'port'?)"}},
+    {"unknown defaults key",
+     "[defaults]\n\nfrobnicate = 1\n" + kNode,
+     {"inv.toml:3: unknown key 'frobnicate' in [defaults] (allowed: user, port,", "check)"}},
+    {"sub-table in a node",
+     kNode + "[node.extra]\nx = 1\n",
+     {"inv.toml:4: unknown key 'extra' in [[node]] 'a'"}},
+    {"sans in defaults",
+     "[defaults]\nsans = [\"x\"]\n" + kNode,
+     {"inv.toml:2: 'sans' is not allowed in [defaults]"}},
+    {"host in defaults",
+     "[defaults]\nhost = \"x\"\n" + kNode,
+     {"inv.toml:2: 'host' is not allowed in [defaults]"}},
+    {"name in defaults",
+     "[defaults]\nname = \"x\"\n" + kNode,
+     {"inv.toml:2: 'name' is not allowed in [defaults]"}},
+    {"unknown top-level table",
+     "[nodes]\nname = \"a\"\n",
+     {"inv.toml:1: unknown key 'nodes' at the top level (did you mean 'node'?)"}},
+    {"node key at the top level",
+     "port = 22\n" + kNode,
+     {"inv.toml:1: 'port' is not allowed at the top level"}},
+    {"[node] instead of [[node]]",
+     "[node]\nname = \"a\"\n",
+     {"inv.toml:1: 'node' must be an array of tables", "not [node]"}},
+    {"[[defaults]]",
+     "[[defaults]]\nport = 1\n" + kNode,
+     {"inv.toml:1: 'defaults' must be a table", "not [[defaults]]"}},
+    {"node entry not a table", "node = [1]\n", {"inv.toml:1: [[node]] #1: expected a table"}},
+    {"quoted port",
+     kNode + "port = \"22\"\n",
+     {"inv.toml:4: 'port' in [[node]] 'a': expected an integer, got a string",
+      "write port = 22 without quotes"}},
+    {"float port",
+     "[defaults]\nport = 22.0\n" + kNode,
+     {"inv.toml:2: 'port' in [defaults]: expected an integer, got a float"}},
+    {"port zero", kNode + "port = 0\n", {"inv.toml:4: 'port'", "0 is out of range (1-65535)"}},
+    {"port too big", kNode + "port = 65536\n", {"inv.toml:4: 'port'", "65536 is out of range"}},
+    {"huge port", kNode + "port = 99999999999999999999\n", {"inv.toml:4: 'port'", "out of range"}},
+    {"sans not an array",
+     kNode + "sans = \"x\"\n",
+     {"inv.toml:4: 'sans' in [[node]] 'a': expected an array of host names, got a string"}},
+    {"sans entry of the wrong type",
+     kNode + "sans = [\n  \"ok.example.com\",\n  3,\n]\n",
+     {"inv.toml:6: 'sans' in [[node]] 'a': entry 2: expected a host name string, got an integer"}},
+    {"invalid san",
+     kNode + "sans = [\"bad..name\"]\n",
+     {"inv.toml:4: 'sans' in [[node]] 'a': entry 1: invalid host 'bad..name'"}},
+    {"invalid host",
+     "[[node]]\nname = \"a\"\nhost = \"10.0.0.300\"\n",
+     {"inv.toml:3: 'host' in [[node]] 'a': invalid host '10.0.0.300'"}},
+    {"host with a NUL",
+     "[[node]]\nname = \"a\"\nhost = \"10.0.0.1\\u0000x\"\n",
+     {"inv.toml:3: 'host'", "control character 0x00"}},
+    {"host of the wrong type",
+     "[[node]]\nname = \"a\"\nhost = 5\n",
+     {"inv.toml:3: 'host' in [[node]] 'a': expected a host name string, got an integer"}},
+    {"missing host",
+     "[[node]]\nname = \"a\"\nport = 22\n",
+     {"inv.toml:1: [[node]] 'a' has no 'host' (required"}},
+    {"missing name",
+     kNode + "\n[[node]]\nhost = \"b\"\n",
+     {"inv.toml:5: [[node]] #2 has no 'name' (required"}},
+    {"invalid name",
+     "[[node]]\nname = \"-a b\"\nhost = \"a\"\n",
+     {"inv.toml:2: 'name' in [[node]] #1: '-a b' is not a valid node name"}},
+    {"duplicate name",
+     kNode + "[[node]]\nname = \"a\"\nhost = \"b\"\n",
+     {"inv.toml:5: duplicate node name 'a': already used at line 2"}},
+    {"same host, port and dest",
+     kNode + "[[node]]\nname = \"b\"\nhost = \"A.EXAMPLE.com\"\n",
+     {"inv.toml:6: node 'b' has the same host, port and dest as node 'a' (line 3)"}},
+    {"connect_timeout above timeout",
+     "[defaults]\nconnect_timeout = 30\n" + kNode + "timeout = 20\n",
+     {"inv.toml:6: node 'a': 'connect_timeout' (30, line 2) is greater than 'timeout' (20, line "
+      "6)"}},
+    {"zero timeout",
+     "[defaults]\ntimeout = 0\n" + kNode,
+     {"inv.toml:2: 'timeout' in [defaults]: 0 is out of range (1-86400 seconds)"}},
+    {"negative connect_timeout",
+     kNode + "connect_timeout = -5\n",
+     {"inv.toml:4: 'connect_timeout'", "-5 is out of range"}},
+    {"relative dest",
+     kNode + "dest = \"keys\"\n",
+     {"inv.toml:4: 'dest' in [[node]] 'a': 'keys' is not an absolute path on the node"}},
+    {"tilde in dest",
+     "[defaults]\ndest = \"~/agent\"\n" + kNode,
+     {"inv.toml:2: 'dest' in [defaults]: '~/agent': '~' is not expanded in paths on the node"}},
+    {"dot-dot in staging",
+     kNode + "staging = \"/var/../tmp\"\n",
+     {"inv.toml:4: 'staging'", "'.' and '..' are not allowed"}},
+    {"dot in dest", kNode + "dest = \"/etc/./agent\"\n", {"inv.toml:4: 'dest'", "'.' and '..'"}},
+    {"root as dest", kNode + "dest = \"//\"\n", {"inv.toml:4: 'dest'", "root directory"}},
+    {"tilde-user identity",
+     kNode + "identity_file = \"~bob/id\"\n",
+     {"inv.toml:4: 'identity_file'", "only '~' and '~/...' are expanded"}},
+    {"empty known_hosts",
+     kNode + "known_hosts = \"\"\n",
+     {"inv.toml:4: 'known_hosts'", "must not be empty"}},
+    {"empty user", kNode + "user = \"\"\n", {"inv.toml:4: 'user'", "must not be empty"}},
+    {"user with a space", kNode + "user = \"a b\"\n", {"inv.toml:4: 'user'", "contains a space"}},
+    {"user with a tab", kNode + "user = \"a\\tb\"\n", {"inv.toml:4: 'user'", "0x09"}},
+    {"hook of the wrong type",
+     kNode + "check = true\n",
+     {"inv.toml:4: 'check' in [[node]] 'a': expected a string, got a boolean"}},
+    {"hook with an escape", kNode + "post = \"x\\u001b[2J\"\n", {"inv.toml:4: 'post'", "0x1b"}},
+    {"unterminated string",
+     kNode + "user = \"root\n",
+     {"inv.toml:4: invalid TOML: ", "not a valid string", "4 | user = \"root"}},
+    {"key set twice",
+     kNode + "port = 1\nport = 2\n",
+     {"inv.toml:5: invalid TOML: ", "\"port\"", "already exists"}},
+    {"no nodes", "[defaults]\nport = 22\n", {"inv.toml: no [[node]]"}},
+    {"empty node array", "node = []\n", {"inv.toml:1: 'node' is empty"}},
+};
+
+TEST(InventoryErrors, EveryBadInputIsAUsageErrorNamingLineAndKey) {
+  for (const auto& bad : kBadInventories) {
+    SCOPED_TRACE(bad.what);
+    auto inventory = parse_inventory(bad.text, "inv.toml");
+    if (inventory) {
+      ADD_FAILURE() << "accepted:\n" << bad.text;
+      continue;
+    }
+    EXPECT_EQ(inventory.error().code, ExitCode::usage);
+    for (const auto& part : bad.expected) {
+      EXPECT_NE(inventory.error().message.find(part), std::string::npos)
+          << "expected \"" << part << "\" in:\n"
+          << inventory.error().message;
+    }
+  }
+}
+
+TEST(InventoryErrors, EmptyTextIsAnEmptyInventory) {
+  auto inventory = parse_inventory("", "inv.toml");
+  ASSERT_FALSE(inventory);
+  EXPECT_EQ(inventory.error().code, ExitCode::usage);
+  EXPECT_EQ(inventory.error().message, "inv.toml: no [[node]]: the inventory lists no nodes");
+}
+
+}  // namespace
+}  // namespace kf
