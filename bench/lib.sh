@@ -39,6 +39,9 @@ Host *
   ServerAliveInterval 0
   LogLevel ERROR
 CFG
+  # BENCH_PEER_KEX: one key exchange for every OpenSSH-based tool (e.g. curve25519-sha256, the one
+  # keyfleet's libssh uses) instead of OpenSSH's default.
+  if [[ -n ${BENCH_PEER_KEX:-} ]]; then echo "  KexAlgorithms $BENCH_PEER_KEX"; fi
   for ((k = 1; k <= n; k++)); do
     printf 'Host node%d\n  HostName 127.0.0.1\n  Port %s\n' "$k" "$(<"$fleet/nodes/node$k/port")"
   done

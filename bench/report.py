@@ -162,7 +162,7 @@ class Report:
             f"create-keys runs: {c.get('key_runs', '?')}",
             f"- File copied: {c.get('bundle', '?')}, {c.get('bundle_bytes', '?')} bytes",
             f"- keyfleet push --parallel: {c.get('kf_parallel', '?')}; bundle work factor: "
-            f"{c.get('work_factor', '?')}",
+            f"{c.get('work_factor', '?')}; OpenSSH-based tools' key exchange: {c.get('peer_kex', '?')}",
             "",
             "Versions:",
             "",

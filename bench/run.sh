@@ -15,6 +15,8 @@
 #                             scp-loop ssh-true ssh-true-kfkex)
 #   BENCH_KF_PARALLEL=N       passes --parallel N to keyfleet push (default: keyfleet's own)
 #   BENCH_WORK_FACTOR=N       passes --work-factor N to keyfleet bundle (default: keyfleet's own)
+#   BENCH_PEER_KEX=ALG        makes every OpenSSH-based tool use that key exchange (default:
+#                             OpenSSH's own choice, sntrup761x25519-sha512 on OpenSSH 9.2)
 #
 # Every tool gets the same fleet, bundle file, client key, known_hosts and strict host key
 # checking. A tool that is missing or fails is recorded as "not run: <why>" and the rest go on; a
@@ -514,6 +516,7 @@ bench_scale() {
   printf 'forks\t%s\n' "$BENCH_FORKS"
   printf 'kf_parallel\t%s\n' "${BENCH_KF_PARALLEL:-keyfleet default}"
   printf 'work_factor\t%s\n' "${BENCH_WORK_FACTOR:-keyfleet default}"
+  printf 'peer_kex\t%s\n' "${BENCH_PEER_KEX:-OpenSSH default}"
   printf 'tools\t%s\n' "$tools"
 } >"$out/config.tsv"
 write_machine

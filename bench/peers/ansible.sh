@@ -39,7 +39,7 @@ case ${1:-} in
     command -v ansible-playbook >/dev/null || { echo "ansible-playbook not installed (Debian package ansible-core)"; exit 1; }
     [[ -x $python ]] || { echo "python3 not found (ansible needs it on the nodes)"; exit 1; }
     ;;
-  version) ansible --version 2>/dev/null | head -n 1 ;;
+  version) ansible --version 2>/dev/null | sed -n 1p ;;
   setup)
     mkdir -p "$dir/tmp" "$dir/cp" "$dir/home"
     {

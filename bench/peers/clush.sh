@@ -11,7 +11,7 @@ opts=(-O "ssh_options=-F ${BENCH_SSH_CONFIG:-/dev/null}"
 
 case ${1:-} in
   check) command -v clush >/dev/null || { echo "clush not installed (Debian package clustershell)"; exit 1; } ;;
-  version) clush --version 2>&1 | head -n 1 ;;
+  version) clush --version 2>&1 | sed -n 1p ;;
   run)
     mkdir -p "$HOME"
     # clush copies with scp; -O (scp's original protocol) so the node's shell resolves the path.

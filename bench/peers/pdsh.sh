@@ -14,7 +14,7 @@ case ${1:-} in
     command -v pdsh >/dev/null && command -v pdcp >/dev/null || { echo "pdsh/pdcp not installed (Debian package pdsh)"; exit 1; }
     pdsh -V 2>&1 | grep -q 'rcmd modules:.*ssh' || { echo "pdsh has no ssh rcmd module"; exit 1; }
     ;;
-  version) pdsh -V 2>&1 | head -n 1 ;;
+  version) pdsh -V 2>&1 | sed -n 1p ;;
   run)
     # pdcp runs `pdcp -z TARGET` on each node (pdcp must be installed there too: here it is).
     pdcp -R ssh -f "$BENCH_FANOUT" -w "^$BENCH_HOSTS_FILE" "$BENCH_BUNDLE" "$remote"
