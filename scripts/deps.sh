@@ -10,7 +10,7 @@ declare -A groups=(
           openssh-sftp-server age util-linux tar coreutils procps openjdk-17-jre-headless"
   [fuzz]="clang-16 libclang-rt-16-dev"
   [lint]="clang-format clang-tidy-16"
-  [bench]="pdsh pssh clustershell ansible-core gnuplot-nox time hyperfine"
+  [bench]="pdsh pssh clustershell ansible-core gnuplot-nox time python3"
 )
 
 want=()
