@@ -3,14 +3,17 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'create-keys help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'create-keys bundle inspect unpack help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
   case ${COMP_WORDS[1]} in
-    create-keys) opts='--help --help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; valued='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
-    help) opts='--help --help -h create-keys help completion'; valued='--help -h';;
-    completion) opts='--help --help -h bash zsh fish'; valued='--help -h';;
+    create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
+    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --work-factor';;
+    inspect) opts='--help -h --passphrase-file --passphrase-fd --json'; valued='--passphrase-file --passphrase-fd';;
+    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --keep --owner';;
+    help) opts='--help -h create-keys bundle inspect unpack help completion'; valued='';;
+    completion) opts='--help -h bash zsh fish'; valued='';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi
   if [[ " $valued " == *" $prev "* ]]; then COMPREPLY=($(compgen -f -- "$cur")); return; fi

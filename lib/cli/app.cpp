@@ -97,7 +97,27 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    print_error(e.what());
+    // CLI11 checks required options before it complains about unknown ones; "--nmae" is the
+    // more useful thing to report than the "--name is required" it caused.
+    std::string message = e.what();
+    for (CLI::App* sub : app.get_subcommands()) {
+      auto extras = sub->remaining();
+      if (!extras.empty() && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+        message = fmt::format("unexpected argument '{}' for '{}'", extras.front(), sub->get_name());
+      }
+      if (!extras.empty() && extras.front().starts_with("--")) {
+        std::vector<std::string> names;
+        for (const CLI::Option* opt : sub->get_options()) {
+          for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+        }
+        std::vector<std::string_view> views(names.begin(), names.end());
+        std::string word = extras.front().substr(0, extras.front().find('='));
+        if (auto guess = closest_match(word, views)) {
+          message += fmt::format(": did you mean '{}'?", *guess);
+        }
+      }
+    }
+    print_error(message);
     std::string where = "keyfleet";
     for (CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
     std::cerr << "Run '" << where << " --help' for usage.\n";

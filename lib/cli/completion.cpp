@@ -46,7 +46,7 @@ std::vector<CommandInfo> describe(CLI::App& app) {
       for (const auto& l : opt->get_lnames()) o.flags.push_back("--" + l);
       for (const auto& s : opt->get_snames()) o.flags.push_back("-" + s);
       o.help = opt->get_description();
-      o.takes_value = opt->get_type_size() != 0;
+      o.takes_value = opt->get_expected_max() != 0;  // flags expect no value
       o.choices = parse_choices(opt->get_type_name());
       info.options.push_back(std::move(o));
     }
@@ -83,7 +83,7 @@ std::string bash(const std::vector<CommandInfo>& cmds) {
   s += "  local opts='' valued='' choices=''\n";
   s += "  case ${COMP_WORDS[1]} in\n";
   for (const auto& c : cmds) {
-    std::vector<std::string> all{"--help"}, valued;
+    std::vector<std::string> all, valued;
     std::string choice_cases;
     for (const auto& o : c.options) {
       for (const auto& f : o.flags) {

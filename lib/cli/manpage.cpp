@@ -38,7 +38,7 @@ void options(std::ostringstream& out, const CLI::App& app) {
     for (const auto& l : opt->get_lnames()) names += (names.empty() ? "" : ", ") + ("\\-\\-" + roff(l));
     if (names.empty()) names = roff(opt->get_name());  // positional
     out << ".TP\n.B " << names;
-    if (opt->get_type_size() != 0) out << " \\fI" << roff(opt->get_type_name()) << "\\fR";
+    if (opt->get_expected_max() != 0) out << " \\fI" << roff(opt->get_type_name()) << "\\fR";
     out << "\n" << roff(opt->get_description());
     if (!opt->get_default_str().empty()) out << " (default: " << roff(opt->get_default_str()) << ")";
     if (opt->get_required()) out << " Required.";

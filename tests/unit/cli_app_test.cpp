@@ -58,6 +58,12 @@ TEST(App, UnknownOptionIsUsageErrorNamingIt) {
   }
 }
 
+TEST(App, MistypedOptionSuggestsClosest) {
+  auto r = keyfleet({"create-keys", "--out", "/nonexistent/x", "--hsts", "a"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("did you mean '--hosts'?"), std::string::npos) << r.err;
+}
+
 // The committed scripts in completion/ are what `make install` ships: they must match the parser.
 TEST(Completion, CommittedScriptsMatchTheParser) {
   const std::pair<const char*, const char*> files[] = {
