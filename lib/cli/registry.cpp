@@ -12,6 +12,8 @@ std::span<const Command> commands() {
       {"bundle", "Seal a key set in an encrypted, authenticated bundle (age v1)", setup_bundle},
       {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest", setup_inspect},
       {"unpack", "Install a bundle into a local key directory, atomically", setup_unpack},
+      {"push", "Stage, check and install a bundle on every node over SSH, atomically", setup_push},
+      {"rollback", "Switch every node back to its previous (or a given) generation", setup_rollback},
   };
   return table;
 }
