@@ -9,5 +9,7 @@ Action setup_create_keys(CLI::App& sub);
 Action setup_bundle(CLI::App& sub);
 Action setup_inspect(CLI::App& sub);
 Action setup_unpack(CLI::App& sub);
+Action setup_verify(CLI::App& sub);
+Action setup_cleanup(CLI::App& sub);
 
 }  // namespace kf::cli

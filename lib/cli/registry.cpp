@@ -12,6 +12,8 @@ std::span<const Command> commands() {
       {"bundle", "Seal a key set in an encrypted, authenticated bundle (age v1)", setup_bundle},
       {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest", setup_inspect},
       {"unpack", "Install a bundle into a local key directory, atomically", setup_unpack},
+      {"verify", "Check every node holds the expected key set, file by file", setup_verify},
+      {"cleanup", "Wipe staged bundle copies and prune old generations on every node", setup_cleanup},
   };
   return table;
 }
