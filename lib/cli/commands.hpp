@@ -11,5 +11,7 @@ Action setup_inspect(CLI::App& sub);
 Action setup_unpack(CLI::App& sub);
 Action setup_push(CLI::App& sub);
 Action setup_rollback(CLI::App& sub);
+Action setup_verify(CLI::App& sub);
+Action setup_cleanup(CLI::App& sub);
 
 }  // namespace kf::cli

@@ -13,6 +13,8 @@ std::span<const Command> commands() {
       {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest", setup_inspect},
       {"unpack", "Install a bundle into a local key directory, atomically", setup_unpack},
       {"push", "Stage, check and install a bundle on every node over SSH, atomically", setup_push},
+      {"verify", "Check every node holds the expected key set, file by file", setup_verify},
+      {"cleanup", "Wipe staged bundle copies and prune old generations on every node", setup_cleanup},
       {"rollback", "Switch every node back to its previous (or a given) generation", setup_rollback},
   };
   return table;

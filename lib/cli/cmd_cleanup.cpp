@@ -1,0 +1,124 @@
+#include <sys/stat.h>
+
+#include <iostream>
+#include <memory>
+#include <mutex>
+
+#include "bundle/install.hpp"
+#include "cli/commands.hpp"
+#include "core/files.hpp"
+#include "core/interrupt.hpp"
+#include "fleet/cleanup.hpp"
+#include "fleet/inventory.hpp"
+#include "fleet/scheduler.hpp"
+#include "fleet/ssh_session.hpp"
+
+namespace kf::cli {
+
+namespace fs = boost::filesystem;
+namespace {
+
+struct CleanupArgs {
+  std::string inventory;
+  std::string bundle;
+  CleanupOptions options;
+  std::size_t parallel = 32;
+  bool json = false;
+};
+
+constexpr std::string_view kExamples =
+    "Examples:\n"
+    "  keyfleet cleanup --inventory fleet.toml --bundle keys-gen2.age\n"
+    "  keyfleet cleanup --inventory fleet.toml --purge-old     # after a compromise\n"
+    "\n"
+    "On every node, each regular file push staged under `staging` (STAGING/<random>/bundle.kfb)\n"
+    "is overwritten with zeros over its whole size and fsynced (dd conv=notrunc,fsync), then\n"
+    "unlinked; the emptied subdirectories and STAGING itself are removed. Symlinks are never\n"
+    "followed and are left in place (and named). Then old generations beyond --keep are removed,\n"
+    "oldest first: never DEST/current and never the generation before it (rollback's target);\n"
+    "--purge-old removes every generation but current. A generation is first renamed to\n"
+    "generations/.tmp-prune-<random>, then deleted, so a crash never leaves half a generation\n"
+    "under its real name; the next cleanup finishes the job.\n"
+    "--bundle FILE wipes the local copy too (zeros, fsync, unlink), after the nodes.\n"
+    "A node with nothing to clean is ok: a rerun is harmless. Exit 0 when every node is ok.\n\n";
+
+Result<int> run_cleanup(const CleanupArgs& args) {
+  Inventory inventory = KF_TRY(load_inventory(args.inventory));
+  if (!args.bundle.empty()) {
+    struct stat st {};
+    if (::lstat(args.bundle.c_str(), &st) != 0) return fail_errno(ExitCode::usage, args.bundle);
+    if (!S_ISREG(st.st_mode)) {
+      return fail(ExitCode::usage, "--bundle {}: not a regular file; nothing wiped", args.bundle);
+    }
+  }
+
+  std::vector<CleanupReceipt> receipts(inventory.nodes.size());
+  std::mutex receipts_mutex;
+  NodeTask task = [&](const NodeConfig& node) -> NodeOutcome {
+    auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
+    if (!session) return NodeOutcome::from_error(session.error());
+    auto receipt = cleanup_node(*session, node, args.options);
+    if (!receipt) return NodeOutcome::from_error(receipt.error());
+    std::lock_guard lock(receipts_mutex);
+    receipts[static_cast<std::size_t>(&node - inventory.nodes.data())] = *receipt;
+    return {NodeStatus::ok, "done", "", std::nullopt};
+  };
+
+  ProgressLine progress("cleanup");
+  ScheduleOptions schedule;
+  schedule.parallel = args.parallel;
+  schedule.on_progress = [&](const FleetProgress& p) { progress.update(p); };
+  FleetReport report{"cleanup", std::nullopt, "", run_fleet(inventory.nodes, schedule, task)};
+  progress.clear();
+
+  bool local_failed = false;
+  std::string local_line;
+  if (!args.bundle.empty()) {
+    if (auto wiped = wipe_file(args.bundle); wiped) {
+      local_line = fmt::format("local: wiped {}\n", args.bundle);
+    } else {
+      local_failed = true;
+      std::cerr << "keyfleet: error: " << wiped.error().message << '\n';
+    }
+  }
+
+  if (args.json) {
+    std::cout << to_json(report).dump(2) << '\n';
+  } else {
+    for (std::size_t i = 0; i < report.nodes.size(); ++i) {
+      if (report.nodes[i].status != NodeStatus::ok) continue;
+      std::cout << fmt::format("{}: {}\n", report.nodes[i].name, describe(receipts[i]));
+    }
+    std::cout << local_line << format_summary(report);
+  }
+  ExitCode code = fleet_exit_code(report.nodes, kf::interrupted());
+  if (code == ExitCode::ok && local_failed) code = ExitCode::failure;
+  return to_int(code);
+}
+
+}  // namespace
+
+Action setup_cleanup(CLI::App& sub) {
+  auto args = std::make_shared<CleanupArgs>();
+  sub.add_option("--inventory", args->inventory, "The fleet's inventory (TOML)")
+      ->required()
+      ->type_name("FILE");
+  sub.add_option("--bundle", args->bundle, "Also wipe this local bundle file")->type_name("FILE");
+  auto* keep = sub.add_option("--keep", args->options.keep,
+                              "Generations to keep on each node, current included")
+                   ->check(CLI::Range(bundle::kMinKeep, std::size_t{999999}))
+                   ->type_name("N")
+                   ->capture_default_str();
+  sub.add_flag("--purge-old", args->options.purge_old,
+               "Remove every generation but current (after a compromise)")
+      ->excludes(keep);
+  sub.add_option("--parallel", args->parallel, "Nodes cleaned at once, one connection each")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->type_name("N")
+      ->capture_default_str();
+  sub.add_flag("--json", args->json, "Print one JSON document: the per-node report");
+  sub.footer(std::string(kExamples) + sub.get_footer());
+  return [args] { return run_cleanup(*args); };
+}
+
+}  // namespace kf::cli

@@ -1,0 +1,139 @@
+#include <iostream>
+#include <memory>
+#include <mutex>
+
+#include "bundle/bundle.hpp"
+#include "cli/commands.hpp"
+#include "cli/passphrase_options.hpp"
+#include "core/files.hpp"
+#include "core/interrupt.hpp"
+#include "fleet/inventory.hpp"
+#include "fleet/scheduler.hpp"
+#include "fleet/ssh_session.hpp"
+#include "fleet/verify.hpp"
+
+namespace kf::cli {
+
+namespace fs = boost::filesystem;
+namespace {
+
+struct VerifyArgs {
+  std::string inventory;
+  std::string bundle;
+  std::string manifest;
+  PassphraseOptions passphrase;
+  std::size_t parallel = 32;
+  bool json = false;
+};
+
+constexpr std::string_view kExamples =
+    "Examples:\n"
+    "  keyfleet verify --inventory fleet.toml --manifest keys/manifest.json\n"
+    "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --passphrase-file pass\n"
+    "  keyfleet verify --inventory fleet.toml        # do all nodes agree?\n"
+    "\n"
+    "Each node's DEST/current is read over one SSH connection: every file is read back over\n"
+    "SFTP and hashed here; names, sizes, modes (from lstat; only regular files count) and\n"
+    "SHA-256 digests are compared with the manifest, as is the installed manifest.json.\n"
+    "ca.key: bundles carry it only when made with --include-ca-key. When the expected manifest\n"
+    "lists ca.key and the node's installed manifest.json does not, the node is held to the\n"
+    "manifest without ca.key; a node whose manifest lists it must hold it.\n"
+    "Without --manifest or --bundle, the generation and files most nodes hold (ties: the newer\n"
+    "generation) are the reference, and the odd nodes out are named.\n"
+    "Statuses: ok, mismatch (the files are named), missing (no DEST/current), stale (older\n"
+    "generation), unreachable, hostkey, auth, timeout, failed. Exit 0 only when every node is ok,\n"
+    "1 otherwise.\n\n";
+
+Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
+  if (args.bundle.empty()) return std::nullopt;
+  fs::path path = args.bundle;
+  auto bytes = KF_TRY(bundle::read_bundle_file(path));
+  if (auto info = bundle::inspect_bundle(bytes); !info) {
+    return std::unexpected(with_context(info.error(), path.string()));
+  }
+  SecretString passphrase =
+      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
+  auto opened = bundle::open_bundle(bytes, passphrase.view());
+  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
+  return std::move(*opened);
+}
+
+Result<int> run_verify(const VerifyArgs& args) {
+  Inventory inventory = KF_TRY(load_inventory(args.inventory));
+  std::optional<Manifest> expected;
+  std::string bundle_sha256;
+  if (!args.manifest.empty()) {
+    auto text = KF_TRY(read_file(args.manifest, 1u << 20));
+    expected = KF_TRY(parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()),
+                                                      text.size()),
+                                     args.manifest, ExitCode::usage));
+  } else if (auto opened = KF_TRY(expected_bundle(args))) {
+    expected = opened->manifest;
+    bundle_sha256 = opened->sha256;
+  }
+
+  std::vector<std::optional<NodeInstall>> installs(inventory.nodes.size());
+  std::mutex installs_mutex;
+  auto index_of = [&](const NodeConfig& node) {
+    return static_cast<std::size_t>(&node - inventory.nodes.data());
+  };
+  NodeTask task = [&](const NodeConfig& node) -> NodeOutcome {
+    auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
+    if (!session) return NodeOutcome::from_error(session.error());
+    if (expected) return verify_node(*session, node.dest, *expected);
+    auto install = read_install(*session, node.dest);
+    if (!install) return NodeOutcome::from_error(install.error());
+    NodeOutcome outcome{NodeStatus::ok, "read", "", install->generation};
+    std::lock_guard lock(installs_mutex);
+    installs[index_of(node)] = std::move(*install);
+    return outcome;
+  };
+
+  ProgressLine progress("verify");
+  ScheduleOptions schedule;
+  schedule.parallel = args.parallel;
+  schedule.on_progress = [&](const FleetProgress& p) { progress.update(p); };
+  FleetReport report{"verify", std::nullopt, bundle_sha256,
+                     run_fleet(inventory.nodes, schedule, task)};
+  progress.clear();
+  if (expected) {
+    report.generation = expected->generation;
+  } else {
+    report.generation = judge_by_majority(report.nodes, installs);
+  }
+
+  if (args.json) {
+    std::cout << to_json(report).dump(2) << '\n';
+  } else {
+    std::cout << format_summary(report);
+  }
+  return to_int(fleet_exit_code(report.nodes, kf::interrupted()));
+}
+
+}  // namespace
+
+Action setup_verify(CLI::App& sub) {
+  auto args = std::make_shared<VerifyArgs>();
+  sub.add_option("--inventory", args->inventory, "The fleet's inventory (TOML)")
+      ->required()
+      ->type_name("FILE");
+  auto* bundle = sub.add_option("--bundle", args->bundle,
+                                "Compare with the manifest inside this bundle (needs its passphrase)")
+                     ->type_name("FILE");
+  auto* manifest = sub.add_option("--manifest", args->manifest,
+                                  "Compare with this manifest.json (as create-keys wrote it)")
+                       ->type_name("FILE");
+  bundle->excludes(manifest);
+  add_passphrase_options(sub, args->passphrase);
+  args->passphrase.file_option->needs(bundle);
+  args->passphrase.fd_option->needs(bundle);
+  sub.add_option("--parallel", args->parallel, "Nodes checked at once, one connection each")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->type_name("N")
+      ->capture_default_str();
+  sub.add_flag("--json", args->json, "Print one JSON document: the per-node report");
+  sub.footer(std::string(kExamples) + sub.get_footer());
+  return [args] { return run_verify(*args); };
+}
+
+}  // namespace kf::cli

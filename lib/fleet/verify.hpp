@@ -1,0 +1,60 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fleet/inventory.hpp"
+#include "fleet/node_report.hpp"
+#include "fleet/remote.hpp"
+#include "pki/manifest.hpp"
+
+// `keyfleet verify`: what each node has installed under DEST/current, compared with a manifest
+// (from a bundle or a manifest file) or, without one, with what the majority of the fleet holds.
+namespace kf {
+
+struct InstalledFile {
+  std::string name;
+  std::uint64_t size = 0;
+  mode_t mode = 0;
+  std::string sha256;
+  auto operator<=>(const InstalledFile&) const = default;
+};
+
+// One node's current generation as read over its connection.
+struct NodeInstall {
+  std::uint64_t generation = 0;
+  std::optional<Manifest> manifest;     // DEST/current/manifest.json; nullopt: absent or unparsable
+  std::string manifest_problem;         // why it is nullopt, when it is
+  std::vector<InstalledFile> files;     // every regular file but manifest.json, sorted by name
+  std::vector<std::string> irregular;   // entries that are not regular files (symlinks, dirs...)
+};
+
+// Reads DEST/current (absent: `missing`), lists the generation it points at and hashes every
+// file there. Transport errors keep their status; a malformed `current` is `mismatch`.
+NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest);
+
+// The files a node must hold for `expected`. ca.key is only carried by bundles made with
+// --include-ca-key: when `expected` lists it and the node's installed manifest does not, the node
+// is held to the manifest without ca.key.
+std::vector<ManifestFile> expected_files(const Manifest& expected, const NodeInstall& install);
+
+// ok, stale (older generation), or mismatch naming the generation or each file that is missing,
+// extra or different (size, mode, digest).
+NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected);
+
+// The whole per-node check: read then compare.
+NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest& expected);
+
+// Without a manifest: the generation and file set most nodes hold (ties go to the newer
+// generation) becomes the expectation; `installs[i]` is nullopt for nodes that could not be read,
+// whose reports are left as they are. Others become ok, stale or mismatch naming the odd files.
+// Returns the agreed generation, if any node was read.
+std::optional<std::uint64_t> judge_by_majority(std::vector<NodeReport>& reports,
+                                               const std::vector<std::optional<NodeInstall>>& installs);
+
+}  // namespace kf
