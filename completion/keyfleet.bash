@@ -3,7 +3,7 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'create-keys bundle inspect unpack help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'create-keys bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
@@ -12,7 +12,11 @@ _keyfleet() {
     bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --work-factor';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --json'; valued='--passphrase-file --passphrase-fd';;
     unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --keep --owner';;
-    help) opts='--help -h create-keys bundle inspect unpack help completion'; valued='';;
+    push) opts='--help -h --inventory --passphrase-file --passphrase-fd --parallel --rolling --batch --max-failures --allow-downgrade --no-install --dry-run --yes -y --json'; valued='--inventory --passphrase-file --passphrase-fd --parallel --batch --max-failures';;
+    verify) opts='--help -h --inventory --bundle --manifest --passphrase-file --passphrase-fd --parallel --json'; valued='--inventory --bundle --manifest --passphrase-file --passphrase-fd --parallel';;
+    cleanup) opts='--help -h --inventory --bundle --keep --purge-old --parallel --json'; valued='--inventory --bundle --keep --parallel';;
+    rollback) opts='--help -h --inventory --to --parallel --yes -y --json'; valued='--inventory --to --parallel';;
+    help) opts='--help -h create-keys bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi
