@@ -63,7 +63,12 @@ Result<int> run_verify(const VerifyArgs& args) {
   std::optional<Manifest> expected;
   std::string bundle_sha256;
   if (!args.manifest.empty()) {
-    auto text = KF_TRY(read_file(args.manifest, 1u << 20));
+    auto read = read_file(args.manifest, 1u << 20);
+    if (!read) {
+      // A manifest the operator named that cannot be read is a usage error, not a node failure.
+      return fail(ExitCode::usage, "--manifest: {}", read.error().message);
+    }
+    auto text = std::move(*read);
     expected = KF_TRY(parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()),
                                                       text.size()),
                                      args.manifest, ExitCode::usage));
