@@ -16,7 +16,7 @@ namespace {
 constexpr std::size_t kMaxManifestFileSize = 1u << 20;
 
 Result<std::vector<std::uint8_t>> read_manifest_file(const fs::path& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return fail(ExitCode::usage, "key set {}: not a directory", dir.string());
   }
@@ -26,7 +26,8 @@ Result<std::vector<std::uint8_t>> read_manifest_file(const fs::path& dir) {
                 dir.string(), kManifestName);
   }
   auto text = read_file(path, kMaxManifestFileSize);
-  if (!text) return std::unexpected(with_context(text.error(), fmt::format("key set {}", dir.string())));
+  if (!text)
+    return std::unexpected(with_context(text.error(), fmt::format("key set {}", dir.string())));
   return text;
 }
 
@@ -39,7 +40,7 @@ Result<SecretBytes> read_listed_file(const fs::path& dir, const ManifestFile& f)
                 "key set {}: {} {}; the key set was changed after create-keys (make a new one)",
                 dir.string(), f.name, why);
   };
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return changed("is listed in the manifest but missing");
   if (!S_ISREG(st.st_mode)) return changed("is not a regular file");
   if (static_cast<std::uint64_t>(st.st_size) != f.size) {
@@ -59,9 +60,9 @@ Result<KeySet> load_keyset(const fs::path& dir, bool include_ca_key) {
   auto text = KF_TRY(read_manifest_file(dir));
   fs::path manifest_path = dir / std::string(kManifestName);
   KeySet keyset;
-  keyset.manifest = KF_TRY(parse_manifest(
-      std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
-      manifest_path.string(), ExitCode::usage));
+  keyset.manifest = KF_TRY(
+      parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
+                     manifest_path.string(), ExitCode::usage));
   auto& files = keyset.manifest.files;
   if (include_ca_key && keyset.manifest.find(keyset_files::ca_key) == nullptr) {
     return fail(ExitCode::usage, "--include-ca-key: the manifest of {} lists no {}", dir.string(),
@@ -122,15 +123,18 @@ Result<void> write_bundle_file(const fs::path& path, std::span<const std::uint8_
   auto fd = create_exclusive(path, 0600);
   if (!fd) {
     if (fd.error().code == ExitCode::refused) {
-      return fail(ExitCode::refused, "{} already exists: keyfleet never overwrites a bundle "
-                  "(choose another --out, or remove the old one first)", path.string());
+      return fail(ExitCode::refused,
+                  "{} already exists: keyfleet never overwrites a bundle "
+                  "(choose another --out, or remove the old one first)",
+                  path.string());
     }
     return std::unexpected(fd.error());
   }
   auto written = [&]() -> Result<void> {
     KF_CHECK(write_all(fd->get(), bytes, path));
     KF_CHECK(fsync_fd(fd->get(), path));
-    if (::close(fd->release()) != 0) return fail_errno(fmt::format("cannot close {}", path.string()));
+    if (::close(fd->release()) != 0)
+      return fail_errno(fmt::format("cannot close {}", path.string()));
     return fsync_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   }();
   if (!written) {
@@ -141,7 +145,7 @@ Result<void> write_bundle_file(const fs::path& path, std::span<const std::uint8_
 }
 
 Result<std::vector<std::uint8_t>> read_bundle_file(const fs::path& path) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
     return fail(ExitCode::usage, "bundle {} does not exist", path.string());
   }
@@ -173,10 +177,10 @@ Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
   }
   OpenedBundle opened;
   opened.manifest_bytes = std::move(entries.front().data);
-  opened.manifest = KF_TRY(parse_manifest(
-      std::string_view(reinterpret_cast<const char*>(opened.manifest_bytes.data()),
-                       opened.manifest_bytes.size()),
-      fmt::format("{} in the bundle", kManifestName), ExitCode::integrity));
+  opened.manifest = KF_TRY(
+      parse_manifest(std::string_view(reinterpret_cast<const char*>(opened.manifest_bytes.data()),
+                                      opened.manifest_bytes.size()),
+                     fmt::format("{} in the bundle", kManifestName), ExitCode::integrity));
   for (auto it = entries.begin() + 1; it != entries.end(); ++it) {
     const ManifestFile* listed = opened.manifest.find(it->name);
     if (listed == nullptr) {

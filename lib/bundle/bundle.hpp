@@ -51,9 +51,9 @@ struct BundleOptions {
 };
 
 struct MadeBundle {
-  Manifest manifest;               // the one inside the bundle
+  Manifest manifest;                // the one inside the bundle
   std::vector<std::uint8_t> bytes;  // the age file
-  std::string sha256;              // of `bytes`, lowercase hex
+  std::string sha256;               // of `bytes`, lowercase hex
 };
 
 // A work factor outside kMinWorkFactor..age::kMaxWorkFactor is a usage error.
@@ -83,10 +83,10 @@ Result<BundleInfo> inspect_bundle(std::span<const std::uint8_t> bundle_bytes);
 // manifest. Nothing in it has touched the disk.
 struct OpenedBundle {
   Manifest manifest;
-  SecretBytes manifest_bytes;      // manifest.json exactly as in the tar
-  std::vector<KeySetFile> files;   // in manifest order
-  std::string sha256;              // of the bundle file (the ciphertext), lowercase hex
-  std::uint64_t size = 0;          // of the bundle file
+  SecretBytes manifest_bytes;     // manifest.json exactly as in the tar
+  std::vector<KeySetFile> files;  // in manifest order
+  std::string sha256;             // of the bundle file (the ciphertext), lowercase hex
+  std::uint64_t size = 0;         // of the bundle file
   int work_factor = 0;
 };
 

@@ -28,7 +28,8 @@ void crash_point(std::string_view step) {
 }
 
 std::optional<std::uint32_t> parse_id(const std::string& text) {
-  if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (text.empty() || text.size() > 9 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
   return static_cast<std::uint32_t>(std::stoul(text));
@@ -45,12 +46,13 @@ Result<bool> exists_at(const fs::path& path, struct stat& st) {
 // to a directory (an operator's choice); nothing inside it may.
 Result<bool> ensure_dir(const fs::path& dir, const std::optional<Owner>& owner,
                         bool follow_symlink = false) {
-  struct stat st{};
+  struct stat st {};
   if (KF_TRY(exists_at(dir, st))) {
     if (follow_symlink && S_ISLNK(st.st_mode) && ::stat(dir.c_str(), &st) != 0) {
       return fail_errno(ExitCode::refused, fmt::format("{} is a dangling symlink", dir.string()));
     }
-    if (!S_ISDIR(st.st_mode)) return fail(ExitCode::refused, "{} exists and is not a directory", dir.string());
+    if (!S_ISDIR(st.st_mode))
+      return fail(ExitCode::refused, "{} exists and is not a directory", dir.string());
     return false;
   }
   if (::mkdir(dir.c_str(), 0700) != 0) {
@@ -86,10 +88,11 @@ Result<std::size_t> remove_leftovers(const fs::path& dest) {
     ++removed;
   }
   for (const auto& path : KF_TRY(list_dir(dest))) {
-    struct stat st{};
+    struct stat st {};
     if (!path.filename().string().starts_with(kLinkTempPrefix)) continue;
     if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;  // not ours
-    if (::unlink(path.c_str()) != 0) return fail_errno(fmt::format("cannot remove {}", path.string()));
+    if (::unlink(path.c_str()) != 0)
+      return fail_errno(fmt::format("cannot remove {}", path.string()));
     ++removed;
   }
   return removed;
@@ -97,7 +100,7 @@ Result<std::size_t> remove_leftovers(const fs::path& dest) {
 
 // Whether `dir` holds exactly the bundle: the same names, modes and bytes, nothing else.
 Result<bool> holds_bundle(const fs::path& dir, const OpenedBundle& bundle) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   std::set<std::string> expected{std::string(kManifestName)};
   for (const auto& f : bundle.files) expected.insert(f.name);
@@ -106,8 +109,9 @@ Result<bool> holds_bundle(const fs::path& dir, const OpenedBundle& bundle) {
   if (present != expected) return false;
   auto same = [&](const std::string& name, mode_t mode, const SecretBytes& data) -> Result<bool> {
     fs::path path = dir / name;
-    struct stat fst{};
-    if (::lstat(path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode) || (fst.st_mode & 07777) != mode) {
+    struct stat fst {};
+    if (::lstat(path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode) ||
+        (fst.st_mode & 07777) != mode) {
       return false;
     }
     auto bytes = read_secret_file(path, kMaxEntrySize);
@@ -153,7 +157,8 @@ Result<void> switch_current(const fs::path& dest, std::uint64_t generation) {
   if (::rename(link_tmp.c_str(), link.c_str()) != 0) {
     int err = errno;
     ::unlink(link_tmp.c_str());
-    return fail_errno(fmt::format("cannot rename {} over {}", link_tmp.string(), link.string()), err);
+    return fail_errno(fmt::format("cannot rename {} over {}", link_tmp.string(), link.string()),
+                      err);
   }
   crash_point("current-switched");
   return fsync_dir(dest);
@@ -163,7 +168,7 @@ Result<std::vector<std::uint64_t>> installed_generations(const fs::path& generat
   std::vector<std::uint64_t> out;
   for (const auto& path : KF_TRY(list_dir(generations))) {
     auto number = layout::parse_generation_name(path.filename().string());
-    struct stat st{};
+    struct stat st {};
     if (number && ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.push_back(*number);
   }
   return out;
@@ -177,7 +182,8 @@ void prune(const fs::path& generations, const std::vector<std::uint64_t>& victim
     fs::path dir = generations / layout::generation_name(g);
     fs::path doomed = generations / fmt::format("{}prune-{}", layout::temp_prefix, random_hex(8));
     if (::rename(dir.c_str(), doomed.c_str()) != 0) {
-      report.warnings.push_back(fmt::format("cannot prune {}: {}", dir.string(), std::strerror(errno)));
+      report.warnings.push_back(
+          fmt::format("cannot prune {}: {}", dir.string(), std::strerror(errno)));
       continue;
     }
     crash_point("pruning");
@@ -187,7 +193,8 @@ void prune(const fs::path& generations, const std::vector<std::uint64_t>& victim
     report.pruned.push_back(g);
   }
   if (!victims.empty()) {
-    if (auto synced = fsync_dir(generations); !synced) report.warnings.push_back(synced.error().message);
+    if (auto synced = fsync_dir(generations); !synced)
+      report.warnings.push_back(synced.error().message);
   }
 }
 
@@ -197,7 +204,8 @@ Result<Owner> parse_owner(std::string_view spec) {
   auto colon = spec.find(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == spec.size() ||
       spec.find(':', colon + 1) != std::string_view::npos) {
-    return fail(ExitCode::usage, "--owner '{}': expected USER:GROUP, e.g. --owner agent:agent", spec);
+    return fail(ExitCode::usage, "--owner '{}': expected USER:GROUP, e.g. --owner agent:agent",
+                spec);
   }
   std::string user(spec.substr(0, colon));
   std::string group(spec.substr(colon + 1));
@@ -216,7 +224,7 @@ Result<Owner> parse_owner(std::string_view spec) {
   if (auto id = parse_id(group)) {
     owner.gid = *id;
   } else {
-    struct group gr{};
+    struct group gr {};
     struct group* found = nullptr;
     if (::getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
       return fail(ExitCode::usage, "--owner {}: no group '{}' on this machine", spec, group);
@@ -228,7 +236,7 @@ Result<Owner> parse_owner(std::string_view spec) {
 
 Result<std::optional<std::uint64_t>> read_current(const fs::path& dest) {
   fs::path link = dest / std::string(layout::current_link);
-  struct stat st{};
+  struct stat st {};
   if (!KF_TRY(exists_at(link, st))) return std::optional<std::uint64_t>{};
   if (!S_ISLNK(st.st_mode)) {
     return fail(ExitCode::refused, "{} is not a symlink: not a key directory keyfleet manages",
@@ -240,10 +248,13 @@ Result<std::optional<std::uint64_t>> read_current(const fs::path& dest) {
   std::string_view text(target, static_cast<std::size_t>(n));
   std::string prefix = std::string(layout::generations_dir) + "/";
   std::optional<std::uint64_t> generation;
-  if (text.starts_with(prefix)) generation = layout::parse_generation_name(text.substr(prefix.size()));
+  if (text.starts_with(prefix))
+    generation = layout::parse_generation_name(text.substr(prefix.size()));
   if (!generation || static_cast<std::size_t>(n) == sizeof target) {
-    return fail(ExitCode::refused, "{} points to '{}', not {}NNNNNN: not a key directory keyfleet "
-                "manages", link.string(), text.substr(0, 100), prefix);
+    return fail(ExitCode::refused,
+                "{} points to '{}', not {}NNNNNN: not a key directory keyfleet "
+                "manages",
+                link.string(), text.substr(0, 100), prefix);
   }
   return generation;
 }
@@ -283,19 +294,23 @@ Result<InstallReport> install_bundle(const OpenedBundle& bundle, const fs::path&
 
   report.previous = KF_TRY(read_current(dest));
   if (report.previous == generation) {
-    return fail(ExitCode::refused, "generation {} is already installed and current in {}: nothing "
-                "to do (rotate with a new generation from create-keys)", generation, dest.string());
+    return fail(ExitCode::refused,
+                "generation {} is already installed and current in {}: nothing "
+                "to do (rotate with a new generation from create-keys)",
+                generation, dest.string());
   }
   if (report.previous && generation < *report.previous && !options.allow_downgrade) {
-    return fail(ExitCode::refused, "the bundle holds generation {}, older than the current {} in {}: "
-                "refusing a downgrade (pass --allow-downgrade if you mean it)", generation,
-                *report.previous, dest.string());
+    return fail(ExitCode::refused,
+                "the bundle holds generation {}, older than the current {} in {}: "
+                "refusing a downgrade (pass --allow-downgrade if you mean it)",
+                generation, *report.previous, dest.string());
   }
   const fs::path final_dir = generations / layout::generation_name(generation);
-  struct stat st{};
+  struct stat st {};
   if (KF_TRY(exists_at(final_dir, st))) {
     if (!KF_TRY(holds_bundle(final_dir, bundle))) {
-      return fail(ExitCode::refused, "{} already exists and differs from this bundle: keyfleet never "
+      return fail(ExitCode::refused,
+                  "{} already exists and differs from this bundle: keyfleet never "
                   "overwrites an installed generation (make a new one with create-keys)",
                   final_dir.string());
     }

@@ -48,14 +48,15 @@ struct InstallReport {
   // The generation directory was already there, complete and identical to the bundle (left by an
   // install interrupted after it was written): it was made current instead of written again.
   bool reused = false;
-  std::vector<std::string> warnings;      // e.g. an old generation that could not be pruned
+  std::vector<std::string> warnings;  // e.g. an old generation that could not be pruned
 };
 
 // Takes DEST/.lock (held: ExitCode::refused), removes leftovers of interrupted installs, refuses a
 // generation that is current, or older than current without `allow_downgrade` (ExitCode::refused),
 // writes the generation under a temporary name, renames it into place, switches `current` with a
 // rename, and prunes old generations beyond `keep` (never current or the one before it).
-Result<InstallReport> install_bundle(const OpenedBundle& bundle, const boost::filesystem::path& dest,
+Result<InstallReport> install_bundle(const OpenedBundle& bundle,
+                                     const boost::filesystem::path& dest,
                                      const InstallOptions& options);
 
 // The generation DEST/current points at; nullopt when there is no `current` yet. A `current` that

@@ -24,13 +24,20 @@ std::string archive_why(archive* a) {
 
 std::string_view type_name(mode_t type) {
   switch (type) {
-    case AE_IFDIR: return "a directory";
-    case AE_IFLNK: return "a symbolic link";
-    case AE_IFCHR: return "a character device";
-    case AE_IFBLK: return "a block device";
-    case AE_IFIFO: return "a FIFO";
-    case AE_IFSOCK: return "a socket";
-    default: return "not a regular file";
+    case AE_IFDIR:
+      return "a directory";
+    case AE_IFLNK:
+      return "a symbolic link";
+    case AE_IFCHR:
+      return "a character device";
+    case AE_IFBLK:
+      return "a block device";
+    case AE_IFIFO:
+      return "a FIFO";
+    case AE_IFSOCK:
+      return "a socket";
+    default:
+      return "not a regular file";
   }
 }
 
@@ -81,7 +88,8 @@ Result<std::vector<TarEntry>> read_tar(std::span<const std::uint8_t> tar, const 
     };
     if (archive_entry_hardlink(entry) != nullptr) return bad("a hard link");
     if (archive_entry_symlink(entry) != nullptr) return bad("a symbolic link");
-    if (archive_entry_filetype(entry) != AE_IFREG) return bad(type_name(archive_entry_filetype(entry)));
+    if (archive_entry_filetype(entry) != AE_IFREG)
+      return bad(type_name(archive_entry_filetype(entry)));
     if (!is_safe_entry_name(name)) {
       return bad("unsafe name (only [A-Za-z0-9_][A-Za-z0-9._-]{0,127} is allowed: no paths)");
     }

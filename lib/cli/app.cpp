@@ -43,7 +43,8 @@ std::optional<int> reject_unknown_command(int argc, char** argv) {
   auto names = command_names();
   if (std::find(names.begin(), names.end(), word) != names.end()) return std::nullopt;
   std::string message = fmt::format("unknown command '{}'", word);
-  if (auto guess = closest_match(word, names)) message += fmt::format(": did you mean '{}'?", *guess);
+  if (auto guess = closest_match(word, names))
+    message += fmt::format(": did you mean '{}'?", *guess);
   print_error(message);
   std::cerr << "Run 'keyfleet help' for the list of commands.\n";
   return to_int(ExitCode::usage);
@@ -54,7 +55,8 @@ std::optional<int> reject_unknown_command(int argc, char** argv) {
 void build_app(CLI::App& app, std::vector<Action>& actions) {
   app.name("keyfleet");
   app.description(
-      "keyfleet rotates the TLS key material of a cluster's agents: it creates a key set, seals it\n"
+      "keyfleet rotates the TLS key material of a cluster's agents: it creates a key set, seals "
+      "it\n"
       "in an encrypted bundle, pushes identical copies to every node over SSH, installs them\n"
       "atomically, verifies every node against the manifest and wipes the temporary copies.");
   app.set_version_flag("--version", std::string("keyfleet ") + KEYFLEET_VERSION);

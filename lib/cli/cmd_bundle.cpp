@@ -40,13 +40,16 @@ Result<int> run_bundle(const BundleArgs& args) {
   KF_CHECK(bundle::check_work_factor(args.work_factor));
   // Everything that can be refused is checked before the operator types a passphrase.
   if (struct stat st{}; ::lstat(out.c_str(), &st) == 0) {
-    return fail(ExitCode::refused, "{} already exists: keyfleet never overwrites a bundle (choose "
-                "another --out, or remove the old one first)", out.string());
+    return fail(ExitCode::refused,
+                "{} already exists: keyfleet never overwrites a bundle (choose "
+                "another --out, or remove the old one first)",
+                out.string());
   }
   bundle::KeySet keyset = KF_TRY(bundle::load_keyset(args.keys, args.include_ca_key));
   SecretString passphrase =
       KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
-  bundle::MadeBundle made = KF_TRY(bundle::make_bundle(keyset, passphrase.view(), args.work_factor));
+  bundle::MadeBundle made =
+      KF_TRY(bundle::make_bundle(keyset, passphrase.view(), args.work_factor));
   KF_CHECK(bundle::write_bundle_file(out, made.bytes));
 
   nlohmann::json files = nlohmann::json::array();

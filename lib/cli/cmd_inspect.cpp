@@ -49,8 +49,7 @@ void print_human(const fs::path& path, const bundle::BundleInfo& info,
             << fmt::format("not after     {}\n", m.not_after)
             << fmt::format("hosts         {}\n", hosts)
             << fmt::format("ca            {}\n", m.ca_fingerprint)
-            << fmt::format("agent         {}\n", m.agent_fingerprint)
-            << "files\n";
+            << fmt::format("agent         {}\n", m.agent_fingerprint) << "files\n";
   for (const auto& f : m.files) {
     std::cout << fmt::format("  {:04o} {:>8}  {:<16} {}\n", f.mode, f.size, f.name, f.sha256);
   }

@@ -30,19 +30,19 @@ constexpr std::string_view kExamples =
     "services see the old key set or the new one, never a mix. A node with nothing to go back to\n"
     "fails and keeps its generation. Old generations are there only while `cleanup --keep` leaves\n"
     "them.\n"
-    "Exit: 0 every node ok; 1 some node failed; 4 not confirmed (pass --yes without a terminal).\n\n";
+    "Exit: 0 every node ok; 1 some node failed; 4 not confirmed (pass --yes without a "
+    "terminal).\n\n";
 
 Result<int> run_rollback(const RollbackArgs& args) {
   auto inventory = KF_TRY(load_inventory(args.inventory));
   RollbackOptions options;
   if (args.to_option->count() > 0) options.to = args.to;
-  KF_CHECK(confirm_or_refuse(
-      "rollback",
-      fmt::format("Roll back {} node{} to {}?", inventory.nodes.size(),
-                  inventory.nodes.size() == 1 ? "" : "s",
-                  options.to ? fmt::format("generation {}", *options.to)
-                             : std::string("the previous generation")),
-      args.yes));
+  KF_CHECK(confirm_or_refuse("rollback",
+                             fmt::format("Roll back {} node{} to {}?", inventory.nodes.size(),
+                                         inventory.nodes.size() == 1 ? "" : "s",
+                                         options.to ? fmt::format("generation {}", *options.to)
+                                                    : std::string("the previous generation")),
+                             args.yes));
 
   ScheduleOptions schedule;
   schedule.parallel = args.parallel;

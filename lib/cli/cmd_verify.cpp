@@ -69,9 +69,9 @@ Result<int> run_verify(const VerifyArgs& args) {
       return fail(ExitCode::usage, "--manifest: {}", read.error().message);
     }
     auto text = std::move(*read);
-    expected = KF_TRY(parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()),
-                                                      text.size()),
-                                     args.manifest, ExitCode::usage));
+    expected = KF_TRY(
+        parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
+                       args.manifest, ExitCode::usage));
   } else if (auto opened = KF_TRY(expected_bundle(args))) {
     expected = opened->manifest;
     bundle_sha256 = opened->sha256;
@@ -122,9 +122,10 @@ Action setup_verify(CLI::App& sub) {
   sub.add_option("--inventory", args->inventory, "The fleet's inventory (TOML)")
       ->required()
       ->type_name("FILE");
-  auto* bundle = sub.add_option("--bundle", args->bundle,
-                                "Compare with the manifest inside this bundle (needs its passphrase)")
-                     ->type_name("FILE");
+  auto* bundle =
+      sub.add_option("--bundle", args->bundle,
+                     "Compare with the manifest inside this bundle (needs its passphrase)")
+          ->type_name("FILE");
   auto* manifest = sub.add_option("--manifest", args->manifest,
                                   "Compare with this manifest.json (as create-keys wrote it)")
                        ->type_name("FILE");

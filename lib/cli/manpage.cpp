@@ -35,12 +35,14 @@ void options(std::ostringstream& out, const CLI::App& app) {
   for (const CLI::Option* opt : app.get_options()) {
     std::string names;
     for (const auto& s : opt->get_snames()) names += (names.empty() ? "" : ", ") + ("\\-" + s);
-    for (const auto& l : opt->get_lnames()) names += (names.empty() ? "" : ", ") + ("\\-\\-" + roff(l));
+    for (const auto& l : opt->get_lnames())
+      names += (names.empty() ? "" : ", ") + ("\\-\\-" + roff(l));
     if (names.empty()) names = roff(opt->get_name());  // positional
     out << ".TP\n.B " << names;
     if (opt->get_expected_max() != 0) out << " \\fI" << roff(opt->get_type_name()) << "\\fR";
     out << "\n" << roff(opt->get_description());
-    if (!opt->get_default_str().empty()) out << " (default: " << roff(opt->get_default_str()) << ")";
+    if (!opt->get_default_str().empty())
+      out << " (default: " << roff(opt->get_default_str()) << ")";
     if (opt->get_required()) out << " Required.";
     out << "\n";
   }
@@ -54,7 +56,8 @@ std::string man_page(CLI::App& app, const CLI::App* sub) {
   std::string upper = name;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   out << ".TH " << upper << " 1 \"\" \"keyfleet " << KEYFLEET_VERSION << "\" \"keyfleet manual\"\n";
-  out << ".SH NAME\n" << roff(name) << " \\- "
+  out << ".SH NAME\n"
+      << roff(name) << " \\- "
       << roff(sub ? sub->get_description() : "rotate the TLS key material of a cluster's agents")
       << "\n";
   if (sub) {
@@ -74,7 +77,8 @@ std::string man_page(CLI::App& app, const CLI::App* sub) {
   for (const CLI::App* s : app.get_subcommands({})) {
     out << ".TP\n.B " << roff(s->get_name()) << "\n" << roff(s->get_description()) << "\n";
     if (s->get_name() != "help" && s->get_name() != "completion") {
-      see_also += fmt::format("{}.BR keyfleet\\-{} (1)", see_also.empty() ? "" : ",\n", s->get_name());
+      see_also +=
+          fmt::format("{}.BR keyfleet\\-{} (1)", see_also.empty() ? "" : ",\n", s->get_name());
     }
   }
   options(out, app);

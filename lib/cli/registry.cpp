@@ -10,12 +10,15 @@ std::span<const Command> commands() {
       // Add new commands here, in the order an operator uses them.
       {"create-keys", "Create a key set: CA, agent certificate, PKCS#12 stores", setup_create_keys},
       {"bundle", "Seal a key set in an encrypted, authenticated bundle (age v1)", setup_bundle},
-      {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest", setup_inspect},
+      {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest",
+       setup_inspect},
       {"unpack", "Install a bundle into a local key directory, atomically", setup_unpack},
       {"push", "Stage, check and install a bundle on every node over SSH, atomically", setup_push},
       {"verify", "Check every node holds the expected key set, file by file", setup_verify},
-      {"cleanup", "Wipe staged bundle copies and prune old generations on every node", setup_cleanup},
-      {"rollback", "Switch every node back to its previous (or a given) generation", setup_rollback},
+      {"cleanup", "Wipe staged bundle copies and prune old generations on every node",
+       setup_cleanup},
+      {"rollback", "Switch every node back to its previous (or a given) generation",
+       setup_rollback},
   };
   return table;
 }

@@ -26,7 +26,8 @@ std::optional<std::string> closest_match(std::string_view word,
   std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
   for (auto candidate : candidates) {
     // A prefix ("verif") is as good a hint as a typo.
-    std::size_t d = candidate.starts_with(word) && !word.empty() ? 1 : edit_distance(word, candidate);
+    std::size_t d =
+        candidate.starts_with(word) && !word.empty() ? 1 : edit_distance(word, candidate);
     if (d < best_distance) {
       best_distance = d;
       best = std::string(candidate);

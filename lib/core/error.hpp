@@ -44,16 +44,16 @@ template <class... Args>
 
 // Propagates an error from an expression returning Result<T>; yields the value otherwise.
 // GCC statement expressions keep call sites to one line, as ccache's TRY does.
-#define KF_TRY(expr)                                           \
-  ({                                                           \
-    auto kf_try_result_ = (expr);                              \
+#define KF_TRY(expr)                                                                \
+  ({                                                                                \
+    auto kf_try_result_ = (expr);                                                   \
     if (!kf_try_result_) return std::unexpected(std::move(kf_try_result_.error())); \
-    std::move(*kf_try_result_);                                \
+    std::move(*kf_try_result_);                                                     \
   })
 
 // The same for Result<void>.
-#define KF_CHECK(expr)                                                                \
-  do {                                                                                \
-    auto kf_check_result_ = (expr);                                                   \
+#define KF_CHECK(expr)                                                                  \
+  do {                                                                                  \
+    auto kf_check_result_ = (expr);                                                     \
     if (!kf_check_result_) return std::unexpected(std::move(kf_check_result_.error())); \
   } while (false)

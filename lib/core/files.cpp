@@ -4,18 +4,20 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <boost/filesystem/operations.hpp>
 #include <openssl/rand.h>
+#include <boost/filesystem/operations.hpp>
 
 namespace kf {
 
 Result<Fd> create_exclusive(const fs::path& path, mode_t mode) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0600));
   if (!fd) {
-    if (errno == EEXIST) return fail_errno(ExitCode::refused, fmt::format("cannot create {}", path.string()));
+    if (errno == EEXIST)
+      return fail_errno(ExitCode::refused, fmt::format("cannot create {}", path.string()));
     return fail_errno(fmt::format("cannot create {}", path.string()));
   }
-  if (::fchmod(fd.get(), mode) != 0) return fail_errno(fmt::format("cannot chmod {}", path.string()));
+  if (::fchmod(fd.get(), mode) != 0)
+    return fail_errno(fmt::format("cannot chmod {}", path.string()));
   return fd;
 }
 
@@ -73,7 +75,7 @@ template <class Bytes>
 Result<Bytes> read_into(const fs::path& path, std::size_t max_size) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return fail_errno(fmt::format("cannot open {}", path.string()));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(fmt::format("cannot stat {}", path.string()));
   if (!S_ISREG(st.st_mode)) return fail(ExitCode::usage, "{}: not a regular file", path.string());
   if (static_cast<std::uint64_t>(st.st_size) > max_size) {
@@ -106,7 +108,7 @@ Result<SecretBytes> read_secret_file(const fs::path& path, std::size_t max_size)
 Result<void> make_dir(const fs::path& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) == 0) return {};
   if (errno != EEXIST) return fail_errno(fmt::format("cannot create directory {}", path.string()));
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return fail(ExitCode::refused, "{} exists and is not a directory", path.string());
   }
@@ -116,7 +118,7 @@ Result<void> make_dir(const fs::path& path, mode_t mode) {
 Result<void> wipe_file(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return fail_errno(fmt::format("cannot open {} to wipe it", path.string()));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(fmt::format("cannot stat {}", path.string()));
   if (!S_ISREG(st.st_mode)) return fail(ExitCode::refused, "{}: not a regular file", path.string());
   std::vector<std::uint8_t> zeros(64 * 1024, 0);
@@ -127,7 +129,8 @@ Result<void> wipe_file(const fs::path& path) {
     left -= n;
   }
   KF_CHECK(fsync_fd(fd.get(), path));
-  if (::unlink(path.c_str()) != 0) return fail_errno(fmt::format("cannot remove {}", path.string()));
+  if (::unlink(path.c_str()) != 0)
+    return fail_errno(fmt::format("cannot remove {}", path.string()));
   return {};
 }
 
@@ -156,6 +159,8 @@ std::string random_hex(std::size_t n) {
 }
 
 ScopedUmask::ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
-ScopedUmask::~ScopedUmask() { ::umask(old_); }
+ScopedUmask::~ScopedUmask() {
+  ::umask(old_);
+}
 
 }  // namespace kf

@@ -18,8 +18,8 @@ namespace kf {
 
 namespace fs = boost::filesystem;
 
-// Creates `path` with O_CREAT|O_EXCL|O_NOFOLLOW and exactly `mode` (fchmod, so umask cannot widen or
-// narrow it). Fails if anything, even a dangling symlink, is already there.
+// Creates `path` with O_CREAT|O_EXCL|O_NOFOLLOW and exactly `mode` (fchmod, so umask cannot widen
+// or narrow it). Fails if anything, even a dangling symlink, is already there.
 Result<Fd> create_exclusive(const fs::path& path, mode_t mode);
 
 Result<void> write_all(int fd, std::span<const std::uint8_t> data, const fs::path& path);

@@ -20,7 +20,7 @@ extern "C" void on_signal(int sig) {
 }  // namespace
 
 void install_interrupt_handler() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
@@ -28,7 +28,11 @@ void install_interrupt_handler() {
   ::signal(SIGPIPE, SIG_IGN);
 }
 
-bool interrupted() { return g_interrupted.load(); }
-void clear_interrupted() { g_interrupted = false; }
+bool interrupted() {
+  return g_interrupted.load();
+}
+void clear_interrupted() {
+  g_interrupted = false;
+}
 
 }  // namespace kf

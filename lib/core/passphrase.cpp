@@ -49,11 +49,13 @@ Result<SecretString> from_file(const boost::filesystem::path& path) {
   std::string source = fmt::format("passphrase file {}", path.string());
   Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
-    if (errno == ELOOP) return fail(ExitCode::usage, "{}: is a symbolic link (name the file itself)", source);
+    if (errno == ELOOP)
+      return fail(ExitCode::usage, "{}: is a symbolic link (name the file itself)", source);
     return fail_errno(ExitCode::usage, fmt::format("cannot open {}", source));
   }
-  struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) return fail_errno(ExitCode::usage, fmt::format("cannot stat {}", source));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return fail_errno(ExitCode::usage, fmt::format("cannot stat {}", source));
   if (!S_ISREG(st.st_mode)) return fail(ExitCode::usage, "{}: not a regular file", source);
   if ((st.st_mode & 077) != 0) {
     return fail(ExitCode::usage, "{}: mode {:04o} lets group or others read it; run chmod 600 {}",
@@ -112,9 +114,9 @@ Result<SecretString> from_terminal(PassphrasePurpose purpose) {
                 "no passphrase given and no terminal to ask on: use --passphrase-file FILE (a file "
                 "only you can read) or --passphrase-fd N");
   }
-  SecretString first = KF_TRY(ask(tty.get(), purpose == PassphrasePurpose::encrypt
-                                                  ? "New bundle passphrase: "
-                                                  : "Bundle passphrase: "));
+  SecretString first =
+      KF_TRY(ask(tty.get(), purpose == PassphrasePurpose::encrypt ? "New bundle passphrase: "
+                                                                  : "Bundle passphrase: "));
   first = KF_TRY(require_nonempty(std::move(first), "the terminal"));
   if (purpose == PassphrasePurpose::encrypt) {
     SecretString again = KF_TRY(ask(tty.get(), "Repeat the passphrase: "));

@@ -27,6 +27,8 @@ enum class PassphrasePurpose {
 Result<SecretString> read_passphrase(const PassphraseSource& source, PassphrasePurpose purpose);
 
 // True when a passphrase file or fd was given (commands like `inspect` never prompt).
-inline bool has_passphrase(const PassphraseSource& source) { return source.file || source.fd; }
+inline bool has_passphrase(const PassphraseSource& source) {
+  return source.file || source.fd;
+}
 
 }  // namespace kf

@@ -32,11 +32,12 @@ struct CleansingAllocator {
 };
 
 // Secret bytes (file keys, plaintext tars, private keys) and secret text (passphrases, store
-// passwords). Note: std::string's small-string buffer lives inside the object; SecretString wipes it
-// in its destructor too.
+// passwords). Note: std::string's small-string buffer lives inside the object; SecretString wipes
+// it in its destructor too.
 using SecretBytes = std::vector<std::uint8_t, CleansingAllocator<std::uint8_t>>;
 
-class SecretString : public std::basic_string<char, std::char_traits<char>, CleansingAllocator<char>> {
+class SecretString
+    : public std::basic_string<char, std::char_traits<char>, CleansingAllocator<char>> {
  public:
   using Base = std::basic_string<char, std::char_traits<char>, CleansingAllocator<char>>;
   using Base::Base;

@@ -21,7 +21,8 @@ Result<std::time_t> parse_rfc3339_utc(std::string_view text) {
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
       consumed != 20 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
       tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
-    return fail(ExitCode::usage, "'{}' is not an RFC 3339 UTC time like 2026-01-31T12:00:00Z", text);
+    return fail(ExitCode::usage, "'{}' is not an RFC 3339 UTC time like 2026-01-31T12:00:00Z",
+                text);
   }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;

@@ -167,8 +167,7 @@ NodeResult<void> prune_generations(Remote& remote, const std::string& dest,
     }
   }
   for (auto g : generations_to_remove(present, *current, options.keep, options.purge_old)) {
-    const std::string doomed =
-        fmt::format("{}/{}{}", generations, kPrunePrefix, random_hex(8));
+    const std::string doomed = fmt::format("{}/{}{}", generations, kPrunePrefix, random_hex(8));
     auto renamed = remote.rename(generations + "/" + layout::generation_name(g), doomed);
     if (!renamed) return std::unexpected(at_step(renamed.error(), "prune"));
     KF_CHECK(remove_tree_on_node(remote, doomed));

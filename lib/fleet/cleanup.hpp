@@ -21,10 +21,10 @@ struct CleanupOptions {
 
 // What cleanup did on one node.
 struct CleanupReceipt {
-  std::vector<std::string> wiped;      // staged copies overwritten with zeros and unlinked
-  std::vector<std::uint64_t> pruned;   // generations removed
-  std::size_t leftovers_removed = 0;   // .tmp-prune-* of an interrupted cleanup
-  std::vector<std::string> kept;       // entries left alone under staging (not regular files)
+  std::vector<std::string> wiped;     // staged copies overwritten with zeros and unlinked
+  std::vector<std::uint64_t> pruned;  // generations removed
+  std::size_t leftovers_removed = 0;  // .tmp-prune-* of an interrupted cleanup
+  std::vector<std::string> kept;      // entries left alone under staging (not regular files)
 };
 
 // "wiped 1 staged copy, pruned 000001, 000002" or "nothing to clean".

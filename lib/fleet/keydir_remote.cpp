@@ -111,7 +111,8 @@ NodeResult<void> ensure_dir(Remote& remote, const std::string& path, mode_t mode
     return node_fail(NodeStatus::failed, step, "{}: {} exists and is not a directory",
                      remote.node_name(), path);
   }
-  if (auto made = remote.mkdir(path, mode); !made) return std::unexpected(at_step(made.error(), step));
+  if (auto made = remote.mkdir(path, mode); !made)
+    return std::unexpected(at_step(made.error(), step));
   return {};
 }
 
@@ -129,8 +130,8 @@ namespace {
 NodeResult<void> run_switch(Remote& remote, const std::string& dest, const std::string& temp_name,
                             std::uint64_t generation, std::optional<std::uint64_t> expected,
                             const std::string& step) {
-  std::string link_temp = std::string(layout::current_link) + std::string(layout::temp_prefix) +
-                          random_hex(8);
+  std::string link_temp =
+      std::string(layout::current_link) + std::string(layout::temp_prefix) + random_hex(8);
   auto result = remote.exec(switch_command(dest, temp_name, generation, expected, link_temp));
   if (!result) return std::unexpected(at_step(result.error(), step));
   if (!result->ok()) {

@@ -11,10 +11,10 @@
 
 #include "fleet/remote.hpp"
 
-// A node's key directory (bundle/layout.hpp) handled over a Remote, with the same rules as the local
-// install (bundle/install.hpp): generations are written under a temporary name, renamed into place,
-// and `current` is switched by one rename on the node, so a node ends on the old generation or the
-// new one, never a mix.
+// A node's key directory (bundle/layout.hpp) handled over a Remote, with the same rules as the
+// local install (bundle/install.hpp): generations are written under a temporary name, renamed into
+// place, and `current` is switched by one rename on the node, so a node ends on the old generation
+// or the new one, never a mix.
 namespace kf::keydir {
 
 struct RemoteFile {

@@ -85,10 +85,10 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
   auto space = remote.space(*dest);
   if (!space) return fail(at_step(space.error(), "install"));
   if (space->read_only || space->available < needed) {
-    return fail(NodeError{NodeStatus::failed, "install",
-                          fmt::format("{}: {} has {} bytes free{}, the push needs {}", node.name,
-                                      *dest, space->available,
-                                      space->read_only ? " and is read-only" : "", needed)});
+    return fail(NodeError{
+        NodeStatus::failed, "install",
+        fmt::format("{}: {} has {} bytes free{}, the push needs {}", node.name, *dest,
+                    space->available, space->read_only ? " and is read-only" : "", needed)});
   }
   return {NodeStatus::ok, "dry-run", "", current};
 }
@@ -142,7 +142,8 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   if (!current) return NodeOutcome::from_error(current.error());
   auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), *current); };
 
-  if (*current && **current >= generation && !(options.allow_downgrade && **current != generation)) {
+  if (*current && **current >= generation &&
+      !(options.allow_downgrade && **current != generation)) {
     return {NodeStatus::unchanged, "current", "", *current};
   }
   if (options.dry_run) return dry_run(remote, node, payload, *current);
@@ -182,9 +183,8 @@ NodeOutcome push_over_ssh(const NodeConfig& node, const PushPayload& payload,
 
 std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes, const PushPayload& payload,
                                    const PushOptions& options, const ScheduleOptions& schedule) {
-  return run_fleet(nodes, schedule, [&](const NodeConfig& node) {
-    return push_over_ssh(node, payload, options);
-  });
+  return run_fleet(nodes, schedule,
+                   [&](const NodeConfig& node) { return push_over_ssh(node, payload, options); });
 }
 
 Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes) {

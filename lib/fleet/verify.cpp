@@ -33,8 +33,8 @@ std::vector<std::string> diff_files(const std::vector<InstalledFile>& actual,
     } else if (it->sha256 != want.sha256) {
       problems.push_back(want.name + " (digest differs)");
     } else if (it->mode != want.mode) {
-      problems.push_back(fmt::format("{} (mode {:04o} instead of {:04o})", want.name, it->mode,
-                                     want.mode));
+      problems.push_back(
+          fmt::format("{} (mode {:04o} instead of {:04o})", want.name, it->mode, want.mode));
     }
   }
   for (const auto& have : actual) {
@@ -95,9 +95,9 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
     SecretBytes data(bytes.begin(), bytes.end());
     cleanse(bytes.data(), bytes.size());
     if (entry.name == kManifestName) {
-      auto parsed = parse_manifest(std::string_view(reinterpret_cast<const char*>(data.data()),
-                                                    data.size()),
-                                   dir + "/" + std::string(kManifestName));
+      auto parsed =
+          parse_manifest(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
+                         dir + "/" + std::string(kManifestName));
       if (parsed) {
         install.manifest = std::move(*parsed);
       } else {
@@ -105,8 +105,8 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
       }
       continue;
     }
-    install.files.push_back({entry.name, data.size(), static_cast<mode_t>(entry.stat.mode & 07777),
-                             sha256_hex(data)});
+    install.files.push_back(
+        {entry.name, data.size(), static_cast<mode_t>(entry.stat.mode & 07777), sha256_hex(data)});
   }
   if (!install.manifest && install.manifest_problem.empty()) {
     install.manifest_problem = fmt::format("{} has no {}", dir, kManifestName);
@@ -147,9 +147,9 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
     problems.push_back(fmt::format("{} (differs from the expected manifest)", kManifestName));
   }
   if (problems.empty()) return {NodeStatus::ok, "compare", "", install.generation};
-  return mismatch(install, fmt::format("generation {} differs: {}",
-                                       layout::generation_name(install.generation),
-                                       join(problems)));
+  return mismatch(
+      install, fmt::format("generation {} differs: {}", layout::generation_name(install.generation),
+                           join(problems)));
 }
 
 NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest& expected) {

@@ -28,10 +28,10 @@ struct InstalledFile {
 // One node's current generation as read over its connection.
 struct NodeInstall {
   std::uint64_t generation = 0;
-  std::optional<Manifest> manifest;     // DEST/current/manifest.json; nullopt: absent or unparsable
-  std::string manifest_problem;         // why it is nullopt, when it is
-  std::vector<InstalledFile> files;     // every regular file but manifest.json, sorted by name
-  std::vector<std::string> irregular;   // entries that are not regular files (symlinks, dirs...)
+  std::optional<Manifest> manifest;    // DEST/current/manifest.json; nullopt: absent or unparsable
+  std::string manifest_problem;        // why it is nullopt, when it is
+  std::vector<InstalledFile> files;    // every regular file but manifest.json, sorted by name
+  std::vector<std::string> irregular;  // entries that are not regular files (symlinks, dirs...)
 };
 
 // Reads DEST/current (absent: `missing`), lists the generation it points at and hashes every
@@ -54,7 +54,7 @@ NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest&
 // generation) becomes the expectation; `installs[i]` is nullopt for nodes that could not be read,
 // whose reports are left as they are. Others become ok, stale or mismatch naming the odd files.
 // Returns the agreed generation, if any node was read.
-std::optional<std::uint64_t> judge_by_majority(std::vector<NodeReport>& reports,
-                                               const std::vector<std::optional<NodeInstall>>& installs);
+std::optional<std::uint64_t> judge_by_majority(
+    std::vector<NodeReport>& reports, const std::vector<std::optional<NodeInstall>>& installs);
 
 }  // namespace kf

@@ -46,7 +46,9 @@ nlohmann::json to_json(const Manifest& m) {
           {"files", files}};
 }
 
-std::string serialize(const Manifest& manifest) { return to_json(manifest).dump(2) + "\n"; }
+std::string serialize(const Manifest& manifest) {
+  return to_json(manifest).dump(2) + "\n";
+}
 
 namespace {
 
@@ -125,7 +127,8 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
     }
     mf.sha256 = f["sha256"].get<std::string>();
     if (!is_hex_digest(mf.sha256)) {
-      return bad(fmt::format("file '{}' has a sha256 that is not 64 lowercase hex digits", mf.name));
+      return bad(
+          fmt::format("file '{}' has a sha256 that is not 64 lowercase hex digits", mf.name));
     }
     m.files.push_back(std::move(mf));
   }

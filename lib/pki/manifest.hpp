@@ -40,9 +40,9 @@ struct Manifest {
   std::string created;  // RFC 3339 UTC
   std::string key_type;
   std::vector<std::string> hosts;
-  std::string not_after;          // RFC 3339 UTC, the agent certificate's
-  std::string ca_fingerprint;     // "sha256:<hex of the DER certificate>"
-  std::string agent_fingerprint;  // likewise
+  std::string not_after;            // RFC 3339 UTC, the agent certificate's
+  std::string ca_fingerprint;       // "sha256:<hex of the DER certificate>"
+  std::string agent_fingerprint;    // likewise
   std::vector<ManifestFile> files;  // sorted by name
 
   [[nodiscard]] const ManifestFile* find(std::string_view name) const;

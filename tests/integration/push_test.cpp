@@ -18,13 +18,15 @@ TEST(Push, InstallsEverywhereThenRerunIsUnchangedAndBadHostKeyReceivesNothing) {
   fs::path pass = work / "pass";
   test::write_text(pass, "integration passphrase\n");
   fs::permissions(pass, fs::owner_read | fs::owner_write);
-  ASSERT_EQ(keyfleet({"create-keys", "--out", (work / "keys").string(), "--inventory", inv}).exit_code, 0);
-  auto made = keyfleet({"bundle", "--keys", (work / "keys").string(), "--out",
-                        (work / "b.kfb").string(), "--passphrase-file", pass.string(),
-                        "--work-factor", "10"});
+  ASSERT_EQ(
+      keyfleet({"create-keys", "--out", (work / "keys").string(), "--inventory", inv}).exit_code,
+      0);
+  auto made =
+      keyfleet({"bundle", "--keys", (work / "keys").string(), "--out", (work / "b.kfb").string(),
+                "--passphrase-file", pass.string(), "--work-factor", "10"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
-  std::vector<std::string> push = {"push", (work / "b.kfb").string(), "--inventory", inv,
-                                   "--passphrase-file", pass.string()};
+  std::vector<std::string> push = {"push", (work / "b.kfb").string(), "--inventory",
+                                   inv,    "--passphrase-file",       pass.string()};
 
   EXPECT_EQ(keyfleet(push).exit_code, 4);  // no terminal, no --yes
   EXPECT_FALSE(fs::exists(fs::path(fleet.node(1).dest) / "current"));

@@ -23,11 +23,16 @@ TEST(Rollback, RestoresThePreviousGenerationEverywhere) {
     ASSERT_EQ(keyfleet(create).exit_code, 0);
     std::string b = (work / ("b" + gen)).string();
     ASSERT_EQ(keyfleet({"bundle", "--keys", keys, "--out", b, "--passphrase-file", pass.string(),
-                        "--work-factor", "10"}).exit_code, 0);
-    auto pushed = keyfleet({"push", b, "--inventory", inv, "--passphrase-file", pass.string(), "--yes"});
+                        "--work-factor", "10"})
+                  .exit_code,
+              0);
+    auto pushed =
+        keyfleet({"push", b, "--inventory", inv, "--passphrase-file", pass.string(), "--yes"});
     ASSERT_EQ(pushed.exit_code, 0) << pushed.out << pushed.err;
   }
-  auto current = [&](int k) { return fs::read_symlink(fs::path(fleet.node(k).dest) / "current").string(); };
+  auto current = [&](int k) {
+    return fs::read_symlink(fs::path(fleet.node(k).dest) / "current").string();
+  };
   EXPECT_EQ(current(1), "generations/000002");
   EXPECT_EQ(keyfleet({"rollback", "--inventory", inv}).exit_code, 4);  // no terminal, no --yes
   auto back = keyfleet({"rollback", "--inventory", inv, "--yes"});

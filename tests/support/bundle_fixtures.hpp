@@ -35,7 +35,9 @@ inline std::string random_text(std::size_t n) {
   return s;
 }
 
-inline std::vector<std::uint8_t> to_vector(std::string_view s) { return {s.begin(), s.end()}; }
+inline std::vector<std::uint8_t> to_vector(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 struct FileSpec {
   std::string name;
@@ -46,9 +48,9 @@ struct FileSpec {
 // The files of a key set as create-keys lays them out, with random contents.
 inline std::vector<FileSpec> keyset_files(bool with_ca_key = true) {
   std::vector<FileSpec> files = {
-      {"agent.crt", 0644, random_text(1200)},    {"agent.key", 0600, random_text(240)},
-      {"ca.crt", 0644, random_text(1100)},       {"keystore.p12", 0600, random_text(2600)},
-      {"storepass", 0600, random_text(32)},      {"truststore.p12", 0644, random_text(1300)},
+      {"agent.crt", 0644, random_text(1200)}, {"agent.key", 0600, random_text(240)},
+      {"ca.crt", 0644, random_text(1100)},    {"keystore.p12", 0600, random_text(2600)},
+      {"storepass", 0600, random_text(32)},   {"truststore.p12", 0644, random_text(1300)},
   };
   if (with_ca_key) files.push_back({"ca.key", 0600, random_text(240)});
   return files;
@@ -85,8 +87,12 @@ inline Manifest write_keyset(const fs::path& dir, std::uint64_t generation,
 struct RawEntry {
   RawEntry(std::string name_, std::string data_, mode_t type_ = AE_IFREG, mode_t perm_ = 0600,
            std::string symlink_ = {}, std::string hardlink_ = {})
-      : name(std::move(name_)), data(std::move(data_)), type(type_), perm(perm_),
-        symlink(std::move(symlink_)), hardlink(std::move(hardlink_)) {}
+      : name(std::move(name_)),
+        data(std::move(data_)),
+        type(type_),
+        perm(perm_),
+        symlink(std::move(symlink_)),
+        hardlink(std::move(hardlink_)) {}
   std::string name;
   std::string data;
   mode_t type;
@@ -117,7 +123,8 @@ inline std::string craft_tar(const std::vector<RawEntry>& entries) {
     if (!e.symlink.empty()) archive_entry_set_symlink(entry.get(), e.symlink.c_str());
     if (!e.hardlink.empty()) archive_entry_set_hardlink(entry.get(), e.hardlink.c_str());
     if (e.type == AE_IFCHR) archive_entry_set_rdev(entry.get(), makedev(1, 3));
-    archive_entry_set_size(entry.get(), e.type == AE_IFREG ? static_cast<la_int64_t>(e.data.size()) : 0);
+    archive_entry_set_size(entry.get(),
+                           e.type == AE_IFREG ? static_cast<la_int64_t>(e.data.size()) : 0);
     if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
       throw std::runtime_error(archive_error_string(a.get()));
     }
@@ -192,7 +199,8 @@ inline std::map<std::string, std::string> tree(const fs::path& dir) {
 }
 
 // Whether DEST/current points at a generation directory holding exactly what its manifest lists.
-inline ::testing::AssertionResult current_is_complete(const fs::path& dest, std::uint64_t generation) {
+inline ::testing::AssertionResult current_is_complete(const fs::path& dest,
+                                                      std::uint64_t generation) {
   fs::path link = dest / "current";
   if (!fs::is_symlink(link)) return ::testing::AssertionFailure() << link << " is not a symlink";
   std::string target = fs::read_symlink(link).string();
@@ -206,7 +214,8 @@ inline ::testing::AssertionResult current_is_complete(const fs::path& dest, std:
   if (m->generation != generation) return ::testing::AssertionFailure() << "manifest generation";
   std::size_t count = 0;
   for (fs::directory_iterator it(dir), end; it != end; ++it) ++count;
-  if (count != m->files.size() + 1) return ::testing::AssertionFailure() << count << " entries in " << dir;
+  if (count != m->files.size() + 1)
+    return ::testing::AssertionFailure() << count << " entries in " << dir;
   for (const auto& f : m->files) {
     std::string data = read_text(dir / f.name);
     if (data.size() != f.size || sha256_hex(as_bytes(data)) != f.sha256 ||

@@ -17,8 +17,12 @@ extern char** environ;
 
 namespace kf::test {
 
-std::string source_dir() { return KEYFLEET_SOURCE_DIR; }
-std::string keyfleet_bin() { return KEYFLEET_BIN; }
+std::string source_dir() {
+  return KEYFLEET_SOURCE_DIR;
+}
+std::string keyfleet_bin() {
+  return KEYFLEET_BIN;
+}
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   int in[2], out[2], err[2];
@@ -80,9 +84,18 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     pollfd fds[3];
     int n = 0;
     int out_i = -1, err_i = -1, in_i = -1;
-    if (out_open) { fds[n] = {out[0], POLLIN, 0}; out_i = n++; }
-    if (err_open) { fds[n] = {err[0], POLLIN, 0}; err_i = n++; }
-    if (in[1] >= 0) { fds[n] = {in[1], POLLOUT, 0}; in_i = n++; }
+    if (out_open) {
+      fds[n] = {out[0], POLLIN, 0};
+      out_i = n++;
+    }
+    if (err_open) {
+      fds[n] = {err[0], POLLIN, 0};
+      err_i = n++;
+    }
+    if (in[1] >= 0) {
+      fds[n] = {in[1], POLLOUT, 0};
+      in_i = n++;
+    }
     if (poll(fds, static_cast<nfds_t>(n), -1) < 0) {
       if (errno == EINTR) continue;
       break;
@@ -97,11 +110,17 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     }
     if (out_i >= 0 && fds[out_i].revents) {
       ssize_t r = read(out[0], buf, sizeof buf);
-      if (r <= 0) out_open = false; else result.out.append(buf, static_cast<std::size_t>(r));
+      if (r <= 0)
+        out_open = false;
+      else
+        result.out.append(buf, static_cast<std::size_t>(r));
     }
     if (err_i >= 0 && fds[err_i].revents) {
       ssize_t r = read(err[0], buf, sizeof buf);
-      if (r <= 0) err_open = false; else result.err.append(buf, static_cast<std::size_t>(r));
+      if (r <= 0)
+        err_open = false;
+      else
+        result.err.append(buf, static_cast<std::size_t>(r));
     }
   }
   if (in[1] >= 0) close(in[1]);
@@ -152,7 +171,7 @@ void write_text(const fs::path& path, const std::string& text, mode_t mode) {
 }
 
 mode_t file_mode(const fs::path& path) {
-  struct stat st{};
+  struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return 0;
   return st.st_mode & 07777;
 }

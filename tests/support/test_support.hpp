@@ -19,10 +19,10 @@ struct RunResult {
 };
 
 struct RunOptions {
-  std::string input;                          // written to stdin, then closed
-  std::map<std::string, std::string> env;     // added to (or replacing in) the environment
-  fs::path cwd;                               // empty: inherit
-  std::vector<int> pass_fds;                  // kept open in the child (for --passphrase-fd)
+  std::string input;                       // written to stdin, then closed
+  std::map<std::string, std::string> env;  // added to (or replacing in) the environment
+  fs::path cwd;                            // empty: inherit
+  std::vector<int> pass_fds;               // kept open in the child (for --passphrase-fd)
 };
 
 // Runs argv[0] (looked up in PATH) without a shell and collects its output.

@@ -11,7 +11,9 @@ using test::FileSpec;
 using test::RawEntry;
 using test::TempDir;
 
-std::string text(const SecretBytes& bytes) { return {bytes.begin(), bytes.end()}; }
+std::string text(const SecretBytes& bytes) {
+  return {bytes.begin(), bytes.end()};
+}
 
 void expect_error(const auto& result, ExitCode code, std::string_view reason) {
   ASSERT_FALSE(result) << "succeeded, expected: " << reason;
@@ -166,17 +168,34 @@ TEST(Bundle, RejectsTarsThatBreakTheRules) {
     std::string reason;
   };
   std::vector<Case> cases = {
-      {"../x", with([](auto& e) { e.push_back({"../x", "x"}); }), "'../x': unsafe name"},
-      {"/abs", with([](auto& e) { e.push_back({"/abs", "x"}); }), "'/abs': unsafe name"},
-      {"symlink", with([](auto& e) { e.push_back({"evil", "", AE_IFLNK, 0777, "/etc/shadow"}); }),
+      {"../x", with([](auto& e) {
+         e.push_back({"../x", "x"});
+       }),
+       "'../x': unsafe name"},
+      {"/abs", with([](auto& e) {
+         e.push_back({"/abs", "x"});
+       }),
+       "'/abs': unsafe name"},
+      {"symlink", with([](auto& e) {
+         e.push_back({"evil", "", AE_IFLNK, 0777, "/etc/shadow"});
+       }),
        "a symbolic link"},
-      {"hard link", with([](auto& e) { e.push_back({"evil", "", AE_IFREG, 0600, "", "agent.key"}); }),
+      {"hard link", with([](auto& e) {
+         e.push_back({"evil", "", AE_IFREG, 0600, "", "agent.key"});
+       }),
        "a hard link"},
-      {"directory", with([](auto& e) { e.push_back({"sub", "", AE_IFDIR, 0700}); }), "a directory"},
-      {"device", with([](auto& e) { e.push_back({"null", "", AE_IFCHR, 0600}); }),
+      {"directory", with([](auto& e) {
+         e.push_back({"sub", "", AE_IFDIR, 0700});
+       }),
+       "a directory"},
+      {"device", with([](auto& e) {
+         e.push_back({"null", "", AE_IFCHR, 0600});
+       }),
        "a character device"},
       {"duplicate", with([](auto& e) { e.push_back(e[1]); }), "a second entry with this name"},
-      {"unlisted file", with([](auto& e) { e.push_back({"extra", "x"}); }),
+      {"unlisted file", with([](auto& e) {
+         e.push_back({"extra", "x"});
+       }),
        "'extra' is not listed in the manifest"},
       {"missing file", with([](auto& e) { e.pop_back(); }),
        "is listed in the manifest but not in the tar"},
@@ -184,12 +203,14 @@ TEST(Bundle, RejectsTarsThatBreakTheRules) {
       {"size mismatch", with([](auto& e) { e[1].data += "x"; }), "bytes, the manifest says"},
       {"manifest not first", with([](auto& e) { std::swap(e[0], e[1]); }),
        "a bundle starts with manifest.json"},
-      {"no manifest", with([](auto& e) { e.erase(e.begin()); }), "a bundle starts with manifest.json"},
+      {"no manifest", with([](auto& e) { e.erase(e.begin()); }),
+       "a bundle starts with manifest.json"},
       {"empty tar", {}, "no entries"},
       {"bad manifest", with([](auto& e) { e[0].data = "{\"format\": 1}"; }),
        "manifest.json in the bundle"},
-      {"oversize entry",
-       with([](auto& e) { e.push_back({"huge", std::string(kMaxEntrySize + 1, 'x')}); }),
+      {"oversize entry", with([](auto& e) {
+         e.push_back({"huge", std::string(kMaxEntrySize + 1, 'x')});
+       }),
        "more than the limit of 16777216"},
   };
   for (const auto& c : cases) {
@@ -197,7 +218,8 @@ TEST(Bundle, RejectsTarsThatBreakTheRules) {
     std::string tar = test::craft_tar(c.entries);
     expect_error(validate_tar(as_bytes(tar)), ExitCode::integrity, c.reason);
     if (c.what == "../x" || c.what == "device") {  // through the whole bundle reader as well
-      expect_error(open_bundle(test::encrypt(tar), test::kPassphrase), ExitCode::integrity, c.reason);
+      expect_error(open_bundle(test::encrypt(tar), test::kPassphrase), ExitCode::integrity,
+                   c.reason);
     }
   }
   std::string ok = test::craft_tar(valid);

@@ -13,7 +13,8 @@ namespace {
 
 using test::TempDir;
 
-OpenedBundle opened(std::uint64_t generation, std::vector<test::FileSpec> files = test::keyset_files(false)) {
+OpenedBundle opened(std::uint64_t generation,
+                    std::vector<test::FileSpec> files = test::keyset_files(false)) {
   std::string tar = test::craft_tar(test::valid_entries(files, generation));
   auto result = validate_tar(as_bytes(tar));
   if (!result) throw std::runtime_error(result.error().message);
@@ -64,7 +65,8 @@ TEST(Install, FreshDestinationThenNextGeneration) {
   EXPECT_EQ(*current, 2u);
   // Nothing but the layout: no temporaries left behind.
   std::set<std::string> top;
-  for (fs::directory_iterator it(dest), end; it != end; ++it) top.insert(it->path().filename().string());
+  for (fs::directory_iterator it(dest), end; it != end; ++it)
+    top.insert(it->path().filename().string());
   EXPECT_EQ(top, (std::set<std::string>{".lock", "current", "generations"}));
 }
 
@@ -157,7 +159,8 @@ TEST(Install, LockHeldIsRefusedAndWritesNothing) {
 }
 
 TEST(Install, KeepsNewestAndNeverCurrentOrPrevious) {
-  EXPECT_EQ(generations_to_prune({1, 2, 3, 4, 5, 6, 7}, 7, 6, 5), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(generations_to_prune({1, 2, 3, 4, 5, 6, 7}, 7, 6, 5),
+            (std::vector<std::uint64_t>{1, 2}));
   EXPECT_EQ(generations_to_prune({3, 1, 2}, 3, 2, 2), (std::vector<std::uint64_t>{1}));
   // After a downgrade, current and the one before it survive even when they are not the newest.
   EXPECT_EQ(generations_to_prune({4, 5, 6, 7}, 4, 7, 2), (std::vector<std::uint64_t>{5}));
@@ -196,7 +199,7 @@ TEST(Install, OwnerIsAppliedToGenerationAndFiles) {
   auto b = opened(1);
   ASSERT_TRUE(install_bundle(b, dest, options));
   auto owned = [&](const fs::path& p, uid_t uid, gid_t gid) {
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(lstat(p.c_str(), &st), 0) << p;
     EXPECT_EQ(st.st_uid, uid) << p;
     EXPECT_EQ(st.st_gid, gid) << p;

@@ -58,7 +58,8 @@ TEST(TarReader, RejectsDuplicatesAndEnforcesLimits) {
   expect_rejected({{"a", "1"}, {"a", "2"}}, "'a': a second entry with this name");
   auto big = read({{"a", std::string(1025, 'x')}});
   ASSERT_FALSE(big);
-  EXPECT_NE(big.error().message.find("1025 bytes is more than the limit of 1024"), std::string::npos);
+  EXPECT_NE(big.error().message.find("1025 bytes is more than the limit of 1024"),
+            std::string::npos);
   EXPECT_TRUE(read({{"a", std::string(1024, 'x')}}));
   std::vector<RawEntry> many;
   for (int i = 0; i < 17; ++i) many.push_back({fmt::format("f{}", i), "x"});
@@ -94,8 +95,8 @@ TEST(TarReader, AcceptsGnuTarArchives) {
   test::write_text(dir / "manifest.json", "{}");
   test::write_text(dir / "agent.key", "secret", 0600);
   for (std::string format : {"gnu", "pax", "ustar"}) {
-    auto made = test::shell("tar --format=" + format + " -C " + dir.path().string() +
-                            " -cf " + (dir / "x.tar").string() + " manifest.json agent.key");
+    auto made = test::shell("tar --format=" + format + " -C " + dir.path().string() + " -cf " +
+                            (dir / "x.tar").string() + " manifest.json agent.key");
     ASSERT_EQ(made.exit_code, 0) << made.err;
     auto bytes = read_file(dir / "x.tar", 1 << 20);
     ASSERT_TRUE(bytes);

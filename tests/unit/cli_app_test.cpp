@@ -66,9 +66,9 @@ TEST(App, MistypedOptionSuggestsClosest) {
 
 // The committed scripts in completion/ are what `make install` ships: they must match the parser.
 TEST(Completion, CommittedScriptsMatchTheParser) {
-  const std::pair<const char*, const char*> files[] = {
-      {"bash", "completion/keyfleet.bash"}, {"zsh", "completion/_keyfleet"},
-      {"fish", "completion/keyfleet.fish"}};
+  const std::pair<const char*, const char*> files[] = {{"bash", "completion/keyfleet.bash"},
+                                                       {"zsh", "completion/_keyfleet"},
+                                                       {"fish", "completion/keyfleet.fish"}};
   for (const auto& [shell, file] : files) {
     auto generated = keyfleet({"completion", shell});
     ASSERT_EQ(generated.exit_code, 0);
@@ -79,9 +79,9 @@ TEST(Completion, CommittedScriptsMatchTheParser) {
 
 TEST(Completion, BashCompletesCommandsAndOptions) {
   auto complete = [](const std::string& line) {
-    std::string script = "source '" + test::source_dir() +
-                         "/completion/keyfleet.bash'; COMP_WORDS=(" + line +
-                         "); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _keyfleet; echo \"${COMPREPLY[*]}\"";
+    std::string script =
+        "source '" + test::source_dir() + "/completion/keyfleet.bash'; COMP_WORDS=(" + line +
+        "); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _keyfleet; echo \"${COMPREPLY[*]}\"";
     return test::run({"bash", "-c", script}).out;
   };
   EXPECT_EQ(complete("keyfleet hel"), "help\n");
@@ -104,7 +104,8 @@ TEST(ManPage, ListsEveryOptionOfEveryCommand) {
       for (const auto& l : opt->get_lnames()) {
         std::string escaped;
         for (char c : l) escaped += c == '-' ? std::string("\\-") : std::string(1, c);
-        EXPECT_NE(page.find("\\-\\-" + escaped), std::string::npos) << sub->get_name() << " --" << l;
+        EXPECT_NE(page.find("\\-\\-" + escaped), std::string::npos)
+            << sub->get_name() << " --" << l;
       }
     }
   }

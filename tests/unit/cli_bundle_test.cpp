@@ -21,9 +21,9 @@ struct Fixture {
   Manifest manifest = test::write_keyset(keys, 4);
 
   test::RunResult bundle(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"bundle",       "--keys", keys.string(), "--out",
-                                  out.string(),   "--passphrase-file", pass.string(),
-                                  "--work-factor", "10"};
+    std::vector<std::string> args{"bundle",      "--keys",        keys.string(),
+                                  "--out",       out.string(),    "--passphrase-file",
+                                  pass.string(), "--work-factor", "10"};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::keyfleet(args);
   }
@@ -152,8 +152,8 @@ TEST(CliBundle, NoPassphraseAndNoTerminal) {
 
 TEST(CliBundle, PromptsTwiceOnTheTerminal) {
   Fixture f;
-  std::string cmd = fmt::format("{} bundle --keys {} --out {} --work-factor 10", test::keyfleet_bin(),
-                                f.keys.string(), f.out.string());
+  std::string cmd = fmt::format("{} bundle --keys {} --out {} --work-factor 10",
+                                test::keyfleet_bin(), f.keys.string(), f.out.string());
   test::RunOptions typed;
   typed.input = "typed secret\ntyped secret\n";
   auto r = test::run({"script", "-qec", cmd, "/dev/null"}, typed);

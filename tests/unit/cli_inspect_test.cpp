@@ -50,7 +50,8 @@ TEST(CliInspect, WithPassphraseShowsTheManifest) {
     EXPECT_NE(r.out.find(file.name), std::string::npos);
     EXPECT_NE(r.out.find(file.sha256), std::string::npos);
   }
-  auto json = test::keyfleet({"inspect", f.file.string(), "--passphrase-file", f.pass.string(), "--json"});
+  auto json =
+      test::keyfleet({"inspect", f.file.string(), "--passphrase-file", f.pass.string(), "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   auto doc = nlohmann::json::parse(json.out);
   EXPECT_EQ(doc["authenticated"], true);
@@ -92,15 +93,16 @@ TEST(CliInspect, AcceptsABundleMadeByTheAgeCli) {
   std::string names = "manifest.json";
   for (const auto& file : m.files) names += " " + file.name;
   fs::path tar = dir / "keys.tar";
-  auto made = test::shell(fmt::format("tar --format=pax -C {} -cf {} {}", keys.string(),
-                                      tar.string(), names));
+  auto made = test::shell(
+      fmt::format("tar --format=pax -C {} -cf {} {}", keys.string(), tar.string(), names));
   ASSERT_EQ(made.exit_code, 0) << made.err;
   fs::path sealed = dir / "keys.age";
   auto age = test::age_cli(fmt::format("-p -o {} {}", sealed.string(), tar.string()),
                            "age pass\nage pass\n");
   ASSERT_EQ(age.exit_code, 0) << age.out;
   fs::path pass = test::passphrase_file(dir.path(), "age pass");
-  auto r = test::keyfleet({"inspect", sealed.string(), "--passphrase-file", pass.string(), "--json"});
+  auto r =
+      test::keyfleet({"inspect", sealed.string(), "--passphrase-file", pass.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["manifest"], to_json(m));

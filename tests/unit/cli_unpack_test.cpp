@@ -23,8 +23,8 @@ struct Fixture {
 
   test::RunResult unpack(const fs::path& bundle, std::vector<std::string> extra = {},
                          const test::RunOptions& options = {}) {
-    std::vector<std::string> args{"unpack", bundle.string(), "--dest", dest.string(),
-                                  "--passphrase-file", pass.string()};
+    std::vector<std::string> args{"unpack",      bundle.string(),     "--dest",
+                                  dest.string(), "--passphrase-file", pass.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::keyfleet(args, options);
   }
@@ -128,7 +128,9 @@ TEST(CliUnpack, RejectsDamagedOrUnsafeBundlesLeavingDestUntouched) {
   tar_case("../x", [](auto& e) { e.push_back({"../x", "x"}); });
   tar_case("/abs", [](auto& e) { e.push_back({"/abs", "x"}); });
   tar_case("symlink", [](auto& e) { e.push_back({"evil", "", AE_IFLNK, 0777, "/etc/shadow"}); });
-  tar_case("hard link", [](auto& e) { e.push_back({"evil", "", AE_IFREG, 0600, "", "agent.key"}); });
+  tar_case("hard link", [](auto& e) {
+    e.push_back({"evil", "", AE_IFREG, 0600, "", "agent.key"});
+  });
   tar_case("directory", [](auto& e) { e.push_back({"sub", "", AE_IFDIR, 0700}); });
   tar_case("device", [](auto& e) { e.push_back({"null", "", AE_IFCHR, 0600}); });
   tar_case("duplicate", [](auto& e) { e.push_back(e[1]); });
@@ -254,7 +256,7 @@ TEST(CliUnpack, OwnerIsCheckedBeforeAnythingIsWritten) {
   EXPECT_FALSE(fs::exists(f.dest));
   r = f.unpack(f.bundle_of(1), {"--owner", "nobody:nogroup"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((f.dest / "current" / "agent.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 65534u);
 }
@@ -288,11 +290,14 @@ TEST(CliUnpack, AcceptsABundleMadeByTheAgeCli) {
   std::string names = "manifest.json";
   for (const auto& file : m.files) names += " " + file.name;
   fs::path tar = f.dir / "keys.tar";
-  ASSERT_EQ(test::shell(fmt::format("tar --format=pax -C {} -cf {} {}", keys.string(), tar.string(),
-                                    names)).exit_code, 0);
+  ASSERT_EQ(test::shell(
+                fmt::format("tar --format=pax -C {} -cf {} {}", keys.string(), tar.string(), names))
+                .exit_code,
+            0);
   fs::path sealed = f.dir / "keys.age";
   std::string typed = std::string(test::kPassphrase) + "\n";
-  auto age = test::age_cli(fmt::format("-p -o {} {}", sealed.string(), tar.string()), typed + typed);
+  auto age =
+      test::age_cli(fmt::format("-p -o {} {}", sealed.string(), tar.string()), typed + typed);
   ASSERT_EQ(age.exit_code, 0) << age.out;
   auto r = f.unpack(sealed);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -305,7 +310,8 @@ TEST(CliUnpack, AcceptsABundleMadeByTheAgeCli) {
 TEST(CliUnpack, HelpTeachesWithAnExample) {
   auto r = test::keyfleet({"unpack", "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent"), std::string::npos);
+  EXPECT_NE(r.out.find("keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent"),
+            std::string::npos);
   EXPECT_NE(r.out.find("--allow-downgrade"), std::string::npos);
 }
 

@@ -11,7 +11,9 @@ namespace {
 
 using test::TempDir;
 
-std::span<const std::uint8_t> bytes(std::string_view s) { return as_bytes(s); }
+std::span<const std::uint8_t> bytes(std::string_view s) {
+  return as_bytes(s);
+}
 
 TEST(Files, CreateExclusiveSetsExactModeAndRefusesExisting) {
   TempDir dir;

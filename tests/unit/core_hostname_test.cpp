@@ -15,8 +15,8 @@ TEST(Hostname, ClassifiesAddressesAndNames) {
 }
 
 TEST(Hostname, RejectsInvalidNamesNamingThem) {
-  for (std::string_view bad : {"", "bad_host!", "a..b", ".a", "a.", "-a", "a-", "10.0.0.300",
-                               "node 1", "a/b"}) {
+  for (std::string_view bad :
+       {"", "bad_host!", "a..b", ".a", "a.", "-a", "a-", "10.0.0.300", "node 1", "a/b"}) {
     auto r = classify_host(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ExitCode::usage);

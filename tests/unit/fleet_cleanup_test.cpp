@@ -13,9 +13,9 @@
 namespace kf {
 namespace {
 
+using test::FakeRemote;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using test::FakeRemote;
 
 // Gives `node` a shell that zeroes files for dd and removes trees for rm -rf, logging both.
 void give_shell(FakeRemote& node, std::vector<std::string>& zeroed) {
@@ -23,7 +23,8 @@ void give_shell(FakeRemote& node, std::vector<std::string>& zeroed) {
                                   std::span<const std::uint8_t>) -> NodeResult<ExecResult> {
     std::string cmd(command);
     std::smatch m;
-    static const std::regex dd(R"(^dd if=/dev/zero of='([^']+)' bs=(\d+) count=1 conv=notrunc,fsync)");
+    static const std::regex dd(
+        R"(^dd if=/dev/zero of='([^']+)' bs=(\d+) count=1 conv=notrunc,fsync)");
     static const std::regex rm(R"(^rm -rf -- '([^']+)'$)");
     if (std::regex_search(cmd, m, dd)) {
       auto& entry = node.entries.at(m[1]);
@@ -142,7 +143,8 @@ TEST(FleetCleanup, PrunesBeyondKeepByRenamingFirst) {
   EXPECT_TRUE(std::any_of(node.log.begin(), node.log.end(), [](const std::string& l) {
     return l == "rename /dest/generations/000001";
   }));
-  for (const auto& [path, entry] : node.entries) EXPECT_FALSE(path.find(".tmp-prune-") != std::string::npos);
+  for (const auto& [path, entry] : node.entries)
+    EXPECT_FALSE(path.find(".tmp-prune-") != std::string::npos);
 }
 
 TEST(FleetCleanup, PurgeOldLeavesOnlyCurrentEvenAfterARollback) {

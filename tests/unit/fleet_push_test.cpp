@@ -117,8 +117,10 @@ TEST(PushNode, DigestMismatchFailsAtDigestAndLeavesCurrent) {
 TEST(PushNode, FailuresNameTheirStepAndLeaveCurrent) {
   // exec failures match on a word of the command; the staged and temporary paths are random.
   for (auto [op, path, step] : std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"mkdir", "/stage", "staging"}, {"upload", "", "upload"},
-           {"exec", "sha256sum", "digest"}, {"exec", "keyfleet-switch", "install"}}) {
+           {"mkdir", "/stage", "staging"},
+           {"upload", "", "upload"},
+           {"exec", "sha256sum", "digest"},
+           {"exec", "keyfleet-switch", "install"}}) {
     Fixture f;
     FakeRemote r;
     std::vector<std::string> hooks;

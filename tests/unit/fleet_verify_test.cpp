@@ -11,9 +11,9 @@
 namespace kf {
 namespace {
 
+using test::FakeRemote;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using test::FakeRemote;
 
 struct Spec {
   std::string name;
@@ -28,7 +28,9 @@ const std::vector<Spec> kFiles = {
     {"ca.key", 0600, "ca private key"},
 };
 
-std::vector<std::uint8_t> bytes(std::string_view text) { return {text.begin(), text.end()}; }
+std::vector<std::uint8_t> bytes(std::string_view text) {
+  return {text.begin(), text.end()};
+}
 
 Manifest manifest_of(const std::vector<Spec>& files, std::uint64_t generation) {
   Manifest m;
@@ -101,7 +103,8 @@ TEST(FleetVerify, SymlinkInGenerationIsMismatch) {
   NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::mismatch);
   EXPECT_THAT(outcome.error, HasSubstr("agent.key (not a regular file)"));
-  EXPECT_THAT(node.log, Not(::testing::Contains(HasSubstr("read_file /dest/generations/000003/agent.key"))));
+  EXPECT_THAT(node.log,
+              Not(::testing::Contains(HasSubstr("read_file /dest/generations/000003/agent.key"))));
 }
 
 TEST(FleetVerify, OlderGenerationIsStale) {
@@ -124,7 +127,8 @@ TEST(FleetVerify, NoCurrentIsMissing) {
 TEST(FleetVerify, TransportErrorKeepsItsStatus) {
   FakeRemote node("node1");
   install(node, 3);
-  node.fail_next("read_file", "", NodeError{NodeStatus::timeout, "sftp", "node1: deadline ran out"});
+  node.fail_next("read_file", "",
+                 NodeError{NodeStatus::timeout, "sftp", "node1: deadline ran out"});
   NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::timeout);
 }
