@@ -91,7 +91,7 @@ Result<SecretBytes> scrypt_key(std::string_view passphrase, std::span<const std:
   std::uint32_t r = 8;
   std::uint32_t p = 1;
   // OpenSSL's own accounting: 128*r*(N+2) for V plus 128*r*p for B; the slack covers rounding.
-  std::uint64_t maxmem = 128u * r * (n + 2) + 128u * r * p + (1u << 20);
+  std::uint64_t maxmem = std::uint64_t{128} * r * (n + 2) + std::uint64_t{128} * r * p + (1u << 20);
   std::vector<OSSL_PARAM> params{
       octets(OSSL_KDF_PARAM_PASSWORD, as_bytes(passphrase)),
       octets(OSSL_KDF_PARAM_SALT, salt),

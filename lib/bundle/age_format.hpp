@@ -20,7 +20,7 @@ namespace kf::age {
 inline constexpr std::string_view kVersionLine = "age-encryption.org/v1";
 inline constexpr std::size_t kFileKeySize = 16;
 inline constexpr std::size_t kPayloadNonceSize = 16;
-inline constexpr std::size_t kChunkSize = 64 * 1024;
+inline constexpr std::size_t kChunkSize = std::size_t{64} * 1024;
 inline constexpr std::size_t kSealedChunkSize = kChunkSize + kTagSize;
 inline constexpr std::size_t kColumns = 64;
 

@@ -121,7 +121,7 @@ Result<void> wipe_file(const fs::path& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(fmt::format("cannot stat {}", path.string()));
   if (!S_ISREG(st.st_mode)) return fail(ExitCode::refused, "{}: not a regular file", path.string());
-  std::vector<std::uint8_t> zeros(64 * 1024, 0);
+  std::vector<std::uint8_t> zeros(std::size_t{64} * 1024, 0);
   auto left = static_cast<std::uint64_t>(st.st_size);
   while (left > 0) {
     std::size_t n = left < zeros.size() ? static_cast<std::size_t>(left) : zeros.size();

@@ -35,7 +35,7 @@ struct CharDeleter {
 
 // One SFTP write request. OpenSSH's sftp-server takes messages up to 256 KiB; libssh 0.10 sends
 // each sftp_write as one request and waits for its status.
-constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kChunk = std::size_t{64} * 1024;
 
 std::string_view sftp_status_text(int code) {
   switch (code) {

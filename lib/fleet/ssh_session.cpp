@@ -75,7 +75,6 @@ SshSession::SshSession(const NodeConfig& node, Deadline deadline)
 SshSession& SshSession::operator=(SshSession&& other) noexcept {
   if (this != &other) {
     close();
-    Remote::operator=(std::move(other));
     name_ = std::move(other.name_);
     host_ = std::move(other.host_);
     port_ = other.port_;
@@ -85,6 +84,7 @@ SshSession& SshSession::operator=(SshSession&& other) noexcept {
     watchdog_ = std::move(other.watchdog_);
     session_ = std::move(other.session_);
     sftp_ = std::move(other.sftp_);
+    Remote::operator=(std::move(other));  // last: the members above read `other`
   }
   return *this;
 }

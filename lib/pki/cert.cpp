@@ -9,7 +9,7 @@
 namespace kf {
 namespace {
 
-constexpr std::size_t kMaxCertFileSize = 1024 * 1024;
+constexpr std::size_t kMaxCertFileSize = std::size_t{1024} * 1024;
 
 // The profiles, in the order they are added. certs/ca.cnf and certs/agent.cnf say the same in
 // OpenSSL's config syntax (tests/unit/pki_profile_test.cpp keeps them in step).
@@ -97,7 +97,7 @@ Result<void> add_subject_alt_names(X509& cert, const std::vector<std::string>& h
     if (sk_GENERAL_NAME_push(names.get(), name.get()) == 0) {
       return fail_openssl(ExitCode::failure, "cannot grow the subjectAltName");
     }
-    name.release();  // the stack owns it now
+    (void)name.release();  // the stack owns it now
   }
   // Not critical: the subject DN is not empty (RFC 5280 4.2.1.6).
   if (X509_add1_ext_i2d(&cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) != 1) {

@@ -14,7 +14,7 @@ namespace kf {
 
 // Certificates start this long before "now": a node whose clock lags the operator's by a few
 // minutes must not reject a set that was just made ("certificate is not yet valid").
-inline constexpr std::time_t kBackdateSeconds = 5 * 60;
+inline constexpr std::time_t kBackdateSeconds = std::time_t{5} * 60;
 inline constexpr int kSerialBits = 128;
 
 struct CaSpec {

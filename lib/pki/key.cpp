@@ -14,7 +14,7 @@ constexpr std::array<std::string_view, 5> kNames = {"ec-p256", "ec-p384", "ed255
                                                     "rsa-4096"};
 
 // A private key file is a few kilobytes at most; anything larger is not one.
-constexpr std::size_t kMaxKeyFileSize = 64 * 1024;
+constexpr std::size_t kMaxKeyFileSize = std::size_t{64} * 1024;
 
 // OpenSSL's default password callback prompts on the terminal. keyfleet never does that for a key
 // file: an encrypted key makes the read fail and we say why.

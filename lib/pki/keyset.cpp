@@ -22,8 +22,8 @@ namespace files = keyset_files;
 
 constexpr std::size_t kMaxNameLength = 64;  // ub-common-name and ub-organization-name, RFC 5280
 constexpr std::uint64_t kMaxGeneration = 999999;
-constexpr std::size_t kMaxCertFileSize = 1024 * 1024;
-constexpr std::size_t kMaxKeyFileSize = 64 * 1024;
+constexpr std::size_t kMaxCertFileSize = std::size_t{1024} * 1024;
+constexpr std::size_t kMaxKeyFileSize = std::size_t{64} * 1024;
 
 struct Plan {
   std::vector<std::string> hosts;

@@ -21,7 +21,7 @@ constexpr std::array<std::string_view, 7> kFiles = {
     keyset_files::agent_key, keyset_files::keystore, keyset_files::truststore,
     keyset_files::storepass};
 
-constexpr std::size_t kMaxManifestSize = 1024 * 1024;
+constexpr std::size_t kMaxManifestSize = std::size_t{1024} * 1024;
 
 bool exists_nofollow(const fs::path& path) {
   struct stat st {};
