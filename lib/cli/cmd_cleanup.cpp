@@ -71,29 +71,20 @@ Result<int> run_cleanup(const CleanupArgs& args) {
   FleetReport report{"cleanup", std::nullopt, "", run_fleet(inventory.nodes, schedule, task)};
   progress.clear();
 
-  bool local_failed = false;
-  std::string local_line;
+  ReportOutput output{.json = args.json};
+  output.node_detail = [&](std::size_t i, const NodeReport& node) {
+    return node.status == NodeStatus::ok ? describe(receipts[i]) : std::string();
+  };
   if (!args.bundle.empty()) {
     if (auto wiped = wipe_file(args.bundle); wiped) {
-      local_line = fmt::format("local: wiped {}\n", args.bundle);
+      output.local_note = fmt::format("local: wiped {}\n", args.bundle);
     } else {
-      local_failed = true;
+      output.local_failed = true;
       std::cerr << "keyfleet: error: " << wiped.error().message << '\n';
     }
   }
-
-  if (args.json) {
-    std::cout << to_json(report).dump(2) << '\n';
-  } else {
-    for (std::size_t i = 0; i < report.nodes.size(); ++i) {
-      if (report.nodes[i].status != NodeStatus::ok) continue;
-      std::cout << fmt::format("{}: {}\n", report.nodes[i].name, describe(receipts[i]));
-    }
-    std::cout << local_line << format_summary(report);
-  }
-  ExitCode code = fleet_exit_code(report.nodes, kf::interrupted());
-  if (code == ExitCode::ok && local_failed) code = ExitCode::failure;
-  return to_int(code);
+  output.interrupted = kf::interrupted();
+  return to_int(print_fleet_report(std::cout, report, output));
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bundle/bundle.hpp"
+#include "bundle/bundle_file.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
 
@@ -56,29 +56,24 @@ void print_human(const fs::path& path, const bundle::BundleInfo& info,
 }
 
 Result<int> run_inspect(const InspectArgs& args) {
-  fs::path path = args.file;
-  auto bytes = KF_TRY(bundle::read_bundle_file(path));
-  auto info = bundle::inspect_bundle(bytes);
-  if (!info) return std::unexpected(with_context(info.error(), path.string()));
+  auto file = KF_TRY(bundle::check_bundle_file(args.file));
   std::optional<bundle::OpenedBundle> opened;
-  PassphraseSource source = args.passphrase.source();
-  if (has_passphrase(source)) {
-    SecretString passphrase = KF_TRY(read_passphrase(source, PassphrasePurpose::decrypt));
-    auto result = bundle::open_bundle(bytes, passphrase.view());
-    if (!result) return std::unexpected(with_context(result.error(), path.string()));
-    opened = std::move(*result);
+  // inspect never prompts: without a passphrase source it shows only the header.
+  if (PassphraseSource source = args.passphrase.source(); has_passphrase(source)) {
+    opened = KF_TRY(bundle::open_checked_bundle(file, source));
   }
   if (args.json) {
-    nlohmann::json doc{{"path", path.string()},
-                       {"size", info->size},
-                       {"sha256", info->sha256},
-                       {"work_factor", info->header.work_factor},
+    const bundle::BundleInfo& info = file.info;
+    nlohmann::json doc{{"path", file.path.string()},
+                       {"size", info.size},
+                       {"sha256", info.sha256},
+                       {"work_factor", info.header.work_factor},
                        {"authenticated", opened.has_value()},
                        {"manifest", nullptr}};
     if (opened) doc["manifest"] = to_json(opened->manifest);
     std::cout << doc.dump(2) << '\n';
   } else {
-    print_human(path, *info, opened ? &*opened : nullptr);
+    print_human(file.path, file.info, opened ? &*opened : nullptr);
   }
   return 0;
 }

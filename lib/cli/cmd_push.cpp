@@ -1,7 +1,7 @@
 #include <iostream>
 #include <memory>
 
-#include "bundle/bundle.hpp"
+#include "bundle/bundle_file.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
 #include "core/interrupt.hpp"
@@ -10,7 +10,6 @@
 
 namespace kf::cli {
 
-namespace fs = boost::filesystem;
 namespace {
 
 struct PushArgs {
@@ -47,16 +46,8 @@ constexpr std::string_view kExamples =
 
 Result<int> run_push(const PushArgs& args) {
   auto inventory = KF_TRY(load_inventory(args.inventory));
-  fs::path path = args.bundle;
-  auto bytes = KF_TRY(bundle::read_bundle_file(path));
-  if (auto info = bundle::inspect_bundle(bytes); !info) {
-    return std::unexpected(with_context(info.error(), path.string()));
-  }
-  SecretString passphrase =
-      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
-  auto opened = bundle::open_bundle(bytes, passphrase.view());
-  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
-  const std::uint64_t generation = opened->manifest.generation;
+  auto file = KF_TRY(bundle::open_bundle_file(args.bundle, args.passphrase.source()));
+  const std::uint64_t generation = file.bundle.manifest.generation;
 
   if (!args.dry_run) {
     KF_CHECK(confirm_or_refuse(
@@ -76,15 +67,12 @@ Result<int> run_push(const PushArgs& args) {
   ProgressLine progress(args.dry_run ? "push --dry-run" : "push");
   schedule.on_progress = [&](const FleetProgress& p) { progress.update(p); };
 
-  FleetReport report{"push", generation, opened->sha256, {}};
-  report.nodes = push_fleet(inventory.nodes, PushPayload{bytes, &*opened}, options, schedule);
+  FleetReport report{"push", generation, file.bundle.sha256, {}};
+  report.nodes =
+      push_fleet(inventory.nodes, PushPayload{file.bytes, &file.bundle}, options, schedule);
   progress.clear();
-  if (args.json) {
-    std::cout << to_json(report).dump(2) << '\n';
-  } else {
-    std::cout << format_summary(report);
-  }
-  return static_cast<int>(fleet_exit_code(report.nodes, interrupted()));
+  return to_int(
+      print_fleet_report(std::cout, report, {.json = args.json, .interrupted = kf::interrupted()}));
 }
 
 }  // namespace

@@ -51,12 +51,8 @@ Result<int> run_rollback(const RollbackArgs& args) {
   FleetReport report{"rollback", options.to, "", {}};
   report.nodes = rollback_fleet(inventory.nodes, options, schedule);
   progress.clear();
-  if (args.json) {
-    std::cout << to_json(report).dump(2) << '\n';
-  } else {
-    std::cout << format_summary(report);
-  }
-  return static_cast<int>(fleet_exit_code(report.nodes, interrupted()));
+  return to_int(
+      print_fleet_report(std::cout, report, {.json = args.json, .interrupted = kf::interrupted()}));
 }
 
 }  // namespace

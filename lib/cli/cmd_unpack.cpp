@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bundle/bundle.hpp"
+#include "bundle/bundle_file.hpp"
 #include "bundle/install.hpp"
 #include "bundle/layout.hpp"
 #include "cli/commands.hpp"
@@ -11,7 +11,6 @@
 
 namespace kf::cli {
 
-namespace fs = boost::filesystem;
 namespace {
 
 struct UnpackArgs {
@@ -61,17 +60,8 @@ Result<int> run_unpack(const UnpackArgs& args) {
   options.keep = args.keep;
   options.allow_downgrade = args.allow_downgrade;
   if (!args.owner.empty()) options.owner = KF_TRY(bundle::parse_owner(args.owner));
-  fs::path path = args.file;
-  auto bytes = KF_TRY(bundle::read_bundle_file(path));
-  // A file that is not a bundle at all is reported before anyone types a passphrase.
-  if (auto info = bundle::inspect_bundle(bytes); !info) {
-    return std::unexpected(with_context(info.error(), path.string()));
-  }
-  SecretString passphrase =
-      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
-  auto opened = bundle::open_bundle(bytes, passphrase.view());
-  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
-  auto report = KF_TRY(bundle::install_bundle(*opened, args.dest, options));
+  auto file = KF_TRY(bundle::open_bundle_file(args.file, args.passphrase.source()));
+  auto report = KF_TRY(bundle::install_bundle(file.bundle, args.dest, options));
 
   for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';
   if (args.json) {

@@ -2,7 +2,7 @@
 #include <memory>
 #include <mutex>
 
-#include "bundle/bundle.hpp"
+#include "bundle/bundle_file.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
 #include "core/files.hpp"
@@ -14,7 +14,6 @@
 
 namespace kf::cli {
 
-namespace fs = boost::filesystem;
 namespace {
 
 struct VerifyArgs {
@@ -46,16 +45,8 @@ constexpr std::string_view kExamples =
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
   if (args.bundle.empty()) return std::nullopt;
-  fs::path path = args.bundle;
-  auto bytes = KF_TRY(bundle::read_bundle_file(path));
-  if (auto info = bundle::inspect_bundle(bytes); !info) {
-    return std::unexpected(with_context(info.error(), path.string()));
-  }
-  SecretString passphrase =
-      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
-  auto opened = bundle::open_bundle(bytes, passphrase.view());
-  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
-  return std::move(*opened);
+  auto file = KF_TRY(bundle::open_bundle_file(args.bundle, args.passphrase.source()));
+  return std::move(file.bundle);
 }
 
 Result<int> run_verify(const VerifyArgs& args) {
@@ -107,12 +98,8 @@ Result<int> run_verify(const VerifyArgs& args) {
     report.generation = judge_by_majority(report.nodes, installs);
   }
 
-  if (args.json) {
-    std::cout << to_json(report).dump(2) << '\n';
-  } else {
-    std::cout << format_summary(report);
-  }
-  return to_int(fleet_exit_code(report.nodes, kf::interrupted()));
+  return to_int(
+      print_fleet_report(std::cout, report, {.json = args.json, .interrupted = kf::interrupted()}));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <ostream>
 #include <set>
 
 #include <fmt/format.h>
@@ -207,6 +208,24 @@ std::string format_summary(const FleetReport& report) {
   out += fmt::format("{}: {} node{}{}{}\n", report.command, report.nodes.size(),
                      report.nodes.size() == 1 ? "" : "s", counts.empty() ? "" : ": ", counts);
   return out;
+}
+
+ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,
+                            const ReportOutput& output) {
+  if (output.json) {
+    out << to_json(report).dump(2) << '\n';
+  } else {
+    if (output.node_detail) {
+      for (std::size_t i = 0; i < report.nodes.size(); ++i) {
+        std::string detail = output.node_detail(i, report.nodes[i]);
+        if (!detail.empty()) out << fmt::format("{}: {}\n", report.nodes[i].name, detail);
+      }
+    }
+    out << output.local_note << format_summary(report);
+  }
+  ExitCode code = fleet_exit_code(report.nodes, output.interrupted);
+  if (code == ExitCode::ok && output.local_failed) code = ExitCode::failure;
+  return code;
 }
 
 ProgressLine::ProgressLine(std::string label)

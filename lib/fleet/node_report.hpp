@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <utility>
@@ -63,6 +65,26 @@ nlohmann::ordered_json to_json(const FleetReport& report);
 // For people: successes as folded name lists ("ok (98): node[1-40,43-100]"), then every other
 // node on its own line with its step and error, then the tally.
 std::string format_summary(const FleetReport& report);
+
+// How a fleet command prints its report; what differs between commands is a field here.
+struct ReportOutput {
+  bool json = false;
+  bool interrupted = false;  // Ctrl-C was pressed: exit 130 whatever the nodes say
+  // The command's own local step (cleanup's wipe of --bundle) failed: exit 1 even when every
+  // node succeeded.
+  bool local_failed = false;
+  // Human output only, before the summary: "<name>: <detail>" for each node, in inventory order,
+  // whose detail is not empty (cleanup says what it removed). `index` is the node's position.
+  std::function<std::string(std::size_t index, const NodeReport& node)> node_detail = {};
+  // Human output only, after the node details and before the summary (cleanup's local wipe).
+  std::string local_note = {};
+};
+
+// Prints `report` on `out` -- the --json document (to_json, nothing else) or the node details,
+// local note and format_summary -- and returns the command's exit code: 130 when interrupted,
+// 0 when every node succeeded and no local step failed, else 1.
+ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,
+                            const ReportOutput& output);
 
 // "node[1-3,7],web01": names that differ only in a trailing number, folded into ranges.
 std::string fold_names(const std::vector<std::string>& names);

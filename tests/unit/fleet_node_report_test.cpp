@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sstream>
+
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -129,6 +132,67 @@ TEST(FleetNodeReport, FoldNamesMakesRanges) {
   EXPECT_EQ(fold_names({"x", "x"}), "x");
   EXPECT_EQ(fold_names({"n1", "n1"}), "n1");
   EXPECT_EQ(fold_names({"n12345678901234567890"}), "n12345678901234567890");
+}
+
+TEST(FleetNodeReport, PrintsOneJsonDocumentAndNothingElse) {
+  std::ostringstream out;
+  ReportOutput output{.json = true, .local_note = "local: wiped b.age\n"};
+  output.node_detail = [](std::size_t, const NodeReport&) { return std::string("detail"); };
+  print_fleet_report(out, sample(), output);
+  EXPECT_EQ(out.str(), to_json(sample()).dump(2) + "\n");
+  auto parsed = nlohmann::ordered_json::parse(out.str());
+  EXPECT_EQ(parsed["command"], "push");
+  EXPECT_EQ(parsed["nodes"].size(), 7u);
+}
+
+TEST(FleetNodeReport, PrintsTheSummaryForPeople) {
+  std::ostringstream out;
+  print_fleet_report(out, sample(), {});
+  EXPECT_EQ(out.str(), format_summary(sample()));
+  EXPECT_THAT(out.str(), HasSubstr("ok (2): node[1,3] at generation 7\n"));
+  EXPECT_THAT(out.str(), HasSubstr("hostkey (1):\n  node2 [hostkey]: host key of [h]:22"));
+}
+
+TEST(FleetNodeReport, NodeDetailsAndLocalNoteComeBeforeTheSummary) {
+  FleetReport r = sample();
+  std::vector<std::size_t> asked;
+  ReportOutput output{.local_note = "local: wiped keys.age\n"};
+  output.node_detail = [&](std::size_t i, const NodeReport& node) {
+    asked.push_back(i);
+    EXPECT_EQ(&node, &r.nodes[i]);
+    return node.status == NodeStatus::ok ? fmt::format("cleaned {}", i) : std::string();
+  };
+  std::ostringstream out;
+  print_fleet_report(out, r, output);
+  EXPECT_EQ(asked, (std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(out.str(),
+            "node1: cleaned 0\nnode3: cleaned 2\nlocal: wiped keys.age\n" + format_summary(r));
+}
+
+TEST(FleetNodeReport, PrintedExitCodeFollowsNodesInterruptAndLocalStep) {
+  FleetReport good;
+  good.command = "rollback";
+  good.nodes = {report("a", NodeStatus::ok), report("b", NodeStatus::unchanged)};
+  FleetReport bad = good;
+  bad.nodes.push_back(report("c", NodeStatus::timeout, "connect", "c: timed out"));
+  FleetReport empty;
+  empty.command = "cleanup";
+
+  auto code = [](const FleetReport& r, ReportOutput output) {
+    std::ostringstream out;
+    return print_fleet_report(out, r, output);
+  };
+  for (bool json : {false, true}) {
+    EXPECT_EQ(code(good, {.json = json}), ExitCode::ok);
+    EXPECT_EQ(code(empty, {.json = json}), ExitCode::ok);
+    EXPECT_EQ(code(bad, {.json = json}), ExitCode::failure);
+    EXPECT_EQ(code(good, {.json = json, .interrupted = true}), ExitCode::interrupted);
+    EXPECT_EQ(code(bad, {.json = json, .interrupted = true}), ExitCode::interrupted);
+    EXPECT_EQ(code(good, {.json = json, .local_failed = true}), ExitCode::failure);
+    EXPECT_EQ(code(bad, {.json = json, .local_failed = true}), ExitCode::failure);
+    EXPECT_EQ(code(good, {.json = json, .interrupted = true, .local_failed = true}),
+              ExitCode::interrupted);
+  }
 }
 
 std::string drain(int fd) {
