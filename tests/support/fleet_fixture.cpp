@@ -96,6 +96,27 @@ void Fleet::freeze_sessions(int k, bool frozen) {
   for (int pid : pids) ::kill(pid, frozen ? SIGSTOP : SIGCONT);
 }
 
+void Fleet::throttle_uploads(int k, const std::string& rate) {
+  script({"throttle", dir().string(), std::to_string(k), rate});
+}
+
+fs::path Fleet::inventory_with(const std::string& name, const std::map<int, std::string>& extra,
+                               const std::string& more) const {
+  // fleet.sh writes each node's table as consecutive lines ending with its `staging` key.
+  std::istringstream in(read_text(inventory()));
+  std::string out;
+  int k = 0;
+  for (std::string line; std::getline(in, line);) {
+    out += line + "\n";
+    if (line.starts_with("name = \"node")) k = std::stoi(line.substr(12));
+    if (line.starts_with("staging = ") && extra.contains(k)) out += extra.at(k) + "\n";
+  }
+  out += more;
+  fs::path path = dir() / name;
+  write_text(path, out, 0644);
+  return path;
+}
+
 void Fleet::rewrite_known_host(int k, const std::string& replacement) {
   std::string prefix = "[127.0.0.1]:" + std::to_string(node(k).port) + " ";
   std::istringstream in(read_text(known_hosts()));
