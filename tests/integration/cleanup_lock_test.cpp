@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fleet/remote.hpp"
 #include "push_support.hpp"
 
 namespace kf {
@@ -20,9 +21,11 @@ TEST(CleanupLock, CleanupWaitsOutAPushInProgressAndNeverWipesItsCopy) {
   Fleet fleet(2);
   Bundles bundles(fleet, 1);
   const std::uint64_t bundle_size = fs::file_size(bundles.bundle(1));
-  // At 512 bytes/s node 1's upload outlasts cleanup's wait for the lock (kDestLockWaitSeconds).
-  fleet.throttle_uploads(1, "512");
-  ASSERT_GT(bundle_size, 512u * (kDestLockWaitSeconds + 2)) << "the bundle uploads too fast";
+  // Node 1's upload takes about kDestLockWaitSeconds + 6 s: it outlasts cleanup's wait for the
+  // lock by seconds.
+  const std::uint64_t rate = bundle_size / (kDestLockWaitSeconds + 6);
+  ASSERT_GT(rate, 0u);
+  fleet.throttle_uploads(1, std::to_string(rate));
 
   test::RunResult pushed;
   std::thread push([&] { pushed = bundles.push(1, fleet.inventory()); });

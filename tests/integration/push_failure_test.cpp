@@ -155,7 +155,8 @@ TEST(PushFailure, FullFilesystemUnderDestFailsAtInstallOnTheOldGeneration) {
   ASSERT_EQ(current_of(node2), "generations/000001");
   // Fill what is left: dd stops at ENOSPC.
   test::shell("dd if=/dev/zero of=" + (tiny_dir / "filler").string() + " bs=4k 2>/dev/null");
-  ASSERT_EQ(test::shell("df --output=avail -B1 " + tiny_dir.string() + " | tail -n 1").out, "0\n");
+  ASSERT_EQ(std::stoul(test::shell("df --output=avail -B1 " + tiny_dir.string() + " | tail -n 1").out),
+            0u);
   auto before = test::tree_of(fs::path(node2.dest) / "generations" / "000001");
 
   auto result = bundles.push(2, inventory);

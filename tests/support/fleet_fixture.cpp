@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -102,13 +103,23 @@ void Fleet::throttle_uploads(int k, const std::string& rate) {
 
 fs::path Fleet::inventory_with(const std::string& name, const std::map<int, std::string>& extra,
                                const std::string& more) const {
-  // fleet.sh writes each node's table as consecutive lines ending with its `staging` key.
+  auto key_of = [](const std::string& line) { return line.substr(0, line.find(" = ")); };
+  // fleet.sh writes each node's table as consecutive lines ending with its `staging` key; a key
+  // that `extra` sets replaces the fleet's.
   std::istringstream in(read_text(inventory()));
   std::string out;
   int k = 0;
+  std::set<std::string> replaced;
   for (std::string line; std::getline(in, line);) {
-    out += line + "\n";
-    if (line.starts_with("name = \"node")) k = std::stoi(line.substr(12));
+    if (line.starts_with("name = \"node")) {
+      k = std::stoi(line.substr(12));
+      replaced.clear();
+      if (extra.contains(k)) {
+        std::istringstream lines(extra.at(k));
+        for (std::string e; std::getline(lines, e);) replaced.insert(key_of(e));
+      }
+    }
+    if (k == 0 || !replaced.contains(key_of(line))) out += line + "\n";
     if (line.starts_with("staging = ") && extra.contains(k)) out += extra.at(k) + "\n";
   }
   out += more;
