@@ -388,8 +388,8 @@ NodeResult<void> SshSession::lock_dest(const std::string& dest, const std::strin
   while (out.find('\n') == std::string::npos) {
     if (timed_out()) return std::unexpected(ssh_failure(step, what));
     auto slice = std::min<long>(deadline_.remaining().count(), 1000);
-    int n = ssh_channel_read_timeout(channel.get(), buffer, sizeof buffer, 0,
-                                     static_cast<int>(slice));
+    int n =
+        ssh_channel_read_timeout(channel.get(), buffer, sizeof buffer, 0, static_cast<int>(slice));
     if (n == SSH_ERROR) return std::unexpected(ssh_failure(step, what));
     if (n > 0) out.append(buffer, static_cast<std::size_t>(n));
     int m = 0;
@@ -405,9 +405,9 @@ NodeResult<void> SshSession::lock_dest(const std::string& dest, const std::strin
   }
   int status = ssh_channel_get_exit_status(channel.get());
   while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-  return node_fail(NodeStatus::failed, step, "{}: {}: {}", name_, what,
-                   err.empty() ? fmt::format("the lock command exited with status {}", status)
-                               : err);
+  return node_fail(
+      NodeStatus::failed, step, "{}: {}: {}", name_, what,
+      err.empty() ? fmt::format("the lock command exited with status {}", status) : err);
 }
 
 void SshSession::unlock_dest() {
@@ -422,7 +422,8 @@ void SshSession::unlock_dest() {
       char buffer[512];
       while (!timed_out()) {
         auto slice = std::min<long>(deadline_.remaining().count(), 1000);
-        int n = ssh_channel_read_timeout(channel, buffer, sizeof buffer, 0, static_cast<int>(slice));
+        int n =
+            ssh_channel_read_timeout(channel, buffer, sizeof buffer, 0, static_cast<int>(slice));
         if (n == SSH_ERROR || (n == 0 && ssh_channel_is_eof(channel))) break;
       }
     }

@@ -36,10 +36,10 @@ TEST(PushFailure, DownAndStalledNodesFailWithinTheirConnectTimeoutWhileOthersIns
   Bundles bundles(fleet, 1);
   test::SilentListener stalled;
   constexpr int kConnectTimeout = 2;
-  fs::path inventory = fleet.inventory_with(
-      "down.toml", {},
-      extra_node(fleet, "ghost", test::unused_port(), kConnectTimeout) +
-          extra_node(fleet, "stalled", stalled.port(), kConnectTimeout));
+  fs::path inventory =
+      fleet.inventory_with("down.toml", {},
+                           extra_node(fleet, "ghost", test::unused_port(), kConnectTimeout) +
+                               extra_node(fleet, "stalled", stalled.port(), kConnectTimeout));
   fleet.kill_node(2);
 
   auto result = bundles.push(1, inventory);
@@ -50,7 +50,8 @@ TEST(PushFailure, DownAndStalledNodesFailWithinTheirConnectTimeoutWhileOthersIns
   EXPECT_EQ(nodes["ghost"]["status"], "unreachable") << nodes["ghost"];
   EXPECT_EQ(nodes["ghost"]["step"], "connect") << nodes["ghost"];
   // The kernel completes the stalled peer's handshake, so TCP connects and SSH never answers.
-  EXPECT_TRUE(nodes["stalled"]["status"] == "timeout" || nodes["stalled"]["status"] == "unreachable")
+  EXPECT_TRUE(nodes["stalled"]["status"] == "timeout" ||
+              nodes["stalled"]["status"] == "unreachable")
       << nodes["stalled"];
   // Functional bound, not a speed target: the connect timeout holds, the 60 s node timeout
   // never comes into it.
@@ -155,8 +156,9 @@ TEST(PushFailure, FullFilesystemUnderDestFailsAtInstallOnTheOldGeneration) {
   ASSERT_EQ(current_of(node2), "generations/000001");
   // Fill what is left: dd stops at ENOSPC.
   test::shell("dd if=/dev/zero of=" + (tiny_dir / "filler").string() + " bs=4k 2>/dev/null");
-  ASSERT_EQ(std::stoul(test::shell("df --output=avail -B1 " + tiny_dir.string() + " | tail -n 1").out),
-            0u);
+  ASSERT_EQ(
+      std::stoul(test::shell("df --output=avail -B1 " + tiny_dir.string() + " | tail -n 1").out),
+      0u);
   auto before = test::tree_of(fs::path(node2.dest) / "generations" / "000001");
 
   auto result = bundles.push(2, inventory);

@@ -34,7 +34,9 @@ class Bundles {
     }
   }
   [[nodiscard]] fs::path pass() const { return work_ / "pass"; }
-  [[nodiscard]] fs::path bundle(int g) const { return work_ / ("gen" + std::to_string(g) + ".kfb"); }
+  [[nodiscard]] fs::path bundle(int g) const {
+    return work_ / ("gen" + std::to_string(g) + ".kfb");
+  }
   [[nodiscard]] const fs::path& dir() const { return work_.path(); }
 
   // keyfleet push BUNDLE(g) --inventory INV --passphrase-file P --yes --json EXTRA...

@@ -61,7 +61,6 @@ TEST(Push, InstallsEverywhereThenRerunIsUnchangedAndBadHostKeyReceivesNothing) {
   EXPECT_NE(again.out.find("\"unchanged\": 5"), std::string::npos) << again.out;
 }
 
-
 // A hook that logs "<name> STEP GENERATION DEST CURRENT" to the node's hooks.log, then runs `then`.
 std::string hook(const Fleet& fleet, int k, const std::string& name, const std::string& then = "") {
   std::string log = (fleet.node_dir(k) / "hooks.log").string();
@@ -81,14 +80,14 @@ TEST(Push, HooksRunPrePostCheckAroundTheInstallAndAFailingPreKeepsCurrent) {
   Bundles bundles(fleet, 2);
   // node2's pre hook refuses any generation from 2 on.
   fs::path inventory = fleet.inventory_with(
-      "hooks.toml", {{1, all_hooks(fleet, 1)},
-                     {2, all_hooks(fleet, 2, "test \"$KEYFLEET_GENERATION\" -lt 2")}});
+      "hooks.toml",
+      {{1, all_hooks(fleet, 1)}, {2, all_hooks(fleet, 2, "test \"$KEYFLEET_GENERATION\" -lt 2")}});
   auto first = bundles.push(1, inventory);
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   for (int k : {1, 2}) {
     std::string dest = fleet.node(k).dest;
     EXPECT_EQ(test::read_text(fleet.node_dir(k) / "hooks.log"),
-              "pre pre 1 " + dest + " \n" +                             // before the switch
+              "pre pre 1 " + dest + " \n" +                          // before the switch
                   "post post 1 " + dest + " generations/000001\n" +  // after it
                   "check check 1 " + dest + " generations/000001\n")
         << k;
@@ -204,8 +203,8 @@ TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
   } else {
     fs::permissions(locked, fs::perms(0555));
   }
-  fs::path inventory = fleet.inventory_with(
-      "locked.toml", {{3, "dest = \"" + (locked / "dest").string() + "\""}});
+  fs::path inventory =
+      fleet.inventory_with("locked.toml", {{3, "dest = \"" + (locked / "dest").string() + "\""}});
   auto refused = bundles.push(2, inventory, {"--dry-run"});
   if (mounted) ::umount2(locked.c_str(), MNT_DETACH);
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;

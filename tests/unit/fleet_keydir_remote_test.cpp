@@ -119,10 +119,10 @@ TEST_F(SwitchScript, RefusesWhileAnotherInstallHoldsTheLock) {
   write_generation(".tmp-eeee", "key 1");
   // flock(1) from util-linux, as on the nodes; the holder keeps DEST/.lock until it exits.
   std::string lock = (dest() / ".lock").string();
-  auto result = shell("exec 9>>'" + lock + "' && flock -n 9 && " +
-                      keydir::switch_command(dest().string(), ".tmp-eeee", 1, std::nullopt,
-                                             "current.tmp-test") +
-                      " 9>&-");
+  auto result = shell(
+      "exec 9>>'" + lock + "' && flock -n 9 && " +
+      keydir::switch_command(dest().string(), ".tmp-eeee", 1, std::nullopt, "current.tmp-test") +
+      " 9>&-");
   // The holder's fd is closed for the script (9>&-), yet the lock is held by this shell's fd.
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.err.find(".lock is held"), std::string::npos) << result.err;
