@@ -1,5 +1,7 @@
 // `keyfleet cleanup` run while `keyfleet push` is staging on the same node: cleanup must leave
 // the copy being written alone (both take DEST/.lock on the node), and the push completes.
+#include <signal.h>
+
 #include <chrono>
 #include <thread>
 
@@ -60,6 +62,53 @@ TEST(CleanupLock, CleanupWaitsOutAPushInProgressAndNeverWipesItsCopy) {
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_TRUE(test::staged_files(fleet.node(1)).empty());
   EXPECT_EQ(current_of(fleet.node(1)), "generations/000001");
+}
+
+// Another holder of a node's DEST/.lock (here a local process, the node being local): cleanup
+// prunes nothing and push does not switch `current`, each naming the lock; once it is gone
+// both go through. Cleanup's prune and push's switch share the lock, so a prune can never act on
+// a `current` read before a switch.
+TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
+  Fleet fleet(1);
+  Bundles bundles(fleet, 3);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  ASSERT_EQ(bundles.push(2, fleet.inventory()).exit_code, 0);
+  fs::path lock = fs::path(fleet.node(1).dest) / ".lock";
+  fs::path generations = fs::path(fleet.node(1).dest) / "generations";
+  // The subshell becomes `sleep`, which keeps fd 9 and so the lock.
+  auto holder = test::shell("(exec 9>>'" + lock.string() +
+                            "' && flock -n 9 && exec sleep 120) >/dev/null 2>&1 & echo $!");
+  const int pid = std::stoi(holder.out);
+  for (int i = 0; i < 100 && test::shell("flock -n '" + lock.string() + "' true").exit_code == 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  auto cleaned = test::keyfleet(
+      {"cleanup", "--inventory", fleet.inventory().string(), "--purge-old", "--json"});
+  auto pushed = bundles.push(3, fleet.inventory());
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(cleaned.exit_code, 1) << cleaned.out << cleaned.err;
+  EXPECT_EQ(nodes_of(cleaned)["node1"]["step"], "lock") << cleaned.out;
+  EXPECT_TRUE(fs::exists(generations / "000001"));
+  EXPECT_EQ(pushed.exit_code, 1) << pushed.out << pushed.err;
+  auto node = nodes_of(pushed)["node1"];
+  EXPECT_EQ(node["step"], "staging") << node;  // push takes the lock before staging
+  EXPECT_NE(node["error"].get<std::string>().find(".lock is held"), std::string::npos) << node;
+  EXPECT_EQ(current_of(fleet.node(1)), "generations/000002");
+  EXPECT_FALSE(fs::exists(generations / "000003"));
+
+  // The holder is gone: the lock is free again.
+  for (int i = 0; i < 100 && test::shell("flock -n '" + lock.string() + "' true").exit_code != 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(test::keyfleet({"cleanup", "--inventory", fleet.inventory().string(), "--purge-old"})
+                .exit_code,
+            0);
+  EXPECT_FALSE(fs::exists(generations / "000001"));
+  EXPECT_EQ(bundles.push(3, fleet.inventory()).exit_code, 0);
+  EXPECT_EQ(current_of(fleet.node(1)), "generations/000003");
 }
 
 }  // namespace
