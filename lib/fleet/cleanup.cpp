@@ -183,6 +183,11 @@ NodeResult<void> prune_generations(Remote& remote, const std::string& dest,
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options) {
   CleanupReceipt receipt;
+  // Under the lock push holds while staging and the switch script holds while switching: no
+  // staged copy is wiped while it is written, and `current` cannot move between reading it and
+  // pruning around it (which could remove a generation just made current).
+  KF_CHECK(remote.lock_dest(node.dest, "lock"));
+  DestLock lock(remote);
   KF_CHECK(clean_staging(remote, node.staging, receipt));
   KF_CHECK(prune_generations(remote, node.dest, options, receipt));
   return receipt;

@@ -51,6 +51,8 @@ NodeResult<void> clean_staging(Remote& remote, const std::string& staging, Clean
 NodeResult<void> prune_generations(Remote& remote, const std::string& dest,
                                    const CleanupOptions& options, CleanupReceipt& receipt);
 
+// clean_staging then prune_generations, under Remote::lock_dest (DEST/.lock, step "lock"): the
+// lock push holds while staging and the switch script holds while moving `current`.
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options);
 

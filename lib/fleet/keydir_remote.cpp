@@ -40,7 +40,7 @@ do_switch() {
 }
 if command -v flock >/dev/null 2>&1; then
   exec 9>>.lock
-  if ! flock -n 9; then echo "$dest/.lock is held by another install" >&2; exit 1; fi
+  if ! flock -n 9; then echo "$dest/.lock is held by another keyfleet push, cleanup or rollback" >&2; exit 1; fi
 fi
 do_switch
 )sh";

@@ -148,7 +148,13 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   }
   if (options.dry_run) return dry_run(remote, node, payload, *current);
 
-  if (auto staged = stage_and_check(remote, node, payload); !staged) return fail(staged.error());
+  {
+    // Cleanup takes the same lock: it never wipes a copy that is still being staged. It is let
+    // go before the hooks and the install (whose switch takes it again for a moment).
+    if (auto locked = remote.lock_dest(node.dest, "staging"); !locked) return fail(locked.error());
+    DestLock lock(remote);
+    if (auto staged = stage_and_check(remote, node, payload); !staged) return fail(staged.error());
+  }
   if (options.no_install) return {NodeStatus::ok, "digest", "", *current};
 
   if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {

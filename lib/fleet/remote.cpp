@@ -2,6 +2,36 @@
 
 namespace kf {
 
+namespace {
+
+// $1 = DEST, $2 = seconds to wait. `exec cat` keeps fd 9, and so the lock, until stdin ends
+// (unlock_dest, or the connection's end), and echoes nothing since nothing is sent; it keeps the
+// channel's stdout open so that the channel's end says the lock is free.
+constexpr std::string_view kLockScript = R"sh(dest=$1 wait=$2
+if ! command -v flock >/dev/null 2>&1; then echo unlocked; exec cat; fi
+if [ ! -d "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
+  echo unlocked; exec cat
+fi
+exec 9>>"$dest/.lock" || exit 1
+if ! flock -w "$wait" 9; then
+  echo "$dest/.lock is held by another keyfleet push, cleanup or install (waited $wait s)" >&2
+  exit 75
+fi
+echo locked
+exec cat
+)sh";
+
+}  // namespace
+
+NodeResult<void> Remote::lock_dest(const std::string&, const std::string&) {
+  return {};
+}
+
+std::string dest_lock_command(const std::string& dest, int wait_seconds) {
+  return "sh -c " + shell_quote(kLockScript) + " keyfleet-lock " + shell_quote(dest) + " " +
+         std::to_string(wait_seconds);
+}
+
 std::string shell_quote(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);

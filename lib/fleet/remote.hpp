@@ -87,10 +87,39 @@ class Remote {
   // Makes a directory's entries durable (after creating, renaming or removing files in it).
   virtual NodeResult<void> fsync_dir(const std::string& path) = 0;
 
+  // Takes the key directory's lock, `flock DEST/.lock` (the one the switch script takes), and
+  // holds it until unlock_dest() or the end of the connection, so that push's staging and
+  // cleanup never work on a node at the same time. DEST is created (0700) when missing; a node
+  // without flock(1), or where DEST cannot be created (then no push can install there either),
+  // goes unlocked. A lock held elsewhere fails at `step` after a short wait. The base class has
+  // no other client to exclude (an in-memory node) and takes nothing.
+  virtual NodeResult<void> lock_dest(const std::string& dest, const std::string& step);
+  // Releases what lock_dest took, and returns once the node has let go of it.
+  virtual void unlock_dest() {}
+
  protected:
   Remote(Remote&&) = default;
   Remote& operator=(Remote&&) = default;
 };
+
+// Holds a Remote's DEST lock for a scope.
+class DestLock {
+ public:
+  explicit DestLock(Remote& remote) : remote_(remote) {}
+  DestLock(const DestLock&) = delete;
+  DestLock& operator=(const DestLock&) = delete;
+  ~DestLock() { remote_.unlock_dest(); }
+
+ private:
+  Remote& remote_;
+};
+
+// How long lock_dest waits for another keyfleet command to let go of DEST/.lock.
+inline constexpr int kDestLockWaitSeconds = 10;
+
+// The command lock_dest runs on the node: prints "locked" (or "unlocked", see lock_dest) on
+// stdout, then keeps the lock until its stdin ends; exits 75 when the lock stays held.
+std::string dest_lock_command(const std::string& dest, int wait_seconds);
 
 // `text` as one word for a POSIX shell: single-quoted, with embedded quotes as '\''.
 std::string shell_quote(std::string_view text);

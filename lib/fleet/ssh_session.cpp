@@ -18,10 +18,7 @@ struct KeyDeleter {
 };
 using KeyPtr = std::unique_ptr<ssh_key_struct, KeyDeleter>;
 
-struct ChannelDeleter {
-  void operator()(ssh_channel channel) const { ssh_channel_free(channel); }
-};
-using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
+using ChannelPtr = SshChannelPtr;
 
 struct CharDeleter {
   void operator()(char* text) const { ssh_string_free_char(text); }
@@ -84,12 +81,14 @@ SshSession& SshSession::operator=(SshSession&& other) noexcept {
     watchdog_ = std::move(other.watchdog_);
     session_ = std::move(other.session_);
     sftp_ = std::move(other.sftp_);
+    held_lock_ = std::move(other.held_lock_);
     Remote::operator=(std::move(other));  // last: the members above read `other`
   }
   return *this;
 }
 
 void SshSession::close() {
+  unlock_dest();
   if (session_) {
     // Closing the SFTP channel waits for the peer: never longer than a moment, and not at all for
     // a peer already given up on.
@@ -363,6 +362,74 @@ NodeResult<void> SshSession::exec_io(ssh_channel channel, std::span<const std::u
     }
     if (n == 0 && ssh_channel_is_eof(channel)) return {};
   }
+}
+
+}  // namespace kf
+
+namespace kf {
+
+NodeResult<void> SshSession::lock_dest(const std::string& dest, const std::string& step) {
+  unlock_dest();
+  std::string what = fmt::format("locking {}/.lock", dest);
+  if (!session_) return node_fail(NodeStatus::failed, step, "{}: {}: not connected", name_, what);
+  refresh_timeout();
+  ChannelPtr channel(ssh_channel_new(session_.get()));
+  if (!channel || ssh_channel_open_session(channel.get()) != SSH_OK) {
+    return std::unexpected(ssh_failure(step, what));
+  }
+  std::string command = dest_lock_command(dest, kDestLockWaitSeconds);
+  if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK) {
+    return std::unexpected(ssh_failure(step, what));
+  }
+  // The first line says whether the lock is ours; end-of-file first means it is not.
+  std::string out;
+  std::string err;
+  char buffer[512];
+  while (out.find('\n') == std::string::npos) {
+    if (timed_out()) return std::unexpected(ssh_failure(step, what));
+    auto slice = std::min<long>(deadline_.remaining().count(), 1000);
+    int n =
+        ssh_channel_read_timeout(channel.get(), buffer, sizeof buffer, 0, static_cast<int>(slice));
+    if (n == SSH_ERROR) return std::unexpected(ssh_failure(step, what));
+    if (n > 0) out.append(buffer, static_cast<std::size_t>(n));
+    int m = 0;
+    while ((m = ssh_channel_read_nonblocking(channel.get(), buffer, sizeof buffer, 1)) > 0) {
+      err.append(buffer, static_cast<std::size_t>(m));
+    }
+    if (n == 0 && ssh_channel_is_eof(channel.get())) break;
+  }
+  std::string first = out.substr(0, out.find('\n'));
+  if (first == "locked" || first == "unlocked") {
+    held_lock_ = std::move(channel);
+    return {};
+  }
+  int status = ssh_channel_get_exit_status(channel.get());
+  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
+  return node_fail(
+      NodeStatus::failed, step, "{}: {}: {}", name_, what,
+      err.empty() ? fmt::format("the lock command exited with status {}", status) : err);
+}
+
+void SshSession::unlock_dest() {
+  if (!held_lock_) return;
+  ssh_channel channel = held_lock_.get();
+  if (session_ && ssh_is_connected(session_.get()) && !timed_out()) {
+    refresh_timeout();
+    // The node's `cat` exits at end-of-file, which closes the lock; its channel's end-of-file
+    // says so. Waiting for it keeps a following flock on the node (the switch script's) from
+    // finding the lock still held by us.
+    if (ssh_channel_send_eof(channel) == SSH_OK) {
+      char buffer[512];
+      while (!timed_out()) {
+        auto slice = std::min<long>(deadline_.remaining().count(), 1000);
+        int n =
+            ssh_channel_read_timeout(channel, buffer, sizeof buffer, 0, static_cast<int>(slice));
+        if (n == SSH_ERROR || (n == 0 && ssh_channel_is_eof(channel))) break;
+      }
+    }
+    ssh_channel_close(channel);
+  }
+  held_lock_.reset();
 }
 
 }  // namespace kf

@@ -21,6 +21,10 @@ struct SshSessionDeleter {
 struct SftpSessionDeleter {
   void operator()(sftp_session sftp) const;
 };
+struct SshChannelDeleter {
+  void operator()(ssh_channel channel) const { ssh_channel_free(channel); }
+};
+using SshChannelPtr = std::unique_ptr<ssh_channel_struct, SshChannelDeleter>;
 using SshSessionPtr = std::unique_ptr<ssh_session_struct, SshSessionDeleter>;
 using SftpSessionPtr = std::unique_ptr<sftp_session_struct, SftpSessionDeleter>;
 
@@ -69,6 +73,9 @@ class SshSession final : public Remote {
   NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
   NodeResult<SpaceInfo> space(const std::string& path) override;
   NodeResult<void> fsync_dir(const std::string& path) override;
+  // An exec channel running dest_lock_command, kept open while the lock is held.
+  NodeResult<void> lock_dest(const std::string& dest, const std::string& step) override;
+  void unlock_dest() override;
 
  private:
   SshSession(const NodeConfig& node, Deadline deadline);
@@ -101,6 +108,8 @@ class SshSession final : public Remote {
   std::unique_ptr<SocketWatchdog> watchdog_;
   SshSessionPtr session_;
   SftpSessionPtr sftp_;
+  // After session_: a channel must be freed before its session.
+  SshChannelPtr held_lock_;
 };
 
 }  // namespace kf

@@ -1,15 +1,22 @@
 // keyfleet push against real sshd daemons on loopback.
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "support/fleet_fixture.hpp"
-#include "support/test_support.hpp"
+#include "pki/manifest.hpp"
+#include "push_support.hpp"
 
 namespace kf {
 namespace {
 
 namespace fs = boost::filesystem;
+using test::Bundles;
+using test::current_of;
 using test::Fleet;
 using test::keyfleet;
+using test::nodes_of;
 
 TEST(Push, InstallsEverywhereThenRerunIsUnchangedAndBadHostKeyReceivesNothing) {
   Fleet fleet(5);
@@ -52,6 +59,162 @@ TEST(Push, InstallsEverywhereThenRerunIsUnchangedAndBadHostKeyReceivesNothing) {
   auto again = keyfleet(push);
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_NE(again.out.find("\"unchanged\": 5"), std::string::npos) << again.out;
+}
+
+// A hook that logs "<name> STEP GENERATION DEST CURRENT" to the node's hooks.log, then runs `then`.
+std::string hook(const Fleet& fleet, int k, const std::string& name, const std::string& then = "") {
+  std::string log = (fleet.node_dir(k) / "hooks.log").string();
+  return fmt::format(
+      "{} = 'echo {} \"$KEYFLEET_STEP\" \"$KEYFLEET_GENERATION\" \"$KEYFLEET_DEST\" "
+      "\"$(readlink \"$KEYFLEET_DEST/current\")\" >> {}{}'",
+      name, name, log, then.empty() ? "" : "; " + then);
+}
+
+std::string all_hooks(const Fleet& fleet, int k, const std::string& pre_then = "") {
+  return hook(fleet, k, "pre", pre_then) + "\n" + hook(fleet, k, "post") + "\n" +
+         hook(fleet, k, "check");
+}
+
+TEST(Push, HooksRunPrePostCheckAroundTheInstallAndAFailingPreKeepsCurrent) {
+  Fleet fleet(2);
+  Bundles bundles(fleet, 2);
+  // node2's pre hook refuses any generation from 2 on.
+  fs::path inventory = fleet.inventory_with(
+      "hooks.toml",
+      {{1, all_hooks(fleet, 1)}, {2, all_hooks(fleet, 2, "test \"$KEYFLEET_GENERATION\" -lt 2")}});
+  auto first = bundles.push(1, inventory);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  for (int k : {1, 2}) {
+    std::string dest = fleet.node(k).dest;
+    EXPECT_EQ(test::read_text(fleet.node_dir(k) / "hooks.log"),
+              "pre pre 1 " + dest + " \n" +                          // before the switch
+                  "post post 1 " + dest + " generations/000001\n" +  // after it
+                  "check check 1 " + dest + " generations/000001\n")
+        << k;
+  }
+
+  auto second = bundles.push(2, inventory);
+  EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
+  auto nodes = nodes_of(second);
+  EXPECT_EQ(nodes["node1"]["status"], "ok");
+  EXPECT_EQ(nodes["node2"]["status"], "failed");
+  EXPECT_EQ(nodes["node2"]["step"], "pre");
+  EXPECT_NE(nodes["node2"]["error"].get<std::string>().find("pre hook"), std::string::npos)
+      << nodes["node2"];
+  EXPECT_EQ(nodes["node2"]["generation"], 1);
+  EXPECT_EQ(current_of(fleet.node(1)), "generations/000002");
+  EXPECT_EQ(current_of(fleet.node(2)), "generations/000001");
+  EXPECT_FALSE(fs::exists(fs::path(fleet.node(2).dest) / "generations" / "000002"));
+  std::string log2 = test::read_text(fleet.node_dir(2) / "hooks.log");
+  EXPECT_TRUE(log2.ends_with("check check 1 " + fleet.node(2).dest + " generations/000001\n" +
+                             "pre pre 2 " + fleet.node(2).dest + " generations/000001\n"))
+      << log2;  // no post, no check after a failed pre
+}
+
+TEST(Push, RollingStopsAtTheFirstFailingCheckAndMaxFailuresGoesOn) {
+  Fleet fleet(5);
+  Bundles bundles(fleet, 1);
+  fs::path inventory = fleet.inventory_with("rolling.toml", {{3, "check = 'exit 7'"}});
+  auto result = bundles.push(1, inventory, {"--rolling"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  auto nodes = nodes_of(result);
+  for (std::string name : {"node1", "node2"}) EXPECT_EQ(nodes[name]["status"], "ok") << name;
+  EXPECT_EQ(nodes["node3"]["status"], "failed");
+  EXPECT_EQ(nodes["node3"]["step"], "check");
+  for (int k : {4, 5}) {
+    EXPECT_EQ(nodes["node" + std::to_string(k)]["status"], "skipped") << result.out;
+    EXPECT_TRUE(test::staged_files(fleet.node(k)).empty()) << k;
+    EXPECT_TRUE(fs::is_empty(fleet.node(k).dest)) << k;
+  }
+  for (int k : {1, 2, 3}) EXPECT_EQ(current_of(fleet.node(k)), "generations/000001") << k;
+
+  // Node 4's pre hook now refuses: with one failure tolerated, node 5 still gets its turn.
+  fs::path refusing =
+      fleet.inventory_with("refusing.toml", {{3, "check = 'exit 7'"}, {4, "pre = 'exit 8'"}});
+  auto tolerant = bundles.push(1, refusing, {"--rolling", "--max-failures", "1"});
+  EXPECT_EQ(tolerant.exit_code, 1) << tolerant.out << tolerant.err;
+  nodes = nodes_of(tolerant);
+  for (std::string name : {"node1", "node2", "node3"}) {
+    EXPECT_EQ(nodes[name]["status"], "unchanged") << name;
+  }
+  EXPECT_EQ(nodes["node4"]["status"], "failed");
+  EXPECT_EQ(nodes["node4"]["step"], "pre");
+  EXPECT_EQ(nodes["node5"]["status"], "ok");
+  EXPECT_EQ(current_of(fleet.node(4)), "");
+  EXPECT_EQ(current_of(fleet.node(5)), "generations/000001");
+
+  auto everyone = bundles.push(1, fleet.inventory(), {"--rolling", "--max-failures", "1"});
+  EXPECT_EQ(everyone.exit_code, 0) << everyone.out;
+  for (int k = 1; k <= 5; ++k) EXPECT_EQ(current_of(fleet.node(k)), "generations/000001") << k;
+}
+
+std::string sha256_of(const fs::path& file) {
+  std::string bytes = test::read_text(file);
+  return sha256_hex({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+}
+
+TEST(Push, NoInstallStagesOneCheckedCopyAndLeavesCurrent) {
+  Fleet fleet(3);
+  Bundles bundles(fleet, 2);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  for (const auto& node : fleet.nodes()) fs::remove_all(node.staging);
+  auto result = bundles.push(2, fleet.inventory(), {"--no-install"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  auto doc = nlohmann::json::parse(result.out);
+  std::string local = sha256_of(bundles.bundle(2));
+  EXPECT_EQ(doc["bundle_sha256"], local);
+  EXPECT_EQ(doc["summary"]["ok"], 3) << result.out;
+  for (int k = 1; k <= 3; ++k) {
+    auto staged = test::staged_files(fleet.node(k));
+    ASSERT_EQ(staged.size(), 1u) << k;
+    EXPECT_EQ(sha256_of(staged.front()), local) << k;
+    EXPECT_EQ(test::file_mode(staged.front()), 0600u);
+    EXPECT_EQ(current_of(fleet.node(k)), "generations/000001") << k;
+    EXPECT_FALSE(fs::exists(fs::path(fleet.node(k).dest) / "generations" / "000002"));
+  }
+}
+
+TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
+  Fleet fleet(3);
+  Bundles bundles(fleet, 2);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  auto snapshot = [&] {
+    std::vector<std::map<std::string, std::string>> trees;
+    for (const auto& node : fleet.nodes()) {
+      trees.push_back(test::tree_of(node.dest));
+      trees.push_back(test::tree_of(node.staging));
+    }
+    return trees;
+  };
+  auto before = snapshot();
+  auto result = bundles.push(2, fleet.inventory(), {"--dry-run"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  auto nodes = nodes_of(result);
+  for (const auto& [name, node] : nodes) EXPECT_EQ(node["status"], "ok") << name;
+  EXPECT_EQ(snapshot(), before);
+
+  // node3's dest would go into a directory it cannot write: read-only for root, 0555 for others.
+  fs::path locked = fleet.node_dir(3) / "locked";
+  fs::create_directories(locked);
+  bool mounted = false;
+  if (::geteuid() == 0) {
+    mounted = ::mount("tmpfs", locked.c_str(), "tmpfs", MS_RDONLY, "size=64k") == 0;
+    if (!mounted) GTEST_SKIP() << "cannot mount a read-only tmpfs on " << locked;
+  } else {
+    fs::permissions(locked, fs::perms(0555));
+  }
+  fs::path inventory =
+      fleet.inventory_with("locked.toml", {{3, "dest = \"" + (locked / "dest").string() + "\""}});
+  auto refused = bundles.push(2, inventory, {"--dry-run"});
+  if (mounted) ::umount2(locked.c_str(), MNT_DETACH);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  nodes = nodes_of(refused);
+  EXPECT_EQ(nodes["node1"]["status"], "ok");
+  EXPECT_EQ(nodes["node3"]["status"], "failed");
+  EXPECT_EQ(nodes["node3"]["step"], "install");
+  EXPECT_NE(nodes["node3"]["error"].get<std::string>().find(locked.string()), std::string::npos)
+      << nodes["node3"];
+  EXPECT_EQ(snapshot(), before);
 }
 
 }  // namespace

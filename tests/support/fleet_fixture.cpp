@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -94,6 +95,37 @@ void Fleet::freeze_sessions(int k, bool frozen) {
       pids_of("walk() { for c in $(pgrep -P \"$1\"); do echo \"$c\"; walk \"$c\"; done; }; walk " +
               listener);
   for (int pid : pids) ::kill(pid, frozen ? SIGSTOP : SIGCONT);
+}
+
+void Fleet::throttle_uploads(int k, const std::string& rate) {
+  script({"throttle", dir().string(), std::to_string(k), rate});
+}
+
+fs::path Fleet::inventory_with(const std::string& name, const std::map<int, std::string>& extra,
+                               const std::string& more) const {
+  auto key_of = [](const std::string& line) { return line.substr(0, line.find(" = ")); };
+  // fleet.sh writes each node's table as consecutive lines ending with its `staging` key; a key
+  // that `extra` sets replaces the fleet's.
+  std::istringstream in(read_text(inventory()));
+  std::string out;
+  int k = 0;
+  std::set<std::string> replaced;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("name = \"node")) {
+      k = std::stoi(line.substr(12));
+      replaced.clear();
+      if (extra.contains(k)) {
+        std::istringstream lines(extra.at(k));
+        for (std::string e; std::getline(lines, e);) replaced.insert(key_of(e));
+      }
+    }
+    if (k == 0 || !replaced.contains(key_of(line))) out += line + "\n";
+    if (line.starts_with("staging = ") && extra.contains(k)) out += extra.at(k) + "\n";
+  }
+  out += more;
+  fs::path path = dir() / name;
+  write_text(path, out, 0644);
+  return path;
 }
 
 void Fleet::rewrite_known_host(int k, const std::string& replacement) {

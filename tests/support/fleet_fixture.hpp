@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,15 @@ class Fleet {
   // SIGSTOPs (or SIGCONTs) every session node k's sshd serves, leaving the listener alone: a peer
   // that stops answering mid-connection.
   void freeze_sessions(int k, bool frozen);
+
+  // Restarts node k with its SFTP input slowed to `rate` bytes/s ("2k"; "off" undoes it), so that
+  // an upload to it takes seconds: long enough to act while it is under way.
+  void throttle_uploads(int k, const std::string& rate);
+
+  // Writes a copy of the fleet's inventory as `name` in the fleet's directory, with the TOML
+  // lines of `extra[k]` added to node k's table and `more` (further [[node]] tables) at the end.
+  fs::path inventory_with(const std::string& name, const std::map<int, std::string>& extra,
+                          const std::string& more = "") const;
 
   // Writes node k's entry in the fleet's known_hosts with a different (valid) ed25519 key.
   void corrupt_known_host(int k);
