@@ -39,6 +39,8 @@ constexpr std::string_view kExamples =
     "--purge-old removes every generation but current. A generation is first renamed to\n"
     "generations/.tmp-prune-<random>, then deleted, so a crash never leaves half a generation\n"
     "under its real name; the next cleanup finishes the job.\n"
+    "Each node's work holds DEST/.lock, the lock push and rollback take too: cleanup waits up\n"
+    "to 10 s for a push in progress, else fails that node at step `lock` (run it again later).\n"
     "--bundle FILE wipes the local copy too (zeros, fsync, unlink), after the nodes.\n"
     "A node with nothing to clean is ok: a rerun is harmless. Exit 0 when every node is ok.\n\n";
 
