@@ -159,7 +159,7 @@ TEST(PushFailure, FullFilesystemUnderDestFailsAtInstallOnTheOldGeneration) {
   ASSERT_EQ(
       std::stoul(test::shell("df --output=avail -B1 " + tiny_dir.string() + " | tail -n 1").out),
       0u);
-  auto before = test::tree_of(fs::path(node2.dest) / "generations" / "000001");
+  auto before = test::tree(fs::path(node2.dest) / "generations" / "000001");
 
   auto result = bundles.push(2, inventory);
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
@@ -169,7 +169,7 @@ TEST(PushFailure, FullFilesystemUnderDestFailsAtInstallOnTheOldGeneration) {
   EXPECT_NE(nodes["node2"]["error"].get<std::string>().find("node2"), std::string::npos);
   EXPECT_EQ(nodes["node2"]["generation"], 1) << nodes["node2"];
   EXPECT_EQ(current_of(node2), "generations/000001");
-  EXPECT_EQ(test::tree_of(fs::path(node2.dest) / "generations" / "000001"), before);
+  EXPECT_EQ(test::tree(fs::path(node2.dest) / "generations" / "000001"), before);
   EXPECT_FALSE(fs::exists(fs::path(node2.dest) / "generations" / "000002"));
   EXPECT_TRUE(test::temporary_generations(node2).empty());
   for (int k : {1, 3}) {

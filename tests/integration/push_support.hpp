@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/bundle_fixtures.hpp"
 #include "support/fleet_fixture.hpp"
 #include "support/test_support.hpp"
 
@@ -75,25 +76,6 @@ inline std::string current_of(const NodeConfig& node) {
   fs::path link = fs::path(node.dest) / "current";
   if (!fs::is_symlink(link)) return "";
   return fs::read_symlink(link).string();
-}
-
-// Every entry under `dir` (relative name -> file bytes, "<dir>" or "-> target"), symlinks and
-// directories included, for "nothing was written" checks. A missing `dir` is an empty map.
-inline std::map<std::string, std::string> tree_of(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (fs::recursive_directory_iterator it(dir), end; it != end; ++it) {
-    std::string name = fs::relative(it->path(), dir).string();
-    auto status = it->symlink_status();
-    if (fs::is_symlink(status)) {
-      out[name] = "-> " + fs::read_symlink(it->path()).string();
-    } else if (fs::is_directory(status)) {
-      out[name] = "<dir>";
-    } else {
-      out[name] = read_text(it->path());
-    }
-  }
-  return out;
 }
 
 // Staged copies (regular files) under a node's staging directory.

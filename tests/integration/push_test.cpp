@@ -181,8 +181,8 @@ TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
   auto snapshot = [&] {
     std::vector<std::map<std::string, std::string>> trees;
     for (const auto& node : fleet.nodes()) {
-      trees.push_back(test::tree_of(node.dest));
-      trees.push_back(test::tree_of(node.staging));
+      trees.push_back(test::tree(node.dest));
+      trees.push_back(test::tree(node.staging));
     }
     return trees;
   };
