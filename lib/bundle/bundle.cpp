@@ -79,7 +79,8 @@ Result<KeySet> load_keyset(const fs::path& dir, bool include_ca_key) {
       return fail(ExitCode::usage, "key set {}: {} is larger than the limit of {} bytes",
                   dir.string(), f.name, kMaxEntrySize);
     }
-    keyset.files.push_back({f.name, f.mode, KF_TRY(read_listed_file(dir, f))});
+    auto data = KF_TRY(read_listed_file(dir, f));
+    keyset.files.push_back({f.name, f.mode, std::move(data)});
   }
   return keyset;
 }

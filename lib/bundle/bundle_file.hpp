@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include <boost/filesystem/path.hpp>
@@ -28,6 +29,9 @@ Result<CheckedBundleFile> check_bundle_file(const boost::filesystem::path& path)
 // the bundle. A wrong passphrase or a tampered bundle is ExitCode::integrity, "<path>: <why>".
 Result<OpenedBundle> open_checked_bundle(const CheckedBundleFile& file,
                                          const PassphraseSource& source);
+// The same with the passphrase already read (push decrypts on another thread).
+Result<OpenedBundle> open_checked_bundle(const CheckedBundleFile& file,
+                                         std::string_view passphrase);
 
 struct OpenedBundleFile {
   std::vector<std::uint8_t> bytes;  // the age file exactly as read

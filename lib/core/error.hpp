@@ -44,6 +44,8 @@ template <class... Args>
 
 // Propagates an error from an expression returning Result<T>; yields the value otherwise.
 // GCC statement expressions keep call sites to one line, as ccache's TRY does.
+// Never inside a braced initializer: when it returns there, GCC does not destroy the members
+// already built (ASan reports the leak).
 #define KF_TRY(expr)                                                                \
   ({                                                                                \
     auto kf_try_result_ = (expr);                                                   \
