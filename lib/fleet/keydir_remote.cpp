@@ -40,7 +40,8 @@ do_switch() {
 }
 if command -v flock >/dev/null 2>&1; then
   exec 9>>.lock
-  if ! flock -n 9; then echo "$dest/.lock is held by another keyfleet push, cleanup or rollback" >&2; exit 1; fi
+  # A cleanup or another switch holds it for moments; waiting a little beats failing the node.
+  if ! flock -w 5 9; then echo "$dest/.lock is still held after 5 s by another keyfleet push, cleanup or rollback" >&2; exit 1; fi
 fi
 do_switch
 )sh";
