@@ -80,8 +80,10 @@ Result<int> run_cleanup(const CleanupArgs& args) {
   if (!args.bundle.empty()) {
     if (auto wiped = wipe_file(args.bundle); wiped) {
       output.local_note = fmt::format("local: wiped {}\n", args.bundle);
+      output.local_json = {{"bundle", args.bundle}, {"wiped", true}, {"error", nullptr}};
     } else {
       output.local_failed = true;
+      output.local_json = {{"bundle", args.bundle}, {"wiped", false}, {"error", wiped.error().message}};
       std::cerr << "keyfleet: error: " << wiped.error().message << '\n';
     }
   }

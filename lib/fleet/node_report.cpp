@@ -213,7 +213,15 @@ std::string format_summary(const FleetReport& report) {
 ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,
                             const ReportOutput& output) {
   if (output.json) {
-    out << to_json(report).dump(2) << '\n';
+    nlohmann::ordered_json doc = to_json(report);
+    if (output.node_detail) {
+      for (std::size_t i = 0; i < report.nodes.size(); ++i) {
+        std::string detail = output.node_detail(i, report.nodes[i]);
+        if (!detail.empty()) doc["nodes"][i]["detail"] = detail;
+      }
+    }
+    if (!output.local_json.is_null()) doc["local"] = output.local_json;
+    out << doc.dump(2) << '\n';
   } else {
     if (output.node_detail) {
       for (std::size_t i = 0; i < report.nodes.size(); ++i) {

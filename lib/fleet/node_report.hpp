@@ -73,14 +73,18 @@ struct ReportOutput {
   // The command's own local step (cleanup's wipe of --bundle) failed: exit 1 even when every
   // node succeeded.
   bool local_failed = false;
-  // Human output only, before the summary: "<name>: <detail>" for each node, in inventory order,
-  // whose detail is not empty (cleanup says what it removed). `index` is the node's position.
+  // Before the summary, "<name>: <detail>" for each node, in inventory order, whose detail is
+  // not empty (cleanup says what it removed); in --json, that node's "detail" member.
+  // `index` is the node's position.
   std::function<std::string(std::size_t index, const NodeReport& node)> node_detail = {};
   // Human output only, after the node details and before the summary (cleanup's local wipe).
   std::string local_note = {};
+  // --json only: the same local step as a top-level "local" member, when not null.
+  nlohmann::ordered_json local_json = nullptr;
 };
 
-// Prints `report` on `out` -- the --json document (to_json, nothing else) or the node details,
+// Prints `report` on `out` -- the --json document (to_json with the details and local step added,
+// nothing else) or the node details,
 // local note and format_summary -- and returns the command's exit code: 130 when interrupted,
 // 0 when every node succeeded and no local step failed, else 1.
 ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,

@@ -137,11 +137,16 @@ TEST_F(CleanupTest, WipesEveryStagedCopyAndIsIdempotent) {
   EXPECT_EQ(test::read_text(witness), std::string(witness_size, '\0'));
   EXPECT_EQ(current_files(fleet().node(1)), before);
 
-  auto again = cleanup({"--json"});
+  test::write_text(local, "a second local copy", 0600);
+  auto again = cleanup({"--json", "--bundle", local.string()});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
   auto doc = nlohmann::json::parse(again.out);
   EXPECT_EQ(doc["command"], "cleanup");
   EXPECT_EQ(doc["summary"]["ok"], 5);
+  EXPECT_EQ(doc["nodes"][0]["detail"], "nothing to clean") << again.out;
+  EXPECT_EQ(doc["local"]["bundle"], local.string());
+  EXPECT_EQ(doc["local"]["wiped"], true);
+  EXPECT_FALSE(fs::exists(local));
 }
 
 TEST_F(CleanupTest, KeepPrunesOldestButNeverCurrentOrPrevious) {

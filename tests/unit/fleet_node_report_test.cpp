@@ -137,12 +137,25 @@ TEST(FleetNodeReport, FoldNamesMakesRanges) {
 TEST(FleetNodeReport, PrintsOneJsonDocumentAndNothingElse) {
   std::ostringstream out;
   ReportOutput output{.json = true, .local_note = "local: wiped b.age\n"};
-  output.node_detail = [](std::size_t, const NodeReport&) { return std::string("detail"); };
+  output.node_detail = [](std::size_t i, const NodeReport&) {
+    return i == 1 ? std::string("removed 2 files") : std::string();
+  };
+  output.local_json = {{"bundle", "b.age"}, {"wiped", true}};
   print_fleet_report(out, sample(), output);
-  EXPECT_EQ(out.str(), to_json(sample()).dump(2) + "\n");
+  auto expected = to_json(sample());
+  expected["nodes"][1]["detail"] = "removed 2 files";
+  expected["local"] = {{"bundle", "b.age"}, {"wiped", true}};
+  EXPECT_EQ(out.str(), expected.dump(2) + "\n");
   auto parsed = nlohmann::ordered_json::parse(out.str());
   EXPECT_EQ(parsed["command"], "push");
   EXPECT_EQ(parsed["nodes"].size(), 7u);
+  EXPECT_FALSE(parsed["nodes"][0].contains("detail"));
+}
+
+TEST(FleetNodeReport, JsonWithoutDetailsOrLocalStepIsToJson) {
+  std::ostringstream out;
+  print_fleet_report(out, sample(), {.json = true});
+  EXPECT_EQ(out.str(), to_json(sample()).dump(2) + "\n");
 }
 
 TEST(FleetNodeReport, PrintsTheSummaryForPeople) {
