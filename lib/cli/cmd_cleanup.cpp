@@ -83,7 +83,8 @@ Result<int> run_cleanup(const CleanupArgs& args) {
       output.local_json = {{"bundle", args.bundle}, {"wiped", true}, {"error", nullptr}};
     } else {
       output.local_failed = true;
-      output.local_json = {{"bundle", args.bundle}, {"wiped", false}, {"error", wiped.error().message}};
+      output.local_json = {
+          {"bundle", args.bundle}, {"wiped", false}, {"error", wiped.error().message}};
       std::cerr << "keyfleet: error: " << wiped.error().message << '\n';
     }
   }
