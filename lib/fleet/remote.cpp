@@ -4,13 +4,13 @@ namespace kf {
 
 namespace {
 
-// $1 = DEST, $2 = seconds to wait. `exec cat` keeps fd 9, and so the lock, until stdin ends
-// (unlock_dest, or the connection's end), and echoes nothing since nothing is sent; it keeps the
+// $1 = DEST, $2 = seconds to wait. The closing read loop (a builtin: no process per lock) keeps
+// fd 9, and so the lock, until stdin ends (unlock_dest, or the connection's end); it keeps the
 // channel's stdout open so that the channel's end says the lock is free.
 constexpr std::string_view kLockScript = R"sh(dest=$1 wait=$2
-if ! command -v flock >/dev/null 2>&1; then echo unlocked; exec cat; fi
+if ! command -v flock >/dev/null 2>&1; then echo unlocked; while read -r _; do :; done; exit 0; fi
 if [ ! -d "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
-  echo unlocked; exec cat
+  echo unlocked; while read -r _; do :; done; exit 0
 fi
 exec 9>>"$dest/.lock" || exit 1
 if ! flock -w "$wait" 9; then
@@ -18,7 +18,7 @@ if ! flock -w "$wait" 9; then
   exit 75
 fi
 echo locked
-exec cat
+while read -r _; do :; done
 )sh";
 
 }  // namespace
