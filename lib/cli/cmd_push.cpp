@@ -40,16 +40,27 @@ constexpr std::string_view kExamples =
     "hook -> install (DEST/generations/NNNNNN written under a temporary name, then DEST/current\n"
     "switched with one rename) -> post hook -> check hook. A failure names its step and leaves\n"
     "current where it was. The staged copies stay until `keyfleet cleanup`.\n"
+    "Staging through digest, and the switch, hold DEST/.lock on the node, the lock cleanup and\n"
+    "rollback take too: push waits up to 10 s for it (5 s at the switch), else fails that node.\n"
     "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set.\n"
     "Exit: 0 every node ok or unchanged; 1 some node failed; 3 bundle not authentic; 4 not\n"
     "confirmed (without a terminal pass --yes); 130 interrupted.\n\n";
 
 Result<int> run_push(const PushArgs& args) {
   auto inventory = KF_TRY(load_inventory(args.inventory));
-  auto file = KF_TRY(bundle::open_bundle_file(args.bundle, args.passphrase.source()));
-  const std::uint64_t generation = file.bundle.manifest.generation;
+  auto file = KF_TRY(bundle::check_bundle_file(args.bundle));
+  SecretString passphrase =
+      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
+  PendingBundle bundle = open_in_background(file, std::move(passphrase));
+  auto opened = [&]() -> Result<const bundle::OpenedBundle*> {
+    if (!bundle.get()) return std::unexpected(bundle.get().error());
+    return &*bundle.get();
+  };
 
-  if (!args.dry_run) {
+  if (!args.dry_run && !args.yes) {
+    // The question names the generation, so it waits for the decryption; with --yes the nodes
+    // connect while it runs.
+    const std::uint64_t generation = KF_TRY(opened())->manifest.generation;
     KF_CHECK(confirm_or_refuse(
         "push",
         fmt::format("Push generation {} to {} node{}{}?", generation, inventory.nodes.size(),
@@ -66,11 +77,12 @@ Result<int> run_push(const PushArgs& args) {
   if (args.max_failures_option->count() > 0) schedule.max_failures = args.max_failures;
   ProgressLine progress(args.dry_run ? "push --dry-run" : "push");
   schedule.on_progress = [&](const FleetProgress& p) { progress.update(p); };
-
-  FleetReport report{"push", generation, file.bundle.sha256, {}};
-  report.nodes =
-      push_fleet(inventory.nodes, PushPayload{file.bytes, &file.bundle}, options, schedule);
+  auto nodes = push_fleet(inventory.nodes, file.bytes, bundle, options, schedule);
   progress.clear();
+
+  const bundle::OpenedBundle* opened_bundle = KF_TRY(opened());
+  FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
+                     std::move(nodes)};
   return to_int(
       print_fleet_report(std::cout, report, {.json = args.json, .interrupted = kf::interrupted()}));
 }

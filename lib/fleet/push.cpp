@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <iostream>
 
 #include "bundle/layout.hpp"
@@ -178,19 +179,42 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   return {NodeStatus::ok, "install", "", generation};
 }
 
-NodeOutcome push_over_ssh(const NodeConfig& node, const PushPayload& payload,
-                          const PushOptions& options) {
+PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretString passphrase) {
+  return std::async(std::launch::async,
+                    [&file, passphrase = std::move(passphrase)] {
+                      return bundle::open_checked_bundle(file, passphrase.view());
+                    })
+      .share();
+}
+
+NodeOutcome push_over_ssh(const NodeConfig& node, std::span<const std::uint8_t> bundle_bytes,
+                          const PendingBundle& bundle, const PushOptions& options) {
+  auto unopened = [] {
+    return NodeOutcome{NodeStatus::skipped, "bundle", "the bundle could not be opened",
+                       std::nullopt};
+  };
+  const bool decrypted = bundle.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  if (decrypted && !bundle.get()) return unopened();
   auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
   if (!session) return NodeOutcome::from_error(session.error());
-  NodeOutcome outcome = push_node(*session, node, payload, options);
+  session->off_the_clock([&] { bundle.wait(); });
+  const auto& opened = bundle.get();
+  if (!opened) {
+    session->close();
+    return unopened();
+  }
+  NodeOutcome outcome = push_node(*session, node, PushPayload{bundle_bytes, &*opened}, options);
   session->close();
   return outcome;
 }
 
-std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes, const PushPayload& payload,
-                                   const PushOptions& options, const ScheduleOptions& schedule) {
-  return run_fleet(nodes, schedule,
-                   [&](const NodeConfig& node) { return push_over_ssh(node, payload, options); });
+std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
+                                   std::span<const std::uint8_t> bundle_bytes,
+                                   const PendingBundle& bundle, const PushOptions& options,
+                                   const ScheduleOptions& schedule) {
+  return run_fleet(nodes, schedule, [&](const NodeConfig& node) {
+    return push_over_ssh(node, bundle_bytes, bundle, options);
+  });
 }
 
 Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes) {

@@ -1,13 +1,16 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bundle/bundle.hpp"
+#include "bundle/bundle_file.hpp"
 #include "core/error.hpp"
+#include "core/secret.hpp"
 #include "fleet/inventory.hpp"
 #include "fleet/remote.hpp"
 #include "fleet/scheduler.hpp"
@@ -39,13 +42,25 @@ inline constexpr std::string_view kStagedBundleName = "bundle.kfb";
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options);
 
-// Connects (one SSH session for everything) and runs push_node.
-NodeOutcome push_over_ssh(const NodeConfig& node, const PushPayload& payload,
-                          const PushOptions& options);
+// The bundle's opened contents, possibly still being decrypted on another thread.
+using PendingBundle = std::shared_future<Result<bundle::OpenedBundle>>;
+
+// Starts opening `file` with `passphrase` on another thread. `file` must outlive the result.
+PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretString passphrase);
+
+// Connects (one SSH session for everything), waits for `bundle` off the node's clock, and runs
+// push_node. Connecting and authenticating overlap the decryption's scrypt work, yet nothing
+// reaches the node before the bundle is authenticated. A bundle that could not be opened makes
+// the node `skipped` (step "bundle"); one known to be bad before the node starts is not
+// connected to at all. The bundle's own error is the caller's to report.
+NodeOutcome push_over_ssh(const NodeConfig& node, std::span<const std::uint8_t> bundle_bytes,
+                          const PendingBundle& bundle, const PushOptions& options);
 
 // Every node through the scheduler.
-std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes, const PushPayload& payload,
-                                   const PushOptions& options, const ScheduleOptions& schedule);
+std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
+                                   std::span<const std::uint8_t> bundle_bytes,
+                                   const PendingBundle& bundle, const PushOptions& options,
+                                   const ScheduleOptions& schedule);
 
 // "sha256sum" output "<64 hex>  <path>" -> the digest; empty when it is not that.
 std::string parse_sha256sum(std::string_view output);

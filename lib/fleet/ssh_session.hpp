@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -55,6 +56,9 @@ class SshSession final : public Remote {
   // "SHA256:..." of the host key the node presented (and known_hosts matched).
   [[nodiscard]] const std::string& host_key_fingerprint() const { return fingerprint_; }
   [[nodiscard]] Deadline deadline() const { return deadline_; }
+  // Runs `wait` -- local work this node waits for, such as push's decryption -- off the node's
+  // clock: the time left before the deadline is the same after it as before.
+  void off_the_clock(const std::function<void()>& wait);
 
   NodeResult<ExecResult> exec(std::string_view command,
                               std::span<const std::uint8_t> stdin_data = {}) override;

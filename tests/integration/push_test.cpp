@@ -174,6 +174,57 @@ TEST(Push, NoInstallStagesOneCheckedCopyAndLeavesCurrent) {
   }
 }
 
+// With --yes the nodes connect while the bundle is decrypted (work factor 16 makes that take a
+// while): a bundle that fails to open still reaches no node, and a good one installs.
+TEST(Push, ABundleThatFailsToOpenReachesNoNodeEvenWhileNodesConnect) {
+  Fleet fleet(4);
+  test::TempDir work;
+  fs::path keys = work / "keys";
+  fs::path pass = work / "pass";
+  fs::path wrong = work / "wrong";
+  test::write_text(pass, "integration passphrase\n", 0600);
+  test::write_text(wrong, "not the passphrase\n", 0600);
+  std::string inv = fleet.inventory().string();
+  ASSERT_EQ(keyfleet({"create-keys", "--out", keys.string(), "--inventory", inv}).exit_code, 0);
+  fs::path bundle = work / "b.kfb";
+  auto made = keyfleet({"bundle", "--keys", keys.string(), "--out", bundle.string(),
+                        "--passphrase-file", pass.string(), "--work-factor", "16"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto snapshot = [&] {
+    std::vector<std::map<std::string, std::string>> trees;
+    for (const auto& node : fleet.nodes()) {
+      trees.push_back(test::tree(node.dest));
+      trees.push_back(test::tree(node.staging));
+    }
+    return trees;
+  };
+  auto before = snapshot();
+  auto push = [&](const fs::path& file, const fs::path& passphrase) {
+    return keyfleet({"push", file.string(), "--inventory", inv, "--passphrase-file",
+                     passphrase.string(), "--yes", "--json"});
+  };
+
+  auto refused = push(bundle, wrong);
+  EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+  EXPECT_EQ(refused.out, "");
+  EXPECT_NE(refused.err.find(bundle.string()), std::string::npos) << refused.err;
+  EXPECT_EQ(snapshot(), before);
+
+  std::string bytes = test::read_text(bundle);
+  bytes[bytes.size() / 2] ^= 1;
+  fs::path tampered = work / "tampered.kfb";
+  test::write_text(tampered, bytes, 0600);
+  auto damaged = push(tampered, pass);
+  EXPECT_EQ(damaged.exit_code, 3) << damaged.out << damaged.err;
+  EXPECT_EQ(snapshot(), before);
+
+  auto good = push(bundle, pass);
+  EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+  for (const auto& node : fleet.nodes()) {
+    EXPECT_EQ(current_of(node), "generations/000001") << node.name;
+  }
+}
+
 TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
   Fleet fleet(3);
   Bundles bundles(fleet, 2);
