@@ -435,6 +435,40 @@ check_keyset() {  # DIR
 
 declare -A failures=()
 
+# Where push's peak RSS goes, at the largest N: the one scrypt decryption alone (`inspect` with the
+# passphrase: no connection at all), and `push --no-install` of the same key set in a bundle at
+# work factor 10 (1 MiB of scrypt memory instead of 256 MiB at the default 18).
+bench_memory() {  # N
+  local n=$1 prefix why cpu0 cpu1 alive light=$work/bundle-wf10.kfb light_sha saved_bundle=$BENCH_BUNDLE
+  prefix=$out/runs/memory-n$n-decrypt
+  timed "$prefix" 300 "$kf" inspect "$BENCH_BUNDLE" --passphrase-file "$BENCH_PASSPHRASE"
+  why=""
+  ((T_RC == 0)) || why="${T_WHY:-exit status $T_RC}: $(last_error "$prefix")"
+  finish_run memory keyfleet-decrypt "$n" 1 0 0 0 "$why" || true
+
+  prefix=$out/runs/memory-n$n-wf10
+  if ! "$kf" bundle --keys "$BENCH_KEYS" --out "$light" --passphrase-file "$BENCH_PASSPHRASE" \
+      --work-factor 10 >"$prefix-bundle.out" 2>"$prefix-bundle.err"; then
+    note not-run memory keyfleet-wf10 "$n" "bundle --work-factor 10 failed: $(last_error "$prefix-bundle")"
+    return 0
+  fi
+  light_sha=$(sha256sum "$light" | cut -d' ' -f1)
+  clean_nodes "$BENCH_FLEET"
+  read -r cpu0 _ < <(sshd_cpu "$BENCH_FLEET" 10)
+  BENCH_BUNDLE=$light
+  timed "$prefix" "$(limit_for "$n")" "$bench/peers/keyfleet.sh" run
+  BENCH_BUNDLE=$saved_bundle
+  read -r cpu1 alive < <(sshd_cpu "$BENCH_FLEET" 10)
+  why=""
+  if ((T_RC != 0)); then
+    why="${T_WHY:-exit status $T_RC}: $(last_error "$prefix")"
+  else
+    why=$(check_staged_copies "$BENCH_FLEET" "$n" "$light_sha") || true
+  fi
+  finish_run memory keyfleet-wf10 "$n" 1 "$cpu0" "$cpu1" "$alive" "$why" || true
+  rm -f "$light"
+}
+
 bench_size() {  # N
   local n=$1 fleet=$work/fleet-$1 runs run tool
   if [[ -n $runs_override ]]; then runs=$runs_override; elif ((n >= 100)); then runs=3; else runs=5; fi
@@ -459,6 +493,7 @@ bench_size() {  # N
       ((${failures[keyfleet-push]:-0} == 2)) && note not-run t2 keyfleet-push "$n" "given up after 2 failed runs in a row"
     fi
   done
+  if [[ $kf_push == yes && $n == "$largest" ]]; then bench_memory "$n"; fi
   "$top/tests/fleet/fleet.sh" stop "$fleet" >/dev/null 2>&1 || true
   rm -rf "$fleet"
 }
@@ -526,6 +561,7 @@ prepare_bundle
 check_tools
 log "bundle: $(stat -c %s "$BENCH_BUNDLE") bytes, sha256 $BUNDLE_SHA"
 bench_create_keys
+largest=$(printf '%s\n' $nodes_list | sort -n | tail -n 1)
 for n in $nodes_list; do
   bench_size "$n"
 done
