@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -48,7 +49,12 @@ Result<int> run_cleanup(const CleanupArgs& args) {
   Inventory inventory = KF_TRY(load_inventory(args.inventory));
   if (!args.bundle.empty()) {
     struct stat st {};
-    if (::lstat(args.bundle.c_str(), &st) != 0) return fail_errno(ExitCode::usage, args.bundle);
+    if (::lstat(args.bundle.c_str(), &st) != 0) {
+      if (errno == ENOENT) {
+        return fail(ExitCode::usage, "bundle {} does not exist; nothing was cleaned", args.bundle);
+      }
+      return fail_errno(ExitCode::usage, args.bundle);
+    }
     if (!S_ISREG(st.st_mode)) {
       return fail(ExitCode::usage, "--bundle {}: not a regular file; nothing wiped", args.bundle);
     }

@@ -177,5 +177,26 @@ TEST_F(CleanupTest, PurgeOldLeavesOnlyCurrent) {
   EXPECT_EQ(cleanup({"--purge-old"}).exit_code, 0);
 }
 
+TEST_F(CleanupTest, ABadBundleArgumentIsAUsageErrorAndNoNodeIsTouched) {
+  auto trees = [&] {
+    std::vector<std::map<std::string, std::string>> out;
+    for (const auto& node : fleet().nodes()) {
+      out.push_back(test::tree(node.dest));
+      out.push_back(test::tree(node.staging));
+    }
+    return out;
+  };
+  auto before = trees();
+  fs::path missing = keys_->path() / "missing.age";
+  auto gone = cleanup({"--bundle", missing.string()});
+  EXPECT_EQ(gone.exit_code, 2) << gone.err;
+  EXPECT_THAT(gone.err,
+              HasSubstr("bundle " + missing.string() + " does not exist; nothing was cleaned"));
+  auto dir = cleanup({"--bundle", keys_->path().string()});
+  EXPECT_EQ(dir.exit_code, 2) << dir.err;
+  EXPECT_THAT(dir.err, HasSubstr("not a regular file; nothing wiped"));
+  EXPECT_EQ(trees(), before);
+}
+
 }  // namespace
 }  // namespace kf
