@@ -40,8 +40,8 @@ constexpr std::string_view kExamples =
     "hook -> install (DEST/generations/NNNNNN written under a temporary name, then DEST/current\n"
     "switched with one rename) -> post hook -> check hook. A failure names its step and leaves\n"
     "current where it was. The staged copies stay until `keyfleet cleanup`.\n"
-    "Staging through digest, and the switch, hold DEST/.lock on the node, the lock cleanup and\n"
-    "rollback take too: push waits up to 10 s for it (5 s at the switch), else fails that node.\n"
+    "Staging through the switch holds DEST/.lock on the node (released for a pre hook), the\n"
+    "lock cleanup and rollback take too: push waits up to 10 s for it, else fails that node.\n"
     "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set.\n"
     "Exit: 0 every node ok or unchanged; 1 some node failed; 3 bundle not authentic; 4 not\n"
     "confirmed (without a terminal pass --yes); 130 interrupted.\n\n";

@@ -4,47 +4,11 @@
 
 #include "bundle/layout.hpp"
 #include "core/files.hpp"
+#include "fleet/node_scripts.hpp"
 
 namespace kf::keydir {
 
 namespace {
-
-// Runs on the node with DEST TMP NNNNNN EXPECTED LINK as $1..$5. Everything that can refuse is
-// checked before the first rename; if the link cannot be switched after the generation was renamed
-// into place, it is renamed back so that the caller's clean-up removes it.
-constexpr std::string_view kSwitchScript = R"sh(set -eu
-umask 077
-dest=$1 tmp=$2 gen=$3 expect=$4 link=$5
-cd -- "$dest"
-do_switch() {
-  if [ -n "$tmp" ]; then
-    if [ -e "generations/$gen" ] || [ -L "generations/$gen" ]; then
-      echo "$dest/generations/$gen already exists" >&2; return 1
-    fi
-  elif [ -L "generations/$gen" ] || [ ! -d "generations/$gen" ]; then
-    echo "$dest/generations/$gen is not a complete generation" >&2; return 1
-  fi
-  now=$(readlink current 2>/dev/null || true)
-  if [ "$now" != "$expect" ]; then
-    echo "$dest/current changed meanwhile: it points at '${now:-nothing}', not '${expect:-nothing}'" >&2
-    return 1
-  fi
-  if [ -n "$tmp" ]; then mv -T -- "generations/$tmp" "generations/$gen" || return 1; fi
-  if ln -s -- "generations/$gen" "$link" && mv -T -- "$link" current; then
-    sync
-    return 0
-  fi
-  rm -f -- "$link"
-  if [ -n "$tmp" ]; then mv -T -- "generations/$gen" "generations/$tmp" || true; fi
-  return 1
-}
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>.lock
-  # A cleanup or another switch holds it for moments; waiting a little beats failing the node.
-  if ! flock -w 5 9; then echo "$dest/.lock is still held after 5 s by another keyfleet push, cleanup or rollback" >&2; exit 1; fi
-fi
-do_switch
-)sh";
 
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
@@ -121,9 +85,10 @@ std::string switch_command(const std::string& dest, const std::string& temp_name
                            std::uint64_t generation, std::optional<std::uint64_t> expected_current,
                            const std::string& link_temp) {
   std::string expect = expected_current ? layout::current_target(*expected_current) : "";
-  return "sh -c " + shell_quote(kSwitchScript) + " keyfleet-switch " + shell_quote(dest) + " " +
-         shell_quote(temp_name) + " " + shell_quote(layout::generation_name(generation)) + " " +
-         shell_quote(expect) + " " + shell_quote(link_temp);
+  return "sh -c " + shell_quote(scripts::switch_script()) + " keyfleet-switch " +
+         shell_quote(dest) + " " + shell_quote(temp_name) + " " +
+         shell_quote(layout::generation_name(generation)) + " " + shell_quote(expect) + " " +
+         shell_quote(link_temp);
 }
 
 namespace {
@@ -133,7 +98,11 @@ NodeResult<void> run_switch(Remote& remote, const std::string& dest, const std::
                             const std::string& step) {
   std::string link_temp =
       std::string(layout::current_link) + std::string(layout::temp_prefix) + random_hex(8);
-  auto result = remote.exec(switch_command(dest, temp_name, generation, expected, link_temp));
+  std::string expect = expected ? layout::current_target(*expected) : "";
+  const std::string request[] = {"switch", temp_name, layout::generation_name(generation), expect,
+                                 link_temp};
+  auto result = remote.run_locked(dest, request,
+                                  switch_command(dest, temp_name, generation, expected, link_temp));
   if (!result) return std::unexpected(at_step(result.error(), step));
   if (!result->ok()) {
     std::string why = trimmed(result->err);

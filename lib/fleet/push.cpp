@@ -105,7 +105,8 @@ NodeResult<void> stage_and_check(Remote& remote, const NodeConfig& node,
   if (auto up = remote.upload(staged, payload.bundle_bytes, 0600); !up) {
     return std::unexpected(at_step(up.error(), "upload"));
   }
-  auto sum = remote.exec("sha256sum -- " + shell_quote(staged));
+  const std::string request[] = {"sha256", staged};
+  auto sum = remote.run_locked(node.dest, request, "sha256sum -- " + shell_quote(staged));
   if (!sum) return std::unexpected(at_step(sum.error(), "digest"));
   if (!sum->ok()) {
     return node_fail(NodeStatus::failed, "digest", "{}: sha256sum {} exited with status {}: {}",
@@ -149,17 +150,20 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   }
   if (options.dry_run) return dry_run(remote, node, payload, *current);
 
-  {
-    // Cleanup takes the same lock: it never wipes a copy that is still being staged. It is let
-    // go before the hooks and the install (whose switch takes it again for a moment).
-    if (auto locked = remote.lock_dest(node.dest, "staging"); !locked) return fail(locked.error());
-    DestLock lock(remote);
-    if (auto staged = stage_and_check(remote, node, payload); !staged) return fail(staged.error());
-  }
+  // Cleanup takes the same lock: it never wipes a copy that is still being staged. The lock
+  // holder on the node also runs the digest and the switch, so the push starts one shell there.
+  if (auto locked = remote.lock_dest(node.dest, "staging"); !locked) return fail(locked.error());
+  DestLock lock(remote);
+  if (auto staged = stage_and_check(remote, node, payload); !staged) return fail(staged.error());
   if (options.no_install) return {NodeStatus::ok, "digest", "", *current};
 
-  if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
-    return fail(pre.error());
+  if (!node.pre.empty()) {
+    // A pre hook may take its time (stopping a service): no cleanup should wait on it. The
+    // switch then takes the lock again by itself.
+    remote.unlock_dest();
+    if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
+      return fail(pre.error());
+    }
   }
   std::vector<keydir::RemoteFile> files;
   files.push_back({std::string(kManifestFile), 0644, bundle.manifest_bytes});
@@ -168,6 +172,7 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
       !installed) {
     return fail(installed.error());
   }
+  remote.unlock_dest();
   // From here on the node is on the new generation, whatever a hook says.
   auto after = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), generation); };
   if (auto post = run_hook(remote, node, "post", node.post, generation); !post) {

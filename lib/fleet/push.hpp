@@ -35,10 +35,11 @@ inline constexpr std::string_view kStagedBundleName = "bundle.kfb";
 // Push's work on one connected node, in steps named in the outcome: read current ("install"
 // when it cannot be read) -> "staging" -> "upload" -> "digest" -> "pre" -> "install" -> "post" ->
 // "check". A node already on the bundle's generation or a newer one is `unchanged` and untouched.
-// "staging" through "digest" run under Remote::lock_dest (DEST/.lock), so that a concurrent
-// cleanup never wipes a copy being written. Any failure leaves `current` where it was (a failing
-// post/check hook comes after the switch and is reported as such). The staged copy stays for
-// `keyfleet cleanup`.
+// "staging" through "install" run under Remote::lock_dest (DEST/.lock), so that a concurrent
+// cleanup never wipes a copy being written; the digest and the switch run in the lock's holder
+// (Remote::run_locked). A `pre` hook runs without the lock, and the switch then takes it anew. Any
+// failure leaves `current` where it was (a failing post/check hook comes after the switch and is
+// reported as such). The staged copy stays for `keyfleet cleanup`.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options);
 

@@ -96,6 +96,13 @@ class Remote {
   virtual NodeResult<void> lock_dest(const std::string& dest, const std::string& step);
   // Releases what lock_dest took, and returns once the node has let go of it.
   virtual void unlock_dest() {}
+  // Runs `request` (scripts::lock_script's fields: {"sha256", PATH} or {"switch", ...}) in the
+  // process holding `dest`'s lock, so no new shell starts; stderr comes merged into `out`, and
+  // into `err` as well when it fails. Without that lock held, and in the base class, it runs
+  // `fallback` -- the same work as a command of its own, which takes the lock itself if needed.
+  virtual NodeResult<ExecResult> run_locked(const std::string& dest,
+                                            std::span<const std::string> request,
+                                            std::string_view fallback);
 
  protected:
   Remote(Remote&&) = default;
@@ -117,8 +124,9 @@ class DestLock {
 // How long lock_dest waits for another keyfleet command to let go of DEST/.lock.
 inline constexpr int kDestLockWaitSeconds = 10;
 
-// The command lock_dest runs on the node: prints "locked" (or "unlocked", see lock_dest) on
-// stdout, then keeps the lock until its stdin ends; exits 75 when the lock stays held.
+// The command lock_dest runs on the node (scripts::lock_script): prints "locked" (or
+// "unlocked", see lock_dest) on stdout, then serves run_locked's requests and keeps the lock
+// until its stdin ends; exits 75 when the lock stays held.
 std::string dest_lock_command(const std::string& dest, int wait_seconds);
 
 // `text` as one word for a POSIX shell: single-quoted, with embedded quotes as '\''.

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fleet/node_scripts.hpp"
 #include "fleet/tcp.hpp"
 
 namespace kf {
@@ -411,6 +412,7 @@ NodeResult<void> SshSession::lock_dest(const std::string& dest, const std::strin
   std::string first = out.substr(0, out.find('\n'));
   if (first == "locked" || first == "unlocked") {
     held_lock_ = std::move(channel);
+    held_lock_dest_ = dest;
     return {};
   }
   int status = ssh_channel_get_exit_status(channel.get());
@@ -425,7 +427,7 @@ void SshSession::unlock_dest() {
   ssh_channel channel = held_lock_.get();
   if (session_ && ssh_is_connected(session_.get()) && !timed_out()) {
     refresh_timeout();
-    // The node's `cat` exits at end-of-file, which closes the lock; its channel's end-of-file
+    // The node's serve loop exits at end-of-file, which closes the lock; its channel's end-of-file
     // says so. Waiting for it keeps a following flock on the node (the switch script's) from
     // finding the lock still held by us.
     if (ssh_channel_send_eof(channel) == SSH_OK) {
@@ -440,6 +442,58 @@ void SshSession::unlock_dest() {
     ssh_channel_close(channel);
   }
   held_lock_.reset();
+  held_lock_dest_.clear();
+}
+
+NodeResult<ExecResult> SshSession::run_locked(const std::string& dest,
+                                              std::span<const std::string> request,
+                                              std::string_view fallback) {
+  bool one_line_each = std::none_of(request.begin(), request.end(), [](const std::string& field) {
+    return field.find('\n') != std::string::npos;
+  });
+  if (!held_lock_ || dest != held_lock_dest_ || request.empty() || !one_line_each) {
+    return exec(fallback);
+  }
+  std::string what = fmt::format("running {} under {}/.lock", request.front(), dest);
+  std::string lines;
+  for (const auto& field : request) lines += field + '\n';
+  ssh_channel channel = held_lock_.get();
+  refresh_timeout();
+  if (ssh_channel_write(channel, lines.data(), static_cast<std::uint32_t>(lines.size())) !=
+      static_cast<int>(lines.size())) {
+    return std::unexpected(ssh_failure("exec", what));
+  }
+  // The answer ends with the line "keyfleet-status N"; nothing follows it until the next request.
+  std::string out;
+  char buffer[4096];
+  for (;;) {
+    if (out.ends_with('\n')) {
+      auto start = out.rfind('\n', out.size() - 2);
+      start = start == std::string::npos ? 0 : start + 1;
+      std::string_view last(out.data() + start, out.size() - start - 1);
+      if (last.starts_with(scripts::kStatusPrefix)) {
+        ExecResult result;
+        result.exit_status =
+            std::atoi(std::string(last.substr(scripts::kStatusPrefix.size())).c_str());
+        result.out = out.substr(0, start);
+        if (!result.ok()) result.err = result.out;
+        return result;
+      }
+    }
+    if (timed_out()) return std::unexpected(ssh_failure("exec", what));
+    auto slice = std::min<long>(deadline_.remaining().count(), 1000);
+    int n = ssh_channel_read_timeout(channel, buffer, sizeof buffer, 0, static_cast<int>(slice));
+    if (n == SSH_ERROR) return std::unexpected(ssh_failure("exec", what));
+    if (n > 0) out.append(buffer, static_cast<std::size_t>(n));
+    if (out.size() > kMaxExecOutput) {
+      return node_fail(NodeStatus::failed, "exec", "{}: {}: more than {} MiB of output", name_,
+                       what, kMaxExecOutput >> 20);
+    }
+    if (n == 0 && ssh_channel_is_eof(channel)) {
+      return node_fail(NodeStatus::failed, "exec", "{}: {}: the lock holder ended{}{}", name_, what,
+                       out.empty() ? "" : ": ", out);
+    }
+  }
 }
 
 }  // namespace kf

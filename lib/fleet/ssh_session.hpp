@@ -80,6 +80,9 @@ class SshSession final : public Remote {
   // An exec channel running dest_lock_command, kept open while the lock is held.
   NodeResult<void> lock_dest(const std::string& dest, const std::string& step) override;
   void unlock_dest() override;
+  // Sends `request` over the lock's channel when `dest`'s lock is held, else runs `fallback`.
+  NodeResult<ExecResult> run_locked(const std::string& dest, std::span<const std::string> request,
+                                    std::string_view fallback) override;
 
  private:
   SshSession(const NodeConfig& node, Deadline deadline);
@@ -114,6 +117,7 @@ class SshSession final : public Remote {
   SftpSessionPtr sftp_;
   // After session_: a channel must be freed before its session.
   SshChannelPtr held_lock_;
+  std::string held_lock_dest_;
 };
 
 }  // namespace kf

@@ -1,9 +1,14 @@
-// keydir::switch_command run locally with /bin/sh against a temporary DEST: the exact command line
-// a node executes to put a generation in place and switch `current`.
+// keydir::switch_command and the DEST lock holder (dest_lock_command) run locally with /bin/sh
+// against a temporary DEST: the exact command lines a node executes to put a generation in place,
+// switch `current`, and serve push's requests under the lock.
 #include "fleet/keydir_remote.hpp"
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 
+#include "fleet/remote.hpp"
+#include "pki/manifest.hpp"
 #include "support/test_support.hpp"
 
 namespace kf {
@@ -128,6 +133,50 @@ TEST_F(SwitchScript, RefusesWhileAnotherInstallHoldsTheLock) {
   EXPECT_NE(result.err.find(".lock is still held after 5 s"), std::string::npos) << result.err;
   EXPECT_EQ(current(), "");
   EXPECT_TRUE(fs::exists(generation(".tmp-eeee")));
+}
+
+// The lock holder answers each request with its output and "keyfleet-status N", keeps serving
+// after a failure, and lets go of the lock when its input ends.
+TEST_F(SwitchScript, LockHolderServesDigestAndSwitchThenReleasesTheLock) {
+  write_generation(".tmp-ffff", "key 1");
+  fs::path staged = dest().parent_path() / "bundle.kfb";
+  test::write_text(staged, "ciphertext");
+  std::string digest = sha256_hex(
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>("ciphertext"), 10));
+  std::string requests = fmt::format(
+      "sha256\n{}\n"
+      "switch\n.tmp-ffff\n000001\n\ncurrent.tmp-a\n"
+      "switch\n.tmp-none\n000002\ngenerations/000009\ncurrent.tmp-b\n"
+      "sha256\n{}/missing\n"
+      "reboot\n",
+      staged.string(), dest().string());
+  test::RunOptions options;
+  options.input = requests;
+  auto result = test::shell(dest_lock_command(dest().string(), 1), options);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.substr(0, result.out.find('\n')), "locked");
+  auto first_status = result.out.find("keyfleet-status 0\n");
+  EXPECT_NE(result.out.find(digest + "  " + staged.string() + "\nkeyfleet-status 0\n"),
+            std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("keyfleet-status 0\n", first_status + 1), std::string::npos)
+      << result.out;  // the first switch
+  EXPECT_NE(result.out.find("changed meanwhile: it points at 'generations/000001', not "
+                            "'generations/000009'\nkeyfleet-status 1\n"),
+            std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("No such file or directory\nkeyfleet-status 1\n"), std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("unknown request 'reboot'\nkeyfleet-status 127\n"), std::string::npos)
+      << result.out;
+  EXPECT_EQ(current(), "generations/000001");
+  EXPECT_EQ(test::read_text(dest() / "current" / "agent.key"), "key 1");
+
+  // Its input ended, so the lock is free: a switch script takes it at once.
+  write_generation(".tmp-gggg", "key 2");
+  auto next = run_switch(".tmp-gggg", 2, 1);
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_EQ(current(), "generations/000002");
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+#include "fleet/node_scripts.hpp"
+
+namespace kf::scripts {
+
+namespace {
+
+// Needs dest tmp gen expect link set and DEST as the working directory.
+constexpr std::string_view kSwitchFunction = R"sh(do_switch() {
+  if [ -n "$tmp" ]; then
+    if [ -e "generations/$gen" ] || [ -L "generations/$gen" ]; then
+      echo "$dest/generations/$gen already exists" >&2; return 1
+    fi
+  elif [ -L "generations/$gen" ] || [ ! -d "generations/$gen" ]; then
+    echo "$dest/generations/$gen is not a complete generation" >&2; return 1
+  fi
+  # Builtin tests first: reading the link costs two processes, paid only to explain a refusal.
+  if [ -n "$expect" ]; then
+    # Same directory (device and inode) as the generation push read before: still that one.
+    [ -L current ] && [ current -ef "$expect" ] || {
+      now=$(readlink current 2>/dev/null || true)
+      echo "$dest/current changed meanwhile: it points at '${now:-nothing}', not '$expect'" >&2
+      return 1
+    }
+  elif [ -e current ] || [ -L current ]; then
+    now=$(readlink current 2>/dev/null || true)
+    echo "$dest/current changed meanwhile: it points at '${now:-nothing}', not 'nothing'" >&2
+    return 1
+  fi
+  if [ -n "$tmp" ]; then mv -T -- "generations/$tmp" "generations/$gen" || return 1; fi
+  if ln -s -- "generations/$gen" "$link" && mv -T -- "$link" current; then
+    sync
+    return 0
+  fi
+  rm -f -- "$link"
+  if [ -n "$tmp" ]; then mv -T -- "generations/$gen" "generations/$tmp" || true; fi
+  return 1
+}
+)sh";
+
+// The read loop is a builtin, so holding the lock costs no process beyond flock's; the lock is
+// let go when stdin ends (unlock_dest, or the connection's end), and stdout stays open until
+// then, so the channel's end says the lock is free.
+constexpr std::string_view kServeLoop = R"sh(serve() {
+  while IFS= read -r op; do
+    case $op in
+      sha256)
+        IFS= read -r path || exit 1
+        sha256sum -- "$path" 2>&1
+        echo "keyfleet-status $?" ;;
+      switch)
+        IFS= read -r tmp && IFS= read -r gen && IFS= read -r expect && IFS= read -r link || exit 1
+        (umask 077 && cd -- "$dest" && do_switch) 2>&1
+        echo "keyfleet-status $?" ;;
+      *)
+        echo "unknown request '$op'"
+        echo "keyfleet-status 127" ;;
+    esac
+  done
+  exit 0
+}
+dest=$1 wait=$2
+if ! command -v flock >/dev/null 2>&1; then echo unlocked; serve; fi
+if [ ! -d "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
+  echo unlocked; serve
+fi
+exec 9>>"$dest/.lock" || exit 1
+if ! flock -w "$wait" 9; then
+  echo "$dest/.lock is held by another keyfleet push, cleanup or install (waited $wait s)" >&2
+  exit 75
+fi
+echo locked
+serve
+)sh";
+
+constexpr std::string_view kSwitchMain = R"sh(set -eu
+umask 077
+dest=$1 tmp=$2 gen=$3 expect=$4 link=$5
+cd -- "$dest"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>>.lock
+  # A cleanup or another switch holds it for moments; waiting a little beats failing the node.
+  if ! flock -w 5 9; then echo "$dest/.lock is still held after 5 s by another keyfleet push, cleanup or rollback" >&2; exit 1; fi
+fi
+do_switch
+)sh";
+
+}  // namespace
+
+std::string lock_script() {
+  return std::string(kSwitchFunction) + std::string(kServeLoop);
+}
+
+std::string switch_script() {
+  return std::string(kSwitchFunction) + std::string(kSwitchMain);
+}
+
+}  // namespace kf::scripts
