@@ -4,7 +4,7 @@
 set -euo pipefail
 
 declare -A groups=(
-  [build]="build-essential cmake ninja-build pkg-config libssl-dev libarchive-dev libssh-dev
+  [build]="build-essential cmake ninja-build pkg-config libssl-dev libarchive-dev libssh-dev libsodium-dev
            libboost-filesystem-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtoml11-dev"
   [test]="googletest libgtest-dev libgmock-dev openssl openssh-server openssh-client
           openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless"
