@@ -405,6 +405,15 @@ class Report:
             return ["", "## Plot", "", "![Wall time against N for every tool](results.png)"]
         return ["", "## Plot", "", "Not drawn: gnuplot is not installed (scripts/deps.sh bench)."]
 
+    def analysis(self):
+        """bench/analysis.md: the hand-written profile of each miss and the before/after of each
+        change made for a target. Its figures come from the measurements it describes, not from
+        this run."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+        if not os.path.exists(path):
+            return []
+        return ["", open(path).read().rstrip()]
+
     def method(self):
         text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "method.md")).read()
         return ["", text.rstrip()]
@@ -502,7 +511,7 @@ def main():
     report = Report(out)
     plotted = report.plot(bench_dir)
     lines = (report.header() + report.targets() + report.t1() + report.t2() + report.create_keys()
-             + report.scale() + report.memory() + report.cpu() + report.kex_section() + report.notes_section()
+             + report.scale() + report.memory() + report.analysis() + report.cpu() + report.kex_section() + report.notes_section()
              + report.plot_section(plotted) + report.method())
     with open(os.path.join(bench_dir, "RESULTS.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
