@@ -98,6 +98,12 @@ NodeResult<void> run_switch(Remote& remote, const std::string& dest, const std::
                             const std::string& step) {
   std::string link_temp =
       std::string(layout::current_link) + std::string(layout::temp_prefix) + random_hex(8);
+  // The new link is made over SFTP, which costs no process on the node; the script only
+  // renames it over `current` (SFTP cannot replace a path) and removes it when it refuses.
+  if (auto made = remote.symlink(layout::current_target(generation), join(dest, link_temp));
+      !made) {
+    return std::unexpected(at_step(made.error(), step));
+  }
   std::string expect = expected ? layout::current_target(*expected) : "";
   const std::string request[] = {"switch", temp_name, layout::generation_name(generation), expect,
                                  link_temp};

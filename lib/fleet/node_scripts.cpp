@@ -27,12 +27,17 @@ constexpr std::string_view kSwitchFunction = R"sh(do_switch() {
     return 1
   fi
   if [ -n "$tmp" ]; then mv -T -- "generations/$tmp" "generations/$gen" || return 1; fi
-  if ln -s -- "generations/$gen" "$link" && mv -T -- "$link" current; then
+  # keyfleet makes LINK over SFTP beforehand (no process for it); ln serves other callers.
+  if { [ -L "$link" ] || ln -s -- "generations/$gen" "$link"; } && mv -T -- "$link" current; then
     sync
     return 0
   fi
-  rm -f -- "$link"
   if [ -n "$tmp" ]; then mv -T -- "generations/$gen" "generations/$tmp" || true; fi
+  return 1
+}
+switch_or_clean() {
+  do_switch && return 0
+  rm -f -- "$link"
   return 1
 }
 )sh";
@@ -49,7 +54,7 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
         echo "keyfleet-status $?" ;;
       switch)
         IFS= read -r tmp && IFS= read -r gen && IFS= read -r expect && IFS= read -r link || exit 1
-        (umask 077 && cd -- "$dest" && do_switch) 2>&1
+        { cd -- "$dest" && switch_or_clean; } 2>&1
         echo "keyfleet-status $?" ;;
       *)
         echo "unknown request '$op'"
@@ -59,6 +64,8 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
   exit 0
 }
 dest=$1 wait=$2
+case $dest in /*) ;; *) dest=$PWD/$dest ;; esac
+umask 077
 if ! command -v flock >/dev/null 2>&1; then echo unlocked; serve; fi
 if [ ! -d "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
   echo unlocked; serve
@@ -81,7 +88,7 @@ if command -v flock >/dev/null 2>&1; then
   # A cleanup or another switch holds it for moments; waiting a little beats failing the node.
   if ! flock -w 5 9; then echo "$dest/.lock is still held after 5 s by another keyfleet push, cleanup or rollback" >&2; exit 1; fi
 fi
-do_switch
+switch_or_clean
 )sh";
 
 }  // namespace

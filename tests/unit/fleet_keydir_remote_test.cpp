@@ -54,6 +54,8 @@ TEST_F(SwitchScript, FirstInstallRenamesTheTemporaryGenerationAndCreatesCurrent)
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(current(), "generations/000001");
   EXPECT_EQ(test::read_text(dest() / "current" / "agent.key"), "key 1");
+  EXPECT_FALSE(fs::is_symlink(dest() / "current.tmp-a"));
+  EXPECT_FALSE(fs::is_symlink(dest() / "current.tmp-b"));
   EXPECT_FALSE(fs::exists(generation(".tmp-aaaa")));
   EXPECT_FALSE(fs::exists(dest() / "current.tmp-test"));
 }
@@ -84,6 +86,8 @@ TEST_F(SwitchScript, RefusesWhenCurrentMovedMeanwhile) {
   fs::create_symlink("generations/000002", dest() / "current");
   write_generation(".tmp-cccc", "key 3");
   std::string before = listing();
+  // A link made beforehand, as keyfleet makes it over SFTP: a refusal removes it too.
+  fs::create_symlink("generations/000003", dest() / "current.tmp-test");
   // The caller read current as 000001; someone switched it to 000002 since.
   auto install = run_switch(".tmp-cccc", 3, 1);
   EXPECT_NE(install.exit_code, 0);
@@ -139,6 +143,9 @@ TEST_F(SwitchScript, RefusesWhileAnotherInstallHoldsTheLock) {
 // after a failure, and lets go of the lock when its input ends.
 TEST_F(SwitchScript, LockHolderServesDigestAndSwitchThenReleasesTheLock) {
   write_generation(".tmp-ffff", "key 1");
+  // Both links as keyfleet makes them over SFTP; the refused second switch must remove its own.
+  fs::create_symlink("generations/000001", dest() / "current.tmp-a");
+  fs::create_symlink("generations/000002", dest() / "current.tmp-b");
   fs::path staged = dest().parent_path() / "bundle.kfb";
   test::write_text(staged, "ciphertext");
   std::string digest = sha256_hex(
@@ -171,6 +178,8 @@ TEST_F(SwitchScript, LockHolderServesDigestAndSwitchThenReleasesTheLock) {
       << result.out;
   EXPECT_EQ(current(), "generations/000001");
   EXPECT_EQ(test::read_text(dest() / "current" / "agent.key"), "key 1");
+  EXPECT_FALSE(fs::is_symlink(dest() / "current.tmp-a"));
+  EXPECT_FALSE(fs::is_symlink(dest() / "current.tmp-b"));
 
   // Its input ended, so the lock is free: a switch script takes it at once.
   write_generation(".tmp-gggg", "key 2");

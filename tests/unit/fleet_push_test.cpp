@@ -36,6 +36,8 @@ void give_shell(FakeRemote& r, std::vector<std::string>& hooks, std::string bad_
       auto a = switch_args(c);
       std::string gens = a[0] + "/generations/";
       if (!a[1].empty()) KF_CHECK(r.rename(gens + a[1], gens + a[2]));
+      EXPECT_TRUE(r.entries.contains(a[0] + "/" + a[4])) << "no link made over SFTP";
+      r.entries.erase(a[0] + "/" + a[4]);
       r.entries.erase(a[0] + "/current");
       KF_CHECK(r.symlink("generations/" + a[2], a[0] + "/current"));
       hooks.push_back("install");
