@@ -486,8 +486,10 @@ class Report:
         verdicts = [l for l in self.targets() if l.startswith("| ") and not l.startswith("| target")]
         met = sum(1 for l in verdicts if l.endswith("| met |"))
         missed = sum(1 for l in verdicts if "**missed**" in l)
-        lines += ["", f"Issue 5's targets: {met} met, {missed} missed, {len(verdicts) - met - missed} not measured. "
-                      "Tables, method, key exchanges and the plot: [bench/RESULTS.md](bench/RESULTS.md).", "",
+        missed_names = [l.split(" | ")[0].lstrip("| ") for l in verdicts if "**missed**" in l]
+        lines += ["", f"Issue 5's targets: {met} met, {missed} missed, {len(verdicts) - met - missed} not measured"
+                      + (f" (missed: {'; '.join(missed_names)}; why and the plan: the Analysis section)" if missed_names else "")
+                      + ". Tables, method, key exchanges and the plot: [bench/RESULTS.md](bench/RESULTS.md).", "",
                   "![Wall time against N for every tool](bench/results.png)"]
         return lines
 
