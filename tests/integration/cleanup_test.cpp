@@ -11,6 +11,7 @@
 #include "bundle/bundle.hpp"
 #include "bundle/install.hpp"
 #include "bundle/layout.hpp"
+#include "push_support.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/fleet_fixture.hpp"
 
@@ -178,14 +179,7 @@ TEST_F(CleanupTest, PurgeOldLeavesOnlyCurrent) {
 }
 
 TEST_F(CleanupTest, ABadBundleArgumentIsAUsageErrorAndNoNodeIsTouched) {
-  auto trees = [&] {
-    std::vector<std::map<std::string, std::string>> out;
-    for (const auto& node : fleet().nodes()) {
-      out.push_back(test::tree(node.dest));
-      out.push_back(test::tree(node.staging));
-    }
-    return out;
-  };
+  auto trees = [&] { return test::node_trees(fleet()); };
   auto before = trees();
   fs::path missing = keys_->path() / "missing.age";
   auto gone = cleanup({"--bundle", missing.string()});

@@ -71,6 +71,17 @@ inline std::map<std::string, nlohmann::json> nodes_of(const RunResult& result) {
   return out;
 }
 
+// Every node's dest and staging directories, file by file with modes (test::tree): equal before
+// and after a command means it wrote nothing on any node.
+inline std::vector<std::map<std::string, std::string>> node_trees(const Fleet& fleet) {
+  std::vector<std::map<std::string, std::string>> trees;
+  for (const auto& node : fleet.nodes()) {
+    trees.push_back(tree(node.dest));
+    trees.push_back(tree(node.staging));
+  }
+  return trees;
+}
+
 // Where DEST/current points ("generations/000001"), or "" when there is no current.
 inline std::string current_of(const NodeConfig& node) {
   fs::path link = fs::path(node.dest) / "current";

@@ -190,14 +190,7 @@ TEST(Push, ABundleThatFailsToOpenReachesNoNodeEvenWhileNodesConnect) {
   auto made = keyfleet({"bundle", "--keys", keys.string(), "--out", bundle.string(),
                         "--passphrase-file", pass.string(), "--work-factor", "16"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
-  auto snapshot = [&] {
-    std::vector<std::map<std::string, std::string>> trees;
-    for (const auto& node : fleet.nodes()) {
-      trees.push_back(test::tree(node.dest));
-      trees.push_back(test::tree(node.staging));
-    }
-    return trees;
-  };
+  auto snapshot = [&] { return test::node_trees(fleet); };
   auto before = snapshot();
   auto push = [&](const fs::path& file, const fs::path& passphrase) {
     return keyfleet({"push", file.string(), "--inventory", inv, "--passphrase-file",
@@ -229,14 +222,7 @@ TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
   Fleet fleet(3);
   Bundles bundles(fleet, 2);
   ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
-  auto snapshot = [&] {
-    std::vector<std::map<std::string, std::string>> trees;
-    for (const auto& node : fleet.nodes()) {
-      trees.push_back(test::tree(node.dest));
-      trees.push_back(test::tree(node.staging));
-    }
-    return trees;
-  };
+  auto snapshot = [&] { return test::node_trees(fleet); };
   auto before = snapshot();
   auto result = bundles.push(2, fleet.inventory(), {"--dry-run"});
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
