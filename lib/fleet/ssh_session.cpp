@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -468,13 +469,19 @@ NodeResult<ExecResult> SshSession::run_locked(const std::string& dest,
   char buffer[4096];
   for (;;) {
     if (out.ends_with('\n')) {
-      auto start = out.rfind('\n', out.size() - 2);
-      start = start == std::string::npos ? 0 : start + 1;
-      std::string_view last(out.data() + start, out.size() - start - 1);
+      std::string_view body(out.data(), out.size() - 1);
+      auto newline = body.rfind('\n');
+      std::size_t start = newline == std::string_view::npos ? 0 : newline + 1;
+      std::string_view last = body.substr(start);
       if (last.starts_with(scripts::kStatusPrefix)) {
+        std::string_view digits = last.substr(scripts::kStatusPrefix.size());
         ExecResult result;
-        result.exit_status =
-            std::atoi(std::string(last.substr(scripts::kStatusPrefix.size())).c_str());
+        auto [end, ec] =
+            std::from_chars(digits.data(), digits.data() + digits.size(), result.exit_status);
+        if (ec != std::errc() || end != digits.data() + digits.size()) {
+          return node_fail(NodeStatus::failed, "exec", "{}: {}: unreadable answer '{}'", name_,
+                           what, last);
+        }
         result.out = out.substr(0, start);
         if (!result.ok()) result.err = result.out;
         return result;
