@@ -99,9 +99,9 @@ NodeResult<void> run_switch(Remote& remote, const std::string& dest, const std::
   std::string link_temp =
       std::string(layout::current_link) + std::string(layout::temp_prefix) + random_hex(8);
   // The new link is made over SFTP, which costs no process on the node; the script only
-  // renames it over `current` (SFTP cannot replace a path) and removes it when it refuses.
-  if (auto made = remote.symlink(layout::current_target(generation), join(dest, link_temp));
-      !made) {
+  // renames it over `current` (SFTP cannot replace a path).
+  const std::string link_path = join(dest, link_temp);
+  if (auto made = remote.symlink(layout::current_target(generation), link_path); !made) {
     return std::unexpected(at_step(made.error(), step));
   }
   std::string expect = expected ? layout::current_target(*expected) : "";
@@ -109,6 +109,11 @@ NodeResult<void> run_switch(Remote& remote, const std::string& dest, const std::
                                  link_temp};
   auto result = remote.run_locked(dest, request,
                                   switch_command(dest, temp_name, generation, expected, link_temp));
+  if (!result || !result->ok()) {
+    // The script removes it when it refuses, but not when it never ran (lock still held, lost
+    // connection): no stray current.tmp-* stays in DEST. Best effort: it may be gone already.
+    (void)remote.unlink(link_path);
+  }
   if (!result) return std::unexpected(at_step(result.error(), step));
   if (!result->ok()) {
     std::string why = trimmed(result->err);

@@ -134,6 +134,9 @@ TEST(PushNode, FailuresNameTheirStepAndLeaveCurrent) {
     EXPECT_EQ(out.step, step) << out.error;
     EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000001") << step;
     EXPECT_FALSE(r.exists("/keys/generations/000002")) << step;
+    for (const auto& [path, entry] : r.entries) {
+      EXPECT_FALSE(path.starts_with("/keys/current.tmp-")) << step << ": " << path << " left";
+    }
   }
 }
 
