@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "core/files.hpp"
-#include "core/lock.hpp"
 #include "support/test_support.hpp"
 
 namespace kf {
@@ -75,16 +74,6 @@ TEST(Files, HexHelpers) {
   EXPECT_EQ(to_hex(data), "00abff");
   EXPECT_EQ(random_hex(8).size(), 16u);
   EXPECT_NE(random_hex(8), random_hex(8));
-}
-
-TEST(Lock, SecondLockIsRefused) {
-  TempDir dir;
-  auto first = FileLock::try_acquire(dir / ".lock");
-  ASSERT_TRUE(first);
-  // flock locks belong to the open file description: a second open in this process conflicts too.
-  auto second = FileLock::try_acquire(dir / ".lock");
-  ASSERT_FALSE(second);
-  EXPECT_EQ(second.error().code, ExitCode::refused);
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cerrno>
+
+#include <gtest/gtest.h>
+
+#include "core/interrupt.hpp"
+
+namespace kf {
+namespace {
+
+// Each case runs in a child: the handler changes process-wide signal dispositions.
+int in_child(void (*body)()) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return status;
+}
+
+TEST(Interrupt, FirstSignalOnlySetsTheFlag) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    static int current;
+    current = sig;
+    int status = in_child([] {
+      install_interrupt_handler();
+      if (interrupted()) ::_exit(2);
+      ::raise(current);
+      if (!interrupted()) ::_exit(3);
+      clear_interrupted();
+      if (interrupted()) ::_exit(4);
+    });
+    ASSERT_TRUE(WIFEXITED(status)) << "signal " << sig << " ended the process";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "signal " << sig;
+  }
+}
+
+TEST(Interrupt, SecondSignalEndsTheProcessAtOnceBySignal) {
+  int status = in_child([] {
+    install_interrupt_handler();
+    ::raise(SIGINT);
+    ::raise(SIGINT);
+    ::_exit(5);  // not reached
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+}
+
+TEST(Interrupt, BrokenPipesAreErrorsNotSignals) {
+  int status = in_child([] {
+    install_interrupt_handler();
+    int fds[2];
+    if (::pipe(fds) != 0) ::_exit(2);
+    ::close(fds[0]);
+    char c = 'x';
+    if (::write(fds[1], &c, 1) != -1 || errno != EPIPE) ::_exit(3);
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace kf
