@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <iostream>
 #include <vector>
 
@@ -48,6 +49,32 @@ std::optional<int> reject_unknown_command(int argc, char** argv) {
   print_error(message);
   std::cerr << "Run 'keyfleet help' for the list of commands.\n";
   return to_int(ExitCode::usage);
+}
+
+// The first word a command did not take: an option it lacks (with the closest one it has, or a
+// word on its positional argument when the option was named after it, as in `push --bundle F`),
+// or one argument too many.
+std::string stray_argument_message(const CLI::App& sub, const std::string& word) {
+  if (!word.starts_with("-")) {
+    return fmt::format("unexpected argument '{}' for '{}'", word, sub.get_name());
+  }
+  std::string name = word.substr(0, word.find('='));
+  std::string message = fmt::format("unknown option '{}' for '{}'", name, sub.get_name());
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : sub.get_options()) {
+    if (opt->get_positional() && opt->get_lnames().empty() && "--" + opt->get_name() == name) {
+      std::string upper = opt->get_name();
+      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return message +
+             fmt::format(": the {} is given without an option name, as in 'keyfleet {} {} ...'",
+                         opt->get_name(), sub.get_name(), upper);
+    }
+    for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+  }
+  std::vector<std::string_view> views(names.begin(), names.end());
+  if (auto guess = closest_match(name, views))
+    message += fmt::format(": did you mean '{}'?", *guess);
+  return message;
 }
 
 }  // namespace
@@ -99,25 +126,12 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // CLI11 checks required options before it complains about unknown ones; "--nmae" is the
-    // more useful thing to report than the "--name is required" it caused.
     std::string message = e.what();
     for (CLI::App* sub : app.get_subcommands()) {
+      // CLI11 checks required options before it complains about unknown ones, and lists the
+      // extras backwards; the first stray word ("--nmae") is the thing to report.
       auto extras = sub->remaining();
-      if (!extras.empty() && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
-        message = fmt::format("unexpected argument '{}' for '{}'", extras.front(), sub->get_name());
-      }
-      if (!extras.empty() && extras.front().starts_with("--")) {
-        std::vector<std::string> names;
-        for (const CLI::Option* opt : sub->get_options()) {
-          for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
-        }
-        std::vector<std::string_view> views(names.begin(), names.end());
-        std::string word = extras.front().substr(0, extras.front().find('='));
-        if (auto guess = closest_match(word, views)) {
-          message += fmt::format(": did you mean '{}'?", *guess);
-        }
-      }
+      if (!extras.empty()) message = stray_argument_message(*sub, extras.front());
     }
     print_error(message);
     std::string where = "keyfleet";

@@ -64,6 +64,30 @@ TEST(App, MistypedOptionSuggestsClosest) {
   EXPECT_NE(r.err.find("did you mean '--hosts'?"), std::string::npos) << r.err;
 }
 
+TEST(App, StrayWordsAreNamedOneAtATime) {
+  auto option = keyfleet({"push", "keys.age", "--paralel", "3", "--inventory", "fleet.toml"});
+  EXPECT_EQ(option.exit_code, 2);
+  EXPECT_NE(option.err.find("keyfleet: error: unknown option '--paralel' for 'push': did you mean "
+                            "'--parallel'?\n"),
+            std::string::npos)
+      << option.err;
+  auto extra = keyfleet({"push", "a.age", "b.age", "--inventory", "fleet.toml"});
+  EXPECT_EQ(extra.exit_code, 2);
+  EXPECT_NE(extra.err.find("keyfleet: error: unexpected argument 'b.age' for 'push'\n"),
+            std::string::npos)
+      << extra.err;
+}
+
+// verify and cleanup take --bundle; push takes the bundle as its argument. Say so.
+TEST(App, AnOptionNamedAfterAPositionalPointsToThePositional) {
+  auto r = keyfleet({"push", "--bundle", "keys.age", "--inventory", "fleet.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown option '--bundle' for 'push': the bundle is given without an "
+                       "option name, as in 'keyfleet push BUNDLE ...'"),
+            std::string::npos)
+      << r.err;
+}
+
 // The committed scripts in completion/ are what `make install` ships: they must match the parser.
 TEST(Completion, CommittedScriptsMatchTheParser) {
   const std::pair<const char*, const char*> files[] = {{"bash", "completion/keyfleet.bash"},
