@@ -51,6 +51,11 @@ std::optional<int> reject_unknown_command(int argc, char** argv) {
   return to_int(ExitCode::usage);
 }
 
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
 // The first word a command did not take: an option it lacks (with the closest one it has, or a
 // word on its positional argument when the option was named after it, as in `push --bundle F`),
 // or one argument too many.
@@ -63,11 +68,9 @@ std::string stray_argument_message(const CLI::App& sub, const std::string& word)
   std::vector<std::string> names;
   for (const CLI::Option* opt : sub.get_options()) {
     if (opt->get_positional() && opt->get_lnames().empty() && "--" + opt->get_name() == name) {
-      std::string upper = opt->get_name();
-      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       return message +
              fmt::format(": the {} is given without an option name, as in 'keyfleet {} {} ...'",
-                         opt->get_name(), sub.get_name(), upper);
+                         opt->get_name(), sub.get_name(), upper(opt->get_name()));
     }
     for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
   }
@@ -75,6 +78,17 @@ std::string stray_argument_message(const CLI::App& sub, const std::string& word)
   if (auto guess = closest_match(name, views))
     message += fmt::format(": did you mean '{}'?", *guess);
   return message;
+}
+
+// "bundle is required" reads like an option was missed; say where the argument goes.
+std::optional<std::string> missing_positional_message(const CLI::App& sub) {
+  for (const CLI::Option* opt : sub.get_options()) {
+    if (opt->get_positional() && opt->get_required() && opt->count() == 0) {
+      return fmt::format("'{}' needs the {}: keyfleet {} {} [OPTIONS]", sub.get_name(),
+                         opt->get_name(), sub.get_name(), upper(opt->get_name()));
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -131,7 +145,11 @@ int run(int argc, char** argv) {
       // CLI11 checks required options before it complains about unknown ones, and lists the
       // extras backwards; the first stray word ("--nmae") is the thing to report.
       auto extras = sub->remaining();
-      if (!extras.empty()) message = stray_argument_message(*sub, extras.front());
+      if (!extras.empty()) {
+        message = stray_argument_message(*sub, extras.front());
+      } else if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+        message = missing_positional_message(*sub).value_or(message);
+      }
     }
     print_error(message);
     std::string where = "keyfleet";

@@ -82,7 +82,7 @@ Result<int> run_inspect(const InspectArgs& args) {
 
 Action setup_inspect(CLI::App& sub) {
   auto args = std::make_shared<InspectArgs>();
-  sub.add_option("file", args->file, "The bundle to inspect")->required()->type_name("FILE");
+  sub.add_option("bundle", args->file, "The bundle to inspect")->required()->type_name("FILE");
   add_passphrase_options(sub, args->passphrase);
   sub.add_flag("--json", args->json,
                "Print one JSON document: path, size, sha256, work_factor, authenticated, manifest");

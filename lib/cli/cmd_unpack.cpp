@@ -85,7 +85,7 @@ Result<int> run_unpack(const UnpackArgs& args) {
 
 Action setup_unpack(CLI::App& sub) {
   auto args = std::make_shared<UnpackArgs>();
-  sub.add_option("file", args->file, "The bundle to install")->required()->type_name("FILE");
+  sub.add_option("bundle", args->file, "The bundle to install")->required()->type_name("FILE");
   sub.add_option("--dest", args->dest, "The node's key directory (created 0700 if missing)")
       ->required()
       ->type_name("DIR");

@@ -88,6 +88,21 @@ TEST(App, AnOptionNamedAfterAPositionalPointsToThePositional) {
       << r.err;
 }
 
+TEST(App, AMissingBundleArgumentSaysWhereItGoes) {
+  for (const char* command : {"push", "inspect", "unpack"}) {
+    auto r = keyfleet({command, "--json"});
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_NE(r.err.find(fmt::format("keyfleet: error: '{0}' needs the bundle: keyfleet {0} "
+                                     "BUNDLE [OPTIONS]\n",
+                                     command)),
+              std::string::npos)
+        << r.err;
+  }
+  // With the bundle given, the missing option is what is named.
+  auto r = keyfleet({"push", "keys.age"});
+  EXPECT_NE(r.err.find("--inventory is required"), std::string::npos) << r.err;
+}
+
 // The committed scripts in completion/ are what `make install` ships: they must match the parser.
 TEST(Completion, CommittedScriptsMatchTheParser) {
   const std::pair<const char*, const char*> files[] = {{"bash", "completion/keyfleet.bash"},
