@@ -4,7 +4,7 @@
 # corpus is kept in build-fuzz/corpus/ between runs. Exits non-zero if a target crashes, leaks,
 # times out or breaks an invariant; the input that did it is left in build-fuzz/artifacts/.
 #   FUZZ_SECONDS  run time per target (default 60)
-#   FUZZ_TARGETS  space-separated targets to run (default: every target this tree can build)
+#   FUZZ_TARGETS  space-separated targets to run (default: fuzz_age_decrypt fuzz_bundle_reader)
 #   FUZZ_MAX_LEN  largest input in bytes (default 140000: a header and just over two chunks)
 #   JOBS          build parallelism (default: nproc)
 set -euo pipefail
@@ -19,9 +19,7 @@ for tool in clang-16 clang++-16 cmake ninja perl; do
   command -v "$tool" >/dev/null || { echo "fuzz.sh: $tool is missing (scripts/deps.sh build fuzz)" >&2; exit 1; }
 done
 
-targets=(fuzz_age_decrypt)
-# open_bundle (lib/bundle/bundle.cpp) may not be on this branch yet; CMake makes the same test.
-[[ -f lib/bundle/bundle.cpp ]] && targets+=(fuzz_bundle_reader)
+targets=(fuzz_age_decrypt fuzz_bundle_reader)
 if [[ -n ${FUZZ_TARGETS:-} ]]; then
   read -r -a targets <<<"$FUZZ_TARGETS"
 fi
