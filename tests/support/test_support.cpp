@@ -155,6 +155,18 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+int wait_status_of_child(void (*body)()) {
+  pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child == 0) {
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child) throw std::runtime_error("waitpid failed");
+  return status;
+}
+
 std::string read_text(const fs::path& path) {
   std::ifstream in(path.string(), std::ios::binary);
   std::stringstream ss;

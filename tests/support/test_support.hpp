@@ -34,6 +34,10 @@ RunResult keyfleet(const std::vector<std::string>& args, const RunOptions& optio
 // Runs a shell command line (for tools like `openssl ... | grep`); stdout in out.
 RunResult shell(const std::string& command, const RunOptions& options = {});
 
+// Runs `body` in a forked child, which ends with _exit(0) if body returns, and gives the child's
+// wait status (for tests of process-wide state: signal handlers, rlimits). Throws if fork fails.
+int wait_status_of_child(void (*body)());
+
 // A fresh directory under $TMPDIR, removed (with everything in it) on destruction.
 class TempDir {
  public:

@@ -1,32 +1,25 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
 #include <cerrno>
 
 #include <gtest/gtest.h>
 
 #include "core/interrupt.hpp"
+#include "support/test_support.hpp"
 
 namespace kf {
 namespace {
 
 // Each case runs in a child: the handler changes process-wide signal dispositions.
-int in_child(void (*body)()) {
-  pid_t child = ::fork();
-  if (child == 0) {
-    body();
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  return status;
-}
+using test::wait_status_of_child;
 
 TEST(Interrupt, FirstSignalOnlySetsTheFlag) {
   for (int sig : {SIGINT, SIGTERM}) {
     static int current;
     current = sig;
-    int status = in_child([] {
+    int status = wait_status_of_child([] {
       install_interrupt_handler();
       if (interrupted()) ::_exit(2);
       ::raise(current);
@@ -40,7 +33,7 @@ TEST(Interrupt, FirstSignalOnlySetsTheFlag) {
 }
 
 TEST(Interrupt, SecondSignalEndsTheProcessAtOnceBySignal) {
-  int status = in_child([] {
+  int status = wait_status_of_child([] {
     install_interrupt_handler();
     ::raise(SIGINT);
     ::raise(SIGINT);
@@ -51,7 +44,7 @@ TEST(Interrupt, SecondSignalEndsTheProcessAtOnceBySignal) {
 }
 
 TEST(Interrupt, BrokenPipesAreErrorsNotSignals) {
-  int status = in_child([] {
+  int status = wait_status_of_child([] {
     install_interrupt_handler();
     int fds[2];
     if (::pipe(fds) != 0) ::_exit(2);

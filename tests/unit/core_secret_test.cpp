@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/secret.hpp"
+#include "support/test_support.hpp"
 
 namespace kf {
 namespace {
@@ -67,17 +68,13 @@ TEST(Secret, AsBytesViewsTheSameMemory) {
 
 // In a child, so that this test process keeps its own settings.
 TEST(Secret, DisableCoreDumpsTurnsOffCoresAndDumpability) {
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  int status = test::wait_status_of_child([] {
     disable_core_dumps();
     rlimit limit{};
     ::getrlimit(RLIMIT_CORE, &limit);
     bool ok = limit.rlim_cur == 0 && limit.rlim_max == 0 && ::prctl(PR_GET_DUMPABLE) == 0;
     ::_exit(ok ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  });
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "RLIMIT_CORE or PR_SET_DUMPABLE was left on";
 }
