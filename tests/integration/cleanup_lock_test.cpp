@@ -75,19 +75,26 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
   ASSERT_EQ(bundles.push(2, fleet.inventory()).exit_code, 0);
   fs::path lock = fs::path(fleet.node(1).dest) / ".lock";
   fs::path generations = fs::path(fleet.node(1).dest) / "generations";
-  // The subshell becomes `sleep`, which keeps fd 9 and so the lock.
-  auto holder = test::shell("(exec 9>>'" + lock.string() +
-                            "' && flock -n 9 && exec sleep 120) >/dev/null 2>&1 & echo $!");
+  // The subshell becomes `sleep`, which keeps fd 9 and so the lock. It waits for the lock rather
+  // than trying once, and says when it holds it with a file: probing with `flock -n` would take
+  // the lock for a moment, and a holder that started in that moment would give up.
+  fs::path held = fleet.dir() / "holder-has-the-lock";
+  auto holder = test::shell("(exec 9>>'" + lock.string() + "' && flock -w 30 9 && : >'" +
+                            held.string() + "' && exec sleep 120) >/dev/null 2>&1 & echo $!");
   const int pid = std::stoi(holder.out);
-  for (int i = 0; i < 100 && test::shell("flock -n '" + lock.string() + "' true").exit_code == 0;
-       ++i) {
+  struct KillHolder {
+    int pid;
+    ~KillHolder() { ::kill(pid, SIGKILL); }
+  } kill_holder{pid};
+  for (int i = 0; i < 600 && !fs::exists(held); ++i) {  // at most 30 s
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  ASSERT_TRUE(fs::exists(held)) << "the holder never took " << lock;
 
   auto cleaned = test::keyfleet(
       {"cleanup", "--inventory", fleet.inventory().string(), "--purge-old", "--json"});
   auto pushed = bundles.push(3, fleet.inventory());
-  ::kill(pid, SIGKILL);
+  ::kill(pid, SIGKILL);  // the holder is needed no longer; KillHolder covers an early return
   EXPECT_EQ(cleaned.exit_code, 1) << cleaned.out << cleaned.err;
   EXPECT_EQ(nodes_of(cleaned)["node1"]["step"], "lock") << cleaned.out;
   EXPECT_TRUE(fs::exists(generations / "000001"));
