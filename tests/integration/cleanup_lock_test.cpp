@@ -82,10 +82,15 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
   auto holder = test::shell("(exec 9>>'" + lock.string() + "' && flock -w 30 9 && : >'" +
                             held.string() + "' && exec sleep 120) >/dev/null 2>&1 & echo $!");
   const int pid = std::stoi(holder.out);
-  struct KillHolder {
+  // Killed once only: a second kill after it is reaped could hit a process that reused its pid.
+  struct Holder {
     int pid;
-    ~KillHolder() { ::kill(pid, SIGKILL); }
-  } kill_holder{pid};
+    void kill() {
+      if (pid > 0) ::kill(pid, SIGKILL);
+      pid = 0;
+    }
+    ~Holder() { kill(); }
+  } holder_process{pid};
   for (int i = 0; i < 600 && !fs::exists(held); ++i) {  // at most 30 s
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -94,7 +99,7 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
   auto cleaned = test::keyfleet(
       {"cleanup", "--inventory", fleet.inventory().string(), "--purge-old", "--json"});
   auto pushed = bundles.push(3, fleet.inventory());
-  ::kill(pid, SIGKILL);  // the holder is needed no longer; KillHolder covers an early return
+  holder_process.kill();
   EXPECT_EQ(cleaned.exit_code, 1) << cleaned.out << cleaned.err;
   EXPECT_EQ(nodes_of(cleaned)["node1"]["step"], "lock") << cleaned.out;
   EXPECT_TRUE(fs::exists(generations / "000001"));
