@@ -7,9 +7,9 @@
 
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
-#include "cli/suggest.hpp"
 #include "core/interrupt.hpp"
 #include "core/secret.hpp"
+#include "core/suggest.hpp"
 
 namespace kf::cli {
 namespace {

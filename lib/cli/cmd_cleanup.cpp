@@ -5,14 +5,14 @@
 #include <memory>
 #include <mutex>
 
-#include "bundle/install.hpp"
 #include "cli/commands.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/cleanup.hpp"
-#include "fleet/inventory.hpp"
 #include "fleet/scheduler.hpp"
-#include "fleet/ssh_session.hpp"
+#include "inventory/inventory.hpp"
+#include "keydir/local_install.hpp"
+#include "ssh/ssh_session.hpp"
 
 namespace kf::cli {
 

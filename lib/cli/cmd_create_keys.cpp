@@ -5,6 +5,7 @@
 #include <boost/filesystem/operations.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/inventory_hosts.hpp"
 #include "pki/cert.hpp"
 #include "pki/hosts.hpp"
 #include "pki/keyset.hpp"

@@ -3,10 +3,11 @@
 
 #include "bundle/bundle_file.hpp"
 #include "cli/commands.hpp"
+#include "cli/confirm.hpp"
 #include "cli/passphrase_options.hpp"
 #include "core/interrupt.hpp"
-#include "fleet/inventory.hpp"
 #include "fleet/push.hpp"
+#include "inventory/inventory.hpp"
 
 namespace kf::cli {
 

@@ -2,10 +2,11 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/confirm.hpp"
 #include "core/interrupt.hpp"
-#include "fleet/inventory.hpp"
 #include "fleet/push.hpp"
 #include "fleet/rollback.hpp"
+#include "inventory/inventory.hpp"
 
 namespace kf::cli {
 

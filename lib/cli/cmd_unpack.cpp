@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle_file.hpp"
-#include "bundle/install.hpp"
-#include "bundle/layout.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/local_install.hpp"
 
 namespace kf::cli {
 
@@ -43,14 +43,13 @@ void print_human(const bundle::InstallReport& r) {
   std::cout << fmt::format("Installed generation {} into {}{}\n", r.generation, r.dest.string(),
                            r.reused ? " (its complete directory was already there)" : "")
             << fmt::format("  current   -> {}\n", layout::current_target(r.generation))
-            << fmt::format("  previous  {}\n",
-                           r.previous ? layout::generation_name(*r.previous) : "none");
+            << fmt::format("  previous  {}\n", r.previous ? generation_name(*r.previous) : "none");
   std::string files;
   for (const auto& f : r.files) files += (files.empty() ? "" : ", ") + f;
   std::cout << fmt::format("  files     {}\n", files);
   if (!r.pruned.empty()) {
     std::string pruned;
-    for (auto g : r.pruned) pruned += (pruned.empty() ? "" : ", ") + layout::generation_name(g);
+    for (auto g : r.pruned) pruned += (pruned.empty() ? "" : ", ") + generation_name(g);
     std::cout << fmt::format("  pruned    {}\n", pruned);
   }
 }

@@ -7,10 +7,10 @@
 #include "cli/passphrase_options.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
-#include "fleet/inventory.hpp"
 #include "fleet/scheduler.hpp"
-#include "fleet/ssh_session.hpp"
 #include "fleet/verify.hpp"
+#include "inventory/inventory.hpp"
+#include "ssh/ssh_session.hpp"
 
 namespace kf::cli {
 

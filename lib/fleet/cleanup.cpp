@@ -4,15 +4,15 @@
 
 #include <fmt/format.h>
 
-#include "bundle/layout.hpp"
 #include "core/files.hpp"
+#include "keydir/layout.hpp"
 
 namespace kf {
 namespace {
 
 std::string join_generations(const std::vector<std::uint64_t>& generations) {
   std::string out;
-  for (auto g : generations) out += (out.empty() ? "" : ", ") + layout::generation_name(g);
+  for (auto g : generations) out += (out.empty() ? "" : ", ") + generation_name(g);
   return out;
 }
 
@@ -148,7 +148,7 @@ NodeResult<void> prune_generations(Remote& remote, const std::string& dest,
                      "{}: {} points at '{}', not at generations/NNNNNN; nothing pruned",
                      remote.node_name(), current_path, target);
   }
-  auto current = layout::parse_generation_name(std::string_view(target).substr(prefix.size() + 1));
+  auto current = parse_generation_name(std::string_view(target).substr(prefix.size() + 1));
   if (!current) {
     return node_fail(NodeStatus::failed, "prune",
                      "{}: {} points at '{}', not at generations/NNNNNN; nothing pruned",
@@ -162,13 +162,13 @@ NodeResult<void> prune_generations(Remote& remote, const std::string& dest,
     if (entry.name.starts_with(kPrunePrefix)) {
       KF_CHECK(remove_tree_on_node(remote, generations + "/" + entry.name));
       ++receipt.leftovers_removed;
-    } else if (auto g = layout::parse_generation_name(entry.name)) {
+    } else if (auto g = parse_generation_name(entry.name)) {
       present.push_back(*g);
     }
   }
   for (auto g : generations_to_remove(present, *current, options.keep, options.purge_old)) {
     const std::string doomed = fmt::format("{}/{}{}", generations, kPrunePrefix, random_hex(8));
-    auto renamed = remote.rename(generations + "/" + layout::generation_name(g), doomed);
+    auto renamed = remote.rename(generations + "/" + generation_name(g), doomed);
     if (!renamed) return std::unexpected(at_step(renamed.error(), "prune"));
     KF_CHECK(remove_tree_on_node(remote, doomed));
     receipt.pruned.push_back(g);

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "fleet/inventory.hpp"
-#include "fleet/remote.hpp"
+#include "inventory/inventory.hpp"
+#include "keydir/remote.hpp"
 
 // `keyfleet cleanup`: wipes the bundle copies push staged on a node and prunes old generations.
 namespace kf {

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/exit_code.hpp"
-#include "fleet/node_status.hpp"
+#include "keydir/node_status.hpp"
 
 namespace kf {
 

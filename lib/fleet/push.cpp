@@ -1,15 +1,12 @@
 #include "fleet/push.hpp"
 
-#include <unistd.h>
-
 #include <cctype>
 #include <chrono>
-#include <iostream>
 
-#include "bundle/layout.hpp"
 #include "core/files.hpp"
-#include "fleet/keydir_remote.hpp"
-#include "fleet/ssh_session.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/remote_install.hpp"
+#include "ssh/ssh_session.hpp"
 
 namespace kf {
 
@@ -220,20 +217,6 @@ std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
   return run_fleet(nodes, schedule, [&](const NodeConfig& node) {
     return push_over_ssh(node, bundle_bytes, bundle, options);
   });
-}
-
-Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes) {
-  if (yes) return {};
-  if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDERR_FILENO) != 1) {
-    return fail(ExitCode::refused,
-                "{}: confirmation needed and there is no terminal to ask on: pass --yes ({})",
-                command, question);
-  }
-  std::cerr << question << " [y/N] " << std::flush;
-  std::string answer;
-  std::getline(std::cin, answer);
-  if (answer == "y" || answer == "Y" || answer == "yes" || answer == "YES") return {};
-  return fail(ExitCode::refused, "{}: not confirmed; nothing was done", command);
 }
 
 }  // namespace kf

@@ -11,9 +11,9 @@
 #include "bundle/bundle_file.hpp"
 #include "core/error.hpp"
 #include "core/secret.hpp"
-#include "fleet/inventory.hpp"
-#include "fleet/remote.hpp"
 #include "fleet/scheduler.hpp"
+#include "inventory/inventory.hpp"
+#include "keydir/remote.hpp"
 
 namespace kf {
 
@@ -65,9 +65,5 @@ std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
 
 // "sha256sum" output "<64 hex>  <path>" -> the digest; empty when it is not that.
 std::string parse_sha256sum(std::string_view output);
-
-// Asks on the terminal "<question> [y/N]" unless `yes`; without a terminal (stdin and stderr)
-// and without `yes` it is refused (exit 4) with a hint to pass --yes. A "no" is refused too.
-Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes);
 
 }  // namespace kf

@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "bundle/layout.hpp"
-#include "fleet/keydir_remote.hpp"
-#include "fleet/ssh_session.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/remote_install.hpp"
+#include "ssh/ssh_session.hpp"
 
 namespace kf {
 

@@ -5,9 +5,9 @@
 #include <span>
 #include <vector>
 
-#include "fleet/inventory.hpp"
-#include "fleet/remote.hpp"
 #include "fleet/scheduler.hpp"
+#include "inventory/inventory.hpp"
+#include "keydir/remote.hpp"
 
 namespace kf {
 

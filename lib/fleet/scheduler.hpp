@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "core/interrupt.hpp"
-#include "fleet/inventory.hpp"
 #include "fleet/node_report.hpp"
+#include "inventory/inventory.hpp"
 
 namespace kf {
 

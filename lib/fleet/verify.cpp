@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include "bundle/bundle.hpp"
-#include "bundle/layout.hpp"
 #include "core/secret.hpp"
+#include "keydir/layout.hpp"
 
 namespace kf {
 namespace {
@@ -67,7 +67,7 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
   std::optional<std::uint64_t> generation;
   if (target.size() == prefix.size() + 7 && target.starts_with(prefix) &&
       target[prefix.size()] == '/') {
-    generation = layout::parse_generation_name(std::string_view(target).substr(prefix.size() + 1));
+    generation = parse_generation_name(std::string_view(target).substr(prefix.size() + 1));
   }
   if (!generation) {
     return node_fail(NodeStatus::mismatch, "read",
@@ -128,14 +128,13 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
   if (install.generation < expected.generation) {
     return {NodeStatus::stale, "compare",
             fmt::format("holds generation {}, older than the expected {}",
-                        layout::generation_name(install.generation),
-                        layout::generation_name(expected.generation)),
+                        generation_name(install.generation), generation_name(expected.generation)),
             install.generation};
   }
   if (install.generation > expected.generation) {
     return mismatch(install, fmt::format("holds generation {}, newer than the expected {}",
-                                         layout::generation_name(install.generation),
-                                         layout::generation_name(expected.generation)));
+                                         generation_name(install.generation),
+                                         generation_name(expected.generation)));
   }
   std::vector<ManifestFile> want = expected_files(expected, install);
   std::vector<std::string> problems = diff_files(install.files, want);
@@ -147,9 +146,8 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
     problems.push_back(fmt::format("{} (differs from the expected manifest)", kManifestName));
   }
   if (problems.empty()) return {NodeStatus::ok, "compare", "", install.generation};
-  return mismatch(
-      install, fmt::format("generation {} differs: {}", layout::generation_name(install.generation),
-                           join(problems)));
+  return mismatch(install, fmt::format("generation {} differs: {}",
+                                       generation_name(install.generation), join(problems)));
 }
 
 NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest& expected) {
@@ -184,14 +182,13 @@ std::optional<std::uint64_t> judge_by_majority(
     if (install.generation < generation) {
       report.status = NodeStatus::stale;
       report.error = fmt::format("holds generation {}, older than the {} most nodes hold",
-                                 layout::generation_name(install.generation),
-                                 layout::generation_name(generation));
+                                 generation_name(install.generation), generation_name(generation));
       continue;
     }
     if (install.generation > generation) {
       problems.push_back(fmt::format("generation {} instead of the {} most nodes hold",
-                                     layout::generation_name(install.generation),
-                                     layout::generation_name(generation)));
+                                     generation_name(install.generation),
+                                     generation_name(generation)));
     } else {
       for (const auto& f : files) {
         auto it = std::find_if(install.files.begin(), install.files.end(),

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "fleet/inventory.hpp"
 #include "fleet/node_report.hpp"
-#include "fleet/remote.hpp"
+#include "inventory/inventory.hpp"
+#include "keydir/remote.hpp"
 #include "pki/manifest.hpp"
 
 // `keyfleet verify`: what each node has installed under DEST/current, compared with a manifest

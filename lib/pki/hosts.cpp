@@ -6,7 +6,6 @@
 #include <set>
 
 #include "core/hostname.hpp"
-#include "fleet/inventory.hpp"
 
 namespace kf {
 namespace {
@@ -36,15 +35,6 @@ Result<std::vector<std::string>> normalize_hosts(std::span<const std::string> ho
     if (seen.insert(san_key(host, kind)).second) out.push_back(host);
   }
   return out;
-}
-
-Result<std::vector<std::string>> add_inventory_hosts(std::vector<std::string> hosts,
-                                                     const boost::filesystem::path& inventory) {
-  if (inventory.empty()) return hosts;
-  auto loaded = KF_TRY(load_inventory(inventory));
-  auto names = certificate_hosts(loaded);
-  hosts.insert(hosts.end(), names.begin(), names.end());
-  return hosts;
 }
 
 }  // namespace kf

@@ -11,7 +11,7 @@
 
 #include <boost/filesystem/operations.hpp>
 
-#include "bundle/layout.hpp"
+#include "pki/generation.hpp"
 
 namespace kf::keyset_dir {
 namespace {
@@ -49,7 +49,7 @@ Result<std::uint64_t> highest_archived(const fs::path& dir) {
   boost::system::error_code ec;
   std::uint64_t highest = 0;
   for (fs::directory_iterator it(archive, ec), end; !ec && it != end; it.increment(ec)) {
-    auto generation = layout::parse_generation_name(it->path().filename().string());
+    auto generation = parse_generation_name(it->path().filename().string());
     if (generation) highest = std::max(highest, *generation);
   }
   if (ec) return fail(ExitCode::failure, "cannot list {}: {}", archive.string(), ec.message());
@@ -63,7 +63,7 @@ std::span<const std::string_view> file_names() {
 }
 
 fs::path archive_path(const fs::path& dir, std::uint64_t generation) {
-  return dir / std::string(archive_dir) / layout::generation_name(generation);
+  return dir / std::string(archive_dir) / generation_name(generation);
 }
 
 Result<Lock> Lock::acquire(const fs::path& dir) {

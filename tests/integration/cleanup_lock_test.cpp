@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "fleet/remote.hpp"
+#include "keydir/remote.hpp"
 #include "push_support.hpp"
 
 namespace kf {

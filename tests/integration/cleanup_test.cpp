@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.hpp"
-#include "bundle/install.hpp"
-#include "bundle/layout.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/local_install.hpp"
 #include "push_support.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/fleet_fixture.hpp"
@@ -75,7 +75,7 @@ class CleanupTest : public ::testing::Test {
   static std::vector<std::uint64_t> generations(const NodeConfig& node) {
     std::vector<std::uint64_t> out;
     for (fs::directory_iterator it(fs::path(node.dest) / "generations"), end; it != end; ++it) {
-      if (auto g = layout::parse_generation_name(it->path().filename().string())) out.push_back(*g);
+      if (auto g = parse_generation_name(it->path().filename().string())) out.push_back(*g);
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -95,8 +95,7 @@ class CleanupTest : public ::testing::Test {
   }
   // The current generation's files, to check cleanup never touched them.
   static std::map<std::string, std::string> current_files(const NodeConfig& node) {
-    return test::snapshot(fs::path(node.dest) / "generations" /
-                          layout::generation_name(kGenerations));
+    return test::snapshot(fs::path(node.dest) / "generations" / generation_name(kGenerations));
   }
 
   static const Fleet& fleet() { return *fleet_; }

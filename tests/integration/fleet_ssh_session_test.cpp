@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/secret.hpp"
-#include "fleet/ssh_session.hpp"
+#include "ssh/ssh_session.hpp"
 #include "support/fleet_fixture.hpp"
 
 namespace kf {

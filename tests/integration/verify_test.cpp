@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.hpp"
-#include "bundle/install.hpp"
+#include "keydir/local_install.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/fleet_fixture.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fleet/remote.hpp"
+#include "keydir/remote.hpp"
 
 namespace kf::test {
 

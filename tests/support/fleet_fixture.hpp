@@ -7,7 +7,7 @@
 #include <boost/filesystem.hpp>
 
 #include "core/fd.hpp"
-#include "fleet/inventory.hpp"
+#include "inventory/inventory.hpp"
 #include "support/test_support.hpp"
 
 namespace kf::test {

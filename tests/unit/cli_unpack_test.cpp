@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "bundle/install.hpp"
 #include "core/lock.hpp"
+#include "keydir/local_install.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/test_support.hpp"
 

@@ -7,7 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "bundle/layout.hpp"
+#include "keydir/layout.hpp"
 #include "support/fake_remote.hpp"
 
 namespace kf {
@@ -50,7 +50,7 @@ void add_generations(FakeRemote& node, std::vector<std::uint64_t> generations,
   node.add_dir("/dest", 0700);
   node.add_dir("/dest/generations", 0700);
   for (auto g : generations) {
-    std::string dir = "/dest/generations/" + layout::generation_name(g);
+    std::string dir = "/dest/generations/" + generation_name(g);
     node.add_dir(dir, 0700);
     node.add_file(dir + "/agent.key", "key " + std::to_string(g), 0600);
   }
@@ -62,7 +62,7 @@ std::vector<std::uint64_t> generations_left(FakeRemote& node) {
   auto listing = node.list_dir("/dest/generations");
   if (!listing) return out;
   for (const auto& entry : *listing) {
-    if (auto g = layout::parse_generation_name(entry.name)) out.push_back(*g);
+    if (auto g = parse_generation_name(entry.name)) out.push_back(*g);
   }
   std::sort(out.begin(), out.end());
   return out;

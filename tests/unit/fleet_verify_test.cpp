@@ -4,8 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "bundle/layout.hpp"
 #include "core/secret.hpp"
+#include "keydir/layout.hpp"
 #include "support/fake_remote.hpp"
 
 namespace kf {
@@ -52,7 +52,7 @@ void install(FakeRemote& node, std::uint64_t generation, const std::vector<Spec>
              bool make_current = true) {
   if (!node.exists("/dest")) node.add_dir("/dest", 0700);
   if (!node.exists("/dest/generations")) node.add_dir("/dest/generations", 0700);
-  std::string dir = "/dest/generations/" + layout::generation_name(generation);
+  std::string dir = "/dest/generations/" + generation_name(generation);
   node.add_dir(dir, 0700);
   for (const auto& f : files) node.add_file(dir + "/" + f.name, f.data, f.mode);
   node.add_file(dir + "/manifest.json", serialize(manifest_of(files, generation)), 0644);

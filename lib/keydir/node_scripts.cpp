@@ -1,4 +1,4 @@
-#include "fleet/node_scripts.hpp"
+#include "keydir/node_scripts.hpp"
 
 namespace kf::scripts {
 

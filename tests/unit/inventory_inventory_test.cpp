@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "fleet/inventory.hpp"
+#include "inventory/inventory.hpp"
 #include "support/test_support.hpp"
 
 namespace kf {

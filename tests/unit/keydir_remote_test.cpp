@@ -1,4 +1,4 @@
-#include "fleet/remote.hpp"
+#include "keydir/remote.hpp"
 
 #include <gtest/gtest.h>
 

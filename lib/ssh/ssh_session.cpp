@@ -1,4 +1,4 @@
-#include "fleet/ssh_session.hpp"
+#include "ssh/ssh_session.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "fleet/node_scripts.hpp"
-#include "fleet/tcp.hpp"
+#include "keydir/node_scripts.hpp"
+#include "ssh/tcp.hpp"
 
 namespace kf {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "cli/suggest.hpp"
+#include "core/suggest.hpp"
 
-namespace kf::cli {
+namespace kf {
 namespace {
 
 TEST(Suggest, EditDistance) {
@@ -22,4 +22,4 @@ TEST(Suggest, ClosestMatch) {
 }
 
 }  // namespace
-}  // namespace kf::cli
+}  // namespace kf

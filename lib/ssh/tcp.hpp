@@ -2,9 +2,9 @@
 
 #include <string>
 
+#include "core/deadline.hpp"
 #include "core/fd.hpp"
-#include "fleet/deadline.hpp"
-#include "fleet/node_status.hpp"
+#include "keydir/node_status.hpp"
 
 namespace kf {
 

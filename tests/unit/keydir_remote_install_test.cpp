@@ -1,13 +1,13 @@
 // keydir::switch_command and the DEST lock holder (dest_lock_command) run locally with /bin/sh
 // against a temporary DEST: the exact command lines a node executes to put a generation in place,
 // switch `current`, and serve push's requests under the lock.
-#include "fleet/keydir_remote.hpp"
+#include "keydir/remote_install.hpp"
 
 #include <fmt/format.h>
 
 #include <gtest/gtest.h>
 
-#include "fleet/remote.hpp"
+#include "keydir/remote.hpp"
 #include "pki/manifest.hpp"
 #include "support/test_support.hpp"
 

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "fleet/ssh_session.hpp"
+#include "ssh/ssh_session.hpp"
 
 namespace kf {
 namespace {

@@ -1,4 +1,4 @@
-#include "fleet/node_status.hpp"
+#include "keydir/node_status.hpp"
 
 #include <array>
 #include <utility>

@@ -1,10 +1,10 @@
-#include "fleet/keydir_remote.hpp"
+#include "keydir/remote_install.hpp"
 
 #include <algorithm>
 
-#include "bundle/layout.hpp"
 #include "core/files.hpp"
-#include "fleet/node_scripts.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/node_scripts.hpp"
 
 namespace kf::keydir {
 
@@ -40,7 +40,7 @@ NodeResult<std::optional<std::uint64_t>> read_current(Remote& remote, const std:
   std::string_view t = *target;
   std::optional<std::uint64_t> generation;
   if (t.size() == prefix.size() + 7 && t.starts_with(prefix) && t[prefix.size()] == '/') {
-    generation = layout::parse_generation_name(t.substr(prefix.size() + 1));
+    generation = parse_generation_name(t.substr(prefix.size() + 1));
   }
   if (!generation) {
     return node_fail(NodeStatus::failed, step,
@@ -61,7 +61,7 @@ NodeResult<std::vector<std::uint64_t>> list_generations(Remote& remote, const st
   std::vector<std::uint64_t> generations;
   for (const auto& entry : *entries) {
     if (entry.stat.type != FileType::directory) continue;
-    if (auto g = layout::parse_generation_name(entry.name)) generations.push_back(*g);
+    if (auto g = parse_generation_name(entry.name)) generations.push_back(*g);
   }
   std::sort(generations.begin(), generations.end());
   return generations;
@@ -87,7 +87,7 @@ std::string switch_command(const std::string& dest, const std::string& temp_name
   std::string expect = expected_current ? layout::current_target(*expected_current) : "";
   return "sh -c " + shell_quote(scripts::switch_script()) + " keyfleet-switch " +
          shell_quote(dest) + " " + shell_quote(temp_name) + " " +
-         shell_quote(layout::generation_name(generation)) + " " + shell_quote(expect) + " " +
+         shell_quote(generation_name(generation)) + " " + shell_quote(expect) + " " +
          shell_quote(link_temp);
 }
 
@@ -105,7 +105,7 @@ NodeResult<void> run_switch(Remote& remote, const std::string& dest, const std::
     return std::unexpected(at_step(made.error(), step));
   }
   std::string expect = expected ? layout::current_target(*expected) : "";
-  const std::string request[] = {"switch", temp_name, layout::generation_name(generation), expect,
+  const std::string request[] = {"switch", temp_name, generation_name(generation), expect,
                                  link_temp};
   auto result = remote.run_locked(dest, request,
                                   switch_command(dest, temp_name, generation, expected, link_temp));

@@ -7,10 +7,10 @@
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
-#include "fleet/deadline.hpp"
-#include "fleet/inventory.hpp"
-#include "fleet/remote.hpp"
-#include "fleet/watchdog.hpp"
+#include "core/deadline.hpp"
+#include "inventory/inventory.hpp"
+#include "keydir/remote.hpp"
+#include "ssh/watchdog.hpp"
 
 namespace kf {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fleet/node_status.hpp"
+#include "keydir/node_status.hpp"
 
 namespace kf {
 

@@ -1,11 +1,11 @@
-#include "fleet/inventory_schema.hpp"
+#include "inventory/inventory_schema.hpp"
 
 #include <algorithm>
 #include <array>
 #include <tuple>
 
-#include "cli/suggest.hpp"
 #include "core/hostname.hpp"
+#include "core/suggest.hpp"
 
 namespace kf::inventory {
 
@@ -293,7 +293,7 @@ std::unexpected<Error> fail_unknown_key(const Where& where, const Value& value,
     if (!in_defaults || !field.node_only) allowed.push_back(field.key);
   }
   std::string hint;
-  if (auto match = cli::closest_match(key, allowed)) {
+  if (auto match = closest_match(key, allowed)) {
     hint = fmt::format(" (did you mean '{}'?)", *match);
   } else {
     hint = fmt::format(" (allowed: {})", fmt::join(allowed, ", "));

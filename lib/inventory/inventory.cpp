@@ -1,4 +1,4 @@
-#include "fleet/inventory.hpp"
+#include "inventory/inventory.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -12,9 +12,9 @@
 
 #include <boost/filesystem/operations.hpp>
 
-#include "cli/suggest.hpp"
 #include "core/fd.hpp"
-#include "fleet/inventory_schema.hpp"
+#include "core/suggest.hpp"
+#include "inventory/inventory_schema.hpp"
 
 namespace kf {
 
@@ -78,7 +78,7 @@ std::unexpected<Error> fail_top_level(std::string_view origin, std::string_view 
   }
   static constexpr std::string_view kTopLevel[] = {"defaults", "node"};
   std::string hint;
-  if (auto match = cli::closest_match(key, kTopLevel))
+  if (auto match = closest_match(key, kTopLevel))
     hint = fmt::format(" (did you mean '{}'?)", *match);
   return fail_at(origin, line_of(value),
                  "unknown key '{}' at the top level{}: only [defaults] and [[node]] are allowed",

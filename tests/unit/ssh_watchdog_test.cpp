@@ -1,4 +1,4 @@
-#include "fleet/watchdog.hpp"
+#include "ssh/watchdog.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
-#include "fleet/remote.hpp"
+#include "keydir/remote.hpp"
 
-#include "fleet/node_scripts.hpp"
+#include "keydir/node_scripts.hpp"
 
 namespace kf {
 

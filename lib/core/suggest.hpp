@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace kf::cli {
+namespace kf {
 
 // Levenshtein distance, for "did you mean".
 std::size_t edit_distance(std::string_view a, std::string_view b);
@@ -14,4 +14,4 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 std::optional<std::string> closest_match(std::string_view word,
                                          std::span<const std::string_view> candidates);
 
-}  // namespace kf::cli
+}  // namespace kf

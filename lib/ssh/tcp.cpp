@@ -1,4 +1,4 @@
-#include "fleet/tcp.hpp"
+#include "ssh/tcp.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "bundle/install.hpp"
+#include "keydir/local_install.hpp"
 
 #include <grp.h>
 #include <pwd.h>
@@ -13,9 +13,9 @@
 
 #include <boost/filesystem/operations.hpp>
 
-#include "bundle/layout.hpp"
 #include "core/files.hpp"
 #include "core/lock.hpp"
+#include "keydir/layout.hpp"
 
 namespace kf::bundle {
 namespace {
@@ -167,7 +167,7 @@ Result<void> switch_current(const fs::path& dest, std::uint64_t generation) {
 Result<std::vector<std::uint64_t>> installed_generations(const fs::path& generations) {
   std::vector<std::uint64_t> out;
   for (const auto& path : KF_TRY(list_dir(generations))) {
-    auto number = layout::parse_generation_name(path.filename().string());
+    auto number = parse_generation_name(path.filename().string());
     struct stat st {};
     if (number && ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.push_back(*number);
   }
@@ -179,7 +179,7 @@ Result<std::vector<std::uint64_t>> installed_generations(const fs::path& generat
 void prune(const fs::path& generations, const std::vector<std::uint64_t>& victims,
            InstallReport& report) {
   for (auto g : victims) {
-    fs::path dir = generations / layout::generation_name(g);
+    fs::path dir = generations / generation_name(g);
     fs::path doomed = generations / fmt::format("{}prune-{}", layout::temp_prefix, random_hex(8));
     if (::rename(dir.c_str(), doomed.c_str()) != 0) {
       report.warnings.push_back(
@@ -248,8 +248,7 @@ Result<std::optional<std::uint64_t>> read_current(const fs::path& dest) {
   std::string_view text(target, static_cast<std::size_t>(n));
   std::string prefix = std::string(layout::generations_dir) + "/";
   std::optional<std::uint64_t> generation;
-  if (text.starts_with(prefix))
-    generation = layout::parse_generation_name(text.substr(prefix.size()));
+  if (text.starts_with(prefix)) generation = parse_generation_name(text.substr(prefix.size()));
   if (!generation || static_cast<std::size_t>(n) == sizeof target) {
     return fail(ExitCode::refused,
                 "{} points to '{}', not {}NNNNNN: not a key directory keyfleet "
@@ -305,7 +304,7 @@ Result<InstallReport> install_bundle(const OpenedBundle& bundle, const fs::path&
                 "refusing a downgrade (pass --allow-downgrade if you mean it)",
                 generation, *report.previous, dest.string());
   }
-  const fs::path final_dir = generations / layout::generation_name(generation);
+  const fs::path final_dir = generations / generation_name(generation);
   struct stat st {};
   if (KF_TRY(exists_at(final_dir, st))) {
     if (!KF_TRY(holds_bundle(final_dir, bundle))) {

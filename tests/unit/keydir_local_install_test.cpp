@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "bundle/install.hpp"
-#include "bundle/layout.hpp"
 #include "core/lock.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/local_install.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/test_support.hpp"
 
@@ -26,7 +26,7 @@ std::string current_of(const fs::path& dest) {
 }
 
 void expect_installed(const fs::path& dest, const OpenedBundle& b) {
-  fs::path dir = dest / "generations" / layout::generation_name(b.manifest.generation);
+  fs::path dir = dest / "generations" / generation_name(b.manifest.generation);
   EXPECT_EQ(test::file_mode(dir), 0700u);
   EXPECT_EQ(test::read_text(dir / "manifest.json"),
             std::string(b.manifest_bytes.begin(), b.manifest_bytes.end()));

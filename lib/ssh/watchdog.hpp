@@ -5,8 +5,8 @@
 #include <mutex>
 #include <thread>
 
+#include "core/deadline.hpp"
 #include "core/fd.hpp"
-#include "fleet/deadline.hpp"
 
 namespace kf {
 

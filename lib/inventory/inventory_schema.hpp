@@ -12,7 +12,7 @@
 #include <toml.hpp>
 
 #include "core/error.hpp"
-#include "fleet/inventory.hpp"
+#include "inventory/inventory.hpp"
 
 namespace kf::inventory {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fleet/remote.hpp"
+#include "keydir/remote.hpp"
 
 // A node's key directory (bundle/layout.hpp) handled over a Remote, with the same rules as the
 // local install (bundle/install.hpp): generations are written under a temporary name, renamed into

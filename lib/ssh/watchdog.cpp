@@ -1,4 +1,4 @@
-#include "fleet/watchdog.hpp"
+#include "ssh/watchdog.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>

@@ -1,0 +1,24 @@
+#include "cli/confirm.hpp"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+namespace kf::cli {
+
+Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes) {
+  if (yes) return {};
+  if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDERR_FILENO) != 1) {
+    return fail(ExitCode::refused,
+                "{}: confirmation needed and there is no terminal to ask on: pass --yes ({})",
+                command, question);
+  }
+  std::cerr << question << " [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer == "y" || answer == "Y" || answer == "yes" || answer == "YES") return {};
+  return fail(ExitCode::refused, "{}: not confirmed; nothing was done", command);
+}
+
+}  // namespace kf::cli
