@@ -42,6 +42,21 @@ template <class... Args>
 
 }  // namespace kf
 
+#define KF_CONCAT_INNER_(a, b) a##b
+#define KF_CONCAT_(a, b) KF_CONCAT_INNER_(a, b)
+
+// Propagates an error from `expr` (a Result<T>), as ccache's TRY_ASSIGN does, and otherwise
+// declares or assigns `decl` from its value, in the enclosing scope:
+//   KF_TRY_ASSIGN(auto manifest, parse_manifest(text, origin));
+//   KF_TRY_ASSIGN(report.previous, read_current(dest));
+// Standard C++: no statement expression, so it may not sit inside another expression.
+#define KF_TRY_ASSIGN(decl, expr)                                             \
+  auto KF_CONCAT_(kf_try_, __LINE__) = (expr);                                \
+  if (!KF_CONCAT_(kf_try_, __LINE__)) {                                       \
+    return std::unexpected(std::move(KF_CONCAT_(kf_try_, __LINE__).error())); \
+  }                                                                           \
+  decl = std::move(*KF_CONCAT_(kf_try_, __LINE__))
+
 // Propagates an error from an expression returning Result<T>; yields the value otherwise.
 // GCC statement expressions keep call sites to one line, as ccache's TRY does.
 // Never inside a braced initializer: when it returns there, GCC does not destroy the members
