@@ -12,10 +12,10 @@ _keyfleet() {
     bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --work-factor';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --json'; valued='--passphrase-file --passphrase-fd';;
     unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --keep --owner';;
-    push) opts='--help -h --inventory --passphrase-file --passphrase-fd --parallel --rolling --batch --max-failures --allow-downgrade --no-install --dry-run --yes -y --json'; valued='--inventory --passphrase-file --passphrase-fd --parallel --batch --max-failures';;
-    verify) opts='--help -h --inventory --bundle --manifest --passphrase-file --passphrase-fd --parallel --json'; valued='--inventory --bundle --manifest --passphrase-file --passphrase-fd --parallel';;
-    cleanup) opts='--help -h --inventory --bundle --keep --purge-old --parallel --json'; valued='--inventory --bundle --keep --parallel';;
-    rollback) opts='--help -h --inventory --to --parallel --yes -y --json'; valued='--inventory --to --parallel';;
+    push) opts='--help -h --inventory --parallel --yes -y --json --passphrase-file --passphrase-fd --rolling --batch --max-failures --allow-downgrade --no-install --dry-run'; valued='--inventory --parallel --passphrase-file --passphrase-fd --batch --max-failures';;
+    verify) opts='--help -h --inventory --parallel --json --bundle --manifest --passphrase-file --passphrase-fd'; valued='--inventory --parallel --bundle --manifest --passphrase-file --passphrase-fd';;
+    cleanup) opts='--help -h --inventory --parallel --json --bundle --keep --purge-old'; valued='--inventory --parallel --bundle --keep';;
+    rollback) opts='--help -h --inventory --parallel --yes -y --json --to'; valued='--inventory --parallel --to';;
     help) opts='--help -h create-keys bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac

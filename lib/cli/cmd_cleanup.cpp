@@ -3,16 +3,12 @@
 #include <cerrno>
 #include <iostream>
 #include <memory>
-#include <mutex>
 
 #include "cli/commands.hpp"
+#include "cli/fleet_options.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/cleanup.hpp"
-#include "fleet/scheduler.hpp"
-#include "inventory/inventory.hpp"
-#include "keydir/local_install.hpp"
-#include "ssh/ssh_session.hpp"
 
 namespace kf::cli {
 
@@ -20,11 +16,9 @@ namespace fs = boost::filesystem;
 namespace {
 
 struct CleanupArgs {
-  std::string inventory;
+  FleetOptions fleet;
   std::string bundle;
   CleanupOptions options;
-  std::size_t parallel = 32;
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -37,7 +31,8 @@ constexpr std::string_view kExamples =
     "unlinked; the emptied subdirectories and STAGING itself are removed. Symlinks are never\n"
     "followed and are left in place (and named). Then old generations beyond --keep are removed,\n"
     "oldest first: never DEST/current and never the generation before it (rollback's target);\n"
-    "--purge-old removes every generation but current. A generation is first renamed to\n"
+    "--purge-old removes every generation but current. Leftovers of interrupted installs and\n"
+    "prunes (generations/.tmp-*, current.tmp-*) are removed. A generation is first renamed to\n"
     "generations/.tmp-prune-<random>, then deleted, so a crash never leaves half a generation\n"
     "under its real name; the next cleanup finishes the job.\n"
     "Each node's work holds DEST/.lock, the lock push and rollback take too: cleanup waits up\n"
@@ -46,7 +41,7 @@ constexpr std::string_view kExamples =
     "A node with nothing to clean is ok: a rerun is harmless. Exit 0 when every node is ok.\n\n";
 
 Result<int> run_cleanup(const CleanupArgs& args) {
-  Inventory inventory = KF_TRY(load_inventory(args.inventory));
+  KF_TRY_ASSIGN(Inventory inventory, args.fleet.load());
   if (!args.bundle.empty()) {
     struct stat st {};
     if (::lstat(args.bundle.c_str(), &st) != 0) {
@@ -60,28 +55,15 @@ Result<int> run_cleanup(const CleanupArgs& args) {
     }
   }
 
-  std::vector<CleanupReceipt> receipts(inventory.nodes.size());
-  std::mutex receipts_mutex;
-  NodeTask task = [&](const NodeConfig& node) -> NodeOutcome {
-    auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
-    if (!session) return NodeOutcome::from_error(session.error());
-    auto receipt = cleanup_node(*session, node, args.options);
-    if (!receipt) return NodeOutcome::from_error(receipt.error());
-    std::lock_guard lock(receipts_mutex);
-    receipts[static_cast<std::size_t>(&node - inventory.nodes.data())] = *receipt;
-    return {NodeStatus::ok, "done", "", std::nullopt};
-  };
-
   ProgressLine progress("cleanup");
-  ScheduleOptions schedule;
-  schedule.parallel = args.parallel;
-  schedule.on_progress = [&](const FleetProgress& p) { progress.update(p); };
-  FleetReport report{"cleanup", std::nullopt, "", run_fleet(inventory.nodes, schedule, task)};
+  auto cleaned = cleanup_fleet(inventory.nodes, args.options, args.fleet.run_options(progress));
   progress.clear();
+  FleetReport report{"cleanup", std::nullopt, "", std::move(cleaned.reports)};
+  const auto& receipts = cleaned.values;
 
-  ReportOutput output{.json = args.json};
+  ReportOutput output{.json = args.fleet.json};
   output.node_detail = [&](std::size_t i, const NodeReport& node) {
-    return node.status == NodeStatus::ok ? describe(receipts[i]) : std::string();
+    return node.status == NodeStatus::ok && receipts[i] ? describe(*receipts[i]) : std::string();
   };
   if (!args.bundle.empty()) {
     if (auto wiped = wipe_file(args.bundle); wiped) {
@@ -102,23 +84,16 @@ Result<int> run_cleanup(const CleanupArgs& args) {
 
 Action setup_cleanup(CLI::App& sub) {
   auto args = std::make_shared<CleanupArgs>();
-  sub.add_option("--inventory", args->inventory, "The fleet's inventory (TOML)")
-      ->required()
-      ->type_name("FILE");
+  args->fleet.add_to(sub, false);
   sub.add_option("--bundle", args->bundle, "Also wipe this local bundle file")->type_name("FILE");
   auto* keep = sub.add_option("--keep", args->options.keep,
                               "Generations to keep on each node, current included")
-                   ->check(CLI::Range(bundle::kMinKeep, std::size_t{999999}))
+                   ->check(CLI::Range(keydir::kMinKeep, std::size_t{999999}))
                    ->type_name("N")
                    ->capture_default_str();
   sub.add_flag("--purge-old", args->options.purge_old,
                "Remove every generation but current (after a compromise)")
       ->excludes(keep);
-  sub.add_option("--parallel", args->parallel, "Nodes cleaned at once, one connection each")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
-      ->type_name("N")
-      ->capture_default_str();
-  sub.add_flag("--json", args->json, "Print one JSON document: the per-node report");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_cleanup(*args); };
 }

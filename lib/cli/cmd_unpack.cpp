@@ -6,7 +6,6 @@
 #include "bundle/bundle_file.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
-#include "keydir/layout.hpp"
 #include "keydir/local_install.hpp"
 
 namespace kf::cli {
@@ -17,7 +16,7 @@ struct UnpackArgs {
   std::string file;
   std::string dest;
   PassphraseOptions passphrase;
-  std::size_t keep = bundle::kDefaultKeep;
+  std::size_t keep = keydir::kDefaultKeep;
   bool allow_downgrade = false;
   std::string owner;
   bool json = false;
@@ -39,10 +38,10 @@ constexpr std::string_view kExamples =
     "--owner chowns the new generation; DEST and DEST/generations, when unpack creates them, get\n"
     "the owner's group and mode 0710 so the owner can reach DEST/current/.\n\n";
 
-void print_human(const bundle::InstallReport& r) {
+void print_human(const keydir::InstallReport& r) {
   std::cout << fmt::format("Installed generation {} into {}{}\n", r.generation, r.dest.string(),
                            r.reused ? " (its complete directory was already there)" : "")
-            << fmt::format("  current   -> {}\n", layout::current_target(r.generation))
+            << fmt::format("  current   -> {}\n", keydir::KeyDir::link_target(r.generation))
             << fmt::format("  previous  {}\n", r.previous ? generation_name(*r.previous) : "none");
   std::string files;
   for (const auto& f : r.files) files += (files.empty() ? "" : ", ") + f;
@@ -55,12 +54,12 @@ void print_human(const bundle::InstallReport& r) {
 }
 
 Result<int> run_unpack(const UnpackArgs& args) {
-  bundle::InstallOptions options;
+  keydir::LocalInstallOptions options;
   options.keep = args.keep;
   options.allow_downgrade = args.allow_downgrade;
-  if (!args.owner.empty()) options.owner = KF_TRY(bundle::parse_owner(args.owner));
+  if (!args.owner.empty()) options.owner = KF_TRY(keydir::parse_owner(args.owner));
   auto file = KF_TRY(bundle::open_bundle_file(args.file, args.passphrase.source()));
-  auto report = KF_TRY(bundle::install_bundle(file.bundle, args.dest, options));
+  auto report = KF_TRY(keydir::install_bundle(file.bundle, args.dest, options));
 
   for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';
   if (args.json) {
@@ -91,7 +90,7 @@ Action setup_unpack(CLI::App& sub) {
   add_passphrase_options(sub, args->passphrase);
   sub.add_option("--keep", args->keep,
                  "Generations to keep; current and the one before it are never deleted")
-      ->check(CLI::Range(bundle::kMinKeep, std::size_t{999999}))
+      ->check(CLI::Range(keydir::kMinKeep, std::size_t{999999}))
       ->type_name("N")
       ->capture_default_str();
   sub.add_flag("--allow-downgrade", args->allow_downgrade,

@@ -1,28 +1,23 @@
 #include <iostream>
 #include <memory>
-#include <mutex>
 
 #include "bundle/bundle_file.hpp"
 #include "cli/commands.hpp"
+#include "cli/fleet_options.hpp"
 #include "cli/passphrase_options.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
-#include "fleet/scheduler.hpp"
 #include "fleet/verify.hpp"
-#include "inventory/inventory.hpp"
-#include "ssh/ssh_session.hpp"
 
 namespace kf::cli {
 
 namespace {
 
 struct VerifyArgs {
-  std::string inventory;
+  FleetOptions fleet;
   std::string bundle;
   std::string manifest;
   PassphraseOptions passphrase;
-  std::size_t parallel = 32;
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -45,12 +40,12 @@ constexpr std::string_view kExamples =
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
   if (args.bundle.empty()) return std::nullopt;
-  auto file = KF_TRY(bundle::open_bundle_file(args.bundle, args.passphrase.source()));
+  KF_TRY_ASSIGN(auto file, bundle::open_bundle_file(args.bundle, args.passphrase.source()));
   return std::move(file.bundle);
 }
 
 Result<int> run_verify(const VerifyArgs& args) {
-  Inventory inventory = KF_TRY(load_inventory(args.inventory));
+  KF_TRY_ASSIGN(Inventory inventory, args.fleet.load());
   std::optional<Manifest> expected;
   std::string bundle_sha256;
   if (!args.manifest.empty()) {
@@ -60,55 +55,31 @@ Result<int> run_verify(const VerifyArgs& args) {
       return fail(ExitCode::usage, "--manifest: {}", read.error().message);
     }
     auto text = std::move(*read);
-    expected = KF_TRY(
+    KF_TRY_ASSIGN(
+        expected,
         parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
                        args.manifest, ExitCode::usage));
-  } else if (auto opened = KF_TRY(expected_bundle(args))) {
-    expected = opened->manifest;
-    bundle_sha256 = opened->sha256;
+  } else {
+    KF_TRY_ASSIGN(auto opened, expected_bundle(args));
+    if (opened) {
+      expected = opened->manifest;
+      bundle_sha256 = opened->sha256;
+    }
   }
-
-  std::vector<std::optional<NodeInstall>> installs(inventory.nodes.size());
-  std::mutex installs_mutex;
-  auto index_of = [&](const NodeConfig& node) {
-    return static_cast<std::size_t>(&node - inventory.nodes.data());
-  };
-  NodeTask task = [&](const NodeConfig& node) -> NodeOutcome {
-    auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
-    if (!session) return NodeOutcome::from_error(session.error());
-    if (expected) return verify_node(*session, node.dest, *expected);
-    auto install = read_install(*session, node.dest);
-    if (!install) return NodeOutcome::from_error(install.error());
-    NodeOutcome outcome{NodeStatus::ok, "read", "", install->generation};
-    std::lock_guard lock(installs_mutex);
-    installs[index_of(node)] = std::move(*install);
-    return outcome;
-  };
 
   ProgressLine progress("verify");
-  ScheduleOptions schedule;
-  schedule.parallel = args.parallel;
-  schedule.on_progress = [&](const FleetProgress& p) { progress.update(p); };
-  FleetReport report{"verify", std::nullopt, bundle_sha256,
-                     run_fleet(inventory.nodes, schedule, task)};
+  auto verified = verify_fleet(inventory.nodes, expected, args.fleet.run_options(progress));
   progress.clear();
-  if (expected) {
-    report.generation = expected->generation;
-  } else {
-    report.generation = judge_by_majority(report.nodes, installs);
-  }
-
-  return to_int(
-      print_fleet_report(std::cout, report, {.json = args.json, .interrupted = kf::interrupted()}));
+  FleetReport report{"verify", verified.generation, bundle_sha256, std::move(verified.nodes)};
+  return to_int(print_fleet_report(std::cout, report,
+                                   {.json = args.fleet.json, .interrupted = kf::interrupted()}));
 }
 
 }  // namespace
 
 Action setup_verify(CLI::App& sub) {
   auto args = std::make_shared<VerifyArgs>();
-  sub.add_option("--inventory", args->inventory, "The fleet's inventory (TOML)")
-      ->required()
-      ->type_name("FILE");
+  args->fleet.add_to(sub, false);
   auto* bundle =
       sub.add_option("--bundle", args->bundle,
                      "Compare with the manifest inside this bundle (needs its passphrase)")
@@ -120,11 +91,6 @@ Action setup_verify(CLI::App& sub) {
   add_passphrase_options(sub, args->passphrase);
   args->passphrase.file_option->needs(bundle);
   args->passphrase.fd_option->needs(bundle);
-  sub.add_option("--parallel", args->parallel, "Nodes checked at once, one connection each")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
-      ->type_name("N")
-      ->capture_default_str();
-  sub.add_flag("--json", args->json, "Print one JSON document: the per-node report");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_verify(*args); };
 }

@@ -19,7 +19,7 @@ namespace {
 constexpr NodeStatus kAllStatuses[] = {
     NodeStatus::ok,      NodeStatus::unchanged,   NodeStatus::mismatch, NodeStatus::missing,
     NodeStatus::stale,   NodeStatus::unreachable, NodeStatus::hostkey,  NodeStatus::auth,
-    NodeStatus::timeout, NodeStatus::failed,      NodeStatus::skipped,
+    NodeStatus::timeout, NodeStatus::refused,     NodeStatus::failed,   NodeStatus::skipped,
 };
 
 nlohmann::ordered_json null_if_empty(const std::string& text) {
@@ -87,6 +87,13 @@ bool all_succeeded(const std::vector<NodeReport>& nodes) {
 
 ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted) {
   if (interrupted) return ExitCode::interrupted;
+  auto any = [&](auto pred) { return std::any_of(nodes.begin(), nodes.end(), pred); };
+  if (any([](const NodeReport& n) { return exit_code_of(n.status) == ExitCode::integrity; })) {
+    return ExitCode::integrity;
+  }
+  if (any([](const NodeReport& n) { return exit_code_of(n.status) == ExitCode::refused; })) {
+    return ExitCode::refused;
+  }
   return all_succeeded(nodes) ? ExitCode::ok : ExitCode::failure;
 }
 

@@ -54,7 +54,9 @@ std::vector<std::pair<NodeStatus, std::size_t>> tally(const std::vector<NodeRepo
 
 bool all_succeeded(const std::vector<NodeReport>& nodes);
 
-// 0 when every node succeeded, 130 after Ctrl-C, else 1.
+// The one exit-code rule of every fleet command: 130 after Ctrl-C; else 3 if any node failed its
+// host key or authentication check, else 4 if any node was refused (a downgrade, a conflict, a
+// lock held), else 1 if any node failed, else 0.
 ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted);
 
 // {"command", "generation", "bundle_sha256", "summary": {status: count}, "nodes": [{"name",

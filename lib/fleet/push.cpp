@@ -4,45 +4,20 @@
 #include <chrono>
 
 #include "core/files.hpp"
-#include "keydir/layout.hpp"
-#include "keydir/remote_install.hpp"
-#include "ssh/ssh_session.hpp"
+#include "fleet/hooks.hpp"
+#include "keydir/install.hpp"
+#include "keydir/lock.hpp"
+#include "keydir/node_state.hpp"
+#include "keydir/prune.hpp"
 
 namespace kf {
 
 namespace {
 
-constexpr std::string_view kManifestFile = "manifest.json";
-
 std::string last_line(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (auto nl = text.rfind('\n'); nl != std::string::npos) text.erase(0, nl + 1);
   return text;
-}
-
-// Hooks see what is being installed, so one script can serve every generation.
-NodeResult<void> run_hook(Remote& remote, const NodeConfig& node, const std::string& step,
-                          const std::string& command, std::uint64_t generation) {
-  if (command.empty()) return {};
-  std::string line = fmt::format(
-      "KEYFLEET_STEP={} KEYFLEET_DEST={} KEYFLEET_GENERATION={}; "
-      "export KEYFLEET_STEP KEYFLEET_DEST KEYFLEET_GENERATION; {}",
-      step, shell_quote(node.dest), generation, command);
-  auto result = remote.exec(line);
-  if (!result) return std::unexpected(at_step(result.error(), step));
-  if (!result->ok()) {
-    std::string why = last_line(result->err);
-    return node_fail(NodeStatus::failed, step, "{}: {} hook `{}` exited with status {}{}{}",
-                     node.name, step, command, result->exit_status, why.empty() ? "" : ": ", why);
-  }
-  return {};
-}
-
-std::string parent_of(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 // The directory that would receive new entries for `path`: itself when it exists, else its parent.
@@ -56,7 +31,7 @@ NodeResult<std::string> writable_home(Remote& remote, const NodeConfig& node,
       return node_fail(NodeStatus::failed, step, "{}: {} is not a directory", node.name, path);
     }
   } else {
-    dir = parent_of(path);
+    dir = parent_path(path);
   }
   auto test = remote.exec("test -d " + shell_quote(dir) + " && test -w " + shell_quote(dir));
   if (!test) return std::unexpected(at_step(test.error(), step));
@@ -91,19 +66,32 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
   return {NodeStatus::ok, "dry-run", "", current};
 }
 
-NodeResult<void> stage_and_check(Remote& remote, const NodeConfig& node,
+NodeResult<void> ensure_dir(Remote& remote, const std::string& path, const std::string& step) {
+  auto st = remote.lstat(path);
+  if (!st) return std::unexpected(at_step(st.error(), step));
+  if (*st) {
+    if ((*st)->type == FileType::directory) return {};
+    return node_fail(NodeStatus::failed, step, "{}: {} exists and is not a directory",
+                     remote.node_name(), path);
+  }
+  if (auto made = remote.mkdir(path, 0700); !made)
+    return std::unexpected(at_step(made.error(), step));
+  return {};
+}
+
+NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
                                  const PushPayload& payload) {
-  KF_CHECK(keydir::ensure_dir(remote, node.staging, 0700, "staging"));
-  std::string dir = keydir::join(node.staging, random_hex(8));
+  KF_CHECK(ensure_dir(remote, node.staging, "staging"));
+  std::string dir = join_path(node.staging, random_hex(8));
   if (auto made = remote.mkdir(dir, 0700); !made) {
     return std::unexpected(at_step(made.error(), "staging"));
   }
-  std::string staged = keydir::join(dir, kStagedBundleName);
+  std::string staged = join_path(dir, kStagedBundleName);
   if (auto up = remote.upload(staged, payload.bundle_bytes, 0600); !up) {
     return std::unexpected(at_step(up.error(), "upload"));
   }
   const std::string request[] = {"sha256", staged};
-  auto sum = remote.run_locked(node.dest, request, "sha256sum -- " + shell_quote(staged));
+  auto sum = lock.request(request);
   if (!sum) return std::unexpected(at_step(sum.error(), "digest"));
   if (!sum->ok()) {
     return node_fail(NodeStatus::failed, "digest", "{}: sha256sum {} exited with status {}: {}",
@@ -133,43 +121,71 @@ std::string parse_sha256sum(std::string_view output) {
   return digest;
 }
 
+namespace {
+
+// Whether the node needs nothing: already on the bundle's generation or a newer one.
+bool up_to_date(const keydir::NodeState& state, std::uint64_t generation,
+                const PushOptions& options) {
+  if (!state.current) return false;
+  std::uint64_t current = *state.current;
+  return current >= generation && !(options.allow_downgrade && current != generation);
+}
+
+NodeResult<keydir::NodeState> read_state(Remote& remote, const keydir::KeyDir& dir,
+                                         const std::string& step) {
+  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, step));
+  if (state.current_kind != keydir::CurrentKind::absent &&
+      state.current_kind != keydir::CurrentKind::generation) {
+    return node_fail(NodeStatus::failed, step, "{}: {}: {}; refusing to replace it",
+                     remote.node_name(), dir.current(), state.describe_current());
+  }
+  return state;
+}
+
+}  // namespace
+
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options) {
   const auto& bundle = *payload.bundle;
   const std::uint64_t generation = bundle.manifest.generation;
-  auto current = keydir::read_current(remote, node.dest, "install");
-  if (!current) return NodeOutcome::from_error(current.error());
-  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), *current); };
-
-  if (*current && **current >= generation &&
-      !(options.allow_downgrade && **current != generation)) {
-    return {NodeStatus::unchanged, "current", "", *current};
+  const keydir::KeyDir dir(node.dest);
+  auto state = read_state(remote, dir, "read");
+  if (!state) return NodeOutcome::from_error(state.error());
+  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), state->current); };
+  if (up_to_date(*state, generation, options)) {
+    return {NodeStatus::unchanged, "current", "", state->current};
   }
-  if (options.dry_run) return dry_run(remote, node, payload, *current);
+  if (options.dry_run) return dry_run(remote, node, payload, state->current);
 
-  // Cleanup takes the same lock: it never wipes a copy that is still being staged. The lock
-  // holder on the node also runs the digest and the switch, so the push starts one shell there.
-  if (auto locked = remote.lock_dest(node.dest, "staging"); !locked) return fail(locked.error());
-  DestLock lock(remote);
-  if (auto staged = stage_and_check(remote, node, payload); !staged) return fail(staged.error());
-  if (options.no_install) return {NodeStatus::ok, "digest", "", *current};
-
-  if (!node.pre.empty()) {
-    // A pre hook may take its time (stopping a service): no cleanup should wait on it. The
-    // switch then takes the lock again by itself.
-    remote.unlock_dest();
-    if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
-      return fail(pre.error());
-    }
+  // Cleanup and rollback take the same lock: nothing else changes DEST while this push stages,
+  // installs and runs its hooks. Its holder on the node also runs the digest and the switch, so
+  // the push starts one shell there.
+  auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, "staging");
+  if (!lock) return fail(lock.error());
+  // Under the lock: another push may have been first.
+  state = read_state(remote, dir, "read");
+  if (!state) return NodeOutcome::from_error(state.error());
+  if (up_to_date(*state, generation, options)) {
+    return {NodeStatus::unchanged, "current", "", state->current};
   }
-  std::vector<keydir::RemoteFile> files;
-  files.push_back({std::string(kManifestFile), 0644, bundle.manifest_bytes});
-  for (const auto& file : bundle.files) files.push_back({file.name, file.mode, file.data});
-  if (auto installed = keydir::install_generation(remote, node.dest, generation, *current, files);
+  if (auto removed = keydir::remove_leftovers(remote, dir, *state, "staging"); !removed) {
+    return fail(removed.error());
+  }
+  if (auto staged = stage_and_check(remote, *lock, node, payload); !staged) {
+    return fail(staged.error());
+  }
+  if (options.no_install) return {NodeStatus::ok, "digest", "", state->current};
+
+  if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
+    return fail(pre.error());
+  }
+  keydir::InstallOptions install;
+  install.lock_wait = node.lock_timeout;
+  if (auto installed = keydir::install_generation(
+          remote, &*lock, dir, *state, keydir::GenerationContent::of(bundle), install, "install");
       !installed) {
     return fail(installed.error());
   }
-  remote.unlock_dest();
   // From here on the node is on the new generation, whatever a hook says.
   auto after = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), generation); };
   if (auto post = run_hook(remote, node, "post", node.post, generation); !post) {
@@ -189,33 +205,25 @@ PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretSt
       .share();
 }
 
-NodeOutcome push_over_ssh(const NodeConfig& node, std::span<const std::uint8_t> bundle_bytes,
-                          const PendingBundle& bundle, const PushOptions& options) {
+std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
+                                   std::span<const std::uint8_t> bundle_bytes,
+                                   const PendingBundle& bundle, const PushOptions& options,
+                                   const FleetRunOptions& run) {
   auto unopened = [] {
     return NodeOutcome{NodeStatus::skipped, "bundle", "the bundle could not be opened",
                        std::nullopt};
   };
-  const bool decrypted = bundle.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-  if (decrypted && !bundle.get()) return unopened();
-  auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
-  if (!session) return NodeOutcome::from_error(session.error());
-  session->off_the_clock([&] { bundle.wait(); });
-  const auto& opened = bundle.get();
-  if (!opened) {
-    session->close();
-    return unopened();
-  }
-  NodeOutcome outcome = push_node(*session, node, PushPayload{bundle_bytes, &*opened}, options);
-  session->close();
-  return outcome;
-}
-
-std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
-                                   std::span<const std::uint8_t> bundle_bytes,
-                                   const PendingBundle& bundle, const PushOptions& options,
-                                   const ScheduleOptions& schedule) {
-  return run_fleet(nodes, schedule, [&](const NodeConfig& node) {
-    return push_over_ssh(node, bundle_bytes, bundle, options);
+  FleetRunOptions push_run = run;
+  push_run.before_connect = [&](const NodeConfig&) -> std::optional<NodeOutcome> {
+    const bool decrypted = bundle.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    if (decrypted && !bundle.get()) return unopened();
+    return std::nullopt;
+  };
+  return run_on_nodes(nodes, push_run, [&](Remote& remote, const NodeConfig& node) {
+    remote.off_the_clock([&] { bundle.wait(); });
+    const auto& opened = bundle.get();
+    if (!opened) return unopened();
+    return push_node(remote, node, PushPayload{bundle_bytes, &*opened}, options);
   });
 }
 

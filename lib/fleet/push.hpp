@@ -11,7 +11,7 @@
 #include "bundle/bundle_file.hpp"
 #include "core/error.hpp"
 #include "core/secret.hpp"
-#include "fleet/scheduler.hpp"
+#include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
 #include "keydir/remote.hpp"
 
@@ -32,14 +32,15 @@ struct PushPayload {
 // The name of the staged copy inside its random staging subdirectory.
 inline constexpr std::string_view kStagedBundleName = "bundle.kfb";
 
-// Push's work on one connected node, in steps named in the outcome: read current ("install"
-// when it cannot be read) -> "staging" -> "upload" -> "digest" -> "pre" -> "install" -> "post" ->
-// "check". A node already on the bundle's generation or a newer one is `unchanged` and untouched.
-// "staging" through "install" run under Remote::lock_dest (DEST/.lock), so that a concurrent
-// cleanup never wipes a copy being written; the digest and the switch run in the lock's holder
-// (Remote::run_locked). A `pre` hook runs without the lock, and the switch then takes it anew. Any
-// failure leaves `current` where it was (a failing post/check hook comes after the switch and is
-// reported as such). The staged copy stays for `keyfleet cleanup`.
+// Push's work on one connected node, in steps named in the outcome: read the key directory
+// ("read") -> "staging" -> "upload" -> "digest" -> "pre" -> "install" -> "post" -> "check". A node
+// already on the bundle's generation or a newer one is `unchanged` and untouched. From staging to
+// the end the node's DEST/.lock is held (keydir::DestLock), so that a concurrent cleanup never
+// wipes a copy being written and no other keyfleet command moves `current` meanwhile; the
+// key directory is read again under it, and leftovers of interrupted runs are removed. The digest
+// and the switch run in the lock's holder. Any failure before the switch leaves `current` where it
+// was (a failing post/check hook comes after it and is reported as such). The staged copy stays
+// for `keyfleet cleanup`.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options);
 
@@ -49,19 +50,15 @@ using PendingBundle = std::shared_future<Result<bundle::OpenedBundle>>;
 // Starts opening `file` with `passphrase` on another thread. `file` must outlive the result.
 PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretString passphrase);
 
-// Connects (one SSH session for everything), waits for `bundle` off the node's clock, and runs
-// push_node. Connecting and authenticating overlap the decryption's scrypt work, yet nothing
-// reaches the node before the bundle is authenticated. A bundle that could not be opened makes
-// the node `skipped` (step "bundle"); one known to be bad before the node starts is not
-// connected to at all. The bundle's own error is the caller's to report.
-NodeOutcome push_over_ssh(const NodeConfig& node, std::span<const std::uint8_t> bundle_bytes,
-                          const PendingBundle& bundle, const PushOptions& options);
-
-// Every node through the scheduler.
+// Every node through run_on_nodes: connecting and authenticating overlap the decryption's scrypt
+// work (it is waited for off each node's clock), yet nothing reaches a node before the bundle is
+// authenticated. A bundle that could not be opened makes the node `skipped` (step "bundle"), and
+// a node not yet connected when that is known is not connected to at all. The bundle's own error
+// is the caller's to report.
 std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
                                    std::span<const std::uint8_t> bundle_bytes,
                                    const PendingBundle& bundle, const PushOptions& options,
-                                   const ScheduleOptions& schedule);
+                                   const FleetRunOptions& run);
 
 // "sha256sum" output "<64 hex>  <path>" -> the digest; empty when it is not that.
 std::string parse_sha256sum(std::string_view output);

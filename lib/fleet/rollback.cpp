@@ -3,66 +3,70 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include "keydir/layout.hpp"
-#include "keydir/remote_install.hpp"
-#include "ssh/ssh_session.hpp"
+#include "keydir/lock.hpp"
+#include "keydir/node_state.hpp"
+#include "keydir/switch.hpp"
 
 namespace kf {
 
 NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options) {
   const std::string step = "rollback";
-  auto current = keydir::read_current(remote, node.dest, step);
-  if (!current) return NodeOutcome::from_error(current.error());
-  if (!*current) {
+  const keydir::KeyDir dir(node.dest);
+  auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, step);
+  if (!lock) return NodeOutcome::from_error(lock.error());
+  auto state = keydir::read_node_state(remote, dir, {false}, step);
+  if (!state) return NodeOutcome::from_error(state.error());
+  if (state->current_kind == keydir::CurrentKind::absent) {
     return {NodeStatus::failed, step,
-            fmt::format("{}: {}/current does not exist: nothing is installed to roll back",
-                        node.name, node.dest),
+            fmt::format("{}: {} does not exist: nothing is installed to roll back", node.name,
+                        dir.current()),
             std::nullopt};
   }
-  const std::uint64_t now = **current;
-  auto present = keydir::list_generations(remote, node.dest, step);
-  if (!present) return NodeOutcome::from_error(present.error(), now);
+  if (!state->current) {
+    return {NodeStatus::failed, step,
+            fmt::format("{}: {}: {}; refusing to replace it", node.name, dir.current(),
+                        state->describe_current()),
+            std::nullopt};
+  }
+  const std::uint64_t now = *state->current;
+  std::vector<std::uint64_t> present;
+  for (const auto& g : state->generations) present.push_back(g.number);
 
   std::uint64_t target = 0;
   if (options.to) {
     target = *options.to;
     if (target == now) return {NodeStatus::ok, step, "", now};
-    if (!std::ranges::binary_search(*present, target)) {
+    if (!std::ranges::binary_search(present, target)) {
       return {NodeStatus::failed, step,
-              fmt::format("{}: generation {} is not in {}/generations (present: {})", node.name,
-                          target, node.dest, fmt::join(*present, ", ")),
+              fmt::format("{}: generation {} is not in {} (present: {})", node.name, target,
+                          dir.generations(), fmt::join(present, ", ")),
               now};
     }
   } else {
-    auto older = std::ranges::lower_bound(*present, now);
-    if (older == present->begin()) {
+    auto older = std::ranges::lower_bound(present, now);
+    if (older == present.begin()) {
       return {NodeStatus::failed, step,
-              fmt::format("{}: no generation older than the current {} in {}/generations",
-                          node.name, now, node.dest),
+              fmt::format("{}: no generation older than the current {} in {}", node.name, now,
+                          dir.generations()),
               now};
     }
     target = *std::prev(older);
   }
-  if (auto switched = keydir::switch_current(remote, node.dest, target, now, step); !switched) {
+  keydir::SwitchRequest request{"", generation_name(target), state->current_text};
+  if (auto switched = keydir::switch_current(remote, &*lock, dir, request, node.lock_timeout, step);
+      !switched) {
     return NodeOutcome::from_error(switched.error(), now);
   }
   return {NodeStatus::ok, step, "", target};
 }
 
-NodeOutcome rollback_over_ssh(const NodeConfig& node, const RollbackOptions& options) {
-  auto session = SshSession::connect(node, Deadline::after_seconds(node.timeout));
-  if (!session) return NodeOutcome::from_error(session.error());
-  NodeOutcome outcome = rollback_node(*session, node, options);
-  session->close();
-  return outcome;
-}
-
 std::vector<NodeReport> rollback_fleet(std::span<const NodeConfig> nodes,
-                                       const RollbackOptions& options,
-                                       const ScheduleOptions& schedule) {
-  return run_fleet(nodes, schedule,
-                   [&](const NodeConfig& node) { return rollback_over_ssh(node, options); });
+                                       const RollbackOptions& options, const FleetRunOptions& run) {
+  return run_on_nodes(nodes, run, [&](Remote& remote, const NodeConfig& node) {
+    return rollback_node(remote, node, options);
+  });
 }
 
 }  // namespace kf

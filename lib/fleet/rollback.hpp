@@ -5,7 +5,7 @@
 #include <span>
 #include <vector>
 
-#include "fleet/scheduler.hpp"
+#include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
 #include "keydir/remote.hpp"
 
@@ -16,15 +16,13 @@ struct RollbackOptions {
   std::optional<std::uint64_t> to;
 };
 
-// Switches one node's `current` back (step "rollback"), atomically on the node. A node with no
-// `current`, or nothing older to go back to, or without the asked generation, fails and keeps its
-// current generation. A node already on the asked generation is ok and untouched.
+// Switches one node's `current` back (step "rollback") under DEST/.lock, atomically on the node.
+// A node with no `current`, or nothing older to go back to, or without the asked generation,
+// fails and keeps its current generation. A node already on the asked generation is ok and
+// untouched.
 NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options);
 
-NodeOutcome rollback_over_ssh(const NodeConfig& node, const RollbackOptions& options);
-
 std::vector<NodeReport> rollback_fleet(std::span<const NodeConfig> nodes,
-                                       const RollbackOptions& options,
-                                       const ScheduleOptions& schedule);
+                                       const RollbackOptions& options, const FleetRunOptions& run);
 
 }  // namespace kf

@@ -6,10 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "bundle/bundle.hpp"
-#include "core/secret.hpp"
-#include "keydir/layout.hpp"
-
 namespace kf {
 namespace {
 
@@ -52,65 +48,25 @@ NodeOutcome mismatch(const NodeInstall& install, std::string why) {
 }  // namespace
 
 NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
-  const std::string current = dest + "/" + std::string(layout::current_link);
-  auto link = KF_TRY(remote.lstat(current));
-  if (!link) {
-    return node_fail(NodeStatus::missing, "read", "{}: no key set installed: {} does not exist",
-                     remote.node_name(), current);
+  const keydir::KeyDir dir(dest);
+  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {true}, "read"));
+  switch (state.current_kind) {
+    case keydir::CurrentKind::absent:
+      return node_fail(NodeStatus::missing, "read", "{}: no key set installed: {} does not exist",
+                       remote.node_name(), dir.current());
+    case keydir::CurrentKind::generation:
+      break;
+    default:
+      return node_fail(NodeStatus::mismatch, "read", "{}: {}: {}", remote.node_name(),
+                       dir.current(), state.describe_current());
   }
-  if (link->type != FileType::symlink) {
-    return node_fail(NodeStatus::mismatch, "read", "{}: {} is not a symlink", remote.node_name(),
-                     current);
-  }
-  std::string target = KF_TRY(remote.readlink(current));
-  std::string_view prefix = layout::generations_dir;
-  std::optional<std::uint64_t> generation;
-  if (target.size() == prefix.size() + 7 && target.starts_with(prefix) &&
-      target[prefix.size()] == '/') {
-    generation = parse_generation_name(std::string_view(target).substr(prefix.size() + 1));
-  }
-  if (!generation) {
-    return node_fail(NodeStatus::mismatch, "read",
-                     "{}: {} points at '{}', not at generations/NNNNNN", remote.node_name(),
-                     current, target);
-  }
+  const keydir::GenerationState& current = *state.current_generation();
   NodeInstall install;
-  install.generation = *generation;
-  const std::string dir = dest + "/" + target;
-  auto entries = remote.list_dir(dir);
-  if (!entries) {
-    if (entries.error().status != NodeStatus::failed) return std::unexpected(entries.error());
-    return node_fail(NodeStatus::missing, "read", "{}: {} points at {}, which cannot be listed: {}",
-                     remote.node_name(), current, dir, entries.error().message);
-  }
-  std::sort(entries->begin(), entries->end(),
-            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
-  for (const auto& entry : *entries) {
-    if (entry.stat.type != FileType::regular) {
-      install.irregular.push_back(entry.name);
-      continue;
-    }
-    auto bytes = KF_TRY(remote.read_file(dir + "/" + entry.name, bundle::kMaxEntrySize));
-    // Key material: wiped from memory as soon as it is hashed.
-    SecretBytes data(bytes.begin(), bytes.end());
-    cleanse(bytes.data(), bytes.size());
-    if (entry.name == kManifestName) {
-      auto parsed =
-          parse_manifest(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
-                         dir + "/" + std::string(kManifestName));
-      if (parsed) {
-        install.manifest = std::move(*parsed);
-      } else {
-        install.manifest_problem = parsed.error().message;
-      }
-      continue;
-    }
-    install.files.push_back(
-        {entry.name, data.size(), static_cast<mode_t>(entry.stat.mode & 07777), sha256_hex(data)});
-  }
-  if (!install.manifest && install.manifest_problem.empty()) {
-    install.manifest_problem = fmt::format("{} has no {}", dir, kManifestName);
-  }
+  install.generation = current.number;
+  install.manifest = current.manifest;
+  install.manifest_problem = current.problem;
+  install.files = current.files;
+  install.irregular = current.irregular;
   return install;
 }
 
@@ -216,6 +172,30 @@ std::optional<std::uint64_t> judge_by_majority(
     }
   }
   return generation;
+}
+
+FleetVerification verify_fleet(std::span<const NodeConfig> nodes,
+                               const std::optional<Manifest>& expected,
+                               const FleetRunOptions& run) {
+  FleetVerification out;
+  if (expected) {
+    out.generation = expected->generation;
+    out.nodes = run_on_nodes(nodes, run, [&](Remote& remote, const NodeConfig& node) {
+      return verify_node(remote, node.dest, *expected);
+    });
+    return out;
+  }
+  auto read = run_on_nodes<NodeInstall>(
+      nodes, run, [](Remote& remote, const NodeConfig& node, std::optional<NodeInstall>& value) {
+        auto install = read_install(remote, node.dest);
+        if (!install) return NodeOutcome::from_error(install.error());
+        NodeOutcome outcome{NodeStatus::ok, "read", "", install->generation};
+        value = std::move(*install);
+        return outcome;
+      });
+  out.nodes = std::move(read.reports);
+  out.generation = judge_by_majority(out.nodes, read.values);
+  return out;
 }
 
 }  // namespace kf

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "fleet/node_report.hpp"
+#include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
+#include "keydir/node_state.hpp"
 #include "keydir/remote.hpp"
 #include "pki/manifest.hpp"
 
@@ -17,13 +19,7 @@
 // (from a bundle or a manifest file) or, without one, with what the majority of the fleet holds.
 namespace kf {
 
-struct InstalledFile {
-  std::string name;
-  std::uint64_t size = 0;
-  mode_t mode = 0;
-  std::string sha256;
-  auto operator<=>(const InstalledFile&) const = default;
-};
+using keydir::InstalledFile;
 
 // One node's current generation as read over its connection.
 struct NodeInstall {
@@ -34,8 +30,9 @@ struct NodeInstall {
   std::vector<std::string> irregular;  // entries that are not regular files (symlinks, dirs...)
 };
 
-// Reads DEST/current (absent: `missing`), lists the generation it points at and hashes every
-// file there. Transport errors keep their status; a malformed `current` is `mismatch`.
+// Reads the key directory (keydir::read_node_state) and the generation DEST/current points at,
+// hashing every file there. No `current`: `missing`; one that is not a link to a generation
+// directory: `mismatch`. Transport errors keep their status.
 NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest);
 
 // The files a node must hold for `expected`. ca.key is only carried by bundles made with
@@ -56,5 +53,14 @@ NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest&
 // Returns the agreed generation, if any node was read.
 std::optional<std::uint64_t> judge_by_majority(
     std::vector<NodeReport>& reports, const std::vector<std::optional<NodeInstall>>& installs);
+
+struct FleetVerification {
+  std::vector<NodeReport> nodes;
+  std::optional<std::uint64_t> generation;  // the expected one, or the one most nodes hold
+};
+
+// Every node against `expected`, or, without it, against what most nodes hold.
+FleetVerification verify_fleet(std::span<const NodeConfig> nodes,
+                               const std::optional<Manifest>& expected, const FleetRunOptions& run);
 
 }  // namespace kf

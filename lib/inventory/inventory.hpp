@@ -22,6 +22,7 @@ struct NodeConfig {
   std::string staging = "/var/tmp/keyfleet";
   int connect_timeout = 10;  // seconds
   int timeout = 120;         // whole per-node deadline, seconds
+  int lock_timeout = 10;     // seconds to wait for DEST/.lock held by another keyfleet command
   std::string pre;           // optional hook commands run on the node
   std::string post;
   std::string check;

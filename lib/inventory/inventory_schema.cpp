@@ -246,6 +246,7 @@ constexpr std::array kFields{
     Field{"staging", false, apply_remote_path<&NodeConfig::staging>},
     Field{"connect_timeout", false, apply_seconds<&NodeConfig::connect_timeout>},
     Field{"timeout", false, apply_seconds<&NodeConfig::timeout>},
+    Field{"lock_timeout", false, apply_seconds<&NodeConfig::lock_timeout>},
     Field{"pre", false, apply_hook<&NodeConfig::pre>},
     Field{"post", false, apply_hook<&NodeConfig::post>},
     Field{"check", false, apply_hook<&NodeConfig::check>},

@@ -6,7 +6,7 @@
 namespace kf {
 namespace {
 
-constexpr std::array<std::pair<NodeStatus, std::string_view>, 11> kNames{{
+constexpr std::array<std::pair<NodeStatus, std::string_view>, 12> kNames{{
     {NodeStatus::ok, "ok"},
     {NodeStatus::unchanged, "unchanged"},
     {NodeStatus::mismatch, "mismatch"},
@@ -16,6 +16,7 @@ constexpr std::array<std::pair<NodeStatus, std::string_view>, 11> kNames{{
     {NodeStatus::hostkey, "hostkey"},
     {NodeStatus::auth, "auth"},
     {NodeStatus::timeout, "timeout"},
+    {NodeStatus::refused, "refused"},
     {NodeStatus::failed, "failed"},
     {NodeStatus::skipped, "skipped"},
 }};
@@ -34,6 +35,18 @@ std::optional<NodeStatus> parse_node_status(std::string_view name) {
     if (text == name) return value;
   }
   return std::nullopt;
+}
+
+ExitCode exit_code_of(NodeStatus status) {
+  switch (status) {
+    case NodeStatus::hostkey:
+    case NodeStatus::auth:
+      return ExitCode::integrity;
+    case NodeStatus::refused:
+      return ExitCode::refused;
+    default:
+      return ExitCode::failure;
+  }
 }
 
 }  // namespace kf

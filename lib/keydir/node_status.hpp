@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -22,6 +23,7 @@ enum class NodeStatus {
   hostkey,      // host key unknown, changed or of another type: nothing was sent
   auth,         // the node refused our key, or no usable identity
   timeout,      // the handshake or the per-node deadline ran out
+  refused,      // refused for safety: a downgrade, a different generation in the way, lock held
   failed,       // any other failure, named by step and error
   skipped,      // never started: an earlier failure (--rolling) or Ctrl-C
 };
@@ -51,6 +53,23 @@ template <class... Args>
                                                    Args&&... args) {
   return std::unexpected(
       NodeError{status, std::move(step), fmt::format(format, std::forward<Args>(args)...)});
+}
+
+// The exit code a node's failure maps to when it is the whole command's (unpack): 3 for host key
+// and authentication failures, 4 for refusals, else 1.
+ExitCode exit_code_of(NodeStatus status);
+
+// A node's result as a command's: the message kept, the status mapped by exit_code_of.
+template <class T>
+Result<T> as_result(NodeResult<T> result) {
+  if (!result)
+    return std::unexpected(
+        Error{exit_code_of(result.error().status), std::move(result.error().message)});
+  if constexpr (std::is_void_v<T>) {
+    return {};
+  } else {
+    return std::move(*result);
+  }
 }
 
 // Relabels the step of a transport error with the caller's step ("sftp" -> "upload").

@@ -1,22 +1,6 @@
 #include "keydir/remote.hpp"
 
-#include "keydir/node_scripts.hpp"
-
 namespace kf {
-
-NodeResult<void> Remote::lock_dest(const std::string&, const std::string&) {
-  return {};
-}
-
-NodeResult<ExecResult> Remote::run_locked(const std::string&, std::span<const std::string>,
-                                          std::string_view fallback) {
-  return exec(fallback);
-}
-
-std::string dest_lock_command(const std::string& dest, int wait_seconds) {
-  return "sh -c " + shell_quote(scripts::lock_script()) + " keyfleet-lock " + shell_quote(dest) +
-         " " + std::to_string(wait_seconds);
-}
 
 std::string shell_quote(std::string_view text) {
   std::string out;
@@ -31,6 +15,35 @@ std::string shell_quote(std::string_view text) {
   }
   out += '\'';
   return out;
+}
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  std::string out(dir);
+  if (out.empty() || out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+std::string parent_path(std::string_view path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+NodeResult<void> remove_tree(Remote& remote, const std::string& path, int max_depth) {
+  KF_TRY_ASSIGN(auto st, remote.lstat(path));
+  if (!st) return {};
+  if (st->type != FileType::directory) return remote.unlink(path);
+  if (max_depth <= 0) {
+    return node_fail(NodeStatus::failed, "remove", "{}: cannot remove {}: nested too deeply",
+                     remote.node_name(), path);
+  }
+  KF_TRY_ASSIGN(auto entries, remote.list_dir(path));
+  for (const auto& entry : entries) {
+    KF_CHECK(remove_tree(remote, join_path(path, entry.name), max_depth - 1));
+  }
+  return remote.rmdir(path);
 }
 
 }  // namespace kf

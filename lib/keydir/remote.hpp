@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,9 +45,29 @@ struct SpaceInfo {
   bool read_only = false;
 };
 
-// The operations push, verify, cleanup and rollback need on one node, over one connection. The
-// real one is SshSession; tests of the per-node logic may use an in-memory one, as ninja tests its
-// build logic against a fake DiskInterface.
+// A command running on the node with its standard input still open: the lock holder, which keeps
+// DEST/.lock while it serves requests. Bytes only; what they mean is the caller's business.
+// Every read is bounded by the node's deadline.
+class Channel {
+ public:
+  Channel() = default;
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  virtual ~Channel() = default;
+
+  // Sends `data` to the command's standard input.
+  virtual NodeResult<void> write(std::string_view data) = 0;
+  // The command's standard output up to and including the first `marker`; what follows it is kept
+  // for the next call. When the output ends first, what was left (without the marker).
+  virtual NodeResult<std::string> read_until(std::string_view marker) = 0;
+  // Closes standard input, reads the rest and waits for the command to end: its exit status, the
+  // standard output not read yet and its standard error.
+  virtual NodeResult<ExecResult> finish() = 0;
+};
+
+// The operations keyfleet needs on one node's filesystem, over one connection. The real ones are
+// SshSession (ssh/) and LocalRemote (this machine, for `unpack` and tests); unit tests of per-node
+// logic may use an in-memory one, as ninja tests its build logic against a fake DiskInterface.
 //
 // Paths are the node's absolute paths. Every call is bounded by the node's deadline; errors carry
 // the node's name, the path and the status to report (timeout when the deadline ran out).
@@ -62,6 +84,8 @@ class Remote {
   // `stdin_data` and then end-of-file. A non-zero exit status is a result, not an error.
   virtual NodeResult<ExecResult> exec(std::string_view command,
                                       std::span<const std::uint8_t> stdin_data = {}) = 0;
+  // Starts `command` the same way and leaves its standard input open (see Channel).
+  virtual NodeResult<std::unique_ptr<Channel>> open_channel(std::string_view command) = 0;
 
   // A new directory with exactly `mode`; an existing path is an error.
   virtual NodeResult<void> mkdir(const std::string& path, mode_t mode) = 0;
@@ -77,59 +101,40 @@ class Remote {
   virtual NodeResult<std::optional<RemoteStat>> lstat(const std::string& path) = 0;
   virtual NodeResult<std::string> readlink(const std::string& path) = 0;
   virtual NodeResult<void> symlink(const std::string& target, const std::string& link_path) = 0;
-  // Fails when `to` exists: SFTP v3 (OpenSSH) and libssh 0.10 cannot replace. To switch a link
-  // atomically, exec `mv -T` on the node (see shell_quote).
+  // Fails when `to` exists: SFTP v3 (OpenSSH) and libssh 0.10 cannot replace. `current` is
+  // switched by the node scripts' `mv -T` instead (keydir/switch.hpp).
   virtual NodeResult<void> rename(const std::string& from, const std::string& to) = 0;
   virtual NodeResult<void> unlink(const std::string& path) = 0;
   virtual NodeResult<void> rmdir(const std::string& path) = 0;
+  // Never follows a symlink at `path` (lchown).
+  virtual NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) = 0;
+  virtual NodeResult<void> chmod(const std::string& path, mode_t mode) = 0;
   virtual NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) = 0;
   virtual NodeResult<SpaceInfo> space(const std::string& path) = 0;
   // Makes a directory's entries durable (after creating, renaming or removing files in it).
   virtual NodeResult<void> fsync_dir(const std::string& path) = 0;
 
-  // Takes the key directory's lock, `flock DEST/.lock` (the one the switch script takes), and
-  // holds it until unlock_dest() or the end of the connection, so that push's staging and
-  // cleanup never work on a node at the same time. DEST is created (0700) when missing; a node
-  // without flock(1), or where DEST cannot be created (then no push can install there either),
-  // goes unlocked. A lock held elsewhere fails at `step` after a short wait. The base class has
-  // no other client to exclude (an in-memory node) and takes nothing.
-  virtual NodeResult<void> lock_dest(const std::string& dest, const std::string& step);
-  // Releases what lock_dest took, and returns once the node has let go of it.
-  virtual void unlock_dest() {}
-  // Runs `request` (scripts::lock_script's fields: {"sha256", PATH} or {"switch", ...}) in the
-  // process holding `dest`'s lock, so no new shell starts; stderr comes merged into `out`, and
-  // into `err` as well when it fails. Without that lock held, and in the base class, it runs
-  // `fallback` -- the same work as a command of its own, which takes the lock itself if needed.
-  virtual NodeResult<ExecResult> run_locked(const std::string& dest,
-                                            std::span<const std::string> request,
-                                            std::string_view fallback);
+  // Runs `wait` -- local work this node waits for, such as push's decryption -- off the node's
+  // clock: the time left before its deadline is the same after it as before.
+  virtual void off_the_clock(const std::function<void()>& wait) { wait(); }
 
  protected:
   Remote(Remote&&) = default;
   Remote& operator=(Remote&&) = default;
 };
 
-// Holds a Remote's DEST lock for a scope.
-class DestLock {
- public:
-  explicit DestLock(Remote& remote) : remote_(remote) {}
-  DestLock(const DestLock&) = delete;
-  DestLock& operator=(const DestLock&) = delete;
-  ~DestLock() { remote_.unlock_dest(); }
-
- private:
-  Remote& remote_;
-};
-
-// How long lock_dest waits for another keyfleet command to let go of DEST/.lock.
-inline constexpr int kDestLockWaitSeconds = 10;
-
-// The command lock_dest runs on the node (scripts::lock_script): prints "locked" (or
-// "unlocked", see lock_dest) on stdout, then serves run_locked's requests and keeps the lock
-// until its stdin ends; exits 75 when the lock stays held.
-std::string dest_lock_command(const std::string& dest, int wait_seconds);
-
 // `text` as one word for a POSIX shell: single-quoted, with embedded quotes as '\''.
 std::string shell_quote(std::string_view text);
+
+// "DIR/NAME", with one slash between them.
+std::string join_path(std::string_view dir, std::string_view name);
+
+// The directory part of an absolute path: "/a/b" -> "/a", "/a" -> "/".
+std::string parent_path(std::string_view path);
+
+// Removes `path` and, for a directory, everything below it, without following symlinks (a symlink
+// is removed, never what it points at), at most `max_depth` directories deep. Nothing at `path`
+// is not an error.
+NodeResult<void> remove_tree(Remote& remote, const std::string& path, int max_depth = 16);
 
 }  // namespace kf

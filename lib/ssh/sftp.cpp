@@ -10,28 +10,11 @@
 namespace kf {
 namespace {
 
-struct AttributesDeleter {
-  void operator()(sftp_attributes attributes) const { sftp_attributes_free(attributes); }
-};
-using AttributesPtr = std::unique_ptr<sftp_attributes_struct, AttributesDeleter>;
-
-struct FileDeleter {
-  void operator()(sftp_file file) const { sftp_close(file); }
-};
-using FilePtr = std::unique_ptr<sftp_file_struct, FileDeleter>;
-
-struct DirDeleter {
-  void operator()(sftp_dir dir) const { sftp_closedir(dir); }
-};
-using DirPtr = std::unique_ptr<sftp_dir_struct, DirDeleter>;
-
-struct StatvfsDeleter {
-  void operator()(sftp_statvfs_t info) const { sftp_statvfs_free(info); }
-};
-
-struct CharDeleter {
-  void operator()(char* text) const { ssh_string_free_char(text); }
-};
+using AttributesPtr = Handle<sftp_attributes_struct, sftp_attributes_free>;
+using FilePtr = Handle<sftp_file_struct, sftp_close>;
+using DirPtr = Handle<sftp_dir_struct, sftp_closedir>;
+using StatvfsPtr = Handle<sftp_statvfs_struct, sftp_statvfs_free>;
+using CharPtr = Handle<char, ssh_string_free_char>;
 
 // One SFTP write request. OpenSSH's sftp-server takes messages up to 256 KiB; libssh 0.10 sends
 // each sftp_write as one request and waits for its status.
@@ -98,50 +81,52 @@ bool is_missing(int code) {
 }  // namespace
 
 NodeResult<sftp_session> SshSession::sftp() {
-  if (sftp_) return sftp_.get();
-  if (!session_) return node_fail(NodeStatus::failed, "sftp", "{}: not connected", name_);
-  refresh_timeout();
-  SftpSessionPtr sftp(sftp_new(session_.get()));
-  if (!sftp) return std::unexpected(ssh_failure("sftp", "opening the SFTP channel"));
+  if (core_->sftp) return core_->sftp.get();
+  if (!core_->session)
+    return node_fail(NodeStatus::failed, "sftp", "{}: not connected", core_->name);
+  core_->refresh_timeout();
+  SftpSessionPtr sftp(sftp_new(core_->session.get()));
+  if (!sftp) return std::unexpected(core_->failure("sftp", "opening the SFTP channel"));
   if (sftp_init(sftp.get()) != SSH_OK) {
     return std::unexpected(
-        ssh_failure("sftp",
-                    "starting the SFTP subsystem (is `Subsystem sftp` set in the node's "
-                    "sshd_config?)"));
+        core_->failure("sftp",
+                       "starting the SFTP subsystem (is `Subsystem sftp` set in the node's "
+                       "sshd_config?)"));
   }
-  sftp_ = std::move(sftp);
-  return sftp_.get();
+  core_->sftp = std::move(sftp);
+  return core_->sftp.get();
 }
 
 NodeError SshSession::sftp_failure(std::string_view what, const std::string& path) const {
-  if (timed_out() || !session_ || !ssh_is_connected(session_.get())) {
-    return ssh_failure("sftp", fmt::format("{} {}", what, path));
+  if (core_->timed_out() || !core_->session || !ssh_is_connected(core_->session.get())) {
+    return core_->failure("sftp", fmt::format("{} {}", what, path));
   }
   // Connected, so the server answered with a status: sftp_get_error holds it.
-  int code = sftp_ ? sftp_get_error(sftp_.get()) : 0;
+  int code = core_->sftp ? sftp_get_error(core_->sftp.get()) : 0;
   std::string_view text = sftp_status_text(code);
-  std::string why = text.empty() ? std::string(ssh_get_error(session_.get())) : std::string(text);
+  std::string why =
+      text.empty() ? std::string(ssh_get_error(core_->session.get())) : std::string(text);
   return NodeError{NodeStatus::failed, "sftp",
-                   fmt::format("{}: cannot {} {}: {}", name_, what, path, why)};
+                   fmt::format("{}: cannot {} {}: {}", core_->name, what, path, why)};
 }
 
 NodeResult<std::optional<RemoteStat>> SshSession::stat(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   AttributesPtr attributes(sftp_stat(s, path.c_str()));
   if (!attributes) {
-    if (!timed_out() && is_missing(sftp_get_error(s))) return std::nullopt;
+    if (!core_->timed_out() && is_missing(sftp_get_error(s))) return std::nullopt;
     return std::unexpected(sftp_failure("stat", path));
   }
   return to_remote_stat(*attributes);
 }
 
 NodeResult<std::optional<RemoteStat>> SshSession::lstat(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   AttributesPtr attributes(sftp_lstat(s, path.c_str()));
   if (!attributes) {
-    if (!timed_out() && is_missing(sftp_get_error(s))) return std::nullopt;
+    if (!core_->timed_out() && is_missing(sftp_get_error(s))) return std::nullopt;
     return std::unexpected(sftp_failure("lstat", path));
   }
   return to_remote_stat(*attributes);
@@ -152,25 +137,25 @@ NodeResult<std::optional<RemoteStat>> SshSession::lstat(const std::string& path)
 // path: callers create these inside directories only they can write.)
 NodeResult<void> SshSession::fix_mode(const std::string& path, mode_t mode, std::string_view what) {
   if ((mode & 07077) == 0) return {};
-  auto st = KF_TRY(lstat(path));
+  KF_TRY_ASSIGN(auto st, lstat(path));
   if (st && st->mode == (mode & 07777)) return {};
-  refresh_timeout();
-  if (sftp_chmod(sftp_.get(), path.c_str(), mode) != SSH_OK) {
+  core_->refresh_timeout();
+  if (sftp_chmod(core_->sftp.get(), path.c_str(), mode) != SSH_OK) {
     return std::unexpected(sftp_failure(fmt::format("set the mode of ({})", what), path));
   }
   return {};
 }
 
 NodeResult<void> SshSession::mkdir(const std::string& path, mode_t mode) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   if (sftp_mkdir(s, path.c_str(), mode) != SSH_OK) {
     NodeError error = sftp_failure("create directory", path);
     // OpenSSH reports EEXIST as a bare "failure".
     if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
       if (auto st = lstat(path); st && *st) {
         error.message =
-            fmt::format("{}: cannot create directory {}: it already exists", name_, path);
+            fmt::format("{}: cannot create directory {}: it already exists", core_->name, path);
       }
     }
     return std::unexpected(std::move(error));
@@ -180,21 +165,21 @@ NodeResult<void> SshSession::mkdir(const std::string& path, mode_t mode) {
 
 NodeResult<void> SshSession::upload(const std::string& path, std::span<const std::uint8_t> data,
                                     mode_t mode) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   FilePtr file(sftp_open(s, path.c_str(), O_WRONLY | O_CREAT | O_EXCL, mode));
   if (!file) {
     NodeError error = sftp_failure("create", path);
     if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
       if (auto st = lstat(path); st && *st) {
-        error.message = fmt::format("{}: cannot create {}: it already exists", name_, path);
+        error.message = fmt::format("{}: cannot create {}: it already exists", core_->name, path);
       }
     }
     return std::unexpected(std::move(error));
   }
   auto give_up = [&](std::string_view what) -> NodeError {
     NodeError error = sftp_failure(what, path);
-    if (error.status == NodeStatus::failed && ssh_is_connected(session_.get())) {
+    if (error.status == NodeStatus::failed && ssh_is_connected(core_->session.get())) {
       if (auto space_left = space(path); space_left && space_left->available < kChunk) {
         error.message +=
             fmt::format(" (the node's filesystem is full: {} bytes free)", space_left->available);
@@ -206,12 +191,12 @@ NodeResult<void> SshSession::upload(const std::string& path, std::span<const std
   };
   for (std::size_t offset = 0; offset < data.size();) {
     std::size_t n = std::min(kChunk, data.size() - offset);
-    refresh_timeout();
+    core_->refresh_timeout();
     ssize_t written = sftp_write(file.get(), data.data() + offset, n);
     if (written <= 0) return std::unexpected(give_up("write"));
     offset += static_cast<std::size_t>(written);
   }
-  refresh_timeout();
+  core_->refresh_timeout();
   bool has_fsync = sftp_extension_supported(s, "fsync@openssh.com", "1") != 0;
   if (has_fsync && sftp_fsync(file.get()) != 0) return std::unexpected(give_up("fsync"));
   // close(2) reports delayed write errors on some filesystems (NFS): check it.
@@ -224,28 +209,29 @@ NodeResult<void> SshSession::upload(const std::string& path, std::span<const std
 
 NodeResult<std::vector<std::uint8_t>> SshSession::read_file(const std::string& path,
                                                             std::size_t max_size) {
-  sftp_session s = KF_TRY(sftp());
-  auto st = KF_TRY(lstat(path));
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  KF_TRY_ASSIGN(auto st, lstat(path));
   if (!st)
-    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: no such file", name_, path);
-  if (st->type != FileType::regular) {
-    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: not a regular file", name_,
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: no such file", core_->name,
                      path);
+  if (st->type != FileType::regular) {
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: not a regular file",
+                     core_->name, path);
   }
-  refresh_timeout();
+  core_->refresh_timeout();
   FilePtr file(sftp_open(s, path.c_str(), O_RDONLY, 0));
   if (!file) return std::unexpected(sftp_failure("open", path));
   std::vector<std::uint8_t> out;
   out.reserve(std::min<std::uint64_t>(st->size, max_size));
   std::vector<std::uint8_t> buffer(kChunk);
   for (;;) {
-    refresh_timeout();
+    core_->refresh_timeout();
     ssize_t n = sftp_read(file.get(), buffer.data(), buffer.size());
     if (n < 0) return std::unexpected(sftp_failure("read", path));
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_size) {
       return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: larger than {} bytes",
-                       name_, path, max_size);
+                       core_->name, path, max_size);
     }
     out.insert(out.end(), buffer.begin(), buffer.begin() + n);
   }
@@ -253,16 +239,16 @@ NodeResult<std::vector<std::uint8_t>> SshSession::read_file(const std::string& p
 }
 
 NodeResult<std::string> SshSession::readlink(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
-  std::unique_ptr<char, CharDeleter> target(sftp_readlink(s, path.c_str()));
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
+  CharPtr target(sftp_readlink(s, path.c_str()));
   if (!target) return std::unexpected(sftp_failure("read the symlink", path));
   return std::string(target.get());
 }
 
 NodeResult<void> SshSession::symlink(const std::string& target, const std::string& link_path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   if (sftp_symlink(s, target.c_str(), link_path.c_str()) != SSH_OK) {
     return std::unexpected(
         sftp_failure(fmt::format("create a symlink to {} at", target), link_path));
@@ -271,8 +257,8 @@ NodeResult<void> SshSession::symlink(const std::string& target, const std::strin
 }
 
 NodeResult<void> SshSession::rename(const std::string& from, const std::string& to) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   if (sftp_rename(s, from.c_str(), to.c_str()) != SSH_OK) {
     NodeError error = sftp_failure(fmt::format("rename {} to", from), to);
     if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
@@ -280,7 +266,7 @@ NodeResult<void> SshSession::rename(const std::string& from, const std::string& 
         error.message = fmt::format(
             "{}: cannot rename {} to {}: it already exists (SFTP does not "
             "replace)",
-            name_, from, to);
+            core_->name, from, to);
       }
     }
     return std::unexpected(std::move(error));
@@ -289,20 +275,21 @@ NodeResult<void> SshSession::rename(const std::string& from, const std::string& 
 }
 
 NodeResult<void> SshSession::unlink(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   if (sftp_unlink(s, path.c_str()) != SSH_OK) return std::unexpected(sftp_failure("remove", path));
   return {};
 }
 
 NodeResult<void> SshSession::rmdir(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   if (sftp_rmdir(s, path.c_str()) != SSH_OK) {
     NodeError error = sftp_failure("remove directory", path);
     if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
       if (auto entries = list_dir(path); entries && !entries->empty()) {
-        error.message = fmt::format("{}: cannot remove directory {}: it is not empty", name_, path);
+        error.message =
+            fmt::format("{}: cannot remove directory {}: it is not empty", core_->name, path);
       }
     }
     return std::unexpected(std::move(error));
@@ -310,14 +297,38 @@ NodeResult<void> SshSession::rmdir(const std::string& path) {
   return {};
 }
 
+NodeResult<void> SshSession::chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) {
+  // SFTP's setstat follows symlinks: refuse one rather than change what it points at.
+  KF_TRY_ASSIGN(auto st, lstat(path));
+  if (st && st->type == FileType::symlink) {
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot change the owner of {}: a symlink",
+                     core_->name, path);
+  }
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
+  if (sftp_chown(s, path.c_str(), uid, gid) != SSH_OK) {
+    return std::unexpected(sftp_failure("change the owner of", path));
+  }
+  return {};
+}
+
+NodeResult<void> SshSession::chmod(const std::string& path, mode_t mode) {
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
+  if (sftp_chmod(s, path.c_str(), mode) != SSH_OK) {
+    return std::unexpected(sftp_failure("set the mode of", path));
+  }
+  return {};
+}
+
 NodeResult<std::vector<DirEntry>> SshSession::list_dir(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
-  refresh_timeout();
+  KF_TRY_ASSIGN(sftp_session s, sftp());
+  core_->refresh_timeout();
   DirPtr dir(sftp_opendir(s, path.c_str()));
   if (!dir) return std::unexpected(sftp_failure("list", path));
   std::vector<DirEntry> entries;
   for (;;) {
-    refresh_timeout();
+    core_->refresh_timeout();
     AttributesPtr attributes(sftp_readdir(s, dir.get()));
     if (!attributes) break;
     std::string_view name = attributes->name ? attributes->name : "";
@@ -331,15 +342,15 @@ NodeResult<std::vector<DirEntry>> SshSession::list_dir(const std::string& path) 
 }
 
 NodeResult<SpaceInfo> SshSession::space(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
+  KF_TRY_ASSIGN(sftp_session s, sftp());
   if (sftp_extension_supported(s, "statvfs@openssh.com", "2") == 0) {
     return node_fail(NodeStatus::failed, "sftp",
                      "{}: cannot check free space on {}: the node's SFTP server lacks "
                      "statvfs@openssh.com",
-                     name_, path);
+                     core_->name, path);
   }
-  refresh_timeout();
-  std::unique_ptr<sftp_statvfs_struct, StatvfsDeleter> info(sftp_statvfs(s, path.c_str()));
+  core_->refresh_timeout();
+  StatvfsPtr info(sftp_statvfs(s, path.c_str()));
   if (!info) return std::unexpected(sftp_failure("check free space on", path));
   SpaceInfo out;
   out.available = info->f_bavail * info->f_frsize;
@@ -349,10 +360,10 @@ NodeResult<SpaceInfo> SshSession::space(const std::string& path) {
 }
 
 NodeResult<void> SshSession::fsync_dir(const std::string& path) {
-  sftp_session s = KF_TRY(sftp());
+  KF_TRY_ASSIGN(sftp_session s, sftp());
   if (sftp_extension_supported(s, "fsync@openssh.com", "1") == 0) return remote_sync(path, "fsync");
   // OpenSSH's server opens a directory for reading like a file, and fsyncs the handle.
-  refresh_timeout();
+  core_->refresh_timeout();
   FilePtr dir(sftp_open(s, path.c_str(), O_RDONLY, 0));
   if (!dir) return std::unexpected(sftp_failure("open the directory", path));
   if (sftp_fsync(dir.get()) != 0) return std::unexpected(sftp_failure("fsync", path));
@@ -361,10 +372,10 @@ NodeResult<void> SshSession::fsync_dir(const std::string& path) {
 
 // For SFTP servers without fsync@openssh.com: GNU `sync FILE` fsyncs that file.
 NodeResult<void> SshSession::remote_sync(const std::string& path, std::string_view what) {
-  auto result = KF_TRY(exec("sync -- " + shell_quote(path)));
+  KF_TRY_ASSIGN(auto result, exec("sync -- " + shell_quote(path)));
   if (!result.ok()) {
-    return node_fail(NodeStatus::failed, "sftp", "{}: cannot {} {}: sync exited {}: {}", name_,
-                     what, path, result.exit_status, result.err);
+    return node_fail(NodeStatus::failed, "sftp", "{}: cannot {} {}: sync exited {}: {}",
+                     core_->name, what, path, result.exit_status, result.err);
   }
   return {};
 }

@@ -1,5 +1,6 @@
 // `keyfleet cleanup` run while `keyfleet push` is staging on the same node: cleanup must leave
-// the copy being written alone (both take DEST/.lock on the node), and the push completes.
+// the copy being written alone (both take DEST/.lock on the node), and the push completes. The
+// inventory's lock_timeout is 1 s, so no test waits out the default 10 s.
 #include <signal.h>
 
 #include <chrono>
@@ -7,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include "keydir/remote.hpp"
 #include "push_support.hpp"
 
 namespace kf {
@@ -22,15 +22,16 @@ using test::nodes_of;
 TEST(CleanupLock, CleanupWaitsOutAPushInProgressAndNeverWipesItsCopy) {
   Fleet fleet(2);
   Bundles bundles(fleet, 1);
+  const fs::path inventory =
+      fleet.inventory_with("lock1.toml", {{1, "lock_timeout = 1"}, {2, "lock_timeout = 1"}});
   const std::uint64_t bundle_size = fs::file_size(bundles.bundle(1));
-  // Node 1's upload takes about kDestLockWaitSeconds + 6 s: it outlasts cleanup's wait for the
-  // lock by seconds.
-  const std::uint64_t rate = bundle_size / (kDestLockWaitSeconds + 6);
+  // Node 1's upload takes about 5 s: it outlasts cleanup's 1 s wait for the lock by seconds.
+  const std::uint64_t rate = bundle_size / 5;
   ASSERT_GT(rate, 0u);
   fleet.throttle_uploads(1, std::to_string(rate));
 
   test::RunResult pushed;
-  std::thread push([&] { pushed = bundles.push(1, fleet.inventory()); });
+  std::thread push([&] { pushed = bundles.push(1, inventory); });
   bool staging = false;
   for (int i = 0; i < 600 && !staging; ++i) {  // at most 30 s
     staging = !test::staged_files(fleet.node(1)).empty();
@@ -38,14 +39,14 @@ TEST(CleanupLock, CleanupWaitsOutAPushInProgressAndNeverWipesItsCopy) {
   }
   test::RunResult cleaned;
   if (staging) {
-    cleaned = test::keyfleet({"cleanup", "--inventory", fleet.inventory().string(), "--json"});
+    cleaned = test::keyfleet({"cleanup", "--inventory", inventory.string(), "--json"});
   }
   push.join();
   ASSERT_TRUE(staging) << "node1's staged copy never appeared: " << pushed.out << pushed.err;
 
-  EXPECT_EQ(cleaned.exit_code, 1) << cleaned.out << cleaned.err;
+  EXPECT_EQ(cleaned.exit_code, 4) << cleaned.out << cleaned.err;
   auto swept = nodes_of(cleaned);
-  EXPECT_EQ(swept["node1"]["status"], "failed") << cleaned.out;
+  EXPECT_EQ(swept["node1"]["status"], "refused") << cleaned.out;
   EXPECT_EQ(swept["node1"]["step"], "lock") << cleaned.out;
   EXPECT_NE(swept["node1"]["error"].get<std::string>().find(".lock is held"), std::string::npos)
       << swept["node1"];
@@ -71,8 +72,9 @@ TEST(CleanupLock, CleanupWaitsOutAPushInProgressAndNeverWipesItsCopy) {
 TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
   Fleet fleet(1);
   Bundles bundles(fleet, 3);
-  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
-  ASSERT_EQ(bundles.push(2, fleet.inventory()).exit_code, 0);
+  const fs::path inventory = fleet.inventory_with("lock1.toml", {{1, "lock_timeout = 1"}});
+  ASSERT_EQ(bundles.push(1, inventory).exit_code, 0);
+  ASSERT_EQ(bundles.push(2, inventory).exit_code, 0);
   fs::path lock = fs::path(fleet.node(1).dest) / ".lock";
   fs::path generations = fs::path(fleet.node(1).dest) / "generations";
   // The subshell becomes `sleep`, which keeps fd 9 and so the lock. It waits for the lock rather
@@ -96,15 +98,16 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
   }
   ASSERT_TRUE(fs::exists(held)) << "the holder never took " << lock;
 
-  auto cleaned = test::keyfleet(
-      {"cleanup", "--inventory", fleet.inventory().string(), "--purge-old", "--json"});
-  auto pushed = bundles.push(3, fleet.inventory());
+  auto cleaned =
+      test::keyfleet({"cleanup", "--inventory", inventory.string(), "--purge-old", "--json"});
+  auto pushed = bundles.push(3, inventory);
   holder_process.kill();
-  EXPECT_EQ(cleaned.exit_code, 1) << cleaned.out << cleaned.err;
+  EXPECT_EQ(cleaned.exit_code, 4) << cleaned.out << cleaned.err;
   EXPECT_EQ(nodes_of(cleaned)["node1"]["step"], "lock") << cleaned.out;
   EXPECT_TRUE(fs::exists(generations / "000001"));
-  EXPECT_EQ(pushed.exit_code, 1) << pushed.out << pushed.err;
+  EXPECT_EQ(pushed.exit_code, 4) << pushed.out << pushed.err;
   auto node = nodes_of(pushed)["node1"];
+  EXPECT_EQ(node["status"], "refused") << node;
   EXPECT_EQ(node["step"], "staging") << node;  // push takes the lock before staging
   EXPECT_NE(node["error"].get<std::string>().find(".lock is held"), std::string::npos) << node;
   EXPECT_EQ(current_of(fleet.node(1)), "generations/000002");
@@ -115,11 +118,10 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_EQ(test::keyfleet({"cleanup", "--inventory", fleet.inventory().string(), "--purge-old"})
-                .exit_code,
+  EXPECT_EQ(test::keyfleet({"cleanup", "--inventory", inventory.string(), "--purge-old"}).exit_code,
             0);
   EXPECT_FALSE(fs::exists(generations / "000001"));
-  EXPECT_EQ(bundles.push(3, fleet.inventory()).exit_code, 0);
+  EXPECT_EQ(bundles.push(3, inventory).exit_code, 0);
   EXPECT_EQ(current_of(fleet.node(1)), "generations/000003");
 }
 

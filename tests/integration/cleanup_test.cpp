@@ -54,9 +54,9 @@ class CleanupTest : public ::testing::Test {
       fs::remove_all(node.staging);
       for (fs::directory_iterator it(node.dest), end; it != end; ++it) fs::remove_all(it->path());
       for (const auto& opened : bundles_) {
-        bundle::InstallOptions options;
+        keydir::LocalInstallOptions options;
         options.keep = 99;
-        auto report = bundle::install_bundle(opened, node.dest, options);
+        auto report = keydir::install_bundle(opened, node.dest, options);
         ASSERT_TRUE(report) << report.error().message;
       }
       stage(node, "3f9a2c", bytes_.back());

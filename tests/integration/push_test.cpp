@@ -41,7 +41,7 @@ TEST(Push, InstallsEverywhereThenRerunIsUnchangedAndBadHostKeyReceivesNothing) {
   fleet.corrupt_known_host(2);
   push.push_back("--yes");
   auto first = keyfleet(push);
-  EXPECT_EQ(first.exit_code, 1) << first.out << first.err;
+  EXPECT_EQ(first.exit_code, 3) << first.out << first.err;
   EXPECT_NE(first.out.find("hostkey"), std::string::npos) << first.out;
   EXPECT_TRUE(!fs::exists(fleet.node(2).staging) || fs::is_empty(fleet.node(2).staging));
   EXPECT_FALSE(fs::exists(fs::path(fleet.node(2).dest) / "current"));

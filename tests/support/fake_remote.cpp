@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "pki/manifest.hpp"
 
 namespace kf::test {
 namespace {
@@ -18,6 +19,117 @@ bool is_below(const std::string& path, const std::string& dir) {
   std::string prefix = dir == "/" ? "/" : dir + "/";
   return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0;
 }
+
+// The shell words after `marker` in one of keyfleet's node commands (shell_quote'd or bare);
+// nullopt when the command is not that one.
+std::optional<std::vector<std::string>> words_after(std::string_view command,
+                                                    std::string_view marker) {
+  auto at = command.find(fmt::format(" {} ", marker));
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = command.substr(at + marker.size() + 2);
+  std::vector<std::string> words;
+  std::string word;
+  bool quoted = false;
+  bool in_word = false;
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    char c = rest[i];
+    if (quoted) {
+      if (c == '\'') {
+        quoted = false;
+      } else {
+        word += c;
+      }
+    } else if (c == '\'') {
+      quoted = in_word = true;
+    } else if (c == '\\' && i + 1 < rest.size()) {
+      word += rest[++i];
+    } else if (c == ' ') {
+      if (in_word) words.push_back(std::exchange(word, {}));
+      in_word = false;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(word);
+  return words;
+}
+
+// The lock holder as the node runs it: "locked", then one answer per request.
+class FakeLockChannel final : public Channel {
+ public:
+  FakeLockChannel(FakeRemote& node, std::string dest, bool held_elsewhere)
+      : node_(node), dest_(std::move(dest)), ended_(held_elsewhere) {
+    if (!held_elsewhere) out_ = "locked\n";
+  }
+  NodeResult<void> write(std::string_view data) override {
+    in_ += data;
+    for (;;) {
+      std::vector<std::string> lines;
+      std::size_t pos = 0;
+      while (lines.size() < 5) {
+        auto nl = in_.find('\n', pos);
+        if (nl == std::string::npos) break;
+        lines.push_back(in_.substr(pos, nl - pos));
+        pos = nl + 1;
+      }
+      std::size_t need = lines.empty()          ? 1
+                         : lines[0] == "sha256" ? 2
+                         : lines[0] == "switch" ? 5
+                                                : 1;
+      if (lines.size() < need) return {};
+      lines.resize(need);
+      std::size_t used = 0;
+      for (const auto& l : lines) used += l.size() + 1;
+      in_.erase(0, used);
+      KF_TRY_ASSIGN(auto answer, node_.serve(dest_, lines));
+      out_ += answer.out + fmt::format("keyfleet-status {}\n", answer.exit_status);
+    }
+  }
+  NodeResult<std::string> read_until(std::string_view marker) override {
+    auto at = out_.find(marker);
+    if (at == std::string::npos) return std::exchange(out_, {});
+    std::string found = out_.substr(0, at + marker.size());
+    out_.erase(0, at + marker.size());
+    return found;
+  }
+  NodeResult<ExecResult> finish() override {
+    if (ended_) {
+      return ExecResult{
+          75, "",
+          fmt::format("{}/.lock is held by another keyfleet command (waited 1 s)\n", dest_)};
+    }
+    return ExecResult{0, std::exchange(out_, {}), ""};
+  }
+
+ private:
+  FakeRemote& node_;
+  std::string dest_;
+  bool ended_;
+  std::string in_;
+  std::string out_;
+};
+
+// Any other command: its input is collected and it runs through exec() at finish().
+class FakeExecChannel final : public Channel {
+ public:
+  FakeExecChannel(FakeRemote& node, std::string command)
+      : node_(node), command_(std::move(command)) {}
+  NodeResult<void> write(std::string_view data) override {
+    input_ += data;
+    return {};
+  }
+  NodeResult<std::string> read_until(std::string_view) override { return std::string(); }
+  NodeResult<ExecResult> finish() override {
+    return node_.exec(command_,
+                      {reinterpret_cast<const std::uint8_t*>(input_.data()), input_.size()});
+  }
+
+ private:
+  FakeRemote& node_;
+  std::string command_;
+  std::string input_;
+};
 
 }  // namespace
 
@@ -48,8 +160,9 @@ std::string FakeRemote::text(const std::string& path) const {
 std::optional<NodeError> FakeRemote::enter(std::string_view op, const std::string& path) {
   log.push_back(fmt::format("{} {}", op, path));
   for (auto it = failures_.begin(); it != failures_.end(); ++it) {
-    bool path_matches = it->path.empty() || (op == "exec" ? path.find(it->path) != std::string::npos
-                                                          : it->path == path);
+    bool substring = op == "exec" || op == "request";
+    bool path_matches = it->path.empty() ||
+                        (substring ? path.find(it->path) != std::string::npos : it->path == path);
     if (it->op == op && path_matches) {
       NodeError injected = std::move(it->error);
       failures_.erase(it);
@@ -96,6 +209,13 @@ RemoteStat FakeRemote::stat_of(const Entry& entry) {
 NodeResult<ExecResult> FakeRemote::exec(std::string_view command,
                                         std::span<const std::uint8_t> stdin_data) {
   if (auto e = enter("exec", std::string(command))) return std::unexpected(*e);
+  if (auto a = words_after(command, "keyfleet-switch"); a && a->size() == 6) {
+    if (lock_held_elsewhere) {
+      return ExecResult{75, "",
+                        fmt::format("{}/.lock is still held after {} s\n", (*a)[0], (*a)[5])};
+    }
+    return fake_switch((*a)[0], {a->begin() + 1, a->begin() + 5});
+  }
   if (!on_exec) {
     return std::unexpected(NodeError{NodeStatus::failed, "exec",
                                      fmt::format("{}: no exec handler for `{}`", name_, command)});
@@ -248,6 +368,101 @@ NodeResult<void> FakeRemote::fsync_dir(const std::string& path) {
   if (it == entries.end() || it->second.type != FileType::directory) {
     return std::unexpected(error("fsync", path, "no such directory"));
   }
+  return {};
+}
+
+NodeResult<std::unique_ptr<Channel>> FakeRemote::open_channel(std::string_view command) {
+  if (auto a = words_after(command, "keyfleet-lock"); a && a->size() == 2) {
+    if (auto e = enter("lock", (*a)[0])) return std::unexpected(*e);
+    return std::make_unique<FakeLockChannel>(*this, (*a)[0], lock_held_elsewhere);
+  }
+  return std::make_unique<FakeExecChannel>(*this, std::string(command));
+}
+
+NodeResult<ExecResult> FakeRemote::serve(const std::string& dest,
+                                         const std::vector<std::string>& fields) {
+  const std::string& op = fields.at(0);
+  if (auto e = enter("request",
+                     fmt::format("{} {}", op, fields.size() > 2 ? fields[2] : fields.back()))) {
+    return std::unexpected(*e);
+  }
+  if (op == "sha256") {
+    auto it = entries.find(fields.at(1));
+    if (it == entries.end() || it->second.type != FileType::regular) {
+      return ExecResult{1, fmt::format("sha256sum: {}: No such file or directory\n", fields[1]),
+                        ""};
+    }
+    std::string digest = digest_override.empty() ? sha256_hex(it->second.data) : digest_override;
+    return ExecResult{0, fmt::format("{}  {}\n", digest, fields[1]), ""};
+  }
+  if (op == "switch") {
+    auto result = fake_switch(dest, {fields.begin() + 1, fields.end()});
+    if (result && !result->ok()) result->out = result->err;
+    return result;
+  }
+  return ExecResult{127, fmt::format("unknown request '{}'\n", op), ""};
+}
+
+// The switch script's rules (keydir/node_scripts.cpp) on the in-memory tree: a = TMP ENTRY
+// EXPECTED LINK.
+NodeResult<ExecResult> FakeRemote::fake_switch(const std::string& dest,
+                                               const std::vector<std::string>& a) {
+  const std::string& tmp = a.at(0);
+  const std::string& gen = a.at(1);
+  const std::string& expect = a.at(2);
+  const std::string link = dest + "/" + a.at(3);
+  const std::string gens = dest + "/generations/";
+  const std::string current = dest + "/current";
+  auto refuse = [&](std::string why) {
+    entries.erase(link);
+    return ExecResult{1, "", why + "\n"};
+  };
+  auto is_dir = [&](const std::string& path) {
+    auto it = entries.find(path);
+    return it != entries.end() && it->second.type == FileType::directory;
+  };
+  if (!tmp.empty()) {
+    if (exists(gens + gen))
+      return refuse(fmt::format("{}generations/{} already exists", dest + "/", gen));
+    if (!is_dir(gens + tmp)) return refuse(fmt::format("{}{} is not a directory", gens, tmp));
+  } else if (!is_dir(gens + gen)) {
+    return refuse(fmt::format("{}/generations/{} is not a complete generation", dest, gen));
+  }
+  auto it = entries.find(current);
+  std::string now =
+      it != entries.end() && it->second.type == FileType::symlink ? it->second.target : "";
+  if (!expect.empty()) {
+    bool same = it != entries.end() && it->second.type == FileType::symlink &&
+                (now == expect || follow(current) == follow(dest + "/" + expect));
+    if (!same) {
+      return refuse(fmt::format("{}/current changed meanwhile: it points at '{}', not '{}'", dest,
+                                now.empty() ? "nothing" : now, expect));
+    }
+  } else if (it != entries.end()) {
+    return refuse(fmt::format("{}/current changed meanwhile: it points at '{}', not 'nothing'",
+                              dest, now.empty() ? "nothing" : now));
+  }
+  if (!tmp.empty()) KF_CHECK(rename(gens + tmp, gens + gen));
+  if (!exists(link)) KF_CHECK(symlink("generations/" + gen, link));
+  Entry moved = entries.at(link);
+  entries.erase(link);
+  entries[current] = moved;
+  log.push_back(fmt::format("switch {}", gen));
+  return ExecResult{0, "", ""};
+}
+
+NodeResult<void> FakeRemote::chown(const std::string& path, std::uint32_t uid, std::uint32_t) {
+  if (auto e = enter("chown", path)) return std::unexpected(*e);
+  if (!exists(path)) return std::unexpected(error("change the owner of", path, "no such file"));
+  owners[path] = uid;
+  return {};
+}
+
+NodeResult<void> FakeRemote::chmod(const std::string& path, mode_t mode) {
+  if (auto e = enter("chmod", path)) return std::unexpected(*e);
+  auto it = entries.find(path);
+  if (it == entries.end()) return std::unexpected(error("set the mode of", path, "no such file"));
+  it->second.mode = mode;
   return {};
 }
 

@@ -16,8 +16,14 @@ namespace kf::test {
 // the way ninja tests its build logic against a fake DiskInterface. Files, directories and
 // symlinks live in `entries` by absolute path ("/" always exists); it keeps SFTP's rules: create
 // is exclusive, rename never replaces, rmdir wants an empty directory. Symlinks are followed only
-// as the last component (stat, read_file). exec goes to `on_exec`. Every call is logged, and any
-// call can be made to fail once with fail_next().
+// as the last component (stat, read_file).
+//
+// keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
+// holder (keydir::lock_command: "locked", then `sha256` and `switch` requests, logged as
+// "request sha256 PATH" / "request switch ENTRY") and the one-shot switch script. Every other
+// command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
+// fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
+// The real scripts are tested through keydir::LocalRemote instead.
 class FakeRemote final : public Remote {
  public:
   struct Entry {
@@ -32,9 +38,14 @@ class FakeRemote final : public Remote {
   explicit FakeRemote(std::string name = "fake");
 
   std::map<std::string, Entry> entries;
+  std::map<std::string, std::uint32_t> owners;  // path -> uid set by chown
   ExecHandler on_exec;
   SpaceInfo space_info{1ULL << 30, 1ULL << 31, false};
   std::vector<std::string> log;  // "mkdir /a", "upload /a/b", "exec cmd", ...
+  // DEST/.lock is held by another keyfleet command: taking it fails as the lock script does.
+  bool lock_held_elsewhere = false;
+  // Answers every `sha256` request with this digest instead of the file's.
+  std::string digest_override;
 
   // The next call of `op` ("mkdir", "upload", "exec", ...) on `path` (any path when empty; for
   // exec, a command containing `path`) fails with `error`.
@@ -61,7 +72,13 @@ class FakeRemote final : public Remote {
   NodeResult<void> rename(const std::string& from, const std::string& to) override;
   NodeResult<void> unlink(const std::string& path) override;
   NodeResult<void> rmdir(const std::string& path) override;
+  NodeResult<std::unique_ptr<Channel>> open_channel(std::string_view command) override;
+  NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) override;
+  NodeResult<void> chmod(const std::string& path, mode_t mode) override;
   NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
+
+  // A lock-holder request or the one-shot switch, as the node scripts serve them.
+  NodeResult<ExecResult> serve(const std::string& dest, const std::vector<std::string>& fields);
   NodeResult<SpaceInfo> space(const std::string& path) override;
   NodeResult<void> fsync_dir(const std::string& path) override;
 
@@ -79,6 +96,7 @@ class FakeRemote final : public Remote {
   // The path a symlink in last position leads to (nullopt: dangling or a loop).
   std::optional<std::string> follow(const std::string& path) const;
   static RemoteStat stat_of(const Entry& entry);
+  NodeResult<ExecResult> fake_switch(const std::string& dest, const std::vector<std::string>& a);
 
   std::string name_;
   std::vector<Failure> failures_;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/lock.hpp"
+#include "keydir/crash_point.hpp"
 #include "keydir/local_install.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/test_support.hpp"
@@ -203,14 +204,14 @@ TEST(CliUnpack, CrashAtEveryStepLeavesACompleteGeneration) {
   std::vector<fs::path> bundles;
   for (std::uint64_t g = 1; g <= 4; ++g) bundles.push_back(f.bundle_of(g));
   bool switched = false;
-  for (auto step : bundle::kInstallSteps) {
+  for (auto step : keydir::kInstallSteps) {
     SCOPED_TRACE(std::string(step));
     if (step == "current-switched") switched = true;
     fs::remove_all(f.dest);
     ASSERT_EQ(f.unpack(bundles[0], {"--keep", "2"}).exit_code, 0);
     ASSERT_EQ(f.unpack(bundles[1], {"--keep", "2"}).exit_code, 0);
     test::RunOptions crash;
-    crash.env[std::string(bundle::kCrashAtVariable)] = std::string(step);
+    crash.env[std::string(keydir::kCrashAtVariable)] = std::string(step);
     auto r = f.unpack(bundles[2], {"--keep", "2"}, crash);
     ASSERT_EQ(r.exit_code, 128 + SIGKILL) << "the step was never reached: " << r.err;
     std::uint64_t expected = switched ? 3 : 2;

@@ -13,6 +13,7 @@
 namespace kf {
 namespace {
 
+using keydir::generations_to_remove;
 using test::FakeRemote;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -54,7 +55,7 @@ void add_generations(FakeRemote& node, std::vector<std::uint64_t> generations,
     node.add_dir(dir, 0700);
     node.add_file(dir + "/agent.key", "key " + std::to_string(g), 0600);
   }
-  ASSERT_TRUE(node.symlink(layout::current_target(current), "/dest/current"));
+  ASSERT_TRUE(node.symlink(keydir::KeyDir::link_target(current), "/dest/current"));
 }
 
 std::vector<std::uint64_t> generations_left(FakeRemote& node) {
@@ -174,19 +175,26 @@ TEST(FleetCleanup, NothingToCleanIsOkAndIdempotent) {
   EXPECT_TRUE(cleanup_node(empty, config(), {}));
 }
 
-TEST(FleetCleanup, LeftoverOfAnInterruptedPruneIsFinished) {
+// Under DEST/.lock no install or prune is in progress: every temporary there is a leftover, and
+// leftovers may hold plaintext keys.
+TEST(FleetCleanup, LeftoversOfInterruptedInstallsAndPrunesAreRemoved) {
   FakeRemote node("node1");
   std::vector<std::string> zeroed;
   give_shell(node, zeroed);
   add_generations(node, {1, 2}, 2);
   node.add_dir("/dest/generations/.tmp-prune-deadbeef", 0700);
   node.add_file("/dest/generations/.tmp-prune-deadbeef/agent.key", "old", 0600);
-  node.add_dir("/dest/generations/.tmp-0123", 0700);  // an install in progress: not ours
+  node.add_dir("/dest/generations/.tmp-0123", 0700);
+  node.add_file("/dest/generations/.tmp-0123/agent.key", "half written", 0600);
+  ASSERT_TRUE(node.symlink("generations/000001", "/dest/current.tmp-cafe"));
+  node.add_file("/dest/generations/notes.txt", "an operator's file", 0600);
   auto receipt = cleanup_node(node, config(), {});
   ASSERT_TRUE(receipt) << receipt.error().message;
-  EXPECT_EQ(receipt->leftovers_removed, 1u);
+  EXPECT_EQ(receipt->leftovers_removed, 3u);
   EXPECT_FALSE(node.exists("/dest/generations/.tmp-prune-deadbeef"));
-  EXPECT_TRUE(node.exists("/dest/generations/.tmp-0123"));
+  EXPECT_FALSE(node.exists("/dest/generations/.tmp-0123"));
+  EXPECT_FALSE(node.exists("/dest/current.tmp-cafe"));
+  EXPECT_TRUE(node.exists("/dest/generations/notes.txt"));  // not keyfleet's: left alone
 }
 
 TEST(FleetCleanup, FailedWipeIsReportedAndTheCopyKept) {

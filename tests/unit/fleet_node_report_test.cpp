@@ -50,11 +50,19 @@ TEST(FleetNodeReport, TallyCountsEachStatusInDeclarationOrder) {
   EXPECT_EQ(t, expected);
 }
 
-TEST(FleetNodeReport, ExitCodeIsZeroOnlyWhenEveryNodeSucceeded) {
+// 3 for a host key or authentication failure, else 4 for a refusal, else 1 for any failure.
+TEST(FleetNodeReport, ExitCodeFollowsTheOneRule) {
   std::vector<NodeReport> good{report("a", NodeStatus::ok), report("b", NodeStatus::unchanged)};
   EXPECT_TRUE(all_succeeded(good));
   EXPECT_EQ(fleet_exit_code(good, false), ExitCode::ok);
-  EXPECT_EQ(fleet_exit_code(sample().nodes, false), ExitCode::failure);
+  EXPECT_EQ(fleet_exit_code(sample().nodes, false), ExitCode::integrity);  // it has a hostkey
+  std::vector<NodeReport> refused{report("a", NodeStatus::failed),
+                                  report("b", NodeStatus::refused)};
+  EXPECT_EQ(fleet_exit_code(refused, false), ExitCode::refused);
+  refused.push_back(report("c", NodeStatus::auth));
+  EXPECT_EQ(fleet_exit_code(refused, false), ExitCode::integrity);
+  std::vector<NodeReport> failed{report("a", NodeStatus::ok), report("b", NodeStatus::timeout)};
+  EXPECT_EQ(fleet_exit_code(failed, false), ExitCode::failure);
   EXPECT_EQ(fleet_exit_code(good, true), ExitCode::interrupted);
   std::vector<NodeReport> stale{report("a", NodeStatus::ok), report("b", NodeStatus::stale)};
   EXPECT_FALSE(all_succeeded(stale));

@@ -58,7 +58,7 @@ void install(FakeRemote& node, std::uint64_t generation, const std::vector<Spec>
   node.add_file(dir + "/manifest.json", serialize(manifest_of(files, generation)), 0644);
   if (make_current) {
     node.entries.erase("/dest/current");
-    ASSERT_TRUE(node.symlink(layout::current_target(generation), "/dest/current"));
+    ASSERT_TRUE(node.symlink(keydir::KeyDir::link_target(generation), "/dest/current"));
   }
 }
 

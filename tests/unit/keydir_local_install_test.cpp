@@ -8,7 +8,10 @@
 #include "support/bundle_fixtures.hpp"
 #include "support/test_support.hpp"
 
-namespace kf::bundle {
+namespace kf::keydir {
+
+using bundle::OpenedBundle;
+using bundle::validate_tar;
 namespace {
 
 using test::TempDir;
@@ -60,9 +63,6 @@ TEST(Install, FreshDestinationThenNextGeneration) {
   EXPECT_EQ(current_of(dest), "generations/000002");
   expect_installed(dest, two);
   expect_installed(dest, one);  // kept for rollback
-  auto current = read_current(dest);
-  ASSERT_TRUE(current);
-  EXPECT_EQ(*current, 2u);
   // Nothing but the layout: no temporaries left behind.
   std::set<std::string> top;
   for (fs::directory_iterator it(dest), end; it != end; ++it)
@@ -79,7 +79,7 @@ TEST(Install, RefusesSameGenerationAndDowngrade) {
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ExitCode::refused);
   EXPECT_NE(again.error().message.find("already installed and current"), std::string::npos);
-  InstallOptions downgrade;
+  LocalInstallOptions downgrade;
   downgrade.allow_downgrade = true;
   auto same = install_bundle(opened(2), dest, downgrade);
   ASSERT_FALSE(same);
@@ -154,22 +154,26 @@ TEST(Install, LockHeldIsRefusedAndWritesNothing) {
   auto r = install_bundle(opened(2), dest, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ExitCode::refused);
-  EXPECT_NE(r.error().message.find("locked"), std::string::npos);
+  EXPECT_NE(r.error().message.find(".lock is held"), std::string::npos) << r.error().message;
   EXPECT_EQ(test::snapshot(dest), before);
 }
 
+// unpack prunes with the one policy cleanup uses (keydir/prune.hpp): `keep` generations stay,
+// never current and never the newest one below it.
 TEST(Install, KeepsNewestAndNeverCurrentOrPrevious) {
-  EXPECT_EQ(generations_to_prune({1, 2, 3, 4, 5, 6, 7}, 7, 6, 5),
+  EXPECT_EQ(generations_to_remove({1, 2, 3, 4, 5, 6, 7}, 7, 5, false),
             (std::vector<std::uint64_t>{1, 2}));
-  EXPECT_EQ(generations_to_prune({3, 1, 2}, 3, 2, 2), (std::vector<std::uint64_t>{1}));
-  // After a downgrade, current and the one before it survive even when they are not the newest.
-  EXPECT_EQ(generations_to_prune({4, 5, 6, 7}, 4, 7, 2), (std::vector<std::uint64_t>{5}));
-  EXPECT_EQ(generations_to_prune({1, 9, 10}, 1, 9, 2), (std::vector<std::uint64_t>{}));
-  EXPECT_TRUE(generations_to_prune({1, 2}, 2, 1, 5).empty());
+  EXPECT_EQ(generations_to_remove({3, 1, 2}, 3, 2, false), (std::vector<std::uint64_t>{1}));
+  // After a downgrade to 4 nothing is below current: the oldest others go.
+  EXPECT_EQ(generations_to_remove({4, 5, 6, 7}, 4, 2, false), (std::vector<std::uint64_t>{5, 6}));
+  EXPECT_EQ(generations_to_remove({1, 9, 10}, 9, 2, false), (std::vector<std::uint64_t>{10}));
+  EXPECT_TRUE(generations_to_remove({1, 2}, 2, 5, false).empty());
+  // Without a current generation there is no telling what services use: nothing goes.
+  EXPECT_TRUE(generations_to_remove({1, 2, 3}, std::nullopt, 2, false).empty());
 
   TempDir tmp;
   fs::path dest = tmp / "agent";
-  InstallOptions keep2;
+  LocalInstallOptions keep2;
   keep2.keep = 2;
   for (std::uint64_t g = 1; g <= 4; ++g) {
     auto r = install_bundle(opened(g), dest, keep2);
@@ -194,7 +198,7 @@ TEST(Install, OwnerIsAppliedToGenerationAndFiles) {
   fs::path dest = tmp / "agent";
   auto owner = parse_owner("nobody:nogroup");
   ASSERT_TRUE(owner) << owner.error().message;
-  InstallOptions options;
+  LocalInstallOptions options;
   options.owner = *owner;
   auto b = opened(1);
   ASSERT_TRUE(install_bundle(b, dest, options));
@@ -242,18 +246,22 @@ TEST(Install, RefusesAForeignCurrent) {
   EXPECT_EQ(r.error().code, ExitCode::refused);
   fs::remove(dest / "current");
   ASSERT_EQ(symlink("/etc", (dest / "current").c_str()), 0);
-  auto odd = read_current(dest);
+  auto odd = install_bundle(opened(1), dest, {});
   ASSERT_FALSE(odd);
   EXPECT_EQ(odd.error().code, ExitCode::refused);
-  EXPECT_NE(odd.error().message.find("points to '/etc'"), std::string::npos);
+  EXPECT_NE(odd.error().message.find("points at '/etc'"), std::string::npos) << odd.error().message;
 }
 
-TEST(Install, DestMayBeASymlinkToADirectory) {
+// DEST/.lock would be created through a symlinked DEST, outside it: refused, nothing written.
+TEST(Install, ASymlinkedDestIsRefused) {
   TempDir tmp;
   fs::create_directories(tmp / "real");
   ASSERT_EQ(symlink((tmp / "real").c_str(), (tmp / "agent").c_str()), 0);
-  ASSERT_TRUE(install_bundle(opened(1), tmp / "agent", {}));
-  EXPECT_TRUE(test::current_is_complete(tmp / "real", 1));
+  auto linked = install_bundle(opened(1), tmp / "agent", {});
+  ASSERT_FALSE(linked);
+  EXPECT_EQ(linked.error().code, ExitCode::refused);
+  EXPECT_NE(linked.error().message.find("symlink"), std::string::npos) << linked.error().message;
+  EXPECT_TRUE(fs::is_empty(tmp / "real"));
   ASSERT_EQ(symlink((tmp / "nowhere").c_str(), (tmp / "dangling").c_str()), 0);
   auto r = install_bundle(opened(1), tmp / "dangling", {});
   ASSERT_FALSE(r);
@@ -271,4 +279,4 @@ TEST(Install, MissingParentIsAUsageError) {
 }
 
 }  // namespace
-}  // namespace kf::bundle
+}  // namespace kf::keydir

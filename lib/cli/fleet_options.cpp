@@ -1,0 +1,30 @@
+#include "cli/fleet_options.hpp"
+
+namespace kf::cli {
+
+void FleetOptions::add_to(CLI::App& sub, bool confirms) {
+  sub.add_option("--inventory", inventory, "The fleet's inventory (TOML)")
+      ->required()
+      ->type_name("FILE");
+  sub.add_option("--parallel", parallel, "Nodes worked on at once, one connection each")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->type_name("N")
+      ->capture_default_str();
+  if (confirms) {
+    sub.add_flag("-y,--yes", yes, "Do not ask for confirmation (needed without a terminal)");
+  }
+  sub.add_flag("--json", json, "Print one JSON document with a line per node");
+}
+
+Result<Inventory> FleetOptions::load() const {
+  return load_inventory(inventory);
+}
+
+FleetRunOptions FleetOptions::run_options(ProgressLine& progress) const {
+  FleetRunOptions run;
+  run.schedule.parallel = parallel;
+  run.schedule.on_progress = [&progress](const FleetProgress& p) { progress.update(p); };
+  return run;
+}
+
+}  // namespace kf::cli

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <array>
+#include <string_view>
+
+// Test hook: when the environment variable KEYFLEET_TEST_CRASH_AT names one of these steps, the
+// process raises SIGKILL right after it, so tests can check that a crash there leaves `current`
+// on a complete generation. Only the key directory's install and prune read it; it carries no
+// data.
+namespace kf::keydir {
+
+inline constexpr std::string_view kCrashAtVariable = "KEYFLEET_TEST_CRASH_AT";
+inline constexpr std::array<std::string_view, 9> kInstallSteps = {
+    "locked",             // DEST/.lock taken
+    "leftovers-removed",  // temporaries of an earlier crash removed
+    "temp-created",       // generations/.tmp-XXXX created, empty
+    "file-written",       // the first file written into it
+    "files-synced",       // every file and the directory fsynced
+    "link-created",       // current.tmp-XXXX -> generations/... made
+    "current-switched",   // the generation renamed into place and current switched to it
+    "pruning",            // one old generation renamed away for deletion
+    "done",               // everything finished
+};
+
+void crash_point(std::string_view step);
+
+}  // namespace kf::keydir

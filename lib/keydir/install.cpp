@@ -1,0 +1,132 @@
+#include "keydir/install.hpp"
+
+#include <algorithm>
+
+#include "core/files.hpp"
+#include "keydir/crash_point.hpp"
+#include "keydir/switch.hpp"
+
+namespace kf::keydir {
+namespace {
+
+constexpr mode_t kManifestMode = 0644;
+
+NodeResult<void> make_dir(Remote& remote, const std::string& path, const InstallOptions& options) {
+  KF_TRY_ASSIGN(auto st, remote.lstat(path));
+  if (st) {
+    if (st->type == FileType::directory) return {};
+    // A symlink too: what keyfleet writes stays inside the key directory.
+    return node_fail(NodeStatus::refused, "install", "{}: {} exists and is not a directory",
+                     remote.node_name(), path);
+  }
+  KF_TRY_ASSIGN(auto parent, remote.stat(parent_path(path)));
+  if (!parent) {
+    return node_fail(NodeStatus::failed, "install",
+                     "{}: cannot create {}: its parent directory does not exist",
+                     remote.node_name(), path);
+  }
+  KF_CHECK(remote.mkdir(path, options.owner ? 0710 : 0700));
+  if (options.owner)
+    KF_CHECK(remote.chown(path, static_cast<std::uint32_t>(-1), options.owner->gid));
+  return remote.fsync_dir(parent_path(path));
+}
+
+}  // namespace
+
+GenerationContent GenerationContent::of(const bundle::OpenedBundle& bundle) {
+  GenerationContent content;
+  content.number = bundle.manifest.generation;
+  content.manifest_bytes = bundle.manifest_bytes;
+  content.manifest_sha256 = sha256_hex(bundle.manifest_bytes);
+  for (const auto& file : bundle.files) content.files.push_back({file.name, file.mode, file.data});
+  return content;
+}
+
+bool GenerationContent::matches(const GenerationState& generation) const {
+  if (!generation.files_read || generation.manifest_sha256 != manifest_sha256 ||
+      !generation.irregular.empty() || generation.files.size() != files.size()) {
+    return false;
+  }
+  for (const auto& want : files) {
+    auto it = std::find_if(generation.files.begin(), generation.files.end(),
+                           [&](const InstalledFile& f) { return f.name == want.name; });
+    if (it == generation.files.end() || it->size != want.data.size() || it->mode != want.mode ||
+        it->sha256 != sha256_hex(want.data)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+NodeResult<void> ensure_layout(Remote& remote, const KeyDir& dir, const InstallOptions& options,
+                               const std::string& step) {
+  auto made = make_dir(remote, dir.dest(), options);
+  if (made) made = make_dir(remote, dir.generations(), options);
+  if (!made) return std::unexpected(at_step(made.error(), step));
+  return {};
+}
+
+NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
+                                              const GenerationContent& content,
+                                              const InstallOptions& options,
+                                              const std::string& step) {
+  const std::string name = std::string(kTempPrefix) + random_hex(8);
+  const std::string path = dir.generation_entry(name);
+  auto write = [&]() -> NodeResult<void> {
+    KF_CHECK(remote.mkdir(path, 0700));
+    crash_point("temp-created");
+    auto put = [&](const std::string& file, std::span<const std::uint8_t> data,
+                   mode_t mode) -> NodeResult<void> {
+      const std::string file_path = join_path(path, file);
+      KF_CHECK(remote.upload(file_path, data, mode));
+      if (options.owner) KF_CHECK(remote.chown(file_path, options.owner->uid, options.owner->gid));
+      return {};
+    };
+    KF_CHECK(put(std::string(kManifestName), content.manifest_bytes, kManifestMode));
+    crash_point("file-written");
+    for (const auto& file : content.files) KF_CHECK(put(file.name, file.data, file.mode));
+    if (options.owner) KF_CHECK(remote.chown(path, options.owner->uid, options.owner->gid));
+    return remote.fsync_dir(path);
+  };
+  if (auto written = write(); !written) {
+    (void)remove_tree(remote, path);  // best effort: a leftover is removed by the next run
+    return std::unexpected(at_step(written.error(), step));
+  }
+  crash_point("files-synced");
+  return name;
+}
+
+NodeResult<InstallResult> install_generation(Remote& remote, DestLock* lock, const KeyDir& dir,
+                                             NodeState& state, const GenerationContent& content,
+                                             const InstallOptions& options,
+                                             const std::string& step) {
+  SwitchRequest request;
+  request.entry = generation_name(content.number);
+  if (state.current_kind != CurrentKind::absent) request.expected = state.current_text;
+  InstallResult result;
+  if (GenerationState* existing = state.generation(content.number)) {
+    if (!existing->files_read) {
+      if (auto read = read_files(remote, *existing); !read) {
+        return std::unexpected(at_step(read.error(), step));
+      }
+    }
+    if (!content.matches(*existing)) {
+      return node_fail(NodeStatus::refused, step,
+                       "{}: {} already exists and differs from this bundle: keyfleet never "
+                       "overwrites an installed generation",
+                       remote.node_name(), existing->path);
+    }
+    result.reused = true;
+  } else {
+    KF_CHECK(ensure_layout(remote, dir, options, step));
+    KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
+  }
+  auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
+  if (!switched) {
+    if (!request.temp.empty()) (void)remove_tree(remote, dir.generation_entry(request.temp));
+    return std::unexpected(switched.error());
+  }
+  return result;
+}
+
+}  // namespace kf::keydir

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bundle/bundle.hpp"
+#include "keydir/layout.hpp"
+#include "keydir/lock.hpp"
+#include "keydir/node_state.hpp"
+#include "keydir/remote.hpp"
+
+namespace kf::keydir {
+
+struct GenerationFile {
+  std::string name;
+  mode_t mode = 0600;
+  std::span<const std::uint8_t> data;
+};
+
+// One generation as it is written: manifest.json (0644) and the files it lists. Views into an
+// opened bundle, which must outlive it.
+struct GenerationContent {
+  std::uint64_t number = 0;
+  std::span<const std::uint8_t> manifest_bytes;
+  std::string manifest_sha256;
+  std::vector<GenerationFile> files;
+
+  static GenerationContent of(const bundle::OpenedBundle& bundle);
+  // Whether `generation` (its files read) holds exactly this: the same manifest, and every file
+  // with its name, size, mode and SHA-256, nothing else.
+  [[nodiscard]] bool matches(const GenerationState& generation) const;
+};
+
+struct Owner {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
+struct InstallOptions {
+  // The generation directory and its files are chowned to it; DEST and DEST/generations, when
+  // this install creates them, get its group and mode 0710 so that it can reach DEST/current/.
+  std::optional<Owner> owner;
+  int lock_wait = 10;  // seconds a one-shot switch waits for DEST/.lock (no `lock` held)
+};
+
+// Creates DEST and DEST/generations when missing (0700, or 0710 with the owner's group).
+NodeResult<void> ensure_layout(Remote& remote, const KeyDir& dir, const InstallOptions& options,
+                               const std::string& step);
+
+// Writes `content` into DEST/generations/.tmp-<random> and fsyncs every file and the directory.
+// Returns the temporary entry's name; on failure nothing is left behind.
+NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
+                                              const GenerationContent& content,
+                                              const InstallOptions& options,
+                                              const std::string& step);
+
+struct InstallResult {
+  // generations/NNNNNN was already there holding exactly this content (an install interrupted
+  // after writing it): it was made current instead of written again.
+  bool reused = false;
+};
+
+// Makes `content` the current generation: writes it under a temporary name and renames it into
+// place as `current` switches (keydir/switch.hpp), or, when generations/NNNNNN already holds
+// exactly it, only switches. `current` must still be what `state` says. A generations/NNNNNN that
+// differs is refused. On any failure `current` is untouched and no temporary directory stays.
+NodeResult<InstallResult> install_generation(Remote& remote, DestLock* lock, const KeyDir& dir,
+                                             NodeState& state, const GenerationContent& content,
+                                             const InstallOptions& options,
+                                             const std::string& step);
+
+}  // namespace kf::keydir

@@ -1,0 +1,91 @@
+#include "keydir/lock.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "keydir/node_scripts.hpp"
+
+namespace kf::keydir {
+namespace {
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+std::string lock_command(const KeyDir& dir, int wait_seconds) {
+  return "sh -c " + shell_quote(scripts::lock_script()) + " keyfleet-lock " +
+         shell_quote(dir.dest()) + " " + std::to_string(wait_seconds);
+}
+
+NodeResult<DestLock> DestLock::acquire(Remote& remote, const KeyDir& dir, int wait_seconds,
+                                       const std::string& step) {
+  const std::string what = fmt::format("{}: locking {}", remote.node_name(), dir.lock());
+  auto channel = remote.open_channel(lock_command(dir, wait_seconds));
+  if (!channel) return std::unexpected(at_step(channel.error(), step));
+  // The first line says whether the lock is ours; the end of the output first means it is not.
+  auto first = (*channel)->read_until("\n");
+  if (!first) return std::unexpected(at_step(first.error(), step));
+  if (*first == "locked\n" || *first == "unlocked\n") {
+    return DestLock(std::move(*channel), remote.node_name(), dir.lock(), *first == "locked\n");
+  }
+  auto ended = (*channel)->finish();
+  if (!ended) return std::unexpected(at_step(ended.error(), step));
+  std::string why = trimmed(ended->err);
+  if (why.empty()) why = fmt::format("the lock command exited with status {}", ended->exit_status);
+  // 75: held elsewhere for the whole wait; 77: DEST or its .lock a symlink (scripts::lock_script).
+  bool refused = ended->exit_status == 75 || ended->exit_status == 77;
+  return node_fail(refused ? NodeStatus::refused : NodeStatus::failed, step, "{}: {}", what, why);
+}
+
+NodeResult<ExecResult> DestLock::request(std::span<const std::string> fields) {
+  const std::string what =
+      fmt::format("{}: {} under {}", node_, fields.empty() ? "" : fields[0], lock_);
+  if (!channel_) return node_fail(NodeStatus::failed, "exec", "{}: the lock was released", what);
+  bool one_line_each = std::none_of(fields.begin(), fields.end(), [](const std::string& field) {
+    return field.find('\n') != std::string::npos;
+  });
+  if (fields.empty() || !one_line_each) {
+    return node_fail(NodeStatus::failed, "exec", "{}: a request field holds a newline", what);
+  }
+  std::string lines;
+  for (const auto& field : fields) lines += field + '\n';
+  KF_CHECK(channel_->write(lines));
+  // The answer ends with the line "keyfleet-status N"; nothing follows it until the next request.
+  std::string out;
+  for (;;) {
+    KF_TRY_ASSIGN(std::string line, channel_->read_until("\n"));
+    if (!line.ends_with('\n')) {
+      return node_fail(NodeStatus::failed, "exec", "{}: the lock holder ended{}{}", what,
+                       out.empty() ? "" : ": ", trimmed(out + line));
+    }
+    std::string_view text(line.data(), line.size() - 1);
+    if (!text.starts_with(scripts::kStatusPrefix)) {
+      out += line;
+      continue;
+    }
+    std::string_view digits = text.substr(scripts::kStatusPrefix.size());
+    ExecResult result;
+    auto [end, ec] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), result.exit_status);
+    if (ec != std::errc() || end != digits.data() + digits.size()) {
+      return node_fail(NodeStatus::failed, "exec", "{}: unreadable answer '{}'", what, text);
+    }
+    result.out = std::move(out);
+    if (!result.ok()) result.err = result.out;
+    return result;
+  }
+}
+
+void DestLock::release() {
+  if (!channel_) return;
+  // The node's serve loop exits at end-of-file, which lets go of the lock; the end of its output
+  // says so. Best effort: a lost connection has let go of it too.
+  (void)channel_->finish();
+  channel_.reset();
+  held_ = false;
+}
+
+}  // namespace kf::keydir

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "keydir/layout.hpp"
+#include "keydir/remote.hpp"
+
+namespace kf::keydir {
+
+// DEST/.lock held on a node: a process there (scripts::lock_script) has flock'ed it and serves
+// requests until released, so that push, cleanup, rollback and unpack never change one key
+// directory at the same time. A node without flock(1) goes unlocked (held() is false) but still
+// serves requests. The lock goes when this object does, or with the connection.
+class DestLock {
+ public:
+  // Waits up to `wait_seconds` for the lock (the node's lock_timeout). Held elsewhere all that
+  // time, or DEST or its .lock a symlink: failed at `step`, naming the lock.
+  static NodeResult<DestLock> acquire(Remote& remote, const KeyDir& dir, int wait_seconds,
+                                      const std::string& step);
+
+  DestLock(DestLock&&) noexcept = default;
+  DestLock& operator=(DestLock&&) noexcept = default;
+  ~DestLock() { release(); }
+
+  [[nodiscard]] bool held() const { return held_; }
+
+  // Runs one request (scripts::lock_script's fields, e.g. {"sha256", PATH}) in the lock's holder:
+  // its output with stderr merged, and its exit status. Fields may not contain a newline.
+  NodeResult<ExecResult> request(std::span<const std::string> fields);
+
+  // Lets go of the lock and returns once the node has (so that a following flock there does not
+  // find it still held by us). Idempotent.
+  void release();
+
+ private:
+  DestLock(std::unique_ptr<Channel> channel, std::string node, std::string lock, bool held)
+      : channel_(std::move(channel)), node_(std::move(node)), lock_(std::move(lock)), held_(held) {}
+
+  std::unique_ptr<Channel> channel_;
+  std::string node_;
+  std::string lock_;
+  bool held_ = false;
+};
+
+// The command DestLock::acquire runs on the node.
+std::string lock_command(const KeyDir& dir, int wait_seconds);
+
+}  // namespace kf::keydir

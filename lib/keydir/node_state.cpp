@@ -1,0 +1,206 @@
+#include "keydir/node_state.hpp"
+
+#include <algorithm>
+
+#include "bundle/bundle.hpp"
+#include "core/secret.hpp"
+
+namespace kf::keydir {
+namespace {
+
+// A manifest is a few KiB; anything near this is not one.
+constexpr std::size_t kMaxManifestSize = std::size_t{1} << 20;
+
+std::string_view as_text(std::span<const std::uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+NodeResult<void> read_manifest(Remote& remote, GenerationState& generation) {
+  const std::string path = join_path(generation.path, kManifestName);
+  KF_TRY_ASSIGN(auto st, remote.lstat(path));
+  if (!st) {
+    generation.problem = fmt::format("{} has no {}", generation.path, kManifestName);
+    return {};
+  }
+  if (st->type != FileType::regular) {
+    generation.problem = fmt::format("{} is not a regular file", path);
+    return {};
+  }
+  KF_TRY_ASSIGN(auto bytes, remote.read_file(path, kMaxManifestSize));
+  generation.manifest_sha256 = sha256_hex(bytes);
+  auto parsed = parse_manifest(as_text(bytes), path);
+  if (!parsed) {
+    generation.problem = parsed.error().message;
+  } else if (parsed->generation != generation.number) {
+    generation.problem = fmt::format("{} says generation {}, its directory is {}", path,
+                                     parsed->generation, generation_name(generation.number));
+  } else {
+    generation.manifest = std::move(*parsed);
+  }
+  return {};
+}
+
+}  // namespace
+
+bool GenerationState::complete() const {
+  if (!manifest || !files_read || !irregular.empty()) return false;
+  return differences(manifest->files).empty();
+}
+
+std::vector<std::string> GenerationState::differences(const std::vector<ManifestFile>& want) const {
+  std::vector<std::string> out;
+  for (const auto& w : want) {
+    auto it = std::find_if(files.begin(), files.end(),
+                           [&](const InstalledFile& f) { return f.name == w.name; });
+    if (it == files.end()) {
+      out.push_back(w.name + " (missing)");
+    } else if (it->size != w.size) {
+      out.push_back(fmt::format("{} (size {} instead of {})", w.name, it->size, w.size));
+    } else if (it->sha256 != w.sha256) {
+      out.push_back(w.name + " (digest differs)");
+    } else if (it->mode != w.mode) {
+      out.push_back(fmt::format("{} (mode {:04o} instead of {:04o})", w.name, it->mode, w.mode));
+    }
+  }
+  for (const auto& f : files) {
+    bool listed = std::any_of(want.begin(), want.end(),
+                              [&](const ManifestFile& w) { return w.name == f.name; });
+    if (!listed) out.push_back(f.name + " (not in the manifest)");
+  }
+  for (const auto& name : irregular) out.push_back(name + " (not a regular file)");
+  return out;
+}
+
+const GenerationState* NodeState::generation(std::uint64_t number) const {
+  for (const auto& g : generations) {
+    if (g.number == number) return &g;
+  }
+  return nullptr;
+}
+
+GenerationState* NodeState::generation(std::uint64_t number) {
+  for (auto& g : generations) {
+    if (g.number == number) return &g;
+  }
+  return nullptr;
+}
+
+const GenerationState* NodeState::current_generation() const {
+  return current ? generation(*current) : nullptr;
+}
+
+std::string NodeState::describe_current() const {
+  switch (current_kind) {
+    case CurrentKind::absent:
+      return "no current";
+    case CurrentKind::generation:
+      return KeyDir::link_target(*current);
+    case CurrentKind::dangling:
+      return fmt::format("current is a dangling link to '{}'", current_text);
+    case CurrentKind::not_symlink:
+      return "current is not a symlink";
+    case CurrentKind::foreign:
+      return fmt::format("current points at '{}', not at a generation directory", current_text);
+  }
+  return "";
+}
+
+NodeResult<void> read_files(Remote& remote, GenerationState& generation) {
+  generation.files.clear();
+  generation.irregular.clear();
+  KF_TRY_ASSIGN(auto entries, remote.list_dir(generation.path));
+  for (const auto& entry : entries) {
+    if (entry.name == kManifestName) continue;
+    if (entry.stat.type != FileType::regular) {
+      generation.irregular.push_back(entry.name);
+      continue;
+    }
+    KF_TRY_ASSIGN(auto bytes,
+                  remote.read_file(join_path(generation.path, entry.name), bundle::kMaxEntrySize));
+    // Key material: wiped from memory as soon as it is hashed.
+    SecretBytes data(bytes.begin(), bytes.end());
+    cleanse(bytes.data(), bytes.size());
+    generation.files.push_back(
+        {entry.name, data.size(), static_cast<mode_t>(entry.stat.mode & 07777), sha256_hex(data)});
+  }
+  std::sort(generation.files.begin(), generation.files.end());
+  generation.files_read = true;
+  return {};
+}
+
+namespace {
+
+NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOptions& options) {
+  NodeState state;
+  KF_TRY_ASSIGN(auto dest, remote.lstat(dir.dest()));
+  if (!dest) return state;
+  state.dest_exists = true;
+  if (dest->type != FileType::directory) {
+    // A symlinked DEST too: the lock and every write would go through it, outside DEST.
+    return node_fail(NodeStatus::refused, "read", "{}: {} is not a directory{}", remote.node_name(),
+                     dir.dest(), dest->type == FileType::symlink ? " but a symlink" : "");
+  }
+
+  KF_TRY_ASSIGN(auto top, remote.list_dir(dir.dest()));
+  for (const auto& entry : top) {
+    if (entry.name.starts_with(kLinkTempPrefix) && entry.stat.type == FileType::symlink) {
+      state.leftovers.push_back(join_path(dir.dest(), entry.name));
+    }
+  }
+
+  KF_TRY_ASSIGN(auto gens, remote.lstat(dir.generations()));
+  if (gens && gens->type == FileType::directory) {
+    KF_TRY_ASSIGN(auto entries, remote.list_dir(dir.generations()));
+    for (const auto& entry : entries) {
+      const std::string path = dir.generation_entry(entry.name);
+      auto number = parse_generation_name(entry.name);
+      if (number && entry.stat.type == FileType::directory) {
+        GenerationState g;
+        g.number = *number;
+        g.path = path;
+        KF_CHECK(read_manifest(remote, g));
+        state.generations.push_back(std::move(g));
+      } else if (entry.name.starts_with(kTempPrefix)) {
+        state.leftovers.push_back(path);
+      } else {
+        state.unexpected.push_back(path);
+      }
+    }
+  } else if (gens) {
+    state.unexpected.push_back(dir.generations());
+  }
+  std::sort(state.generations.begin(), state.generations.end(),
+            [](const auto& a, const auto& b) { return a.number < b.number; });
+
+  KF_TRY_ASSIGN(auto link, remote.lstat(dir.current()));
+  if (!link) return state;
+  if (link->type != FileType::symlink) {
+    state.current_kind = CurrentKind::not_symlink;
+    return state;
+  }
+  KF_TRY_ASSIGN(state.current_text, remote.readlink(dir.current()));
+  auto number = KeyDir::generation_of_target(state.current_text);
+  KF_TRY_ASSIGN(auto target, remote.stat(dir.current()));
+  if (!target) {
+    state.current_kind = CurrentKind::dangling;
+  } else if (!number || state.generation(*number) == nullptr) {
+    // generations/NNNNNN that is a symlink to a directory is not in `generations` either.
+    state.current_kind = CurrentKind::foreign;
+  } else {
+    state.current_kind = CurrentKind::generation;
+    state.current = number;
+    if (options.current_files) KF_CHECK(read_files(remote, *state.generation(*number)));
+  }
+  return state;
+}
+
+}  // namespace
+
+NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const ReadOptions& options,
+                                      const std::string& step) {
+  auto state = read_state(remote, dir, options);
+  if (!state) return std::unexpected(at_step(state.error(), step));
+  return state;
+}
+
+}  // namespace kf::keydir

@@ -1,0 +1,92 @@
+#include "keydir/prune.hpp"
+
+#include <algorithm>
+
+#include "core/files.hpp"
+#include "keydir/crash_point.hpp"
+
+namespace kf::keydir {
+
+std::vector<std::uint64_t> generations_to_remove(std::vector<std::uint64_t> present,
+                                                 std::optional<std::uint64_t> current,
+                                                 std::size_t keep, bool purge_old) {
+  if (!current) return {};
+  std::sort(present.begin(), present.end());
+  present.erase(std::unique(present.begin(), present.end()), present.end());
+  std::optional<std::uint64_t> previous;
+  for (auto g : present) {
+    if (g < *current) previous = g;
+  }
+  std::vector<std::uint64_t> remove;
+  if (purge_old) {
+    std::copy_if(present.begin(), present.end(), std::back_inserter(remove),
+                 [&](std::uint64_t g) { return g != *current; });
+    return remove;
+  }
+  keep = std::max(keep, kMinKeep);
+  std::size_t excess = present.size() > keep ? present.size() - keep : 0;
+  for (auto g : present) {
+    if (remove.size() == excess) break;
+    if (g == *current || g == previous) continue;
+    remove.push_back(g);
+  }
+  return remove;
+}
+
+NodeResult<std::vector<std::uint64_t>> prune_generations(Remote& remote, const KeyDir& dir,
+                                                         const NodeState& state, std::size_t keep,
+                                                         bool purge_old, const std::string& step) {
+  std::vector<std::uint64_t> present;
+  for (const auto& g : state.generations) present.push_back(g.number);
+  std::vector<std::uint64_t> pruned;
+  for (auto g : generations_to_remove(present, state.current, keep, purge_old)) {
+    const std::string doomed = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
+    if (auto renamed = remote.rename(dir.generation(g), doomed); !renamed) {
+      return std::unexpected(at_step(renamed.error(), step));
+    }
+    crash_point("pruning");
+    if (auto removed = remove_tree(remote, doomed); !removed) {
+      return std::unexpected(at_step(removed.error(), step));
+    }
+    pruned.push_back(g);
+  }
+  if (!pruned.empty()) {
+    if (auto synced = remote.fsync_dir(dir.generations()); !synced) {
+      return std::unexpected(at_step(synced.error(), step));
+    }
+  }
+  return pruned;
+}
+
+NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyDir& dir,
+                                                      const NodeState& state,
+                                                      const std::string& step) {
+  std::vector<std::string> removed;
+  const std::string in_use =
+      state.current_kind == CurrentKind::absent ? "" : join_path(dir.dest(), state.current_text);
+  for (const auto& path : state.leftovers) {
+    if (path == in_use) continue;
+    if (auto gone = remove_tree(remote, path); !gone) {
+      return std::unexpected(at_step(gone.error(), step));
+    }
+    removed.push_back(path);
+  }
+  bool in_generations = false;
+  bool in_dest = false;
+  for (const auto& p : removed) {
+    (p.starts_with(dir.generations() + "/") ? in_generations : in_dest) = true;
+  }
+  if (in_generations) {
+    if (auto synced = remote.fsync_dir(dir.generations()); !synced) {
+      return std::unexpected(at_step(synced.error(), step));
+    }
+  }
+  if (in_dest) {
+    if (auto synced = remote.fsync_dir(dir.dest()); !synced) {
+      return std::unexpected(at_step(synced.error(), step));
+    }
+  }
+  return removed;
+}
+
+}  // namespace kf::keydir
