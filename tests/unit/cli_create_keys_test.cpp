@@ -43,7 +43,7 @@ Manifest manifest_of(const fs::path& dir) {
   return m ? *m : Manifest{};
 }
 
-TEST(CliCreateKeys, WritesAKeySetTheOpensslCliAccepts) {
+TEST(CliCreateKeysInterop, WritesAKeySetTheOpensslCliAccepts) {
   TempDir tmp;
   fs::path out = tmp / "k";
   auto r = keyfleet({"create-keys", "--out", out.string(), "--hosts", "node1,node2,10.0.0.3"});
@@ -160,7 +160,7 @@ struct KeyTypeCase {
   const char* text;  // what `openssl x509 -text` says about the key
 };
 
-TEST(CliCreateKeys, EveryFastKeyTypeVerifies) {
+TEST(CliCreateKeysInterop, EveryFastKeyTypeVerifies) {
   for (auto [name, text] :
        {KeyTypeCase{"ec-p256", "NIST CURVE: P-256"}, KeyTypeCase{"ec-p384", "NIST CURVE: P-384"},
         KeyTypeCase{"ed25519", "Public Key Algorithm: ED25519"},
@@ -189,7 +189,7 @@ TEST(CliCreateKeys, EveryFastKeyTypeVerifies) {
   }
 }
 
-TEST(CliCreateKeys, Rsa4096) {
+TEST(CliCreateKeysInterop, Rsa4096) {
   TempDir tmp;
   auto r = keyfleet(
       {"create-keys", "--out", tmp.path().string(), "--hosts", "node1", "--key-type", "rsa-4096"});
@@ -242,7 +242,7 @@ TEST(CliCreateKeys, EveryBadInputHasItsExitCodeAndNamesTheCulprit) {
   EXPECT_NE(no_out.err.find("--out"), std::string::npos) << no_out.err;
 }
 
-TEST(CliCreateKeys, InventoryHostsAndSansGoIntoTheCertificate) {
+TEST(CliCreateKeysInterop, InventoryHostsAndSansGoIntoTheCertificate) {
   TempDir tmp;
   std::string inventory = std::string(KEYFLEET_TESTDATA) + "/inventory/three-nodes.toml";
   auto r = keyfleet({"create-keys", "--out", tmp.path().string(), "--inventory", inventory,

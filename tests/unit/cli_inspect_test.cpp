@@ -85,7 +85,7 @@ TEST(CliInspect, RejectsWrongPassphraseAndDamage) {
 }
 
 // A tar of a key set made with GNU tar and encrypted by `age -p` is a valid bundle.
-TEST(CliInspect, AcceptsABundleMadeByTheAgeCli) {
+TEST(CliInspectInterop, AcceptsABundleMadeByTheAgeCli) {
   TempDir dir;
   fs::path keys = dir / "keys";
   auto files = test::keyset_files(false);

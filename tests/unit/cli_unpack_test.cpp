@@ -284,7 +284,7 @@ TEST(CliUnpack, PassphraseFromFdAndNoTerminal) {
 }
 
 // A key set tarred by GNU tar and encrypted by `age -p` installs like a keyfleet bundle.
-TEST(CliUnpack, AcceptsABundleMadeByTheAgeCli) {
+TEST(CliUnpackInterop, AcceptsABundleMadeByTheAgeCli) {
   Fixture f;
   fs::path keys = f.dir / "keys";
   Manifest m = test::write_keyset(keys, 6, test::keyset_files(false));

@@ -68,7 +68,7 @@ TEST(Cert, CaHasTheProfileExtensionsAndIsSelfSigned) {
   EXPECT_EQ(X509_get_signature_nid(cert), NID_ecdsa_with_SHA256);
 }
 
-TEST(Cert, AgentCertificateCarriesEveryHostAndBothPurposes) {
+TEST(CertInterop, AgentCertificateCarriesEveryHostAndBothPurposes) {
   std::time_t now = std::time(nullptr);
   Ca ca = make_ca();
   auto key = generate_key(KeyType::ec_p256);

@@ -81,7 +81,7 @@ TEST(Key, PemIsUnencryptedPkcs8AndRoundTrips) {
   EXPECT_EQ(EVP_PKEY_eq(key->get(), back->get()), 1);
 }
 
-TEST(Key, OpensslCliReadsThePem) {
+TEST(KeyInterop, OpensslCliReadsThePem) {
   test::TempDir dir;
   auto key = generate_key(KeyType::ed25519);
   ASSERT_TRUE(key);
@@ -93,7 +93,7 @@ TEST(Key, OpensslCliReadsThePem) {
   EXPECT_NE(r.out.find("ED25519 Private-Key"), std::string::npos) << r.out;
 }
 
-TEST(Key, ReadsTraditionalFormsWrittenByOpenssl) {
+TEST(KeyInterop, ReadsTraditionalFormsWrittenByOpenssl) {
   test::TempDir dir;
   auto gen = test::run({"openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
                         (dir / "ec.pem").string()});
@@ -104,7 +104,7 @@ TEST(Key, ReadsTraditionalFormsWrittenByOpenssl) {
   EXPECT_EQ(EVP_PKEY_is_a(key->get(), "EC"), 1);
 }
 
-TEST(Key, EncryptedKeyIsRefusedWithoutPrompting) {
+TEST(KeyInterop, EncryptedKeyIsRefusedWithoutPrompting) {
   test::TempDir dir;
   auto gen = test::run({"openssl", "genpkey", "-algorithm", "ed25519", "-aes256", "-pass",
                         "pass:secret", "-out", (dir / "enc.pem").string()});

@@ -148,7 +148,7 @@ TEST(Keyset, KeepCaReusesTheCaByteForByte) {
   expect_verifies(tmp.path());
 }
 
-TEST(Keyset, KeepCaIssuesFromACaPutThereByHand) {
+TEST(KeysetInterop, KeepCaIssuesFromACaPutThereByHand) {
   TempDir tmp;
   // A CA made with the openssl CLI from the shipped profile, alone in the directory.
   auto ca =
@@ -337,7 +337,7 @@ TEST(Keyset, BadOptionsAreUsageErrorsNamingTheCulpritAndWriteNothing) {
   }
 }
 
-TEST(Keyset, CommonNameAndOrganization) {
+TEST(KeysetInterop, CommonNameAndOrganization) {
   TempDir tmp;
   auto o = options_for(tmp.path(), {"10.0.0.3", "node1"});
   o.organization = "Example Org";

@@ -101,7 +101,7 @@ TEST(Pkcs12, TruststoreHoldsOnlyTheCaCertificate) {
   EXPECT_EQ(X509_cmp(sk_X509_value(chain, 0), m.ca_cert.get()), 0);
 }
 
-TEST(Pkcs12, OpensslCliReadsBothStoresWithThePasswordFile) {
+TEST(Pkcs12Interop, OpensslCliReadsBothStoresWithThePasswordFile) {
   Material m = make_material();
   SecretString password = make_store_password();
   test::TempDir dir;
@@ -135,7 +135,7 @@ TEST(Pkcs12, OpensslCliReadsBothStoresWithThePasswordFile) {
 
 // Java reads a certificate without a key only when the bag says it is trusted; keytool is the
 // judge of that (scripts/deps.sh installs it with the test dependencies).
-TEST(Pkcs12, JavaKeytoolSeesAKeyEntryAndATrustedCertificate) {
+TEST(Pkcs12Interop, JavaKeytoolSeesAKeyEntryAndATrustedCertificate) {
   Material m = make_material();
   SecretString password = make_store_password();
   test::TempDir dir;

@@ -49,7 +49,7 @@ std::string joined(const std::vector<std::string>& blocks) {
   return out;
 }
 
-class Profile : public ::testing::Test {
+class ProfileInterop : public ::testing::Test {
  protected:
   void SetUp() override {
     CreateKeysOptions o;
@@ -87,7 +87,7 @@ class Profile : public ::testing::Test {
   TempDir dir_;
 };
 
-TEST_F(Profile, CaCnfMatchesTheCaKeyfleetWrites) {
+TEST_F(ProfileInterop, CaCnfMatchesTheCaKeyfleetWrites) {
   auto r = test::run({"openssl", "req", "-x509", "-new", "-config", certs_dir() + "/ca.cnf", "-key",
                       (dir_ / "ca.key").string(), "-days", "10", "-out",
                       (dir_ / "cli-ca.crt").string()});
@@ -97,7 +97,7 @@ TEST_F(Profile, CaCnfMatchesTheCaKeyfleetWrites) {
   EXPECT_EQ(joined(extension_blocks(dir_ / "cli-ca.crt")), joined(ours));
 }
 
-TEST_F(Profile, AgentCnfMatchesTheAgentCertificateKeyfleetWrites) {
+TEST_F(ProfileInterop, AgentCnfMatchesTheAgentCertificateKeyfleetWrites) {
   auto r = openssl_agent(dir_ / "agent.key", "agent_ext", dir_ / "cli-agent.crt");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto ours = extension_blocks(dir_ / "agent.crt");
@@ -105,7 +105,7 @@ TEST_F(Profile, AgentCnfMatchesTheAgentCertificateKeyfleetWrites) {
   EXPECT_EQ(joined(extension_blocks(dir_ / "cli-agent.crt")), joined(ours));
 }
 
-TEST_F(Profile, AgentRsaSectionMatchesAnRsaAgentCertificate) {
+TEST_F(ProfileInterop, AgentRsaSectionMatchesAnRsaAgentCertificate) {
   auto ca_key = read_private_key(dir_ / "ca.key");
   auto ca_cert = read_cert(dir_ / "ca.crt");
   // The profile depends on the algorithm, not the size: a small key keeps the test quick.
