@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -13,6 +11,7 @@
 
 #include "core/escape.hpp"
 #include "core/fd.hpp"
+#include "ssh/host_patterns.hpp"
 #include "ssh/ssh_key_blob.hpp"
 
 namespace kf::known_hosts {
@@ -20,88 +19,8 @@ namespace {
 
 using ssh_key::certified_type;
 using ssh_key::decode_base64;
-using ssh_key::encode_base64;
 using ssh_key::PublicKey;
 using ssh_key::read_blob;
-
-// ---- Host patterns ----------------------------------------------------------------------------
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-// OpenSSH's match_pattern: `*` any run, `?` any one character, nothing else special.
-bool match_pattern(std::string_view s, std::string_view pattern) {
-  while (!pattern.empty()) {
-    if (pattern.front() == '*') {
-      while (!pattern.empty() && pattern.front() == '*') pattern.remove_prefix(1);
-      if (pattern.empty()) return true;
-      for (std::size_t i = 0; i <= s.size(); ++i) {
-        if (match_pattern(s.substr(i), pattern)) return true;
-      }
-      return false;
-    }
-    if (s.empty()) return false;
-    if (pattern.front() != '?' && pattern.front() != s.front()) return false;
-    s.remove_prefix(1);
-    pattern.remove_prefix(1);
-  }
-  return s.empty();
-}
-
-enum class HostMatch { no, yes, negated };
-
-// OpenSSH's match_hostname: `name` is already lowercase; patterns are compared lowercased.
-HostMatch match_host_list(std::string_view name, std::string_view list) {
-  // match_pattern_list copies each pattern into 1024 bytes and gives up on a longer one.
-  constexpr std::size_t kMaxPattern = 1022;
-  bool positive = false;
-  while (!list.empty()) {
-    bool negated = list.front() == '!';
-    if (negated) list.remove_prefix(1);
-    std::size_t comma = list.find(',');
-    std::string_view pattern = list.substr(0, comma);
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    if (pattern.size() > kMaxPattern) return HostMatch::no;
-    if (match_pattern(name, lowercase(pattern))) {
-      if (negated) return HostMatch::negated;
-      positive = true;
-    }
-  }
-  return positive ? HostMatch::yes : HostMatch::no;
-}
-
-constexpr std::size_t kSha1Size = 20;
-
-// `|1|salt|hash`: does HMAC-SHA1(salt, name) give `hash`? nullopt when the field is not a hash
-// OpenSSH can read (the line is then skipped), or when HMAC-SHA1 is not available here.
-std::optional<bool> match_hashed(std::string_view name, std::string_view field,
-                                 std::string& hmac_error) {
-  constexpr std::string_view magic = "|1|";
-  if (!field.starts_with(magic)) return std::nullopt;
-  std::string_view rest = field.substr(magic.size());
-  std::size_t bar = rest.find('|');
-  if (bar == std::string_view::npos || bar == 0 || bar > 1024) return std::nullopt;
-  auto salt = decode_base64(rest.substr(0, bar));
-  if (!salt || salt->size() != kSha1Size) return std::nullopt;
-  std::array<std::uint8_t, EVP_MAX_MD_SIZE> mac{};
-  std::size_t mac_size = 0;
-  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA1", nullptr, salt->data(), salt->size(),
-                reinterpret_cast<const unsigned char*>(name.data()), name.size(), mac.data(),
-                mac.size(), &mac_size) == nullptr ||
-      mac_size != kSha1Size) {
-    hmac_error = openssl_error();
-    return std::nullopt;
-  }
-  // OpenSSH compares the encoded text: the hash must be written exactly as it writes it.
-  return rest.substr(bar + 1) == encode_base64(std::span(mac.data(), mac_size));
-}
-
-// ---- Lines ------------------------------------------------------------------------------------
 
 enum class Marker { none, cert_authority, revoked, invalid };
 
@@ -179,12 +98,12 @@ struct Checker {
     result.notes.push_back(fmt::format("{}:{}: {}", escape_untrusted(file), line, what));
   }
 
-  HostMatch matches(std::string_view field) {
+  host_patterns::Match matches(std::string_view field) {
     if (field.starts_with('|')) {
-      auto hashed = match_hashed(name, field, hmac_error);
-      return hashed.value_or(false) ? HostMatch::yes : HostMatch::no;
+      auto hashed = host_patterns::match_hashed(name, field, hmac_error);
+      return hashed.value_or(false) ? host_patterns::Match::yes : host_patterns::Match::no;
     }
-    return match_host_list(name, field);
+    return host_patterns::match_list(name, field);
   }
 
   void line(std::size_t number, std::string_view s) {
@@ -197,7 +116,7 @@ struct Checker {
       return;
     }
     std::string_view hosts = next_token(s);
-    bool for_this_host = matches(hosts) == HostMatch::yes;
+    bool for_this_host = matches(hosts) == host_patterns::Match::yes;
     if (marker == Marker::cert_authority) {
       if (for_this_host && !ca_noted) {
         note(number,
@@ -271,7 +190,7 @@ std::string_view file_kind(mode_t mode) {
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
   if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
+  return "something other than a file";
 }
 
 }  // namespace
@@ -316,7 +235,7 @@ std::string_view to_string(Verdict verdict) {
 }
 
 std::string lookup_name(std::string_view host, int port) {
-  std::string name = lowercase(host);
+  std::string name = host_patterns::lowercase(host);
   return port == 22 ? name : fmt::format("[{}]:{}", name, port);
 }
 
@@ -355,19 +274,17 @@ Result<std::string> read_file(const boost::filesystem::path& file) {
                 kMaxFileSize >> 20);
   };
   if (static_cast<std::uint64_t>(st.st_size) > kMaxFileSize) return too_large();
+  // Up to one byte past the limit, to see a file that grew past it since fstat.
   std::string text;
-  text.resize(kMaxFileSize + 1);  // one byte more, to see a file that grew past the limit
-  std::size_t size = 0;
-  while (size < text.size()) {
-    ssize_t n = ::read(fd.get(), text.data() + size, text.size() - size);
+  std::array<char, 65536> chunk{};
+  while (text.size() <= kMaxFileSize) {
+    ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail_errno(ExitCode::usage, "cannot read " + name);
-    if (n == 0) break;
-    size += static_cast<std::size_t>(n);
+    if (n == 0) return text;
+    text.append(chunk.data(), static_cast<std::size_t>(n));
   }
-  if (size > kMaxFileSize) return too_large();
-  text.resize(size);
-  return text;
+  return too_large();
 }
 
 Result<Lookup> check_file(const boost::filesystem::path& file, std::string_view host, int port,

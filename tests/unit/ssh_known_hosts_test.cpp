@@ -53,6 +53,15 @@ class KnownHostsTest : public ::testing::Test {
       keys_[name] = {type + " " + base64, *key};
     }
   }
+  // "TYPE-cert-v01@openssh.com BASE64": a host certificate for `name`'s key, signed by ed2.
+  static std::string certificate_text(const std::string& name) {
+    fs::path pub = dir_->path() / (name + ".pub");
+    auto signed_ = test::run({"ssh-keygen", "-q", "-s", (dir_->path() / "ed2").string(), "-I",
+                              "node1", "-h", "-n", "node1", pub.string()});
+    EXPECT_EQ(signed_.exit_code, 0) << signed_.err;
+    std::string cert = test::read_text(dir_->path() / (name + "-cert.pub"));
+    return cert.substr(0, cert.find(' ', cert.find(' ') + 1));
+  }
   static void TearDownTestSuite() {
     keys_.clear();
     dir_.reset();
@@ -172,6 +181,8 @@ TEST_F(KnownHostsTest, HostMatchingAgreesWithSshKeygenF) {
       {"[10.0.0.*]:2222", "10.0.0.9", 2222},
       {"[*]:*", "node1", 2200},
       {"*", "node1", 2200},
+      {"node1," + std::string(1022, '*'), "node1", 22},
+      {"node1," + std::string(1023, '*'), "node1", 22},  // too long: the whole list fails
   };
   for (const auto& c : cases) {
     fs::path file = write("match", c.patterns + " " + key("ed1").text + "\n");
@@ -239,6 +250,20 @@ TEST_F(KnownHostsTest, RevokedKeyIsRevokedWhateverElseTheFileSays) {
             Verdict::ok);
   // Revoked, even with no plain line for the host at all.
   EXPECT_EQ(lookup("@revoked * " + k + "\n", "node1").verdict, Verdict::revoked);
+}
+
+TEST_F(KnownHostsTest, ARevokedCertificateRevokesTheKeyItCertifies) {
+  std::string cert = certificate_text("ed1");
+  ASSERT_EQ(cert.rfind("ssh-ed25519-cert-v01@openssh.com ", 0), 0u) << cert;
+  std::string plain = "node1 " + key("ed1").text + "\n";
+  EXPECT_EQ(lookup("@revoked * " + cert + "\n" + plain, "node1").verdict, Verdict::revoked);
+  // The certificate's signer is not revoked by it.
+  EXPECT_EQ(lookup("@revoked * " + cert + "\n" + plain, "node1", 22, "ed2").verdict,
+            Verdict::changed);
+  // On a plain line, a certificate is not a key keyfleet can match: the line is not used.
+  Lookup found = lookup("node1 " + cert + "\n", "node1");
+  EXPECT_EQ(found.verdict, Verdict::unknown);
+  EXPECT_THAT(found.notes, ElementsAre(HasSubstr("kh:1: a line for node1 lists a certificate")));
 }
 
 TEST_F(KnownHostsTest, CertAuthorityLinesAreNotUsedAndSaySoOnce) {
