@@ -7,9 +7,12 @@
 #include <map>
 #include <memory>
 
+#include <libssh/libssh.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/handle.hpp"
 #include "ssh/known_hosts.hpp"
 #include "ssh/ssh_key_blob.hpp"
 #include "support/test_support.hpp"
@@ -359,6 +362,25 @@ TEST_F(KnownHostsTest, PresentedKeyTypesAsLibsshAndKexNameThem) {
   expect_refused(parse_host_key("ssh-ed25519", "not base64!"), "not valid base64");
   expect_refused(parse_host_key("ssh-ed25519-cert-v01@openssh.com", ed_base64), "host certificate");
   expect_refused(parse_host_key("ssh-ed25519", ed_base64.substr(0, 40)), "not a well-formed");
+}
+
+// The recipe for SshSession::check_host_key: libssh's type name and base64 export, for every key
+// type a node may present.
+TEST_F(KnownHostsTest, KeysAsLibsshExportsThem) {
+  for (const std::string name : {"ed1", "ecdsa", "rsa"}) {
+    ::ssh_key raw = nullptr;  // kf::ssh_key is our namespace
+    fs::path pub = dir_->path() / (name + ".pub");
+    ASSERT_EQ(ssh_pki_import_pubkey_file(pub.c_str(), &raw), SSH_OK) << name;
+    Handle<ssh_key_struct, ssh_key_free> libssh_key(raw);
+    char* base64 = nullptr;
+    ASSERT_EQ(ssh_pki_export_pubkey_base64(libssh_key.get(), &base64), SSH_OK) << name;
+    std::string text(base64);
+    ssh_string_free_char(base64);
+    auto parsed = parse_host_key(ssh_key_type_to_char(ssh_key_type(libssh_key.get())), text);
+    ASSERT_TRUE(parsed) << name << ": " << parsed.error().message;
+    EXPECT_EQ(parsed->type, key(name).key.type);
+    EXPECT_EQ(parsed->blob, key(name).key.blob);
+  }
 }
 
 TEST(SshKeyBase64, RoundTripsAndIsStrict) {
