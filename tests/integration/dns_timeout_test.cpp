@@ -51,27 +51,18 @@ class DeadNameserver {
   std::string address_;
 };
 
+constexpr char kBindMounts[] =
+    "set -e; mount --bind \"$1\" /etc/resolv.conf; mount --bind \"$2\" /etc/hosts; "
+    "mount --bind \"$3\" /etc/nsswitch.conf; shift 3; exec \"$@\"";
+
 // Runs argv with the given files over /etc/resolv.conf, /etc/hosts and /etc/nsswitch.conf, in a
 // mount namespace of its own: the machine's files are untouched.
 test::RunResult run_with_resolver_files(const fs::path& resolv, const fs::path& hosts,
                                         const fs::path& nsswitch,
                                         const std::vector<std::string>& argv) {
   std::vector<std::string> command{
-      "timeout",
-      "-s",
-      "KILL",
-      "120",
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      "set -e; mount --bind \"$1\" /etc/resolv.conf; mount --bind \"$2\" /etc/hosts; "
-      "mount --bind \"$3\" /etc/nsswitch.conf; shift 3; exec \"$@\"",
-      "sh",
-      resolv.string(),
-      hosts.string(),
+      "timeout",        "-s", "KILL", "120",       "unshare", "--mount",       "--propagation",
+      "private",        "sh", "-c",   kBindMounts, "sh",      resolv.string(), hosts.string(),
       nsswitch.string()};
   command.insert(command.end(), argv.begin(), argv.end());
   return test::run(command);
@@ -94,18 +85,21 @@ TEST(DnsTimeout, ADeadResolverCostsConnectTimeoutAndNoMore) {
   test::write_text(dir / "known_hosts", "", 0644);
   int closed_port = test::unused_port();
   test::write_text(dir / "inventory.toml",
-                   "[defaults]\n"
-                   "known_hosts = \"" +
-                       (dir / "known_hosts").string() +
-                       "\"\n"
-                       "connect_timeout = 1\n"
-                       "timeout = 30\n"
-                       "\n[[node]]\nname = \"by-name\"\nhost = \"" +
-                       std::string(kUnresolvable) +
-                       "\"\n"
-                       "\n[[node]]\nname = \"by-address\"\nhost = \"127.0.0.1\"\nport = " +
-                       std::to_string(closed_port) + "\n",
-                   0644);
+                   fmt::format(R"([defaults]
+known_hosts = "{}"
+connect_timeout = 1
+timeout = 30
+
+[[node]]
+name = "by-name"
+host = "{}"
+
+[[node]]
+name = "by-address"
+host = "127.0.0.1"
+port = {}
+)",
+                               (dir / "known_hosts").string(), kUnresolvable, closed_port));
 
   // The set-up is what this test means: the name really goes to the dead server and hangs there.
   auto hung = run_with_resolver_files(dir / "resolv.conf", dir / "hosts", dir / "nsswitch.conf",
