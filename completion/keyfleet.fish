@@ -3,7 +3,7 @@ complete -c keyfleet -f
 complete -c keyfleet -n 'not __fish_seen_subcommand_from create-keys bundle inspect unpack push verify cleanup rollback help completion' -l version -d 'print the version'
 complete -c keyfleet -n 'not __fish_seen_subcommand_from create-keys bundle inspect unpack push verify cleanup rollback help completion' -a create-keys -d 'Create a key set: CA, agent certificate, PKCS#12 stores'
 complete -c keyfleet -n '__fish_seen_subcommand_from create-keys' -l help -s h -d 'Print this help message and exit'
-complete -c keyfleet -n '__fish_seen_subcommand_from create-keys' -l out -r -F -d 'Directory to write the key set to (required; created 0700)'
+complete -c keyfleet -n '__fish_seen_subcommand_from create-keys' -l out -r -F -d 'Directory to write the key set to (required; created 0700; refused if group or others can write it)'
 complete -c keyfleet -n '__fish_seen_subcommand_from create-keys' -l host -r -F -d 'A node'\''s DNS name or IP address, for the subjectAltName (repeatable)'
 complete -c keyfleet -n '__fish_seen_subcommand_from create-keys' -l hosts -r -F -d 'Comma-separated node names or addresses'
 complete -c keyfleet -n '__fish_seen_subcommand_from create-keys' -l inventory -r -F -d 'TOML inventory: every node'\''s host and sans (see docs/inventory.md)'

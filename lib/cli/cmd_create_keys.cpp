@@ -85,7 +85,9 @@ Action setup_create_keys(CLI::App& sub) {
   sub.footer(std::string(kFooter) + "\n" + sub.get_footer());
   // Checked by create_keyset rather than ->required(): CLI11 would report a missing --out before
   // an unknown option, and the operator's typo is the more useful message.
-  sub.add_option("--out", args->out, "Directory to write the key set to (required; created 0700)")
+  sub.add_option("--out", args->out,
+                 "Directory to write the key set to (required; created 0700; refused if group "
+                 "or others can write it)")
       ->type_name("DIR");
   sub.add_option("--host", args->host,
                  "A node's DNS name or IP address, for the subjectAltName (repeatable)")

@@ -47,7 +47,8 @@ Result<SecretString> require_nonempty(SecretString passphrase, std::string_view 
 
 Result<SecretString> from_file(const boost::filesystem::path& path) {
   std::string source = fmt::format("passphrase file {}", path.string());
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO with no writer would block open(2) forever; fstat refuses it below.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
     if (errno == ELOOP)
       return fail(ExitCode::usage, "{}: is a symbolic link (name the file itself)", source);

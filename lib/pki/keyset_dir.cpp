@@ -56,7 +56,28 @@ Result<std::uint64_t> highest_archived(const fs::path& dir) {
   return highest;
 }
 
+Result<void> check_private_mode(const fs::path& dir, const struct stat& st) {
+  if (!S_ISDIR(st.st_mode)) {
+    return fail(ExitCode::usage, "key directory {}: not a directory", dir.string());
+  }
+  if ((st.st_mode & 022) != 0) {
+    return fail(ExitCode::usage,
+                "key directory {}: mode {:04o} lets group or others write to it, and so replace "
+                "the keys in it; run chmod 700 {}",
+                dir.string(), st.st_mode & 07777, dir.string());
+  }
+  return {};
+}
+
 }  // namespace
+
+Result<void> check_private(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    return fail_errno(ExitCode::usage, fmt::format("cannot check key directory {}", dir.string()));
+  }
+  return check_private_mode(dir, st);
+}
 
 std::span<const std::string_view> file_names() {
   return kFiles;
@@ -69,6 +90,9 @@ fs::path archive_path(const fs::path& dir, std::uint64_t generation) {
 Result<Lock> Lock::acquire(const fs::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return fail_errno(fmt::format("cannot open directory {}", dir.string()));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(fmt::format("cannot stat {}", dir.string()));
+  KF_CHECK(check_private_mode(dir, st));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return fail(ExitCode::refused, "{} is locked: another keyfleet create-keys is writing there",

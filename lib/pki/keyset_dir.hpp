@@ -23,8 +23,16 @@ std::span<const std::string_view> file_names();
 
 fs::path archive_path(const fs::path& dir, std::uint64_t generation);
 
+// A key directory that group or others can write lets them replace the key set -- the CA key a
+// later create-keys --keep-ca signs with, the manifest bundle trusts -- between our runs:
+// refused (exit 2), naming the directory, its mode and the fix (chmod 700 DIR). create-keys
+// checks through Lock::acquire; bundle checks before it reads the set. A path that does not
+// exist or is not a directory is refused too (exit 2).
+Result<void> check_private(const fs::path& dir);
+
 // An exclusive flock(2) on the directory itself (no lock file to leave behind): a second
-// create-keys on the same directory is refused (exit 4) rather than interleaved.
+// create-keys on the same directory is refused (exit 4) rather than interleaved. The directory
+// must pass check_private (checked on the opened directory, so it is the one locked).
 class Lock {
  public:
   static Result<Lock> acquire(const fs::path& dir);

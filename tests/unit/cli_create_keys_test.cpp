@@ -242,6 +242,27 @@ TEST(CliCreateKeys, EveryBadInputHasItsExitCodeAndNamesTheCulprit) {
   EXPECT_NE(no_out.err.find("--out"), std::string::npos) << no_out.err;
 }
 
+TEST(CliCreateKeys, RefusesADirectoryOthersCanWrite) {
+  TempDir tmp;
+  fs::path out = tmp / "shared";
+  ASSERT_TRUE(fs::create_directory(out));
+  fs::permissions(out, fs::perms::all_all);
+  auto r = keyfleet({"create-keys", "--out", out.string(), "--host", "node1"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("key directory " + out.string() + ": mode 0777"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("chmod 700 " + out.string()), std::string::npos) << r.err;
+  EXPECT_TRUE(test::snapshot(out).empty());
+
+  fs::permissions(out, fs::perms::owner_all);
+  auto fixed = keyfleet({"create-keys", "--out", out.string(), "--host", "node1"});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+  // A directory create-keys makes is 0700.
+  auto fresh = keyfleet({"create-keys", "--out", (tmp / "new").string(), "--host", "node1"});
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_EQ(test::file_mode(tmp / "new"), 0700u);
+}
+
 TEST(CliCreateKeysInterop, InventoryHostsAndSansGoIntoTheCertificate) {
   TempDir tmp;
   std::string inventory = std::string(KEYFLEET_TESTDATA) + "/inventory/three-nodes.toml";

@@ -1,4 +1,6 @@
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -67,6 +69,30 @@ TEST(Passphrase, FileMustBeARegularFileNotASymlinkAndNotEmpty) {
   }
   test::write_text(dir / "long", std::string(5000, 'x'), 0600);
   EXPECT_FALSE(from_file(dir / "long"));
+}
+
+// A FIFO nobody writes to would block open(2) without O_NONBLOCK: checked in a child with an
+// alarm, so that a regression fails here instead of hanging the suite.
+TEST(Passphrase, NonRegularFilesAreRefusedAtOnce) {
+  static TempDir* dir = nullptr;
+  TempDir tmp;
+  dir = &tmp;
+  ASSERT_EQ(mkfifo((tmp / "fifo").c_str(), 0600), 0);
+  int status = test::wait_status_of_child([] {
+    alarm(10);
+    auto fifo = from_file(*dir / "fifo");
+    bool refused = !fifo && fifo.error().code == ExitCode::usage &&
+                   fifo.error().message.find("not a regular file") != std::string::npos;
+    _exit(refused ? 0 : 1);
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status)
+                                 << ": the passphrase reader waited on the FIFO";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+
+  auto device = from_file("/dev/zero");
+  ASSERT_FALSE(device);
+  EXPECT_EQ(device.error().code, ExitCode::usage);
+  EXPECT_NE(device.error().message.find("not a regular file"), std::string::npos);
 }
 
 TEST(Passphrase, FdReadsOnlyTheFirstLine) {

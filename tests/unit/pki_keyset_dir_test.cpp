@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "pki/keyset_dir.hpp"
@@ -7,6 +10,7 @@ namespace kf::keyset_dir {
 namespace {
 
 using test::TempDir;
+using ::testing::HasSubstr;
 
 Manifest manifest_with(std::uint64_t generation, std::vector<std::string> names) {
   Manifest m;
@@ -119,6 +123,39 @@ TEST(KeysetDir, ASecondLockIsRefused) {
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ExitCode::refused);
   EXPECT_TRUE(test::snapshot(dir.path()).empty());  // no lock file left behind
+}
+
+TEST(KeysetDir, ADirectoryGroupOrOthersCanWriteIsRefused) {
+  TempDir tmp;
+  fs::path dir = tmp / "keys";
+  ASSERT_TRUE(make_dir(dir, 0700));
+  for (mode_t mode : {0700, 0750, 0755, 0711, 0500}) {
+    ASSERT_EQ(::chmod(dir.c_str(), mode), 0);
+    EXPECT_TRUE(check_private(dir)) << std::oct << mode;
+  }
+  for (mode_t mode : {0770, 0720, 0707, 0702, 0777, 01777}) {
+    ASSERT_EQ(::chmod(dir.c_str(), mode), 0);
+    auto checked = check_private(dir);
+    ASSERT_FALSE(checked) << std::oct << mode;
+    EXPECT_EQ(checked.error().code, ExitCode::usage);
+    EXPECT_THAT(checked.error().message, HasSubstr("key directory " + dir.string()));
+    EXPECT_THAT(checked.error().message, HasSubstr(fmt::format("mode {:04o}", mode)));
+    EXPECT_THAT(checked.error().message, HasSubstr("chmod 700 " + dir.string()));
+    // The lock create-keys takes checks the directory it opened.
+    auto lock = Lock::acquire(dir);
+    ASSERT_FALSE(lock) << std::oct << mode;
+    EXPECT_EQ(lock.error().message, checked.error().message);
+  }
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  EXPECT_TRUE(Lock::acquire(dir));
+
+  auto missing = check_private(tmp / "missing");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ExitCode::usage);
+  test::write_text(tmp / "file", "x");
+  auto file = check_private(tmp / "file");
+  ASSERT_FALSE(file);
+  EXPECT_THAT(file.error().message, HasSubstr("not a directory"));
 }
 
 }  // namespace
