@@ -78,8 +78,8 @@ std::optional<PublicKey> read_key(std::string_view s) {
 }
 
 struct Checker {
-  Checker(std::string_view file, std::string name, const HostKey& key)
-      : file(file), name(std::move(name)), key(key) {}
+  Checker(std::string_view file_name, std::string lookup, const HostKey& presented)
+      : file(file_name), name(std::move(lookup)), key(presented) {}
 
   std::string_view file;
   std::string name;  // the lookup name

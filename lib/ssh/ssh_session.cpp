@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ssh/channel.hpp"
+#include "ssh/known_hosts.hpp"
 #include "ssh/tcp.hpp"
 
 namespace kf {
@@ -30,11 +31,6 @@ void init_libssh() {
 long seconds_left(Deadline deadline) {
   auto ms = deadline.remaining().count();
   return std::max<long>(1, static_cast<long>((ms + 999) / 1000));
-}
-
-// "[127.0.0.1]:2201", as known_hosts names a host on a port other than 22.
-std::string known_hosts_name(const std::string& host, int port) {
-  return port == 22 ? host : fmt::format("[{}]:{}", host, port);
 }
 
 // The first line of a command, shortened, for error messages.
@@ -168,41 +164,54 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
   }
   std::string presented =
       fmt::format("{} {}", ssh_key_type_to_char(ssh_key_type(key.get())), core_->fingerprint);
-  std::string host = known_hosts_name(core_->host, core_->port);
+  const std::string host = known_hosts::lookup_name(core_->host, core_->port);
   const std::string& file = node.known_hosts;
 
-  ssh_known_hosts_e state = ssh_session_is_known_server(s);
-  // libssh says "unknown" for a file it cannot open: say what is wrong with the file instead.
-  if (state != SSH_KNOWN_HOSTS_OK && ::access(file.c_str(), R_OK) != 0) {
-    return node_fail(NodeStatus::hostkey, "hostkey",
-                     "{}: cannot read known_hosts file {}: {} (the node presented {})", core_->name,
-                     file, errno == ENOENT ? "it does not exist" : std::strerror(errno), presented);
+  // keyfleet's own reader, not libssh's: libssh 0.10 does not see @revoked markers at all.
+  char* exported = nullptr;
+  if (ssh_pki_export_pubkey_base64(key.get(), &exported) != SSH_OK) {
+    return node_fail(NodeStatus::hostkey, "hostkey", "{}: cannot read the host key {}",
+                     core_->name, presented);
   }
-  switch (state) {
-    case SSH_KNOWN_HOSTS_OK:
+  CharPtr base64(exported);
+  auto presented_key =
+      known_hosts::parse_host_key(ssh_key_type_to_char(ssh_key_type(key.get())), base64.get());
+  if (!presented_key) {
+    return node_fail(NodeStatus::hostkey, "hostkey", "{}: {}", core_->name,
+                     presented_key.error().message);
+  }
+  auto found = known_hosts::check_file(file, core_->host, core_->port, *presented_key);
+  if (!found) {
+    return node_fail(NodeStatus::hostkey, "hostkey", "{}: {} (the node presented {})",
+                     core_->name, found.error().message, presented);
+  }
+  std::string notes;
+  for (const auto& note : found->notes) notes += "; " + note;
+  switch (found->verdict) {
+    case known_hosts::Verdict::ok:
       return {};
-    case SSH_KNOWN_HOSTS_CHANGED:
+    case known_hosts::Verdict::revoked:
       return node_fail(NodeStatus::hostkey, "hostkey",
-                       "{}: host key of {} does not match {} (the node presented {}): if the "
+                       "{}: the host key of {} ({}) is revoked in {}:{}: it is never accepted{}",
+                       core_->name, host, presented, file, found->line, notes);
+    case known_hosts::Verdict::changed:
+      return node_fail(NodeStatus::hostkey, "hostkey",
+                       "{}: host key of {} does not match {}:{} (the node presented {}): if the "
                        "node's key was changed on purpose, replace its entry; otherwise the "
-                       "connection may be intercepted",
-                       core_->name, host, file, presented);
-    case SSH_KNOWN_HOSTS_OTHER:
+                       "connection may be intercepted{}",
+                       core_->name, host, file, found->line, presented, notes);
+    case known_hosts::Verdict::other_type:
       return node_fail(NodeStatus::hostkey, "hostkey",
-                       "{}: {} lists a key of another type for {} than the one the node "
-                       "presented ({})",
-                       core_->name, file, host, presented);
-    case SSH_KNOWN_HOSTS_UNKNOWN:
-      return node_fail(NodeStatus::hostkey, "hostkey",
-                       "{}: {} is not in {} (the node presented {}): add its key after checking "
-                       "that fingerprint on the node",
-                       core_->name, host, file, presented);
-    case SSH_KNOWN_HOSTS_NOT_FOUND:
-    case SSH_KNOWN_HOSTS_ERROR:
+                       "{}: {}:{} lists a {} key for {}, not the one the node presented ({}){}",
+                       core_->name, file, found->line, found->line_key_type, host, presented,
+                       notes);
+    case known_hosts::Verdict::unknown:
       break;
   }
-  return node_fail(NodeStatus::hostkey, "hostkey", "{}: cannot check the host key of {} in {}: {}",
-                   core_->name, host, file, ssh_get_error(s));
+  return node_fail(NodeStatus::hostkey, "hostkey",
+                   "{}: {} is not in {} (the node presented {}): add its key after checking "
+                   "that fingerprint on the node{}",
+                   core_->name, host, file, presented, notes);
 }
 
 NodeResult<void> SshSession::authenticate(const NodeConfig& node) {
