@@ -209,7 +209,7 @@ Result<void> apply_sans(const Value& value, std::string_view key, const Where& w
   for (const auto& entry : items) {
     auto which = fmt::format("entry {}: ", sans.size() + 1);
     if (entry.kind != Value::Kind::string) {
-      return fail_key(where, value, key,
+      return fail_key(where, entry, key,
                       fmt::format("{}expected a host name string, got {}", which, entry.type));
     }
     KF_TRY_ASSIGN(std::string_view host, string_of(entry, key, where));

@@ -1,5 +1,6 @@
 // The Debian package, made by CPack from this build tree (as `make package` does from its Release
 // tree): what it holds, and that the binary it installs runs.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

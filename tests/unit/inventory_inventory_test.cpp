@@ -296,7 +296,7 @@ const BadInventory kBadInventories[] = {
      {"inv.toml:4: unknown key 'prot' in [[node]] 'a' (did you mean 'port'?)"}},
     {"unknown defaults key",
      "[defaults]\n\nfrobnicate = 1\n" + kNode,
-     {"inv.toml:3: unknown key 'frobnicate' in [defaults] (allowed: user, port,", "check)"}},
+     {"inv.toml:3: unknown key 'frobnicate' in [defaults] (allowed: user, port,", "groups, jump)"}},
     {"sub-table in a node",
      kNode + "[node.extra]\nx = 1\n",
      {"inv.toml:4: unknown key 'extra' in [[node]] 'a'"}},
