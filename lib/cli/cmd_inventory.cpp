@@ -175,7 +175,7 @@ Result<int> run_show(const ShowArgs& args) {
 }  // namespace
 
 Action setup_inventory(CLI::App& sub) {
-  sub.require_subcommand(1, 1);
+  sub.require_subcommand(0, 1);  // none: the Action says which one is missing
   auto args = std::make_shared<ShowArgs>();
   CLI::App* show = sub.add_subcommand(
       "show", "Print every node with the settings keyfleet resolved for it, and where from");
@@ -185,7 +185,9 @@ Action setup_inventory(CLI::App& sub) {
   show->footer(std::string(kExamples) + sub.get_footer());
   return [args, show]() -> Result<int> {
     if (show->parsed()) return run_show(*args);
-    return fail(ExitCode::usage, "inventory: give a subcommand: keyfleet inventory show ...");
+    return fail(ExitCode::usage,
+                "'inventory' needs a command: keyfleet inventory show --inventory FILE (see "
+                "'keyfleet inventory --help')");
   };
 }
 

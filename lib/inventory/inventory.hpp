@@ -98,9 +98,10 @@ std::vector<std::string> certificate_hosts(const Inventory& inventory);
 std::string expand_tilde(std::string_view path);
 
 // For a node whose host name does not resolve (DNS): the sentence that says which ssh_config was
-// read for it, so that a Host alias the operator meant is found; e.g. "no ssh_config was read: if
-// 'web1' is a Host alias, give it with --ssh-config FILE". Empty when the host came from a
-// HostName line (the name is then the ssh_config's, and the message says where).
+// read for it, so that a Host alias meant for another file is noticed: "no ssh_config was read:
+// if 'web1' is a Host alias, name its file with --ssh-config FILE (...)", "'web1.dc1' is the
+// HostName that FILE:LINE gives for 'web1'", or "no Host block with a HostName in FILE matches
+// 'web1'". To be appended to the connection error: "...: Name or service not known; <hint>".
 std::string unresolved_host_hint(const NodeConfig& node);
 
 }  // namespace kf
