@@ -3,11 +3,16 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'create-keys bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'inventory create-keys bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
   case ${COMP_WORDS[1]} in
+    inventory)
+      if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W 'show --help' -- "$cur")); return; fi
+      case ${COMP_WORDS[2]} in
+        show) opts='--help -h --inventory --limit --exclude --ssh-config --json'; valued='--inventory --limit --exclude --ssh-config';;
+      esac;;
     create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
     bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --work-factor';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --json'; valued='--passphrase-file --passphrase-fd';;
@@ -16,7 +21,7 @@ _keyfleet() {
     verify) opts='--help -h --inventory --parallel --json --bundle --manifest --passphrase-file --passphrase-fd'; valued='--inventory --parallel --bundle --manifest --passphrase-file --passphrase-fd';;
     cleanup) opts='--help -h --inventory --parallel --json --bundle --keep --purge-old'; valued='--inventory --parallel --bundle --keep';;
     rollback) opts='--help -h --inventory --parallel --yes -y --json --to'; valued='--inventory --parallel --to';;
-    help) opts='--help -h create-keys bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
+    help) opts='--help -h inventory create-keys bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi

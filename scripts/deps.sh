@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages keyfleet needs that are missing. Groups: build (default), test,
-# fuzz, lint, bench. Needs root (or sudo) only when something is missing.
+# package (make package: dpkg-shlibdeps, lintian), fuzz, lint, bench. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 declare -A groups=(
   [build]="build-essential cmake ninja-build pkg-config libssl-dev libarchive-dev libssh-dev libsodium-dev
-           libboost-filesystem-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtoml11-dev"
+           libboost-filesystem-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtoml11-dev
+           libyaml-cpp-dev"
   [test]="googletest libgtest-dev libgmock-dev openssl openssh-server openssh-client
           openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless"
+  [package]="dpkg-dev fakeroot lintian gzip file"
   [fuzz]="clang-16 libclang-rt-16-dev"
   [lint]="clang-format clang-tidy-16"
   [bench]="pdsh pssh clustershell ansible-core gnuplot-nox time python3"

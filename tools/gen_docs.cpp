@@ -27,7 +27,10 @@ int main(int argc, char** argv) {
   };
   write("keyfleet.1", kf::cli::man_page(app, nullptr));
   for (const CLI::App* sub : app.get_subcommands({})) {
-    write("keyfleet-" + sub->get_name() + ".1", kf::cli::man_page(app, sub));
+    write(kf::cli::man_page_name(*sub) + ".1", kf::cli::man_page(app, sub));
+    for (const CLI::App* nested : sub->get_subcommands({})) {
+      write(kf::cli::man_page_name(*nested) + ".1", kf::cli::man_page(app, nested));
+    }
   }
   return 0;
 }

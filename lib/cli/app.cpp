@@ -141,7 +141,14 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();
-    for (CLI::App* sub : app.get_subcommands()) {
+    // The innermost command given (`inventory show`): its options are the ones to suggest.
+    std::vector<CLI::App*> chain;
+    for (CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      chain.push_back(sub);
+    }
+    if (!chain.empty()) {
+      CLI::App* sub = chain.back();
       // CLI11 checks required options before it complains about unknown ones, and lists the
       // extras backwards; the first stray word ("--nmae") is the thing to report.
       auto extras = sub->remaining();
@@ -153,7 +160,7 @@ int run(int argc, char** argv) {
     }
     print_error(message);
     std::string where = "keyfleet";
-    for (CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
+    for (CLI::App* sub : chain) where += " " + sub->get_name();
     std::cerr << "Run '" << where << " --help' for usage.\n";
     return to_int(ExitCode::usage);
   }

@@ -5,6 +5,7 @@
 // One setup function per command; each lives in its own cli/cmd_<name>.cpp.
 namespace kf::cli {
 
+Action setup_inventory(CLI::App& sub);
 Action setup_create_keys(CLI::App& sub);
 Action setup_bundle(CLI::App& sub);
 Action setup_inspect(CLI::App& sub);

@@ -1,5 +1,6 @@
 #include "cli/manpage.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -48,11 +49,30 @@ void options(std::ostringstream& out, const CLI::App& app) {
   }
 }
 
+// "inventory show" for keyfleet's `inventory show`.
+std::string command_words(const CLI::App& sub) {
+  std::string words = sub.get_name();
+  for (const CLI::App* up = sub.get_parent(); up && up->get_parent(); up = up->get_parent()) {
+    words = up->get_name() + " " + words;
+  }
+  return words;
+}
+
+std::string page_name(const CLI::App& sub) {
+  std::string name = "keyfleet-" + command_words(sub);
+  std::ranges::replace(name, ' ', '-');
+  return name;
+}
+
 }  // namespace
+
+std::string man_page_name(const CLI::App& sub) {
+  return page_name(sub);
+}
 
 std::string man_page(CLI::App& app, const CLI::App* sub) {
   std::ostringstream out;
-  std::string name = sub ? "keyfleet-" + sub->get_name() : "keyfleet";
+  std::string name = sub ? page_name(*sub) : "keyfleet";
   std::string upper = name;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   out << ".TH " << upper << " 1 \"\" \"keyfleet " << KEYFLEET_VERSION << "\" \"keyfleet manual\"\n";
@@ -61,13 +81,23 @@ std::string man_page(CLI::App& app, const CLI::App* sub) {
       << roff(sub ? sub->get_description() : "rotate the TLS key material of a cluster's agents")
       << "\n";
   if (sub) {
-    out << ".SH SYNOPSIS\n.B keyfleet " << roff(sub->get_name()) << "\n[\\fIOPTIONS\\fR]\n";
+    auto nested = sub->get_subcommands({});
+    out << ".SH SYNOPSIS\n.B keyfleet " << roff(command_words(*sub)) << "\n"
+        << (nested.empty() ? "" : "\\fICOMMAND\\fR ") << "[\\fIOPTIONS\\fR]\n";
+    if (!nested.empty()) {
+      out << ".SH COMMANDS\n";
+      for (const CLI::App* s : nested) {
+        out << ".TP\n.B " << roff(s->get_name()) << "\n" << roff(s->get_description()) << "\n";
+      }
+    }
     options(out, *sub);
     if (!sub->get_footer().empty()) {
       out << ".SH NOTES\n";
       preformatted(out, sub->get_footer());
     }
-    out << ".SH SEE ALSO\n.BR keyfleet (1)\n";
+    out << ".SH SEE ALSO\n.BR keyfleet (1)";
+    for (const CLI::App* s : nested) out << ",\n.BR " << roff(page_name(*s)) << " (1)";
+    out << "\n";
     return out.str();
   }
   out << ".SH SYNOPSIS\n.B keyfleet\n\\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n";

@@ -8,6 +8,8 @@ namespace kf::cli {
 std::span<const Command> commands() {
   static const std::vector<Command> table = {
       // Add new commands here, in the order an operator uses them.
+      {"inventory", "Show the nodes of an inventory (TOML or Ansible) as keyfleet resolves them",
+       setup_inventory},
       {"create-keys", "Create a key set: CA, agent certificate, PKCS#12 stores", setup_create_keys},
       {"bundle", "Seal a key set in an encrypted, authenticated bundle (age v1)", setup_bundle},
       {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest",

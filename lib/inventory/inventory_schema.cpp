@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <tuple>
+#include <charconv>
 
 #include "core/hostname.hpp"
 #include "core/suggest.hpp"
@@ -11,83 +11,55 @@ namespace kf::inventory {
 
 namespace fs = boost::filesystem;
 
-unsigned line_of(const Value& value) {
-  return value.location().line();
-}
-
-std::vector<std::pair<const std::string*, const Value*>> by_line(const Value& table) {
-  std::vector<std::pair<const std::string*, const Value*>> entries;
-  for (const auto& [key, value] : table.as_table()) entries.emplace_back(&key, &value);
-  std::ranges::stable_sort(entries, {}, [](const auto& entry) {
-    auto location = entry.second->location();
-    return std::tuple(location.line(), location.column());
-  });
-  return entries;
-}
-
-std::string_view type_name(const Value& value) {
-  switch (value.type()) {
-    case toml::value_t::boolean:
-      return "a boolean";
-    case toml::value_t::integer:
-      return "an integer";
-    case toml::value_t::floating:
-      return "a float";
-    case toml::value_t::string:
-      return "a string";
-    case toml::value_t::offset_datetime:
-    case toml::value_t::local_datetime:
-    case toml::value_t::local_date:
-    case toml::value_t::local_time:
-      return "a date or time";
-    case toml::value_t::array:
-      return "an array";
-    case toml::value_t::table:
-      return "a table";
-    case toml::value_t::empty:
-      break;
-  }
-  return "nothing";
-}
-
 std::unexpected<Error> fail_key(const Where& where, const Value& value, std::string_view key,
                                 std::string_view why) {
-  return fail_at(where.origin, line_of(value), "'{}' in {}: {}", key, where.section, why);
+  return fail_at(where.origin, value.line, "'{}' in {}: {}", key, where.section, why);
+}
+
+Result<void> check_plain(std::string_view text, bool multiline) {
+  for (unsigned char c : text) {
+    bool allowed = multiline && (c == '\n' || c == '\t');
+    if ((c < 0x20 || c == 0x7f) && !allowed) {
+      return fail(ExitCode::usage, "control character 0x{:02x} is not allowed", unsigned{c});
+    }
+  }
+  return {};
 }
 
 namespace {
 
 // Control characters have no business in names, paths or user names, and would let a value
 // rewrite the operator's terminal when echoed; hooks are shell scripts and may span lines.
-Result<std::string> string_of(const Value& value, std::string_view key, const Where& where,
-                              bool multiline = false) {
-  if (!value.is_string()) {
-    return fail_key(where, value, key, fmt::format("expected a string, got {}", type_name(value)));
+// A view of value.text.
+Result<std::string_view> string_of(const Value& value, std::string_view key, const Where& where,
+                                   bool multiline = false) {
+  if (value.kind != Value::Kind::string) {
+    return fail_key(where, value, key, fmt::format("expected a string, got {}", value.type));
   }
-  const std::string& text = value.as_string().str;
-  for (unsigned char c : text) {
-    bool allowed = multiline && (c == '\n' || c == '\t');
-    if ((c < 0x20 || c == 0x7f) && !allowed) {
-      return fail_key(where, value, key,
-                      fmt::format("control character 0x{:02x} is not allowed", unsigned{c}));
-    }
+  if (auto plain = check_plain(value.text, multiline); !plain) {
+    return fail_key(where, value, key, plain.error().message);
   }
-  return text;
+  return value.text;
+}
+
+bool all_digits(std::string_view text) {
+  return !text.empty() && std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; });
 }
 
 Result<int> int_of(const Value& value, std::string_view key, const Where& where, int low, int high,
                    std::string_view unit) {
-  if (!value.is_integer()) {
-    std::string why = fmt::format("expected an integer, got {}", type_name(value));
-    if (value.is_string()) {
-      const std::string& text = value.as_string().str;
-      if (!text.empty() && std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; })) {
-        why += fmt::format(" (write {} = {} without quotes)", key, text);
-      }
+  std::int64_t number = value.integer;
+  if (value.kind == Value::Kind::string && value.untyped && all_digits(value.text)) {
+    auto [end, ec] =
+        std::from_chars(value.text.data(), value.text.data() + value.text.size(), number);
+    if (ec != std::errc{}) number = std::int64_t{1} << 62;  // reported as out of range below
+  } else if (value.kind != Value::Kind::integer) {
+    std::string why = fmt::format("expected an integer, got {}", value.type);
+    if (value.kind == Value::Kind::string && all_digits(value.text)) {
+      why += fmt::format(" (write {} = {} without quotes)", key, value.text);
     }
     return fail_key(where, value, key, why);
   }
-  auto number = value.as_integer();
   if (number < low || number > high) {
     return fail_key(where, value, key,
                     fmt::format("{} is out of range ({}-{}{})", number, low, high, unit));
@@ -95,30 +67,64 @@ Result<int> int_of(const Value& value, std::string_view key, const Where& where,
   return static_cast<int>(number);
 }
 
+// A list from an untyped format: "a, b", "a b" or a Python/YAML flow list "['a', 'b']".
+std::vector<Value> split_untyped_list(const Value& value) {
+  std::string_view text = value.text;
+  if (text.starts_with('[') && text.ends_with(']')) text = text.substr(1, text.size() - 2);
+  std::vector<Value> items;
+  std::string word;
+  auto flush = [&] {
+    if (!word.empty()) items.push_back(string_value(word, value.line, true));
+    word.clear();
+  };
+  for (char c : text) {
+    if (c == ',' || c == ' ' || c == '\t') {
+      flush();
+    } else if (c != '\'' && c != '"') {
+      word += c;
+    }
+  }
+  flush();
+  return items;
+}
+
+// `what` ("host names", "group names") is for the type error.
+Result<std::vector<Value>> items_of(const Value& value, std::string_view key, const Where& where,
+                                    std::string_view what) {
+  if (value.kind == Value::Kind::array) return value.items;
+  if (value.kind == Value::Kind::string && value.untyped) return split_untyped_list(value);
+  std::string why = fmt::format("expected an array of {}, got {}", what, value.type);
+  if (value.kind == Value::Kind::string) {
+    why += fmt::format(" (write {} = [\"{}\"])", key, value.text);
+  }
+  return fail_key(where, value, key, why);
+}
+
 Result<void> apply_user(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
-  auto user = KF_TRY(string_of(value, key, where));
+  KF_TRY_ASSIGN(std::string_view user, string_of(value, key, where));
   if (user.empty()) return fail_key(where, value, key, "must not be empty");
-  if (user.find(' ') != std::string::npos) {
+  if (user.contains(' ')) {
     return fail_key(where, value, key, fmt::format("'{}' contains a space", user));
   }
-  node.user = std::move(user);
+  node.user = user;
   return {};
 }
 
 Result<void> apply_port(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
-  node.port = KF_TRY(int_of(value, key, where, 1, 65535, ""));
+  KF_TRY_ASSIGN(node.port, int_of(value, key, where, 1, 65535, ""));
   return {};
 }
 
 // One day: long enough for any hook, short enough that milliseconds still fit an int.
 constexpr int kMaxSeconds = 86400;
+constexpr int kMaxLockSeconds = 3600;
 
-template <int NodeConfig::*member>
+template <int NodeConfig::*member, int high = kMaxSeconds>
 Result<void> apply_seconds(const Value& value, std::string_view key, const Where& where,
                            NodeConfig& node) {
-  node.*member = KF_TRY(int_of(value, key, where, 1, kMaxSeconds, " seconds"));
+  KF_TRY_ASSIGN(node.*member, int_of(value, key, where, 1, high, " seconds"));
   return {};
 }
 
@@ -127,7 +133,7 @@ Result<void> apply_seconds(const Value& value, std::string_view key, const Where
 template <std::string NodeConfig::*member>
 Result<void> apply_local_path(const Value& value, std::string_view key, const Where& where,
                               NodeConfig& node) {
-  auto text = KF_TRY(string_of(value, key, where));
+  KF_TRY_ASSIGN(std::string_view text, string_of(value, key, where));
   if (text.empty()) {
     if constexpr (member == &NodeConfig::identity_file) {
       node.*member = "";  // ssh-agent
@@ -152,88 +158,95 @@ Result<void> apply_local_path(const Value& value, std::string_view key, const Wh
   return {};
 }
 
-// dest and staging are paths on the node: nothing here can know the remote user's home, and
-// "." or ".." would hide where keys really go. Stored as "/a/b" (no repeated or trailing '/').
 template <std::string NodeConfig::*member>
 Result<void> apply_remote_path(const Value& value, std::string_view key, const Where& where,
                                NodeConfig& node) {
-  auto text = KF_TRY(string_of(value, key, where));
-  if (text.starts_with('~')) {
-    return fail_key(where, value, key,
-                    fmt::format("'{}': '~' is not expanded in paths on the node; write the "
-                                "absolute path (e.g. /home/USER/...)",
-                                text));
-  }
-  if (!text.starts_with('/')) {
-    return fail_key(where, value, key,
-                    fmt::format("'{}' is not an absolute path on the node", text));
-  }
-  std::string normal;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    std::size_t slash = rest.find('/');
-    std::string_view part = rest.substr(0, slash);
-    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-    if (part.empty()) continue;
-    if (part == "." || part == "..") {
-      return fail_key(where, value, key,
-                      fmt::format("'{}': '.' and '..' are not allowed in paths on the node", text));
-    }
-    normal += '/';
-    normal += part;
-  }
-  if (normal.empty()) return fail_key(where, value, key, "must not be the root directory '/'");
-  node.*member = std::move(normal);
+  KF_TRY_ASSIGN(std::string_view text, string_of(value, key, where));
+  auto normal = normalize_remote_path(text);
+  if (!normal) return fail_key(where, value, key, normal.error().message);
+  node.*member = std::move(*normal);
   return {};
 }
 
 template <std::string NodeConfig::*member>
 Result<void> apply_hook(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
-  node.*member = KF_TRY(string_of(value, key, where, true));
+  KF_TRY_ASSIGN(node.*member, string_of(value, key, where, true));
   return {};
 }
 
 Result<void> apply_name(const Value& value, std::string_view, const Where& where,
                         NodeConfig& node) {
-  node.name = KF_TRY(node_name(value, where));
+  KF_TRY_ASSIGN(node.name, node_name(value, where));
   return {};
 }
 
-// `entry` ("entry 2: ") says which element of sans is meant.
-Result<std::string> host_of(const Value& value, std::string_view key, const Where& where,
-                            std::string_view entry = "") {
-  if (!value.is_string()) {
-    return fail_key(where, value, key,
-                    fmt::format("{}expected a host name string, got {}", entry, type_name(value)));
-  }
-  // Rejects NUL first: classify_host sees a C string, so "10.0.0.1\0junk" would pass as an address.
-  auto host = KF_TRY(string_of(value, key, where));
-  if (auto kind = classify_host(host); !kind) {
-    return fail_key(where, value, key, fmt::format("{}{}", entry, kind.error().message));
-  }
-  return host;
-}
-
+// The host may still be an ssh_config alias here; it must be a DNS name or an address once the
+// ssh_config is read (checked when the node is finished).
 Result<void> apply_host(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
-  node.host = KF_TRY(host_of(value, key, where));
+  if (value.kind != Value::Kind::string) {
+    return fail_key(where, value, key,
+                    fmt::format("expected a host name string, got {}", value.type));
+  }
+  KF_TRY_ASSIGN(std::string_view host, string_of(value, key, where));
+  if (!plausible_host(host)) {
+    return fail_key(where, value, key,
+                    host.empty() ? std::string("must not be empty")
+                                 : fmt::format("invalid host '{}': not a host name, address or "
+                                               "ssh_config alias",
+                                               host));
+  }
+  node.host = host;
+  node.alias = host;
   return {};
 }
 
 Result<void> apply_sans(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
-  if (!value.is_array()) {
-    std::string why = fmt::format("expected an array of host names, got {}", type_name(value));
-    if (value.is_string()) why += fmt::format(" (write sans = [\"{}\"])", value.as_string().str);
-    return fail_key(where, value, key, why);
-  }
+  KF_TRY_ASSIGN(auto items, items_of(value, key, where, "host names"));
   std::vector<std::string> sans;
-  for (const auto& entry : value.as_array()) {
+  for (const auto& entry : items) {
     auto which = fmt::format("entry {}: ", sans.size() + 1);
-    sans.push_back(KF_TRY(host_of(entry, key, where, which)));
+    if (entry.kind != Value::Kind::string) {
+      return fail_key(where, entry, key,
+                      fmt::format("{}expected a host name string, got {}", which, entry.type));
+    }
+    KF_TRY_ASSIGN(std::string_view host, string_of(entry, key, where));
+    if (auto kind = classify_host(host); !kind) {
+      return fail_key(where, entry, key, which + kind.error().message);
+    }
+    sans.emplace_back(host);
   }
   node.sans = std::move(sans);
+  return {};
+}
+
+Result<void> apply_groups(const Value& value, std::string_view key, const Where& where,
+                          NodeConfig& node) {
+  KF_TRY_ASSIGN(auto items, items_of(value, key, where, "group names"));
+  std::vector<std::string> groups;
+  for (const auto& entry : items) {
+    if (entry.kind != Value::Kind::string || !valid_name(entry.text)) {
+      std::string shown = entry.kind == Value::Kind::string ? "'" + entry.text + "'" : "";
+      return fail_key(
+          where, entry, key,
+          fmt::format("entry {}: {} is not a valid group name: use 1-253 letters, "
+                      "digits, '.', '_', ':' or '-', starting with a letter or digit",
+                      groups.size() + 1, shown.empty() ? std::string(entry.type) : shown));
+    }
+    if (std::ranges::find(groups, entry.text) == groups.end()) groups.push_back(entry.text);
+  }
+  node.groups = std::move(groups);
+  return {};
+}
+
+Result<void> apply_jump(const Value& value, std::string_view key, const Where& where,
+                        NodeConfig& node) {
+  KF_TRY_ASSIGN(std::string_view text, string_of(value, key, where));
+  auto hops = parse_jump(text);
+  if (!hops) return fail_key(where, value, key, hops.error().message);
+  node.jump = std::move(*hops);
   return {};
 }
 
@@ -246,10 +259,12 @@ constexpr std::array kFields{
     Field{"staging", false, apply_remote_path<&NodeConfig::staging>},
     Field{"connect_timeout", false, apply_seconds<&NodeConfig::connect_timeout>},
     Field{"timeout", false, apply_seconds<&NodeConfig::timeout>},
-    Field{"lock_timeout", false, apply_seconds<&NodeConfig::lock_timeout>},
+    Field{"lock_timeout", false, apply_seconds<&NodeConfig::lock_timeout, kMaxLockSeconds>},
     Field{"pre", false, apply_hook<&NodeConfig::pre>},
     Field{"post", false, apply_hook<&NodeConfig::post>},
     Field{"check", false, apply_hook<&NodeConfig::check>},
+    Field{"groups", false, apply_groups},
+    Field{"jump", false, apply_jump},
     Field{"name", true, apply_name},
     Field{"host", true, apply_host},
     Field{"sans", true, apply_sans},
@@ -267,40 +282,95 @@ const Field* find_field(std::string_view key) {
   return it == kFields.end() ? nullptr : &*it;
 }
 
-// Names show up in terminals, JSON, log lines and file names: keep them plain.
-Result<std::string> node_name(const Value& value, const Where& where) {
-  auto name = KF_TRY(string_of(value, "name", where));
+std::vector<std::string_view> field_names(bool in_defaults) {
+  std::vector<std::string_view> names;
+  for (const Field& field : kFields) {
+    if (!in_defaults || !field.node_only) names.push_back(field.key);
+  }
+  return names;
+}
+
+Result<void> apply_field(const Field& field, const Value& value, const Where& where, Draft& draft,
+                         std::string_view written) {
+  KF_CHECK(field.apply(value, written.empty() ? field.key : written, where, draft.config));
+  draft.lines[std::string(field.key)] = value.line;
+  draft.config.origins[std::string(field.key)] = fmt::format("{}:{}", where.origin, value.line);
+  return {};
+}
+
+// What OpenSSH refuses in a host name (ssh_valid_hostname), and what would break a known_hosts
+// line or a message.
+bool plausible_host(std::string_view host) {
+  if (host.empty() || host.starts_with('-')) return false;
+  return std::ranges::none_of(host, [](unsigned char c) {
+    return c <= ' ' || c == 0x7f || std::string_view("'`\"$\\;&<>|(){},=#").contains(c);
+  });
+}
+
+bool valid_name(std::string_view name) {
   bool valid = !name.empty() && name.size() <= 253;
   for (std::size_t i = 0; valid && i < name.size(); ++i) valid = valid_name_char(name[i], i == 0);
-  if (!valid) {
+  return valid;
+}
+
+Result<std::string> node_name(const Value& value, const Where& where) {
+  KF_TRY_ASSIGN(std::string_view name, string_of(value, "name", where));
+  if (!valid_name(name)) {
     return fail_key(where, value, "name",
                     fmt::format("'{}' is not a valid node name: use 1-253 letters, digits, '.', "
                                 "'_', ':' or '-', starting with a letter or digit",
                                 name));
   }
-  return name;
+  return std::string(name);
 }
 
 std::unexpected<Error> fail_unknown_key(const Where& where, const Value& value,
                                         std::string_view key, bool in_defaults) {
   if (const Field* field = find_field(key); field && field->node_only && in_defaults) {
-    return fail_at(where.origin, line_of(value),
+    return fail_at(where.origin, value.line,
                    "'{}' is not allowed in [defaults]: it belongs to one node; set it in each "
                    "[[node]]",
                    key);
   }
-  std::vector<std::string_view> allowed;
-  for (const Field& field : kFields) {
-    if (!in_defaults || !field.node_only) allowed.push_back(field.key);
-  }
+  auto allowed = field_names(in_defaults);
   std::string hint;
   if (auto match = closest_match(key, allowed)) {
     hint = fmt::format(" (did you mean '{}'?)", *match);
   } else {
     hint = fmt::format(" (allowed: {})", fmt::join(allowed, ", "));
   }
-  return fail_at(where.origin, line_of(value), "unknown key '{}' in {}{}", key, where.section,
-                 hint);
+  return fail_at(where.origin, value.line, "unknown key '{}' in {}{}", key, where.section, hint);
+}
+
+// dest and staging are paths on the node: nothing here can know the remote user's home, and
+// "." or ".." would hide where keys really go (lexically dropping "b/.." is wrong when b is a
+// symlink on the node). Stored as "/a/b" (no repeated or trailing '/').
+Result<std::string> normalize_remote_path(std::string_view text) {
+  if (auto plain = check_plain(text, false); !plain) return std::unexpected(plain.error());
+  if (text.starts_with('~')) {
+    return fail(ExitCode::usage,
+                "'{}': '~' is not expanded in paths on the node; write the absolute path (e.g. "
+                "/home/USER/...)",
+                text);
+  }
+  if (!text.starts_with('/')) {
+    return fail(ExitCode::usage, "'{}' is not an absolute path on the node", text);
+  }
+  std::string normal;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    std::size_t slash = rest.find('/');
+    std::string_view part = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (part.empty()) continue;
+    if (part == "." || part == "..") {
+      return fail(ExitCode::usage, "'{}': '.' and '..' are not allowed in paths on the node", text);
+    }
+    normal += '/';
+    normal += part;
+  }
+  if (normal.empty()) return fail(ExitCode::usage, "must not be the root directory '/'");
+  return normal;
 }
 
 }  // namespace kf::inventory

@@ -1,30 +1,17 @@
 #pragma once
 
-// Internal to the inventory parser: the keys of [defaults] and [[node]], and how each is checked
-// and stored. Only inventory.cpp includes this.
+// Internal to the inventory layer: the keys of [defaults] and [[node]] (and of Ansible's
+// keyfleet_* variables), and how each is checked and stored.
 
-#include <map>
+#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include <boost/filesystem/path.hpp>
-#include <toml.hpp>
 
 #include "core/error.hpp"
 #include "inventory/inventory.hpp"
+#include "inventory/value.hpp"
 
 namespace kf::inventory {
-
-// std::map rather than toml11's default unordered_map: iteration order must not depend on hashing.
-using Value = toml::basic_value<toml::discard_comments, std::map, std::vector>;
-
-// Where the value being checked sits, for messages: "inventory.toml:7: 'port' in [[node]] 'a': ..."
-struct Where {
-  std::string_view origin;
-  std::string section;  // "[defaults]", "[[node]] 'web1'" or "[[node]] #3"
-  boost::filesystem::path base_dir;
-};
 
 struct Field {
   std::string_view key;
@@ -35,31 +22,35 @@ struct Field {
 
 const Field* find_field(std::string_view key);
 
-unsigned line_of(const Value& value);
+// Every key, in documentation order; `in_defaults` leaves out the node-only ones.
+std::vector<std::string_view> field_names(bool in_defaults);
 
-// A table's entries ordered by line, so the first error reported is the first in the file.
-std::vector<std::pair<const std::string*, const Value*>> by_line(const Value& table);
-
-// "a string", "an integer", ... for "expected X, got Y".
-std::string_view type_name(const Value& value);
-
-// "ORIGIN:LINE: MESSAGE" as a usage error.
-template <class... Args>
-[[nodiscard]] std::unexpected<Error> fail_at(std::string_view origin, unsigned line,
-                                             fmt::format_string<Args...> format, Args&&... args) {
-  return std::unexpected(Error{
-      ExitCode::usage,
-      fmt::format("{}:{}: {}", origin, line, fmt::format(format, std::forward<Args>(args)...))});
-}
-
-// "ORIGIN:LINE: 'KEY' in SECTION: WHY"
-[[nodiscard]] std::unexpected<Error> fail_key(const Where& where, const Value& value,
-                                              std::string_view key, std::string_view why);
+// Checks `value` for `field` and stores it in `draft`, remembering where it was set. Messages call
+// it `written` when given (an Ansible variable: "keyfleet_port", "ansible_port").
+Result<void> apply_field(const Field& field, const Value& value, const Where& where, Draft& draft,
+                         std::string_view written = {});
 
 // The "unknown key" message with a "did you mean" or the list of allowed keys.
 [[nodiscard]] std::unexpected<Error> fail_unknown_key(const Where& where, const Value& value,
                                                       std::string_view key, bool in_defaults);
 
+// Names show up in terminals, JSON, log lines and file names: 1-253 letters, digits, '.', '_',
+// ':' or '-', starting with a letter or digit.
+bool valid_name(std::string_view name);
 Result<std::string> node_name(const Value& value, const Where& where);
+
+// `text` without control characters (a hook may hold newlines and tabs), or why not.
+Result<void> check_plain(std::string_view text, bool multiline);
+
+// A DNS name, an address or an ssh_config Host alias: no spaces, quotes or shell characters.
+bool plausible_host(std::string_view host);
+
+// "user@host:port,..." (as OpenSSH's ProxyJump: [user@]host[:port], [user@][v6]:port or
+// ssh://[user@]host[:port]); "none" gives no hop. Hosts are aliases until resolved.
+Result<std::vector<JumpHost>> parse_jump(std::string_view text);
+
+// Lexical: "/a//b/" -> "/a/b". Refuses relative paths, "~", "." and "..", and "/" itself; the
+// error is the reason alone.
+Result<std::string> normalize_remote_path(std::string_view text);
 
 }  // namespace kf::inventory

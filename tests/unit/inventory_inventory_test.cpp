@@ -106,10 +106,82 @@ TEST(Inventory, BuiltInDefaultsWithoutDefaultsTable) {
   EXPECT_EQ(node.identity_file, "");
   EXPECT_EQ(node.known_hosts, "/home/op/.ssh/known_hosts");
   EXPECT_EQ(node.dest, "/etc/keyfleet/agent");
-  EXPECT_EQ(node.staging, "/var/tmp/keyfleet");
+  EXPECT_EQ(node.staging, "/etc/keyfleet/agent.staging");
   EXPECT_EQ(node.connect_timeout, 10);
   EXPECT_EQ(node.timeout, 120);
+  EXPECT_EQ(node.lock_timeout, 10);
   EXPECT_EQ(node.pre + node.post + node.check, "");
+  EXPECT_TRUE(node.groups.empty());
+  EXPECT_TRUE(node.jump.empty());
+  EXPECT_EQ(node.alias, "a.example.com");
+  EXPECT_FALSE(node.is_set("port"));
+  EXPECT_TRUE(node.is_set("host"));
+}
+
+TEST(Inventory, DefaultStagingIsASiblingOfEachEntrysDest) {
+  auto inventory = parse_ok(
+      "[defaults]\ndest = \"/srv/agent/\"\n"
+      "[[node]]\nname = \"a\"\nhost = \"h\"\n"
+      "[[node]]\nname = \"b\"\nhost = \"h\"\ndest = \"/srv/other\"\n"
+      "[[node]]\nname = \"c\"\nhost = \"h\"\ndest = \"/srv/third\"\nstaging = \"/var/tmp/kf\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 3u);
+  EXPECT_EQ(inventory.nodes[0].staging, "/srv/agent.staging");
+  EXPECT_EQ(inventory.nodes[1].staging, "/srv/other.staging");
+  EXPECT_EQ(inventory.nodes[2].staging, "/var/tmp/kf");
+}
+
+TEST(Inventory, GroupsJumpAndLockTimeout) {
+  auto inventory = parse_ok(
+      "[defaults]\ngroups = [\"all-agents\"]\njump = \"ops@192.0.2.1:2222, 192.0.2.2\"\n"
+      "lock_timeout = 60\n"
+      "[[node]]\nname = \"a\"\nhost = \"a\"\n"
+      "[[node]]\nname = \"b\"\nhost = \"b\"\ngroups = [\"web\", \"dc1\", \"web\"]\n"
+      "jump = \"none\"\nlock_timeout = 1\n"
+      "[[node]]\nname = \"c\"\nhost = \"c\"\njump = \"ssh://[2001:db8::1]:22\"\n");
+  ASSERT_EQ(inventory.nodes.size(), 3u);
+  const NodeConfig& a = inventory.nodes[0];
+  EXPECT_EQ(a.groups, (std::vector<std::string>{"all-agents"}));
+  EXPECT_EQ(a.lock_timeout, 60);
+  ASSERT_EQ(a.jump.size(), 2u);
+  EXPECT_EQ(a.jump[0].user, "ops");
+  EXPECT_EQ(a.jump[0].host, "192.0.2.1");
+  EXPECT_EQ(a.jump[0].port, 2222);
+  EXPECT_EQ(a.jump[1].host, "192.0.2.2");
+  EXPECT_EQ(a.jump[1].port, 22);
+  const NodeConfig& b = inventory.nodes[1];
+  EXPECT_EQ(b.groups, (std::vector<std::string>{"web", "dc1"}));
+  EXPECT_TRUE(b.jump.empty());
+  EXPECT_EQ(b.lock_timeout, 1);
+  ASSERT_EQ(inventory.nodes[2].jump.size(), 1u);
+  EXPECT_EQ(inventory.nodes[2].jump[0].host, "2001:db8::1");
+}
+
+TEST(Inventory, InvalidUtf8IsAUsageErrorNamingFileAndLine) {
+  struct Case {
+    std::string origin;
+    std::string text;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"inv.toml", "[[node]]\nname = \"a\"\nhost = \"a\"\npost = \"\xff\"\n",
+       "inv.toml:4: invalid UTF-8 (byte 0xff)"},
+      {"inv.toml", "# caf\xc3\n[[node]]\n", "inv.toml:1: invalid UTF-8 (byte 0xc3)"},
+      {"inv.toml", "# overlong \xc0\xaf\n", "inv.toml:1: invalid UTF-8 (byte 0xc0)"},
+      {"inv.toml", "\n# surrogate \xed\xa0\x80\n", "inv.toml:2: invalid UTF-8 (byte 0xed)"},
+      {"hosts.ini", "[web]\nweb1\nweb2 keyfleet_post=\xe2\x82\n", "hosts.ini:3: invalid UTF-8"},
+      {"hosts.yml",
+       "all:\n  hosts:\n    w\xf5"
+       "b1:\n",
+       "hosts.yml:3: invalid UTF-8 (byte 0xf5)"},
+  };
+  for (const auto& c : cases) {
+    auto inventory = parse_inventory(c.text, c.origin);
+    ASSERT_FALSE(inventory) << c.expected;
+    EXPECT_EQ(inventory.error().code, ExitCode::usage);
+    EXPECT_EQ(inventory.error().message.find(c.expected), 0u) << inventory.error().message;
+  }
+  EXPECT_TRUE(parse_inventory(
+      "# caf\xc3\xa9 \xf0\x9f\x94\x91\n[[node]]\nname = \"a\"\nhost = \"a\"\n", "inv.toml"));
 }
 
 TEST(Inventory, DefaultsAfterNodesStillApplyAndInlineTablesWork) {
@@ -224,7 +296,7 @@ const BadInventory kBadInventories[] = {
      {"inv.toml:4: unknown key 'prot' in [[node]] 'a' (did you mean 'port'?)"}},
     {"unknown defaults key",
      "[defaults]\n\nfrobnicate = 1\n" + kNode,
-     {"inv.toml:3: unknown key 'frobnicate' in [defaults] (allowed: user, port,", "check)"}},
+     {"inv.toml:3: unknown key 'frobnicate' in [defaults] (allowed: user, port,", "groups, jump)"}},
     {"sub-table in a node",
      kNode + "[node.extra]\nx = 1\n",
      {"inv.toml:4: unknown key 'extra' in [[node]] 'a'"}},
@@ -334,6 +406,43 @@ const BadInventory kBadInventories[] = {
      kNode + "port = 1\nport = 2\n",
      {"inv.toml:5: invalid TOML: ", "\"port\"", "already exists"}},
     {"no nodes", "[defaults]\nport = 22\n", {"inv.toml: no [[node]]"}},
+    {"staging equal to dest",
+     kNode + "dest = \"/srv/k\"\nstaging = \"/srv/k/\"\n",
+     {"inv.toml:5: node 'a': 'staging' (/srv/k, line 5) is the same directory as 'dest' "
+      "(/srv/k, line 4)"}},
+    {"staging inside dest",
+     "[defaults]\nstaging = \"/etc/keyfleet/agent//tmp\"\n" + kNode,
+     {"inv.toml:3: node 'a': 'staging' (/etc/keyfleet/agent/tmp, line 2) is inside 'dest' "
+      "(/etc/keyfleet/agent, the default)"}},
+    {"staging containing dest",
+     kNode + "staging = \"/etc/keyfleet\"\n",
+     {"inv.toml:4: node 'a': 'staging' (/etc/keyfleet, line 4) contains 'dest'"}},
+    {"staging around another entry's dest",
+     kNode + "[[node]]\nname = \"b\"\nhost = \"a.example.com\"\ndest = \"/srv/b\"\n"
+             "staging = \"/etc/keyfleet/agent/x\"\n",
+     {"node 'b': 'staging' (/etc/keyfleet/agent/x) overlaps the 'dest' (/etc/keyfleet/agent) of "
+      "node 'a' on the same host"}},
+    {"lock_timeout too large",
+     kNode + "lock_timeout = 3601\n",
+     {"inv.toml:4: 'lock_timeout'", "3601 is out of range (1-3600 seconds)"}},
+    {"bad group name",
+     kNode + "groups = [\"web\", \"no space\"]\n",
+     {"inv.toml:4: 'groups' in [[node]] 'a': entry 2: 'no space' is not a valid group name"}},
+    {"groups not a list",
+     kNode + "groups = \"web\"\n",
+     {"inv.toml:4: 'groups'", "expected an array of group names, got a string"}},
+    {"bad jump port",
+     kNode + "jump = \"bastion:0\"\n",
+     {"inv.toml:4: 'jump' in [[node]] 'a': 'bastion:0': the port must be a number from 1 to "
+      "65535"}},
+    {"empty jump", kNode + "jump = \"\"\n", {"inv.toml:4: 'jump'", "write \"none\""}},
+    {"jump host that is no host",
+     "[defaults]\njump = \"bad..host\"\n" + kNode,
+     {"inv.toml:2: node 'a': jump host 'bad..host': invalid host 'bad..host'", "(line 2)"}},
+    {"host with shell characters",
+     "[[node]]\nname = \"a\"\nhost = \"a;b\"\n",
+     {"inv.toml:3: 'host' in [[node]] 'a': invalid host 'a;b': not a host name, address or "
+      "ssh_config alias"}},
     {"empty node array", "node = []\n", {"inv.toml:1: 'node' is empty"}},
 };
 

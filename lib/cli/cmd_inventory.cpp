@@ -1,0 +1,194 @@
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/inventory_options.hpp"
+
+namespace kf::cli {
+
+namespace {
+
+struct ShowArgs {
+  InventoryOptions inventory;
+  bool json = false;
+};
+
+constexpr std::string_view kExamples =
+    "Examples:\n"
+    "  keyfleet inventory show --inventory fleet.toml\n"
+    "  keyfleet inventory show --inventory hosts.ini --limit '@web,!web3'\n"
+    "  keyfleet inventory show --inventory hosts.yml --limit 'node[01-10]' --exclude node07\n"
+    "  keyfleet inventory show --inventory fleet.toml --ssh-config ~/.ssh/fleet_config --json\n"
+    "\n"
+    "Reads the inventory (keyfleet's TOML, or an Ansible INI or YAML inventory) and the\n"
+    "ssh_config as push, verify, cleanup and rollback do, applies --limit and --exclude, and\n"
+    "prints every node with every setting it resolved to and where each value came from: a\n"
+    "FILE:LINE of the inventory or the ssh_config, or keyfleet's default. It connects to\n"
+    "nothing. With --json, one document: {\"command\", \"exit_code\", \"error\", \"selected\",\n"
+    "\"total\", \"nodes\": [...]}, also when the inventory is refused.\n\n";
+
+nlohmann::ordered_json null_if_empty(const std::string& text) {
+  return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
+}
+
+nlohmann::ordered_json to_json(const NodeConfig& node) {
+  nlohmann::ordered_json jump = nlohmann::ordered_json::array();
+  for (const JumpHost& hop : node.jump) {
+    jump.push_back({{"alias", hop.alias},
+                    {"host", hop.host},
+                    {"port", hop.port},
+                    {"user", hop.user},
+                    {"identity_file", null_if_empty(hop.identity_file)}});
+  }
+  nlohmann::ordered_json origins = nlohmann::ordered_json::object();
+  for (const auto& [key, origin] : node.origins) origins[key] = origin;
+  return {
+      {"name", node.name},
+      {"host", node.host},
+      {"alias", node.alias},
+      {"port", node.port},
+      {"user", node.user},
+      {"identity_file", null_if_empty(node.identity_file)},
+      {"known_hosts", node.known_hosts},
+      {"dest", node.dest},
+      {"staging", node.staging},
+      {"connect_timeout", node.connect_timeout},
+      {"timeout", node.timeout},
+      {"lock_timeout", node.lock_timeout},
+      {"pre", null_if_empty(node.pre)},
+      {"post", null_if_empty(node.post)},
+      {"check", null_if_empty(node.check)},
+      {"sans", node.sans},
+      {"groups", node.groups},
+      {"jump", std::move(jump)},
+      {"ssh_config", null_if_empty(node.ssh_config)},
+      {"origins", std::move(origins)},
+  };
+}
+
+std::string_view format_name(InventoryFormat format) {
+  switch (format) {
+    case InventoryFormat::toml:
+      return "toml";
+    case InventoryFormat::ansible_ini:
+      return "ansible-ini";
+    case InventoryFormat::ansible_yaml:
+      return "ansible-yaml";
+  }
+  return "toml";
+}
+
+// Hooks may hold newlines and tabs: one line per value on the terminal.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void print_text(const Inventory& inventory, const Selection& selection) {
+  std::cout << fmt::format("{}: {} ({}), {} of {} node{}; ssh_config: {}\n", inventory.origin,
+                           format_name(inventory.format), inventory.nodes.size(),
+                           selection.nodes.size(), selection.total, selection.total == 1 ? "" : "s",
+                           inventory.ssh_config.empty() ? "none" : inventory.ssh_config);
+  for (const NodeConfig& node : selection.nodes) {
+    std::cout << '\n' << node.name << '\n';
+    auto row = [&](std::string_view key, const std::string& value) {
+      auto it = node.origins.find(key);
+      std::string from = it == node.origins.end() ? "default" : it->second;
+      std::cout << fmt::format("  {:<16}{:<40} {}\n", key, value.empty() ? "-" : one_line(value),
+                               from);
+    };
+    auto list = [](const std::vector<std::string>& items) {
+      return fmt::format("{}", fmt::join(items, ", "));
+    };
+    std::string jump;
+    for (const JumpHost& hop : node.jump) {
+      jump += fmt::format("{}{}@{}:{}", jump.empty() ? "" : ", ", hop.user, hop.host, hop.port);
+    }
+    row("host",
+        node.host == node.alias ? node.host : fmt::format("{} (alias {})", node.host, node.alias));
+    row("port", std::to_string(node.port));
+    row("user", node.user);
+    row("identity_file", node.identity_file.empty() ? "(ssh-agent)" : node.identity_file);
+    row("known_hosts", node.known_hosts);
+    row("jump", jump.empty() ? "(direct)" : jump);
+    row("dest", node.dest);
+    row("staging", node.staging);
+    row("connect_timeout", std::to_string(node.connect_timeout));
+    row("timeout", std::to_string(node.timeout));
+    row("lock_timeout", std::to_string(node.lock_timeout));
+    row("pre", node.pre);
+    row("post", node.post);
+    row("check", node.check);
+    row("sans", list(node.sans));
+    row("groups", list(node.groups));
+  }
+}
+
+Result<int> run_show(const ShowArgs& args) {
+  Inventory inventory;
+  auto selection = load_selection(args.inventory, &inventory);
+  if (!args.json) {
+    if (!selection) return std::unexpected(selection.error());
+    print_text(inventory, *selection);
+    return 0;
+  }
+  nlohmann::ordered_json document = {
+      {"command", "inventory show"},
+      {"exit_code", 0},
+      {"error", nullptr},
+      {"inventory", args.inventory.inventory},
+      {"format", nullptr},
+      {"ssh_config", nullptr},
+      {"selected", 0},
+      {"total", 0},
+      {"warnings", inventory.warnings},
+      {"nodes", nlohmann::ordered_json::array()},
+  };
+  int code = 0;
+  if (!selection) {
+    code = to_int(selection.error().code);
+    document["exit_code"] = code;
+    document["error"] = {{"message", selection.error().message}};
+    std::cerr << "keyfleet: error: " << selection.error().message << '\n';
+  } else {
+    document["format"] = format_name(inventory.format);
+    document["ssh_config"] = null_if_empty(inventory.ssh_config);
+    document["selected"] = selection->nodes.size();
+    document["total"] = selection->total;
+    for (const NodeConfig& node : selection->nodes) document["nodes"].push_back(to_json(node));
+  }
+  std::cout << document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  return code;
+}
+
+}  // namespace
+
+Action setup_inventory(CLI::App& sub) {
+  sub.require_subcommand(0, 1);  // none: the Action says which one is missing
+  auto args = std::make_shared<ShowArgs>();
+  CLI::App* show = sub.add_subcommand(
+      "show", "Print every node with the settings keyfleet resolved for it, and where from");
+  add_inventory_options(*show, args->inventory);
+  show->add_flag("--json", args->json,
+                 "Print one JSON document: the selected nodes with every resolved key");
+  show->footer(std::string(kExamples) + sub.get_footer());
+  return [args, show]() -> Result<int> {
+    if (show->parsed()) return run_show(*args);
+    return fail(ExitCode::usage,
+                "'inventory' needs a command: keyfleet inventory show --inventory FILE (see "
+                "'keyfleet inventory --help')");
+  };
+}
+
+}  // namespace kf::cli
