@@ -46,8 +46,9 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
 // The bundle's opened contents, possibly still being decrypted on another thread.
 using PendingBundle = std::shared_future<Result<bundle::OpenedBundle>>;
 
-// Starts opening `file` with `passphrase` on another thread. `file` must outlive the result.
-PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretString passphrase);
+// Starts opening `file` with `key` (a passphrase or identities) on another thread. `file` must
+// outlive the result.
+PendingBundle open_in_background(const bundle::CheckedBundleFile& file, bundle::OpenKey key);
 
 // Connects (one SSH session for everything), waits for `bundle` off the node's clock, and runs
 // push_node. Connecting and authenticating overlap the decryption's scrypt work, yet nothing
