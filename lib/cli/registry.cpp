@@ -9,8 +9,10 @@ std::span<const Command> commands() {
   static const std::vector<Command> table = {
       // Add new commands here, in the order an operator uses them.
       {"create-keys", "Create a key set: CA, agent certificate, PKCS#12 stores", setup_create_keys},
+      {"keygen", "Create an age identity file for a deploy host; print its recipient",
+       setup_keygen},
       {"bundle", "Seal a key set in an encrypted, authenticated bundle (age v1)", setup_bundle},
-      {"inspect", "Show a bundle's digest and work factor, and with a passphrase its manifest",
+      {"inspect", "Show a bundle's digest and how it is sealed, and with its key its manifest",
        setup_inspect},
       {"unpack", "Install a bundle into a local key directory, atomically", setup_unpack},
       {"push", "Stage, check and install a bundle on every node over SSH, atomically", setup_push},
