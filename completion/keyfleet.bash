@@ -3,20 +3,21 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'create-keys bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'create-keys keygen bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
   case ${COMP_WORDS[1]} in
     create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
-    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --work-factor';;
-    inspect) opts='--help -h --passphrase-file --passphrase-fd --json'; valued='--passphrase-file --passphrase-fd';;
-    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --keep --owner';;
-    push) opts='--help -h --inventory --passphrase-file --passphrase-fd --parallel --rolling --batch --max-failures --allow-downgrade --no-install --dry-run --yes -y --json'; valued='--inventory --passphrase-file --passphrase-fd --parallel --batch --max-failures';;
-    verify) opts='--help -h --inventory --bundle --manifest --passphrase-file --passphrase-fd --parallel --json'; valued='--inventory --bundle --manifest --passphrase-file --passphrase-fd --parallel';;
+    keygen) opts='--help -h --out --json'; valued='--out';;
+    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor';;
+    inspect) opts='--help -h --passphrase-file --passphrase-fd --identity --json'; valued='--passphrase-file --passphrase-fd --identity';;
+    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner';;
+    push) opts='--help -h --inventory --passphrase-file --passphrase-fd --identity --parallel --rolling --batch --max-failures --allow-downgrade --no-install --dry-run --yes -y --json'; valued='--inventory --passphrase-file --passphrase-fd --identity --parallel --batch --max-failures';;
+    verify) opts='--help -h --inventory --bundle --manifest --passphrase-file --passphrase-fd --identity --parallel --json'; valued='--inventory --bundle --manifest --passphrase-file --passphrase-fd --identity --parallel';;
     cleanup) opts='--help -h --inventory --bundle --keep --purge-old --parallel --json'; valued='--inventory --bundle --keep --parallel';;
     rollback) opts='--help -h --inventory --to --parallel --yes -y --json'; valued='--inventory --to --parallel';;
-    help) opts='--help -h create-keys bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
+    help) opts='--help -h create-keys keygen bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi

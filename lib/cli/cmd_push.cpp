@@ -2,8 +2,8 @@
 #include <memory>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
-#include "cli/passphrase_options.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/inventory.hpp"
 #include "fleet/push.hpp"
@@ -15,7 +15,7 @@ namespace {
 struct PushArgs {
   std::string bundle;
   std::string inventory;
-  PassphraseOptions passphrase;
+  BundleKeyOptions key;
   std::size_t parallel = 32;
   bool rolling = false;
   std::size_t batch = 1;
@@ -31,6 +31,7 @@ struct PushArgs {
 constexpr std::string_view kExamples =
     "Examples:\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --passphrase-file /root/.kf-pass\n"
+    "  keyfleet push keys-gen2.age --inventory fleet.toml --identity /root/.kf-identity --yes\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --dry-run\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --rolling --batch 5 --yes --json\n"
     "\n"
@@ -43,15 +44,16 @@ constexpr std::string_view kExamples =
     "Staging through the switch holds DEST/.lock on the node (released for a pre hook), the\n"
     "lock cleanup and rollback take too: push waits up to 10 s for it, else fails that node.\n"
     "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set.\n"
+    "A bundle sealed to age recipients (bundle --recipient) is opened with --identity FILE,\n"
+    "one made with a passphrase with --passphrase-file/--passphrase-fd or the terminal.\n"
     "Exit: 0 every node ok or unchanged; 1 some node failed; 3 bundle not authentic; 4 not\n"
     "confirmed (without a terminal pass --yes); 130 interrupted.\n\n";
 
 Result<int> run_push(const PushArgs& args) {
   auto inventory = KF_TRY(load_inventory(args.inventory));
   auto file = KF_TRY(bundle::check_bundle_file(args.bundle));
-  SecretString passphrase =
-      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
-  PendingBundle bundle = open_in_background(file, std::move(passphrase));
+  bundle::OpenKey key = KF_TRY(bundle::read_open_key(file, args.key.source()));
+  PendingBundle bundle = open_in_background(file, std::move(key));
   auto opened = [&]() -> Result<const bundle::OpenedBundle*> {
     if (!bundle.get()) return std::unexpected(bundle.get().error());
     return &*bundle.get();
@@ -97,7 +99,7 @@ Action setup_push(CLI::App& sub) {
   sub.add_option("--inventory", args->inventory, "The fleet's inventory (TOML)")
       ->required()
       ->type_name("FILE");
-  add_passphrase_options(sub, args->passphrase);
+  add_bundle_key_options(sub, args->key);
   sub.add_option("--parallel", args->parallel, "Nodes worked on at once, one connection each")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
       ->type_name("N")

@@ -3,8 +3,8 @@
 #include <mutex>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
-#include "cli/passphrase_options.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/inventory.hpp"
@@ -20,7 +20,7 @@ struct VerifyArgs {
   std::string inventory;
   std::string bundle;
   std::string manifest;
-  PassphraseOptions passphrase;
+  BundleKeyOptions key;
   std::size_t parallel = 32;
   bool json = false;
 };
@@ -29,6 +29,7 @@ constexpr std::string_view kExamples =
     "Examples:\n"
     "  keyfleet verify --inventory fleet.toml --manifest keys/manifest.json\n"
     "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --passphrase-file pass\n"
+    "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --identity identity.txt\n"
     "  keyfleet verify --inventory fleet.toml        # do all nodes agree?\n"
     "\n"
     "Each node's DEST/current is read over one SSH connection: every file is read back over\n"
@@ -45,7 +46,7 @@ constexpr std::string_view kExamples =
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
   if (args.bundle.empty()) return std::nullopt;
-  auto file = KF_TRY(bundle::open_bundle_file(args.bundle, args.passphrase.source()));
+  auto file = KF_TRY(bundle::open_bundle_file(args.bundle, args.key.source()));
   return std::move(file.bundle);
 }
 
@@ -110,16 +111,18 @@ Action setup_verify(CLI::App& sub) {
       ->required()
       ->type_name("FILE");
   auto* bundle =
-      sub.add_option("--bundle", args->bundle,
-                     "Compare with the manifest inside this bundle (needs its passphrase)")
+      sub.add_option(
+             "--bundle", args->bundle,
+             "Compare with the manifest inside this bundle (needs its passphrase or identity)")
           ->type_name("FILE");
   auto* manifest = sub.add_option("--manifest", args->manifest,
                                   "Compare with this manifest.json (as create-keys wrote it)")
                        ->type_name("FILE");
   bundle->excludes(manifest);
-  add_passphrase_options(sub, args->passphrase);
-  args->passphrase.file_option->needs(bundle);
-  args->passphrase.fd_option->needs(bundle);
+  add_bundle_key_options(sub, args->key);
+  args->key.passphrase.file_option->needs(bundle);
+  args->key.passphrase.fd_option->needs(bundle);
+  args->key.identity_option->needs(bundle);
   sub.add_option("--parallel", args->parallel, "Nodes checked at once, one connection each")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
       ->type_name("N")
