@@ -7,7 +7,7 @@ declare -A groups=(
   [build]="build-essential cmake ninja-build pkg-config libssl-dev libarchive-dev libssh-dev libsodium-dev
            libboost-filesystem-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtoml11-dev"
   [test]="googletest libgtest-dev libgmock-dev openssl openssh-server openssh-client
-          openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless"
+          openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless time"
   [fuzz]="clang-16 libclang-rt-16-dev"
   [lint]="clang-format clang-tidy-16"
   [bench]="pdsh pssh clustershell ansible-core gnuplot-nox time python3"
