@@ -7,10 +7,11 @@
 //
 // Prints "median_ms min_ms max_ms runs" on one line.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -33,8 +34,15 @@ int main(int argc, char** argv) {
     std::cerr << "keyfleet-bench-decrypt: unknown option " << option << "\n";
     return 2;
   }
-  int runs = argc == 5 ? std::atoi(argv[4]) : 50;
-  if (runs < 1) runs = 1;
+  int runs = 50;
+  if (argc == 5) {
+    std::string_view text = argv[4];
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), runs);
+    if (error != std::errc() || end != text.data() + text.size() || runs < 1) {
+      std::cerr << "keyfleet-bench-decrypt: RUNS must be a positive number, not " << text << "\n";
+      return 2;
+    }
+  }
 
   auto fail = [](const kf::Error& e) {
     std::cerr << "keyfleet-bench-decrypt: " << e.message << "\n";

@@ -27,7 +27,8 @@ struct CheckedBundleFile {
 // age identity files (--identity). Never argv, never the environment.
 struct KeySource {
   KeySource() = default;
-  KeySource(PassphraseSource source) : passphrase(std::move(source)) {}  // NOLINT: implicit
+  // Implicit: a passphrase source alone is a KeySource; passphrase-only callers stay unchanged.
+  KeySource(PassphraseSource source) : passphrase(std::move(source)) {}
 
   PassphraseSource passphrase;
   std::vector<boost::filesystem::path> identity_files;
