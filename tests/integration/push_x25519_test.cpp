@@ -19,6 +19,14 @@ using test::nodes_of;
 constexpr long kTargetKib = 64 * 1024;
 constexpr long kFailKib = 96 * 1024;
 
+// AddressSanitizer's shadow memory and quarantine multiply a process's RSS (this push measures
+// about 150 MiB under `make asan-test`), so the bound means nothing there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // "Maximum resident set size (kbytes): N" from /usr/bin/time -v; -1 when it is not there.
 long peak_rss_kib(const std::string& time_output) {
   std::smatch m;
@@ -85,6 +93,10 @@ TEST(PushX25519, InstallsEverywhereWithAnIdentityWellUnderTheMemoryTarget) {
       "[ measure  ] push of an X25519 bundle to {} nodes: peak RSS {:.1f} MiB "
       "(target {} MiB, this test fails above {} MiB)\n",
       kNodes, static_cast<double>(rss) / 1024, kTargetKib / 1024, kFailKib / 1024);
+  if (kSanitized) {
+    std::cout << "[ measure  ] not checked against the bound: built with AddressSanitizer\n";
+    return;
+  }
   EXPECT_LT(rss, kFailKib) << "push of an X25519 bundle needs no scrypt memory";
 }
 
