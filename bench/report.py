@@ -30,6 +30,8 @@ LABELS = {
     "keyfleet-t2": "keyfleet push + verify",
     "keyfleet-decrypt": "keyfleet inspect with the passphrase (the decryption alone, no connection)",
     "keyfleet-wf10": "keyfleet push --no-install, bundle at work factor 10",
+    "keyfleet-push-x25519": "keyfleet push (install), X25519 bundle (--identity)",
+    "keyfleet-decrypt-x25519": "keyfleet inspect --identity, X25519 bundle (whole process, no connection)",
 }
 PEERS = ["pdsh", "pssh", "clush", "ansible", "scp-loop"]
 T1_ORDER = ["keyfleet"] + PEERS + ["ssh-true", "ssh-true-kfkex"]
@@ -123,8 +125,17 @@ class Report:
         self.versions = read_tsv(os.path.join(out, "versions.tsv"))
         self.kex = read_tsv(os.path.join(out, "kex.tsv"))[1:]
         self.notes = read_tsv(os.path.join(out, "notes.tsv"))
+        # kind -> (median, min, max) ms of opening the bundle in memory (keyfleet-bench-decrypt).
+        self.decrypt = {row[0]: tuple(float(x) for x in row[1:4])
+                        for row in read_tsv(os.path.join(out, "decrypt.tsv"))[1:] if len(row) >= 4}
         self.sizes = sorted({int(r["n"]) for r in self.rows if r["test"] == "t1"})
         self.target_n = TARGET_N if TARGET_N in self.sizes else (max(self.sizes) if self.sizes else None)
+
+    def passphrase_bundle(self):
+        """Which bundle the passphrase figures used, for every table that shows one."""
+        wf = self.config.get("work_factor", "")
+        wf = wf if wf.isdigit() else "18, keyfleet's default"
+        return f"passphrase bundle, scrypt work factor {wf}"
 
     def get(self, test, tool, n):
         return self.runs.get((test, tool, n), Runs([]))
@@ -228,16 +239,22 @@ class Report:
         if not any(self.get("t2", "keyfleet-push", n) for n in self.sizes):
             why = self.not_run("t2", "keyfleet") or self.not_run("t2", "keyfleet-push") or "no accepted run"
             return lines + [f"Not run: {why}."]
-        lines += ["| N | push (install) | verify | push + verify | fastest peer's T1 | (push + verify) / fastest peer | push peak RSS MiB |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"push, verify and their sum use the {self.passphrase_bundle()}; the last two columns "
+                  "are push (install) of the same key set sealed to an age X25519 recipient, opened with "
+                  "`--identity` (no scrypt).", "",
+                  "| N | push (install) | verify | push + verify | fastest peer's T1 | (push + verify) / fastest peer | push peak RSS MiB | X25519 push | X25519 push peak RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for n in self.sizes:
             push, verify, both = (self.get("t2", t, n) for t in ("keyfleet-push", "keyfleet-verify", "keyfleet-t2"))
+            x25519 = self.get("x25519", "keyfleet-push-x25519", n)
             peer = self.fastest_peer(n)
             lines.append(f"| {n} | {self.cell_or_why('t2', 'keyfleet-push', n)} | "
                          f"{self.cell_or_why('t2', 'keyfleet-verify', n)} | {cell(both)} | "
                          + (f"{fmt_s(peer[1])} ({LABELS[peer[0]]})" if peer else "—") + " | "
                          + (f"{both.median / peer[1]:.2f}" if both and peer else "—") + " | "
-                         + (f"{max(push.rss) / 1024:.1f}" if push else "—") + " |")
+                         + (f"{max(push.rss) / 1024:.1f}" if push else "—") + " | "
+                         + f"{self.cell_or_why('x25519', 'keyfleet-push-x25519', n)} | "
+                         + (f"{max(x25519.rss) / 1024:.1f}" if x25519 else "—") + " |")
         return lines
 
     def create_keys(self):
@@ -272,13 +289,16 @@ class Report:
         n = self.target_n
         lines = ["", "## Memory: where push's peak RSS goes", ""]
         rows = [("t1", "keyfleet"), ("t2", "keyfleet-push"), ("memory", "keyfleet-decrypt"),
-                ("memory", "keyfleet-wf10")]
+                ("memory", "keyfleet-wf10"), ("x25519", "keyfleet-push-x25519"),
+                ("memory", "keyfleet-decrypt-x25519")]
         if n is None or not any(self.get(t, tool, n) for t, tool in rows):
             return lines + ["Not measured."]
-        lines += [f"Peak RSS of the whole process at N = {n} (largest run). scrypt needs 128 × r × 2^w "
+        lines += [f"Peak RSS of the whole process at N = {n} (largest run). The first four rows use the "
+                  f"{self.passphrase_bundle()} (the work-factor-10 row excepted); the last two the same "
+                  "key set sealed to an age X25519 recipient. scrypt needs 128 × r × 2^w "
                   "bytes at once (r = 8): 256 MiB at the default work factor w = 18, 1 MiB at w = 10. "
                   "The work factor is the bundle maker's choice (`bundle --work-factor`) and protects the "
-                  "passphrase; push pays it once, whatever N.", "",
+                  "passphrase; push pays it once, whatever N. An X25519 bundle needs no scrypt at all.", "",
                   "| process | peak RSS MiB | median s |", "|---|---|---|"]
         for test, tool in rows:
             r = self.get(test, tool, n)
@@ -287,6 +307,13 @@ class Report:
             else:
                 why = self.not_run(test, tool) or self.discard_reason(test, tool, n) or "no accepted run"
                 lines.append(f"| {LABELS[tool]} | not run: {why} | |")
+        if self.decrypt:
+            lines += ["", "Opening the bundle in memory alone (decrypt, authenticate, validate the tar; "
+                      "`keyfleet-bench-decrypt`, no process start-up), median (min–max) ms:", "",
+                      "| bundle | ms |", "|---|---|"]
+            names = {"x25519": "X25519 bundle, one identity", "scrypt": self.passphrase_bundle()}
+            for kind, (median, low, high) in sorted(self.decrypt.items(), reverse=True):
+                lines.append(f"| {names.get(kind, kind)} | {median:.2f} ({low:.2f}–{high:.2f}) |")
         return lines
 
     def cpu(self):
@@ -313,7 +340,7 @@ class Report:
 
     def targets(self):
         n = self.target_n
-        lines = ["", "## Targets (issue 5)", ""]
+        lines = ["", "## Targets (issues 5 and 16)", ""]
         if n is None:
             return lines + ["No T1 size was measured."]
         if n != TARGET_N:
@@ -356,9 +383,23 @@ class Report:
             if decrypt and light:
                 measured += (f"; the decryption alone {max(decrypt.rss) / 1024:.1f} MiB, push with a "
                              f"work-factor-10 bundle {max(light.rss) / 1024:.1f} MiB (see Memory)")
-            row(f"push peak RSS at N = {n} < 64 MiB", measured, max(push.rss) < 64 * 1024)
+            row(f"push peak RSS at N = {n} < 64 MiB ({self.passphrase_bundle()})", measured,
+                max(push.rss) < 64 * 1024)
         else:
-            row(f"push peak RSS at N = {n} < 64 MiB", "not run", None)
+            row(f"push peak RSS at N = {n} < 64 MiB ({self.passphrase_bundle()})", "not run", None)
+        x25519 = self.get("x25519", "keyfleet-push-x25519", n)
+        if x25519:
+            row(f"push peak RSS at N = {n} ≤ 64 MiB, X25519 bundle (issue 16)",
+                f"{max(x25519.rss) / 1024:.1f} MiB (largest run)", max(x25519.rss) <= 64 * 1024)
+        else:
+            row(f"push peak RSS at N = {n} ≤ 64 MiB, X25519 bundle (issue 16)",
+                self.not_run("x25519", "keyfleet") or "not run", None)
+        if "x25519" in self.decrypt:
+            median = self.decrypt["x25519"][0]
+            row("decrypting an X25519 bundle ≤ 5 ms (issue 16)",
+                f"{median:.2f} ms (median, in memory)", median <= 5)
+        else:
+            row("decrypting an X25519 bundle ≤ 5 ms (issue 16)", "not run", None)
         scale = sorted((sn, r) for (t, tool, sn), r in self.runs.items() if t == "scale" and tool == "keyfleet-push")
         if scale and push:
             sn, r = scale[-1]
@@ -462,7 +503,8 @@ class Report:
         if n is None:
             return lines + ["No fleet size was measured."]
         kf = self.get("t1", "keyfleet", n)
-        lines += [f"T1 at N = {n}, copy + `sha256sum` on every node, median wall seconds:", "",
+        lines += [f"T1 at N = {n}, copy + `sha256sum` on every node, median wall seconds (every tool "
+                  f"copies the {self.passphrase_bundle()}):", "",
                   "| tool | seconds | tool / keyfleet |", "|---|---|---|"]
         for tool in T1_ORDER:
             r = self.get("t1", tool, n)
@@ -474,8 +516,22 @@ class Report:
         both = self.get("t2", "keyfleet-t2", n)
         peer = self.fastest_peer(n)
         if both and peer:
-            lines += ["", f"T2 (push with install + verify) at N = {n}: {fmt_s(both.median)} s, "
+            lines += ["", f"T2 (push with install + verify, {self.passphrase_bundle()}) at N = {n}: "
+                          f"{fmt_s(both.median)} s, "
                           f"{both.median / peer[1]:.2f}× the fastest peer's T1 ({LABELS[peer[0]]})."]
+        push, x25519 = self.get("t2", "keyfleet-push", n), self.get("x25519", "keyfleet-push-x25519", n)
+        memory = []
+        if push:
+            memory.append(f"{max(push.rss) / 1024:.1f} MiB with the {self.passphrase_bundle()}")
+        if x25519:
+            memory.append(f"{max(x25519.rss) / 1024:.1f} MiB with an X25519 bundle "
+                          f"({fmt_s(x25519.median)} s)")
+        if memory:
+            lines += ["", f"push (install) peak RSS at N = {n}: " + "; ".join(memory) + "."]
+        if "x25519" in self.decrypt:
+            lines += ["", f"Opening an X25519 bundle in memory: {self.decrypt['x25519'][0]:.2f} ms (median)"
+                          + (f"; the passphrase bundle: {self.decrypt['scrypt'][0]:.0f} ms" if "scrypt" in self.decrypt else "")
+                          + "."]
         kf_keys, ossl = self.get("create-keys", "keyfleet-ec-p256", 10), self.get("create-keys", "openssl-ec-p256", 10)
         if kf_keys and ossl:
             lines += ["", f"create-keys (ec-p256, 10 hosts): {fmt_s(kf_keys.median)} s, "
@@ -487,7 +543,7 @@ class Report:
         met = sum(1 for l in verdicts if l.endswith("| met |"))
         missed = sum(1 for l in verdicts if "**missed**" in l)
         missed_names = [l.split(" | ")[0].lstrip("| ") for l in verdicts if "**missed**" in l]
-        lines += ["", f"Issue 5's targets: {met} met, {missed} missed, {len(verdicts) - met - missed} not measured"
+        lines += ["", f"Targets of issues 5 and 16: {met} met, {missed} missed, {len(verdicts) - met - missed} not measured"
                       + (f" (missed: {'; '.join(missed_names)}; why and the plan: the Analysis section)" if missed_names else "")
                       + ". Tables, method, key exchanges and the plot: [bench/RESULTS.md](bench/RESULTS.md).", "",
                   "![Wall time against N for every tool](bench/results.png)"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: keyfleet against the tools operators use today, on loopback sshd fleets
-# (tests/fleet/fleet.sh). Writes bench/results.csv, bench/RESULTS.md, bench/results.png and the
+# (tests/fleet/fleet.sh). Every tool copies the passphrase bundle; keyfleet push also installs the
+# same key set sealed to an age X25519 recipient (issue 16: no scrypt, so a small push). Writes bench/results.csv, bench/RESULTS.md, bench/results.png and the
 # README's performance section; raw outputs of every run go to bench/out/ (not committed).
 #
 #   bench/run.sh [KEYFLEET_BINARY]        (default build/keyfleet)
@@ -144,6 +145,26 @@ key_hosts() {
   for ((k = 1; k <= 10; k++)); do echo "10.0.0.$k node$k.example.com"; done
 }
 
+# The same key set sealed to a recipient made by `keyfleet keygen`: push opens it with --identity.
+prepare_x25519_bundle() {
+  export BENCH_X25519_BUNDLE="" BENCH_IDENTITY=""
+  local prefix=$out/runs/prepare recipient
+  [[ -n $BENCH_PASSPHRASE ]] || return 0
+  if ! "$kf" keygen --help >/dev/null 2>&1; then
+    note not-run x25519 keyfleet - "this keyfleet has no keygen command"
+    return 0
+  fi
+  if recipient=$("$kf" keygen --out "$work/identity" 2>"$prefix-keygen.err") &&
+    "$kf" bundle --keys "$BENCH_KEYS" --out "$work/bundle-x25519.kfb" --recipient "$recipient" \
+      >"$prefix-bundle-x25519.out" 2>"$prefix-bundle-x25519.err"; then
+    BENCH_X25519_BUNDLE=$work/bundle-x25519.kfb
+    BENCH_IDENTITY=$work/identity
+    printf 'bundle_x25519_bytes\t%s\n' "$(stat -c %s "$BENCH_X25519_BUNDLE")" >>"$out/config.tsv"
+  else
+    note not-run x25519 keyfleet - "keygen/bundle --recipient failed: $(last_error "$prefix-bundle-x25519") $(last_error "$prefix-keygen")"
+  fi
+}
+
 prepare_bundle() {
   export BENCH_BUNDLE=$work/bundle.kfb BENCH_KEYS=$work/keys BENCH_PASSPHRASE=""
   write_key_inventory "$work/keys-inventory.toml"
@@ -238,12 +259,14 @@ finish_run() {  # TEST TOOL N RUN CPU0 CPU1 ALIVE WHY
 }
 
 # T2: push with install, then verify, each a whole process; recorded as two rows of one run.
+# TEST x25519 is the push alone, of the X25519 bundle (tool keyfleet-push-x25519).
 t2_run() {  # TEST N RUN
-  local test=$1 n=$2 run=$3 prefix cpu0 cpu1 alive why=""
+  local test=$1 n=$2 run=$3 prefix cpu0 cpu1 alive why="" tool=keyfleet-push sub=push
+  [[ $test == x25519 ]] && tool=keyfleet-push-x25519 sub=push-x25519
   clean_nodes "$BENCH_FLEET"
   prefix=$out/runs/$test-n$n-push-r$run
   read -r cpu0 _ < <(sshd_cpu "$BENCH_FLEET" 10)
-  timed "$prefix" "$(limit_for "$n")" "$bench/peers/keyfleet.sh" push
+  timed "$prefix" "$(limit_for "$n")" "$bench/peers/keyfleet.sh" "$sub"
   read -r cpu1 alive < <(sshd_cpu "$BENCH_FLEET" 10)
   if ((T_RC != 0)); then
     why="${T_WHY:-exit status $T_RC}: $(last_error "$prefix")"
@@ -251,7 +274,7 @@ t2_run() {  # TEST N RUN
     why=$("$BENCH_PYTHON" "$bench/util.py" nodes-ok "$prefix.out" "$n" ok 2>&1) &&
       why=$("$BENCH_PYTHON" "$bench/util.py" installed "$BENCH_FLEET" "$n" "$BENCH_KEYS/manifest.json" 2>&1) || true
   fi
-  finish_run "$test" keyfleet-push "$n" "$run" "$cpu0" "$cpu1" "$alive" "$why" || return 0
+  finish_run "$test" "$tool" "$n" "$run" "$cpu0" "$cpu1" "$alive" "$why" || return 0
   [[ $test == t2 ]] || return 0
   if ((${failures[keyfleet-verify]:-0} >= 2)); then return 0; fi
   prefix=$out/runs/t2-n$n-verify-r$run
@@ -446,6 +469,19 @@ bench_memory() {  # N
   ((T_RC == 0)) || why="${T_WHY:-exit status $T_RC}: $(last_error "$prefix")"
   finish_run memory keyfleet-decrypt "$n" 1 0 0 0 "$why" || true
 
+  # The X25519 decryption, as a whole `inspect --identity` process (start-up included), 5 runs.
+  local run
+  if [[ -n $BENCH_X25519_BUNDLE ]]; then
+    for run in 1 2 3 4 5; do
+      prefix=$out/runs/memory-n$n-decrypt-x25519-r$run
+      timed "$prefix" 60 "$kf" inspect "$BENCH_X25519_BUNDLE" --identity "$BENCH_IDENTITY"
+      why=""
+      ((T_RC == 0)) || why="${T_WHY:-exit status $T_RC}: $(last_error "$prefix")"
+      finish_run memory keyfleet-decrypt-x25519 "$n" "$run" 0 0 0 "$why" || true
+    done
+  fi
+  decrypt_times
+
   prefix=$out/runs/memory-n$n-wf10
   if ! "$kf" bundle --keys "$BENCH_KEYS" --out "$light" --passphrase-file "$BENCH_PASSPHRASE" \
       --work-factor 10 >"$prefix-bundle.out" 2>"$prefix-bundle.err"; then
@@ -467,6 +503,29 @@ bench_memory() {  # N
   fi
   finish_run memory keyfleet-wf10 "$n" 1 "$cpu0" "$cpu1" "$alive" "$why" || true
   rm -f "$light"
+}
+
+# The opening of each bundle in memory alone (keyfleet-bench-decrypt, built beside keyfleet: no
+# process start-up, no file reading), to decrypt.tsv: kind, median, min and max ms, runs.
+decrypt_times() {
+  local timer prefix=$out/runs/decrypt-times line
+  timer=$(dirname "$kf")/keyfleet-bench-decrypt
+  if [[ ! -x $timer ]]; then
+    note not-run decrypt keyfleet - "no $timer (make build)"
+    return 0
+  fi
+  printf 'kind\tmedian_ms\tmin_ms\tmax_ms\truns\n' >"$out/decrypt.tsv"
+  if [[ -n $BENCH_X25519_BUNDLE ]] &&
+    line=$("$timer" "$BENCH_X25519_BUNDLE" --identity "$BENCH_IDENTITY" 200 2>"$prefix-x25519.err"); then
+    printf 'x25519\t%s\n' "${line// /$'\t'}" >>"$out/decrypt.tsv"
+  elif [[ -n $BENCH_X25519_BUNDLE ]]; then
+    note not-run decrypt keyfleet-x25519 - "$(last_error "$prefix-x25519")"
+  fi
+  if line=$("$timer" "$BENCH_BUNDLE" --passphrase-file "$BENCH_PASSPHRASE" 3 2>"$prefix-scrypt.err"); then
+    printf 'scrypt\t%s\n' "${line// /$'\t'}" >>"$out/decrypt.tsv"
+  else
+    note not-run decrypt keyfleet-scrypt - "$(last_error "$prefix-scrypt")"
+  fi
 }
 
 bench_size() {  # N
@@ -491,6 +550,10 @@ bench_size() {  # N
     if [[ $kf_push == yes ]] && ((${failures[keyfleet-push]:-0} < 2)); then
       t2_run t2 "$n" "$run"
       ((${failures[keyfleet-push]:-0} == 2)) && note not-run t2 keyfleet-push "$n" "given up after 2 failed runs in a row"
+    fi
+    if [[ $kf_push == yes && -n $BENCH_X25519_BUNDLE ]] && ((${failures[keyfleet-push-x25519]:-0} < 2)); then
+      t2_run x25519 "$n" "$run" || true
+      ((${failures[keyfleet-push-x25519]:-0} == 2)) && note not-run x25519 keyfleet-push-x25519 "$n" "given up after 2 failed runs in a row"
     fi
   done
   if [[ $kf_push == yes && $n == "$largest" ]]; then bench_memory "$n"; fi
@@ -558,6 +621,7 @@ write_machine
 write_versions
 KF_KEX=curve25519-sha256
 prepare_bundle
+prepare_x25519_bundle
 check_tools
 log "bundle: $(stat -c %s "$BENCH_BUNDLE") bytes, sha256 $BUNDLE_SHA"
 bench_create_keys

@@ -3,7 +3,7 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'inventory create-keys bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'inventory create-keys keygen bundle inspect unpack push verify cleanup rollback help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
@@ -14,14 +14,15 @@ _keyfleet() {
         show) opts='--help -h --inventory --limit --exclude --ssh-config --json'; valued='--inventory --limit --exclude --ssh-config';;
       esac;;
     create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
-    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --work-factor';;
-    inspect) opts='--help -h --passphrase-file --passphrase-fd --json'; valued='--passphrase-file --passphrase-fd';;
-    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --keep --owner';;
-    push) opts='--help -h --inventory --parallel --yes -y --json --passphrase-file --passphrase-fd --rolling --batch --max-failures --allow-downgrade --no-install --dry-run'; valued='--inventory --parallel --passphrase-file --passphrase-fd --batch --max-failures';;
-    verify) opts='--help -h --inventory --parallel --json --bundle --manifest --passphrase-file --passphrase-fd'; valued='--inventory --parallel --bundle --manifest --passphrase-file --passphrase-fd';;
+    keygen) opts='--help -h --out --json'; valued='--out';;
+    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor';;
+    inspect) opts='--help -h --passphrase-file --passphrase-fd --identity --json'; valued='--passphrase-file --passphrase-fd --identity';;
+    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner';;
+    push) opts='--help -h --inventory --parallel --yes -y --json --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --no-install --dry-run'; valued='--inventory --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures';;
+    verify) opts='--help -h --inventory --parallel --json --bundle --manifest --passphrase-file --passphrase-fd --identity'; valued='--inventory --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
     cleanup) opts='--help -h --inventory --parallel --json --bundle --keep --purge-old'; valued='--inventory --parallel --bundle --keep';;
     rollback) opts='--help -h --inventory --parallel --yes -y --json --to'; valued='--inventory --parallel --to';;
-    help) opts='--help -h inventory create-keys bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
+    help) opts='--help -h inventory create-keys keygen bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi

@@ -175,9 +175,31 @@ Result<SecretBytes> open_with_file_key(std::span<const std::uint8_t> file,
 Result<HeaderInfo> inspect_header(std::span<const std::uint8_t> file) {
   KF_CHECK(check_file_size(file));
   Header header = KF_TRY(parse_header(file));
-  ScryptStanza stanza = KF_TRY(scrypt_stanza(header));
+  HeaderInfo info;
+  auto is_scrypt = [](const Stanza& s) { return s.args[0] == kScryptType; };
+  if (std::any_of(header.stanzas.begin(), header.stanzas.end(), is_scrypt)) {
+    info.work_factor = KF_TRY(scrypt_stanza(header)).work_factor;
+  } else {
+    info.kind = RecipientKind::x25519;
+    for (const Stanza& stanza : header.stanzas) {
+      if (stanza.args[0] != kX25519Type) {
+        ++info.other_stanzas;
+        continue;
+      }
+      KF_CHECK(check_x25519_stanza(stanza));
+      ++info.x25519_stanzas;
+    }
+    // Only stanzas of unknown types (ML-KEM, plugins): no key keyfleet can hold opens it.
+    if (info.x25519_stanzas == 0)
+      return fail(ExitCode::integrity,
+                  "no identity matched: the file has neither a passphrase (scrypt) stanza nor an "
+                  "X25519 one, only {} of types keyfleet does not support",
+                  info.other_stanzas);
+  }
   KF_CHECK(check_payload_layout(file.size() - header.size));
-  return HeaderInfo{stanza.work_factor, header.size, file.size() - header.size};
+  info.header_size = header.size;
+  info.payload_size = file.size() - header.size;
+  return info;
 }
 
 Result<std::vector<std::uint8_t>> encrypt_scrypt(std::span<const std::uint8_t> plaintext,

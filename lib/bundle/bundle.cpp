@@ -103,14 +103,19 @@ Result<void> check_work_factor(int work_factor) {
   return {};
 }
 
-Result<MadeBundle> make_bundle(const KeySet& keyset, std::string_view passphrase, int work_factor) {
-  KF_CHECK(check_work_factor(work_factor));
+Result<MadeBundle> make_bundle(const KeySet& keyset, const SealKey& key) {
+  if (const auto* scrypt = std::get_if<ScryptSeal>(&key.key))
+    KF_CHECK(check_work_factor(scrypt->work_factor));
   SecretBytes tar = KF_TRY(keyset_tar(keyset));
   MadeBundle made;
-  made.bytes = KF_TRY(age::encrypt_scrypt(tar, passphrase, work_factor));
+  made.bytes = KF_TRY(seal(tar, key));
   made.sha256 = sha256_hex(made.bytes);
   made.manifest = keyset.manifest;
   return made;
+}
+
+Result<MadeBundle> make_bundle(const KeySet& keyset, std::string_view passphrase, int work_factor) {
+  return make_bundle(keyset, SealKey::with_passphrase(passphrase, work_factor));
 }
 
 Result<MadeBundle> make_bundle(const fs::path& keyset_dir, std::string_view passphrase,
@@ -207,22 +212,31 @@ Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
   return opened;
 }
 
-Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes,
-                                 std::string_view passphrase) {
+Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes, const OpenKey& key) {
   BundleInfo info = KF_TRY(inspect_bundle(bundle_bytes));
-  SecretBytes tar = KF_TRY(age::decrypt_scrypt(bundle_bytes, passphrase));
+  SecretBytes tar = KF_TRY(unseal(bundle_bytes, key));
   OpenedBundle opened = KF_TRY(validate_tar(tar));
   opened.sha256 = std::move(info.sha256);
   opened.size = info.size;
   opened.work_factor = info.header.work_factor;
+  opened.kind = info.header.kind;
+  return opened;
+}
+
+Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes,
+                                 std::string_view passphrase) {
+  return open_bundle(bundle_bytes, OpenKey::with_passphrase(passphrase));
+}
+
+Result<OpenedBundle> load_bundle(const fs::path& path, const OpenKey& key) {
+  auto bytes = KF_TRY(read_bundle_file(path));
+  auto opened = open_bundle(bytes, key);
+  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
   return opened;
 }
 
 Result<OpenedBundle> load_bundle(const fs::path& path, std::string_view passphrase) {
-  auto bytes = KF_TRY(read_bundle_file(path));
-  auto opened = open_bundle(bytes, passphrase);
-  if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
-  return opened;
+  return load_bundle(path, OpenKey::with_passphrase(passphrase));
 }
 
 }  // namespace kf::bundle

@@ -11,12 +11,13 @@
 #include <boost/filesystem/path.hpp>
 
 #include "bundle/age.hpp"
+#include "bundle/bundle_key.hpp"
 #include "core/error.hpp"
 #include "core/secret.hpp"
 #include "pki/manifest.hpp"
 
-// A keyfleet bundle: age v1 (one scrypt stanza) around a POSIX pax tar whose first entry is
-// manifest.json, followed by the key set's files. See docs/bundle-format.md.
+// A keyfleet bundle: age v1 (one scrypt stanza, or X25519 stanzas) around a POSIX pax tar whose
+// first entry is manifest.json, followed by the key set's files. See docs/bundle-format.md.
 namespace kf::bundle {
 
 inline constexpr std::size_t kMaxEntries = 1024;
@@ -59,6 +60,8 @@ struct MadeBundle {
 // A work factor outside kMinWorkFactor..age::kMaxWorkFactor is a usage error.
 Result<void> check_work_factor(int work_factor);
 
+// Seals the key set's tar with `key` (a passphrase work factor is checked first).
+Result<MadeBundle> make_bundle(const KeySet& keyset, const SealKey& key);
 Result<MadeBundle> make_bundle(const KeySet& keyset, std::string_view passphrase, int work_factor);
 Result<MadeBundle> make_bundle(const boost::filesystem::path& keyset_dir,
                                std::string_view passphrase, const BundleOptions& options);
@@ -71,7 +74,8 @@ Result<void> write_bundle_file(const boost::filesystem::path& path,
 // A bundle file read whole, refusing more than age::kMaxFileSize. A missing file is a usage error.
 Result<std::vector<std::uint8_t>> read_bundle_file(const boost::filesystem::path& path);
 
-// What can be known without the passphrase: the header parses, with exactly one scrypt stanza.
+// What can be known without a key: the header parses, with exactly one scrypt stanza or one or more
+// X25519 stanzas (age::inspect_header).
 struct BundleInfo {
   std::string sha256;
   std::uint64_t size = 0;
@@ -87,13 +91,16 @@ struct OpenedBundle {
   std::vector<KeySetFile> files;  // in manifest order
   std::string sha256;             // of the bundle file (the ciphertext), lowercase hex
   std::uint64_t size = 0;         // of the bundle file
-  int work_factor = 0;
+  int work_factor = 0;            // scrypt only
+  age::RecipientKind kind = age::RecipientKind::scrypt;
 };
 
 // Decrypts, authenticates and validates (every rule of docs/bundle-format.md). Any failure is
 // ExitCode::integrity with the reason.
+Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes, const OpenKey& key);
 Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes,
                                  std::string_view passphrase);
+Result<OpenedBundle> load_bundle(const boost::filesystem::path& path, const OpenKey& key);
 Result<OpenedBundle> load_bundle(const boost::filesystem::path& path, std::string_view passphrase);
 
 // Checks decrypted tar bytes against the rules (the part of open_bundle after decryption).

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bundle/age_keys.hpp"
 #include "bundle/bundle.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
@@ -18,9 +19,16 @@ struct BundleArgs {
   std::string keys;
   std::string out;
   PassphraseOptions passphrase;
+  std::vector<std::string> recipients;
+  std::vector<std::string> recipients_files;
   bool include_ca_key = false;
   int work_factor = age::kDefaultWorkFactor;
+  CLI::Option* work_factor_option = nullptr;
   bool json = false;
+
+  [[nodiscard]] bool to_recipients() const {
+    return !recipients.empty() || !recipients_files.empty();
+  }
 };
 
 constexpr std::string_view kExamples =
@@ -28,15 +36,50 @@ constexpr std::string_view kExamples =
     "  keyfleet bundle --keys keys/ --out keys-gen2.age\n"
     "      asks for a new passphrase twice on the terminal\n"
     "  keyfleet bundle --keys keys/ --out keys-gen2.age --passphrase-file ~/.keyfleet-pass\n"
+    "  keyfleet bundle --keys keys/ --out keys-gen2.age --recipient age1...\n"
+    "      sealed to the deploy host's public key: only its identity file opens it\n"
     "  age -d keys-gen2.age | tar -t      (emergency access with the standard age tool)\n"
     "\n"
-    "The bundle is age v1 (scrypt passphrase) around a tar of manifest.json and the key set's\n"
-    "files, created with mode 0600. ca.key stays out unless --include-ca-key. An existing --out\n"
-    "is never replaced (exit 4). The key set must be exactly what its manifest records (exit 3).\n"
+    "The bundle is age v1 (an scrypt passphrase, or one X25519 stanza per --recipient) around a\n"
+    "tar of manifest.json and the key set's files, created with mode 0600. A passphrase and\n"
+    "recipients never seal the same bundle. ca.key stays out unless --include-ca-key. An\n"
+    "existing --out is never replaced (exit 4). The key set must be exactly what its manifest\n"
+    "records (exit 3).\n"
     "See docs/bundle-format.md.\n\n";
+
+// --recipient and --recipients-file together, each checked; a bad one is a usage error naming it.
+Result<std::vector<age::X25519Recipient>> read_recipients(const BundleArgs& args) {
+  std::vector<age::X25519Recipient> out;
+  for (const auto& text : args.recipients) {
+    auto recipient = age::parse_recipient(text);
+    if (!recipient) return std::unexpected(with_context(recipient.error(), "--recipient"));
+    out.push_back(*recipient);
+  }
+  for (const auto& file : args.recipients_files) {
+    auto some = KF_TRY(age::read_recipients_file(file));
+    out.insert(out.end(), some.begin(), some.end());
+  }
+  return out;
+}
+
+Result<bundle::SealKey> read_seal_key(const BundleArgs& args) {
+  if (!args.to_recipients()) {
+    SecretString passphrase =
+        KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
+    return bundle::SealKey{bundle::ScryptSeal{std::move(passphrase), args.work_factor}};
+  }
+  return bundle::SealKey::to_recipients(KF_TRY(read_recipients(args)));
+}
 
 Result<int> run_bundle(const BundleArgs& args) {
   fs::path out = args.out;
+  if (args.to_recipients() && has_passphrase(args.passphrase.source()))
+    return fail(ExitCode::usage,
+                "--recipient/--recipients-file and --passphrase-file/--passphrase-fd cannot be "
+                "used together: age seals a file with a passphrase or to recipients, never both");
+  if (args.to_recipients() && args.work_factor_option->count() > 0)
+    return fail(ExitCode::usage,
+                "--work-factor applies to passphrase bundles only, not to --recipient");
   KF_CHECK(bundle::check_work_factor(args.work_factor));
   // Everything that can be refused is checked before the operator types a passphrase.
   if (struct stat st{}; ::lstat(out.c_str(), &st) == 0) {
@@ -46,20 +89,25 @@ Result<int> run_bundle(const BundleArgs& args) {
                 out.string());
   }
   bundle::KeySet keyset = KF_TRY(bundle::load_keyset(args.keys, args.include_ca_key));
-  SecretString passphrase =
-      KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
-  bundle::MadeBundle made =
-      KF_TRY(bundle::make_bundle(keyset, passphrase.view(), args.work_factor));
+  bundle::SealKey key = KF_TRY(read_seal_key(args));
+  bundle::MadeBundle made = KF_TRY(bundle::make_bundle(keyset, key));
   KF_CHECK(bundle::write_bundle_file(out, made.bytes));
 
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : made.manifest.files) files.push_back(f.name);
+  nlohmann::json recipients = nlohmann::json::array();
+  if (const auto* seal = std::get_if<bundle::RecipientSeal>(&key.key))
+    for (const auto& r : seal->recipients) recipients.push_back(age::format_recipient(r));
   if (args.json) {
     std::cout << nlohmann::json{{"path", out.string()},
                                 {"sha256", made.sha256},
                                 {"generation", made.manifest.generation},
                                 {"size", made.bytes.size()},
-                                {"work_factor", args.work_factor},
+                                {"sealed_with", args.to_recipients() ? "x25519" : "scrypt"},
+                                {"work_factor", args.to_recipients()
+                                                    ? nlohmann::json(nullptr)
+                                                    : nlohmann::json(args.work_factor)},
+                                {"recipients", recipients},
                                 {"files", files}}
                      .dump(2)
               << '\n';
@@ -70,6 +118,8 @@ Result<int> run_bundle(const BundleArgs& args) {
               << fmt::format("  generation  {}\n", made.manifest.generation)
               << fmt::format("  files       {}\n", names)
               << fmt::format("  sha256      {}\n", made.sha256);
+    for (const auto& r : recipients)
+      std::cout << fmt::format("  recipient   {}\n", r.get<std::string>());
   }
   if (args.include_ca_key) {
     std::cerr << "keyfleet: note: this bundle holds ca.key, the CA's private key: guard it\n";
@@ -88,13 +138,24 @@ Action setup_bundle(CLI::App& sub) {
       ->required()
       ->type_name("FILE");
   add_passphrase_options(sub, args->passphrase);
+  sub.add_option("--recipient", args->recipients,
+                 "Seal to this age X25519 public key (age1...) instead of a passphrase; "
+                 "repeatable, any one identity opens the bundle")
+      ->type_name("AGE1")
+      ->allow_extra_args(false);
+  sub.add_option("--recipients-file", args->recipients_files,
+                 "Seal to every age1... recipient in FILE (one per line, # comments; repeatable)")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
   sub.add_flag("--include-ca-key", args->include_ca_key,
                "Also bundle ca.key, the CA's private key (left out by default)");
-  sub.add_option("--work-factor", args->work_factor,
-                 "scrypt work factor log2(N): 18 takes about a second; every step up doubles it")
-      ->check(CLI::Range(bundle::kMinWorkFactor, age::kMaxWorkFactor))
-      ->type_name("N")
-      ->capture_default_str();
+  args->work_factor_option =
+      sub.add_option("--work-factor", args->work_factor,
+                     "scrypt work factor log2(N): 18 takes about a second; every step up doubles "
+                     "it (passphrase bundles only)")
+          ->check(CLI::Range(bundle::kMinWorkFactor, age::kMaxWorkFactor))
+          ->type_name("N")
+          ->capture_default_str();
   sub.add_flag("--json", args->json, "Print one JSON document: path, sha256, generation, files");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_bundle(*args); };

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
-#include "cli/passphrase_options.hpp"
 
 namespace kf::cli {
 
@@ -14,29 +14,44 @@ namespace {
 
 struct InspectArgs {
   std::string file;
-  PassphraseOptions passphrase;
+  BundleKeyOptions key;
   bool json = false;
 };
 
 constexpr std::string_view kExamples =
     "Examples:\n"
     "  keyfleet inspect keys-gen2.age\n"
-    "      checks the age header; prints the SHA-256, size and scrypt work factor\n"
+    "      checks the age header; prints the SHA-256, size and how it is sealed (scrypt work\n"
+    "      factor, or the number of X25519 recipients)\n"
     "  keyfleet inspect keys-gen2.age --passphrase-file ~/.keyfleet-pass\n"
     "      also decrypts, authenticates and validates every entry, and prints the manifest\n"
+    "  keyfleet inspect keys-gen2.age --identity ~/.keyfleet-identity\n"
+    "      the same for a bundle sealed to age recipients\n"
     "\n"
     "inspect never prompts for a passphrase and never writes anything.\n\n";
+
+std::string sealing(const age::HeaderInfo& header) {
+  if (header.kind == age::RecipientKind::scrypt)
+    return fmt::format("scrypt passphrase, work factor {}", header.work_factor);
+  std::string out = fmt::format("{} X25519 recipient{}", header.x25519_stanzas,
+                                header.x25519_stanzas == 1 ? "" : "s");
+  if (header.other_stanzas > 0)
+    out += fmt::format(" ({} stanza{} of unknown type skipped)", header.other_stanzas,
+                       header.other_stanzas == 1 ? "" : "s");
+  return out;
+}
 
 void print_human(const fs::path& path, const bundle::BundleInfo& info,
                  const bundle::OpenedBundle* opened) {
   std::cout << fmt::format("bundle        {}\n", path.string())
             << fmt::format("size          {} bytes\n", info.size)
             << fmt::format("sha256        {}\n", info.sha256)
-            << fmt::format("format        age v1, scrypt passphrase, work factor {}\n",
-                           info.header.work_factor);
+            << fmt::format("format        age v1, {}\n", sealing(info.header));
   if (opened == nullptr) {
-    std::cout << "contents      encrypted (give --passphrase-file or --passphrase-fd to check and "
-                 "show them)\n";
+    std::cout << (info.header.kind == age::RecipientKind::scrypt
+                      ? "contents      encrypted (give --passphrase-file or --passphrase-fd to "
+                        "check and show them)\n"
+                      : "contents      encrypted (give --identity FILE to check and show them)\n");
     return;
   }
   const Manifest& m = opened->manifest;
@@ -58,18 +73,22 @@ void print_human(const fs::path& path, const bundle::BundleInfo& info,
 Result<int> run_inspect(const InspectArgs& args) {
   auto file = KF_TRY(bundle::check_bundle_file(args.file));
   std::optional<bundle::OpenedBundle> opened;
-  // inspect never prompts: without a passphrase source it shows only the header.
-  if (PassphraseSource source = args.passphrase.source(); has_passphrase(source)) {
+  // inspect never prompts: without a passphrase source or an identity it shows only the header.
+  if (bundle::KeySource source = args.key.source(); bundle::has_key(source)) {
     opened = KF_TRY(bundle::open_checked_bundle(file, source));
   }
   if (args.json) {
     const bundle::BundleInfo& info = file.info;
-    nlohmann::json doc{{"path", file.path.string()},
-                       {"size", info.size},
-                       {"sha256", info.sha256},
-                       {"work_factor", info.header.work_factor},
-                       {"authenticated", opened.has_value()},
-                       {"manifest", nullptr}};
+    const bool scrypt = info.header.kind == age::RecipientKind::scrypt;
+    nlohmann::json doc{
+        {"path", file.path.string()},
+        {"size", info.size},
+        {"sha256", info.sha256},
+        {"sealed_with", scrypt ? "scrypt" : "x25519"},
+        {"work_factor", scrypt ? nlohmann::json(info.header.work_factor) : nlohmann::json(nullptr)},
+        {"x25519_recipients", info.header.x25519_stanzas},
+        {"authenticated", opened.has_value()},
+        {"manifest", nullptr}};
     if (opened) doc["manifest"] = to_json(opened->manifest);
     std::cout << doc.dump(2) << '\n';
   } else {
@@ -83,9 +102,10 @@ Result<int> run_inspect(const InspectArgs& args) {
 Action setup_inspect(CLI::App& sub) {
   auto args = std::make_shared<InspectArgs>();
   sub.add_option("bundle", args->file, "The bundle to inspect")->required()->type_name("FILE");
-  add_passphrase_options(sub, args->passphrase);
+  add_bundle_key_options(sub, args->key);
   sub.add_flag("--json", args->json,
-               "Print one JSON document: path, size, sha256, work_factor, authenticated, manifest");
+               "Print one JSON document: path, size, sha256, sealed_with, work_factor, "
+               "x25519_recipients, authenticated, manifest");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_inspect(*args); };
 }

@@ -2,10 +2,10 @@
 #include <memory>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
 #include "cli/fleet_options.hpp"
-#include "cli/passphrase_options.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/push.hpp"
 
@@ -16,7 +16,7 @@ namespace {
 struct PushArgs {
   std::string bundle;
   FleetOptions fleet;
-  PassphraseOptions passphrase;
+  BundleKeyOptions key;
   bool rolling = false;
   std::size_t batch = 1;
   std::size_t max_failures = 0;
@@ -29,6 +29,7 @@ struct PushArgs {
 constexpr std::string_view kExamples =
     "Examples:\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --passphrase-file /root/.kf-pass\n"
+    "  keyfleet push keys-gen2.age --inventory fleet.toml --identity /root/.kf-identity --yes\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --dry-run\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --rolling --batch 5 --yes --json\n"
     "\n"
@@ -42,15 +43,16 @@ constexpr std::string_view kExamples =
     "rollback take too: push waits up to lock_timeout (10 s) for it, else fails that node.\n"
     "Leftovers of interrupted installs (generations/.tmp-*, current.tmp-*) are removed then.\n"
     "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set.\n"
+    "A bundle sealed to age recipients (bundle --recipient) is opened with --identity FILE,\n"
+    "one made with a passphrase with --passphrase-file/--passphrase-fd or the terminal.\n"
     "Exit: 0 every node ok or unchanged; 1 some node failed; 3 bundle not authentic; 4 not\n"
     "confirmed (without a terminal pass --yes); 130 interrupted.\n\n";
 
 Result<int> run_push(const PushArgs& args) {
   KF_TRY_ASSIGN(auto inventory, args.fleet.load());
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
-  KF_TRY_ASSIGN(SecretString passphrase,
-                read_passphrase(args.passphrase.source(), PassphrasePurpose::decrypt));
-  PendingBundle bundle = open_in_background(file, std::move(passphrase));
+  KF_TRY_ASSIGN(bundle::OpenKey key, bundle::read_open_key(file, args.key.source()));
+  PendingBundle bundle = open_in_background(file, std::move(key));
   auto opened = [&]() -> Result<const bundle::OpenedBundle*> {
     if (!bundle.get()) return std::unexpected(bundle.get().error());
     return &*bundle.get();
@@ -93,7 +95,7 @@ Action setup_push(CLI::App& sub) {
       ->required()
       ->type_name("FILE");
   args->fleet.add_to(sub, true);
-  add_passphrase_options(sub, args->passphrase);
+  add_bundle_key_options(sub, args->key);
   auto* rolling = sub.add_flag("--rolling", args->rolling,
                                "Go in inventory order, a batch at a time, and stop at the first "
                                "failure");

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
-#include "cli/passphrase_options.hpp"
 #include "keydir/local_install.hpp"
 
 namespace kf::cli {
@@ -15,7 +15,7 @@ namespace {
 struct UnpackArgs {
   std::string file;
   std::string dest;
-  PassphraseOptions passphrase;
+  BundleKeyOptions key;
   std::size_t keep = keydir::kDefaultKeep;
   bool allow_downgrade = false;
   std::string owner;
@@ -27,6 +27,7 @@ constexpr std::string_view kExamples =
     "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent\n"
     "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent --owner agent:agent \\\n"
     "      --passphrase-file /root/.keyfleet-pass\n"
+    "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent --identity /root/.kf-identity\n"
     "\n"
     "Layout: DEST/generations/NNNNNN/ holds each generation; DEST/current is a relative symlink\n"
     "to the installed one (services read DEST/current/agent.crt); DEST/.lock is held while\n"
@@ -58,7 +59,7 @@ Result<int> run_unpack(const UnpackArgs& args) {
   options.keep = args.keep;
   options.allow_downgrade = args.allow_downgrade;
   if (!args.owner.empty()) options.owner = KF_TRY(keydir::parse_owner(args.owner));
-  auto file = KF_TRY(bundle::open_bundle_file(args.file, args.passphrase.source()));
+  auto file = KF_TRY(bundle::open_bundle_file(args.file, args.key.source()));
   auto report = KF_TRY(keydir::install_bundle(file.bundle, args.dest, options));
 
   for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';
@@ -87,7 +88,7 @@ Action setup_unpack(CLI::App& sub) {
   sub.add_option("--dest", args->dest, "The node's key directory (created 0700 if missing)")
       ->required()
       ->type_name("DIR");
-  add_passphrase_options(sub, args->passphrase);
+  add_bundle_key_options(sub, args->key);
   sub.add_option("--keep", args->keep,
                  "Generations to keep; current and the one before it are never deleted")
       ->check(CLI::Range(keydir::kMinKeep, std::size_t{999999}))

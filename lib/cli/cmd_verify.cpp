@@ -2,9 +2,9 @@
 #include <memory>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/fleet_options.hpp"
-#include "cli/passphrase_options.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/verify.hpp"
@@ -17,13 +17,14 @@ struct VerifyArgs {
   FleetOptions fleet;
   std::string bundle;
   std::string manifest;
-  PassphraseOptions passphrase;
+  BundleKeyOptions key;
 };
 
 constexpr std::string_view kExamples =
     "Examples:\n"
     "  keyfleet verify --inventory fleet.toml --manifest keys/manifest.json\n"
     "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --passphrase-file pass\n"
+    "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --identity identity.txt\n"
     "  keyfleet verify --inventory fleet.toml        # do all nodes agree?\n"
     "\n"
     "Each node's DEST/current is read over one SSH connection: every file is read back over\n"
@@ -40,7 +41,7 @@ constexpr std::string_view kExamples =
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
   if (args.bundle.empty()) return std::nullopt;
-  KF_TRY_ASSIGN(auto file, bundle::open_bundle_file(args.bundle, args.passphrase.source()));
+  KF_TRY_ASSIGN(auto file, bundle::open_bundle_file(args.bundle, args.key.source()));
   return std::move(file.bundle);
 }
 
@@ -81,16 +82,18 @@ Action setup_verify(CLI::App& sub) {
   auto args = std::make_shared<VerifyArgs>();
   args->fleet.add_to(sub, false);
   auto* bundle =
-      sub.add_option("--bundle", args->bundle,
-                     "Compare with the manifest inside this bundle (needs its passphrase)")
+      sub.add_option(
+             "--bundle", args->bundle,
+             "Compare with the manifest inside this bundle (needs its passphrase or identity)")
           ->type_name("FILE");
   auto* manifest = sub.add_option("--manifest", args->manifest,
                                   "Compare with this manifest.json (as create-keys wrote it)")
                        ->type_name("FILE");
   bundle->excludes(manifest);
-  add_passphrase_options(sub, args->passphrase);
-  args->passphrase.file_option->needs(bundle);
-  args->passphrase.fd_option->needs(bundle);
+  add_bundle_key_options(sub, args->key);
+  args->key.passphrase.file_option->needs(bundle);
+  args->key.passphrase.fd_option->needs(bundle);
+  args->key.identity_option->needs(bundle);
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_verify(*args); };
 }

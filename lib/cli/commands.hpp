@@ -14,5 +14,6 @@ Action setup_push(CLI::App& sub);
 Action setup_rollback(CLI::App& sub);
 Action setup_verify(CLI::App& sub);
 Action setup_cleanup(CLI::App& sub);
+Action setup_keygen(CLI::App& sub);
 
 }  // namespace kf::cli

@@ -71,13 +71,19 @@ Result<void> write_file_atomic(const fs::path& path, std::span<const std::uint8_
 
 namespace {
 
+// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; it is refused below
+// as not a regular file instead, and regular files ignore the flag.
 template <class Bytes>
-Result<Bytes> read_into(const fs::path& path, std::size_t max_size) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+Result<Bytes> read_into(const fs::path& path, std::size_t max_size, bool owner_only = false) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) return fail_errno(fmt::format("cannot open {}", path.string()));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(fmt::format("cannot stat {}", path.string()));
   if (!S_ISREG(st.st_mode)) return fail(ExitCode::usage, "{}: not a regular file", path.string());
+  if (owner_only && (st.st_mode & 077) != 0) {
+    return fail(ExitCode::usage, "{}: mode {:04o} lets group or others read it; run chmod 600 {}",
+                path.string(), st.st_mode & 07777, path.string());
+  }
   if (static_cast<std::uint64_t>(st.st_size) > max_size) {
     return fail(ExitCode::integrity, "{}: {} bytes is more than the limit of {}", path.string(),
                 st.st_size, max_size);
@@ -103,6 +109,10 @@ Result<std::vector<std::uint8_t>> read_file(const fs::path& path, std::size_t ma
 
 Result<SecretBytes> read_secret_file(const fs::path& path, std::size_t max_size) {
   return read_into<SecretBytes>(path, max_size);
+}
+
+Result<SecretBytes> read_private_file(const fs::path& path, std::size_t max_size) {
+  return read_into<SecretBytes>(path, max_size, true);
 }
 
 Result<void> make_dir(const fs::path& path, mode_t mode) {

@@ -37,6 +37,10 @@ Result<void> write_file_atomic(const fs::path& path, std::span<const std::uint8_
 // Reads a whole regular file (never through a symlink), refusing files above `max_size`.
 Result<std::vector<std::uint8_t>> read_file(const fs::path& path, std::size_t max_size);
 Result<SecretBytes> read_secret_file(const fs::path& path, std::size_t max_size);
+// read_secret_file for a file that must be private: a regular file whose mode gives group and
+// others nothing, else ExitCode::usage naming it. Checked on the open descriptor before a byte
+// is read; a FIFO or device is refused at once, never waited on.
+Result<SecretBytes> read_private_file(const fs::path& path, std::size_t max_size);
 
 // mkdir with `mode`; an existing directory (not a symlink) is accepted and left as it is.
 Result<void> make_dir(const fs::path& path, mode_t mode = 0700);

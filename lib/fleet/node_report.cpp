@@ -16,11 +16,6 @@
 namespace kf {
 namespace {
 
-constexpr NodeStatus kAllStatuses[] = {
-    NodeStatus::ok,      NodeStatus::unchanged,   NodeStatus::mismatch, NodeStatus::missing,
-    NodeStatus::stale,   NodeStatus::unreachable, NodeStatus::hostkey,  NodeStatus::auth,
-    NodeStatus::timeout, NodeStatus::refused,     NodeStatus::failed,   NodeStatus::skipped,
-};
 
 nlohmann::ordered_json null_if_empty(const std::string& text) {
   return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
@@ -72,7 +67,7 @@ std::string format_ranges(const std::vector<std::uint64_t>& numbers, std::size_t
 
 std::vector<std::pair<NodeStatus, std::size_t>> tally(const std::vector<NodeReport>& nodes) {
   std::vector<std::pair<NodeStatus, std::size_t>> out;
-  for (NodeStatus status : kAllStatuses) {
+  for (NodeStatus status : all_node_statuses()) {
     auto count = static_cast<std::size_t>(std::count_if(
         nodes.begin(), nodes.end(), [status](const NodeReport& n) { return n.status == status; }));
     if (count > 0) out.emplace_back(status, count);
@@ -175,7 +170,7 @@ std::string fold_names(const std::vector<std::string>& names) {
 
 std::string format_summary(const FleetReport& report) {
   std::string out;
-  for (NodeStatus status : kAllStatuses) {
+  for (NodeStatus status : all_node_statuses()) {
     std::vector<const NodeReport*> members;
     for (const NodeReport& n : report.nodes) {
       if (n.status == status) members.push_back(&n);

@@ -197,11 +197,10 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   return {NodeStatus::ok, "install", "", generation};
 }
 
-PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretString passphrase) {
-  return std::async(std::launch::async,
-                    [&file, passphrase = std::move(passphrase)] {
-                      return bundle::open_checked_bundle(file, passphrase.view());
-                    })
+PendingBundle open_in_background(const bundle::CheckedBundleFile& file, bundle::OpenKey key) {
+  return std::async(
+             std::launch::async,
+             [&file, key = std::move(key)] { return bundle::open_checked_bundle(file, key); })
       .share();
 }
 

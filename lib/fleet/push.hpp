@@ -47,8 +47,9 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
 // The bundle's opened contents, possibly still being decrypted on another thread.
 using PendingBundle = std::shared_future<Result<bundle::OpenedBundle>>;
 
-// Starts opening `file` with `passphrase` on another thread. `file` must outlive the result.
-PendingBundle open_in_background(const bundle::CheckedBundleFile& file, SecretString passphrase);
+// Starts opening `file` with `key` (a passphrase or identities) on another thread. `file` must
+// outlive the result.
+PendingBundle open_in_background(const bundle::CheckedBundleFile& file, bundle::OpenKey key);
 
 // Every node through run_on_nodes: connecting and authenticating overlap the decryption's scrypt
 // work (it is waited for off each node's clock), yet nothing reaches a node before the bundle is

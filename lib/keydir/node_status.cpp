@@ -6,47 +6,74 @@
 namespace kf {
 namespace {
 
-constexpr std::array<std::pair<NodeStatus, std::string_view>, 12> kNames{{
-    {NodeStatus::ok, "ok"},
-    {NodeStatus::unchanged, "unchanged"},
-    {NodeStatus::mismatch, "mismatch"},
-    {NodeStatus::missing, "missing"},
-    {NodeStatus::stale, "stale"},
-    {NodeStatus::unreachable, "unreachable"},
-    {NodeStatus::hostkey, "hostkey"},
-    {NodeStatus::auth, "auth"},
-    {NodeStatus::timeout, "timeout"},
-    {NodeStatus::refused, "refused"},
-    {NodeStatus::failed, "failed"},
-    {NodeStatus::skipped, "skipped"},
-}};
+struct StatusInfo {
+  NodeStatus status;
+  std::string_view name;
+  ExitCode exit_code;
+};
+
+constexpr std::array kStatuses{
+    StatusInfo{NodeStatus::ok, "ok", ExitCode::ok},
+    StatusInfo{NodeStatus::unchanged, "unchanged", ExitCode::ok},
+    StatusInfo{NodeStatus::repaired, "repaired", ExitCode::ok},
+    StatusInfo{NodeStatus::reactivated, "reactivated", ExitCode::ok},
+    StatusInfo{NodeStatus::staged, "staged", ExitCode::ok},
+    StatusInfo{NodeStatus::would_install, "would-install", ExitCode::ok},
+    StatusInfo{NodeStatus::would_repair, "would-repair", ExitCode::ok},
+    StatusInfo{NodeStatus::would_reactivate, "would-reactivate", ExitCode::ok},
+    StatusInfo{NodeStatus::would_refuse, "would-refuse", ExitCode::refused},
+    StatusInfo{NodeStatus::rolled_back, "rolled-back", ExitCode::failure},
+    StatusInfo{NodeStatus::mismatch, "mismatch", ExitCode::failure},
+    StatusInfo{NodeStatus::missing, "missing", ExitCode::failure},
+    StatusInfo{NodeStatus::stale, "stale", ExitCode::failure},
+    StatusInfo{NodeStatus::damaged, "damaged", ExitCode::failure},
+    StatusInfo{NodeStatus::pending_hooks, "pending-hooks", ExitCode::failure},
+    StatusInfo{NodeStatus::unreachable, "unreachable", ExitCode::failure},
+    StatusInfo{NodeStatus::hostkey, "hostkey", ExitCode::integrity},
+    StatusInfo{NodeStatus::auth, "auth", ExitCode::integrity},
+    StatusInfo{NodeStatus::timeout, "timeout", ExitCode::failure},
+    StatusInfo{NodeStatus::conflict, "conflict", ExitCode::refused},
+    StatusInfo{NodeStatus::refused, "refused", ExitCode::refused},
+    StatusInfo{NodeStatus::failed, "failed", ExitCode::failure},
+    StatusInfo{NodeStatus::skipped, "skipped", ExitCode::failure},
+};
+
+constexpr std::array<NodeStatus, kStatuses.size()> kOrder = [] {
+  std::array<NodeStatus, kStatuses.size()> out{};
+  for (std::size_t i = 0; i < kStatuses.size(); ++i) out[i] = kStatuses[i].status;
+  return out;
+}();
+
+const StatusInfo& info(NodeStatus status) {
+  for (const auto& s : kStatuses) {
+    if (s.status == status) return s;
+  }
+  return kStatuses[kStatuses.size() - 2];  // failed
+}
 
 }  // namespace
 
+std::span<const NodeStatus> all_node_statuses() {
+  return kOrder;
+}
+
 std::string_view to_string(NodeStatus status) {
-  for (const auto& [value, name] : kNames) {
-    if (value == status) return name;
-  }
-  return "failed";
+  return info(status).name;
 }
 
 std::optional<NodeStatus> parse_node_status(std::string_view name) {
-  for (const auto& [value, text] : kNames) {
-    if (text == name) return value;
+  for (const auto& s : kStatuses) {
+    if (s.name == name) return s.status;
   }
   return std::nullopt;
 }
 
+bool is_success(NodeStatus status) {
+  return info(status).exit_code == ExitCode::ok;
+}
+
 ExitCode exit_code_of(NodeStatus status) {
-  switch (status) {
-    case NodeStatus::hostkey:
-    case NodeStatus::auth:
-      return ExitCode::integrity;
-    case NodeStatus::refused:
-      return ExitCode::refused;
-    default:
-      return ExitCode::failure;
-  }
+  return info(status).exit_code;
 }
 
 }  // namespace kf

@@ -2,6 +2,7 @@
 
 #include <expected>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -14,27 +15,41 @@ namespace kf {
 
 // What happened to one node. The names are the JSON and summary vocabulary: scripts match on them.
 enum class NodeStatus {
-  ok,           // done as asked
-  unchanged,    // push: the node already holds this generation or a newer one
-  mismatch,     // verify: files differ from the manifest (or from the other nodes)
-  missing,      // verify: no key set installed
-  stale,        // verify: an older generation than expected
-  unreachable,  // no TCP connection (refused, no route, DNS, connect timeout)
-  hostkey,      // host key unknown, changed or of another type: nothing was sent
-  auth,         // the node refused our key, or no usable identity
-  timeout,      // the handshake or the per-node deadline ran out
-  refused,      // refused for safety: a downgrade, a different generation in the way, lock held
-  failed,       // any other failure, named by step and error
-  skipped,      // never started: an earlier failure (--rolling) or Ctrl-C
+  ok,                // done as asked (push: installed now; verify: matches)
+  unchanged,         // push: the node already holds exactly this generation, verified
+  repaired,          // push: a damaged install (files or `current`) was replaced by this one
+  reactivated,       // push: this generation was there intact; `current` was switched back to it
+  staged,            // push --no-install: the bundle is on the node, its digest checked
+  would_install,     // push --dry-run: what push would do
+  would_repair,
+  would_reactivate,
+  would_refuse,      // push --dry-run: push would refuse this node (see its error)
+  rolled_back,       // push: a post or check hook failed, the node went back to its previous
+                     // generation (or lost `current` when it had none)
+  mismatch,          // verify: files differ from the manifest (or from the other nodes)
+  missing,           // verify: no key set installed
+  stale,             // verify: an older generation than expected
+  damaged,           // verify: `current` is not a link to a complete generation
+  pending_hooks,     // verify: hooks of the last switch never ran (DEST/.pending)
+  unreachable,       // no TCP connection (refused, no route, DNS, connect timeout)
+  hostkey,           // host key unknown, changed, revoked or of another type: nothing was sent
+  auth,              // the node refused our key, or no usable identity
+  timeout,           // the handshake or the per-node deadline ran out
+  conflict,          // push: the node holds another key set, or this generation with other files
+  refused,           // refused for safety: a downgrade, a lock held, a symlinked DEST
+  failed,            // any other failure, named by step and error
+  skipped,           // never started: an earlier failure (--rolling), a canary, or Ctrl-C
 };
+
+// Every status, in the order reports list them.
+std::span<const NodeStatus> all_node_statuses();
 
 std::string_view to_string(NodeStatus status);
 std::optional<NodeStatus> parse_node_status(std::string_view name);
 
-// ok and unchanged are the only successes.
-constexpr bool is_success(NodeStatus status) {
-  return status == NodeStatus::ok || status == NodeStatus::unchanged;
-}
+// What a status means for the command: success (ok, unchanged, repaired, reactivated, staged,
+// and a dry run's plans but would-refuse), else a failure whose exit code exit_code_of gives.
+bool is_success(NodeStatus status);
 
 // One node's failure: its status, the step that failed ("connect", "hostkey", "auth", "upload",
 // "install", ...) and a message "<what failed>: <why>" naming the node and path.
@@ -55,8 +70,9 @@ template <class... Args>
       NodeError{status, std::move(step), fmt::format(format, std::forward<Args>(args)...)});
 }
 
-// The exit code a node's failure maps to when it is the whole command's (unpack): 3 for host key
-// and authentication failures, 4 for refusals, else 1.
+// The exit code a node's status maps to (the fleet's is the most serious of its nodes'): 0 for a
+// success, 3 for host key and authentication failures, 4 for refusals (conflict, refused,
+// would-refuse), else 1.
 ExitCode exit_code_of(NodeStatus status);
 
 // A node's result as a command's: the message kept, the status mapped by exit_code_of.

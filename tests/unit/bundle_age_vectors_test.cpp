@@ -11,6 +11,7 @@
 
 #include "bundle/age.hpp"
 #include "bundle/age_format.hpp"
+#include "bundle/age_x25519.hpp"
 #include "pki/manifest.hpp"
 
 namespace kf {
@@ -21,10 +22,13 @@ namespace fs = boost::filesystem;
 const fs::path kVectorDir = fs::path(KEYFLEET_TESTDATA) / "age";
 
 struct Vector {
+  std::string name;
   std::string expect;
   std::string payload_sha256;
   std::vector<std::uint8_t> file_key;
   std::vector<std::string> passphrases;
+  std::vector<std::string> identities;     // X25519 ("AGE-SECRET-KEY-1...")
+  std::size_t unsupported_identities = 0;  // ML-KEM ("AGE-SECRET-KEY-PQ-1..."): not implemented
   bool compressed = false;
   std::vector<std::uint8_t> file;
 };
@@ -65,6 +69,7 @@ Vector load_vector(const std::string& name) {
   if (!in.good() && !in.eof()) throw std::runtime_error("cannot read vector " + name);
   if (blank == std::string::npos) throw std::runtime_error("no blank line in vector " + name);
   Vector v;
+  v.name = name;
   std::string_view headers(text.data(), blank + 1);
   while (!headers.empty()) {
     std::size_t eol = headers.find('\n');
@@ -78,6 +83,8 @@ Vector load_vector(const std::string& name) {
     if (key == "payload") v.payload_sha256 = value;
     if (key == "file key") v.file_key = from_hex(value);
     if (key == "passphrase") v.passphrases.push_back(value);
+    if (key == "identity" && value.starts_with("AGE-SECRET-KEY-PQ-")) ++v.unsupported_identities;
+    if (key == "identity" && value.starts_with("AGE-SECRET-KEY-1")) v.identities.push_back(value);
     if (key == "compressed") v.compressed = value == "zlib";
     if (key == "armored" && value == "yes") throw std::runtime_error("armored vector " + name);
   }
@@ -118,6 +125,39 @@ void check_with_passphrase(const Vector& v) {
   }
 }
 
+// Vectors with an X25519 identity go through the X25519 recipient, exactly as a bundle opened with
+// --identity would: the file's own stanzas, skipping unknown types, then the MAC and STREAM.
+void check_with_identities(const Vector& v) {
+  std::vector<age::X25519Identity> identities;
+  for (const std::string& text : v.identities) {
+    auto identity = age::parse_identity(text);
+    ASSERT_TRUE(identity) << identity.error().message;
+    identities.push_back(std::move(*identity));
+  }
+  auto result = age::decrypt_x25519(v.file, identities);
+  if (v.expect == "success") {
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(sha256_hex(*result), v.payload_sha256);
+    EXPECT_TRUE(age::inspect_header(v.file));
+    return;
+  }
+  ASSERT_FALSE(result) << "decrypted a vector that expects: " << v.expect;
+  EXPECT_EQ(result.error().code, ExitCode::integrity);
+  const std::string& why = result.error().message;
+  bool no_match = why.starts_with("no identity matched");
+  if (v.expect == "no match") {
+    EXPECT_TRUE(no_match) << why;
+  } else {
+    EXPECT_FALSE(no_match) << "a " << v.expect << " is not a mismatch: " << why;
+  }
+  if (v.expect == "HMAC failure") {
+    EXPECT_NE(why.find("MAC"), std::string::npos) << why;
+  }
+  if (v.expect == "payload failure") {
+    EXPECT_EQ(why.find("MAC"), std::string::npos) << why;
+  }
+}
+
 // Every vector discloses its file key, so the header syntax, the header MAC and STREAM are checked
 // even where the recipient is X25519, which keyfleet does not implement.
 void check_with_file_key(const Vector& v) {
@@ -147,11 +187,16 @@ TEST_P(AgeVector, MatchesExpectation) {
   Vector v = load_vector(GetParam());
   ASSERT_FALSE(v.expect.empty());
   ASSERT_FALSE(v.file_key.empty());
+  // keyfleet has no ML-KEM: only vectors that also give an X25519 identity are vendored.
+  ASSERT_TRUE(v.unsupported_identities == 0 || !v.identities.empty()) << v.name;
   if (!v.passphrases.empty()) check_with_passphrase(v);
-  // Recipient-level failures ("no match", a malformed scrypt stanza) are invisible below the
-  // recipient: with the file key given, such a file is well-formed.
+  if (!v.identities.empty()) check_with_identities(v);
+  // Recipient-level failures ("no match", a malformed scrypt or X25519 stanza, a low-order share)
+  // are invisible below the recipient: with the file key given, such a file is well-formed.
+  bool recipient_vector =
+      !v.passphrases.empty() || v.name.starts_with("x25519") || v.name.starts_with("hybrid");
   bool recipient_failure =
-      v.expect == "no match" || (v.expect == "header failure" && !v.passphrases.empty());
+      v.expect == "no match" || (v.expect == "header failure" && recipient_vector);
   if (!recipient_failure) check_with_file_key(v);
 }
 
@@ -160,10 +205,32 @@ INSTANTIATE_TEST_SUITE_P(AgeCctv, AgeVector, ::testing::ValuesIn(vector_names())
 
 TEST(AgeVectors, AllApplicableVectorsAreVendored) {
   auto names = vector_names();
-  EXPECT_GE(names.size(), 78u);
-  for (const char* name : {"scrypt", "scrypt_work_factor_23", "stream_last_chunk_empty",
-                           "stream_trailing_garbage_short", "hmac_bad", "stanza_valid_characters",
-                           "empty", "version_unsupported", "header_crlf"})
+  EXPECT_GE(names.size(), 93u);
+  for (const char* name : {"scrypt",
+                           "scrypt_work_factor_23",
+                           "stream_last_chunk_empty",
+                           "stream_trailing_garbage_short",
+                           "hmac_bad",
+                           "stanza_valid_characters",
+                           "empty",
+                           "version_unsupported",
+                           "header_crlf",
+                           "scrypt_and_x25519",
+                           "x25519",
+                           "x25519_bad_tag",
+                           "x25519_extra_argument",
+                           "x25519_grease",
+                           "x25519_identity",
+                           "x25519_long_file_key",
+                           "x25519_long_share",
+                           "x25519_low_order",
+                           "x25519_lowercase",
+                           "x25519_multiple_recipients",
+                           "x25519_no_match",
+                           "x25519_not_canonical_body",
+                           "x25519_not_canonical_share",
+                           "x25519_short_share",
+                           "hybrid_x25519_arg"})
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
 }
 

@@ -130,7 +130,7 @@ TEST(BundleFile, APassphraseProblemKeepsItsOwnMessage) {
   test::write_bundle(dir / "keys.age", 1);
   fs::path loose = test::passphrase_file(dir.path());
   fs::permissions(loose, fs::perms(0644));
-  auto file = open_bundle_file(dir / "keys.age", {loose, std::nullopt});
+  auto file = open_bundle_file(dir / "keys.age", PassphraseSource{loose, std::nullopt});
   ASSERT_FALSE(file);
   EXPECT_EQ(file.error().code, ExitCode::usage) << file.error().message;
   EXPECT_NE(file.error().message.find(loose.string()), std::string::npos) << file.error().message;
