@@ -36,17 +36,14 @@ install: build
 
 # The Debian package: a Release build for /usr with Debian's flags (dpkg-buildflags: -O2, hardening),
 # packed by CPack (keyfleet_VERSION-1_ARCH.deb in $(PACKAGE_BUILD)/), then checked by lintian.
-# -Wno-error=unused-result: _FORTIFY_SOURCE marks write(2) warn_unused_result, and GCC warns even
-# through a (void) cast (lib/core/passphrase.cpp's best-effort prompt writes).
-PACKAGE_CXXFLAGS = $$(dpkg-buildflags --get CXXFLAGS) $$(dpkg-buildflags --get CPPFLAGS) \
-                   -Wno-error=unused-result
+PACKAGE_CXXFLAGS = $$(dpkg-buildflags --get CXXFLAGS) $$(dpkg-buildflags --get CPPFLAGS)
 package:
 	@scripts/deps.sh build package
 	CFLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
 	CXXFLAGS="$(PACKAGE_CXXFLAGS)" LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" \
 	  cmake -S . -B $(PACKAGE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
 	  -DCMAKE_CXX_FLAGS_RELEASE=-DNDEBUG -DCMAKE_C_FLAGS_RELEASE=-DNDEBUG -DKEYFLEET_TESTS=OFF \
-	  $(CMAKE_ARGS)
+	  -DKEYFLEET_DEVELOPER=OFF $(CMAKE_ARGS)
 	cmake --build $(PACKAGE_BUILD) -j $(JOBS)
 	cd $(PACKAGE_BUILD) && cpack
 	lintian --fail-on error $(PACKAGE_BUILD)/keyfleet_*.deb

@@ -18,10 +18,10 @@ _keyfleet() {
     bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --json'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --identity --json'; valued='--passphrase-file --passphrase-fd --identity';;
     unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --owner --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner';;
-    push) opts='--help -h --inventory --parallel --yes -y --json --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --no-install --dry-run'; valued='--inventory --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures';;
-    verify) opts='--help -h --inventory --parallel --json --bundle --manifest --passphrase-file --passphrase-fd --identity'; valued='--inventory --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
-    cleanup) opts='--help -h --inventory --parallel --json --bundle --keep --purge-old'; valued='--inventory --parallel --bundle --keep';;
-    rollback) opts='--help -h --inventory --parallel --yes -y --json --to'; valued='--inventory --parallel --to';;
+    push) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --no-install --dry-run'; valued='--inventory --limit --exclude --ssh-config --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures';;
+    verify) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --json --bundle --manifest --passphrase-file --passphrase-fd --identity'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
+    cleanup) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --json --bundle --keep --purge-old'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --keep';;
+    rollback) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --to'; valued='--inventory --limit --exclude --ssh-config --parallel --to';;
     help) opts='--help -h inventory create-keys keygen bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac

@@ -9,6 +9,7 @@
 #include "bundle/tar_writer.hpp"
 #include "core/files.hpp"
 #include "core/time.hpp"
+#include "pki/keyset_dir.hpp"
 
 namespace kf::bundle {
 namespace {
@@ -58,6 +59,8 @@ Result<SecretBytes> read_listed_file(const fs::path& dir, const ManifestFile& f)
 
 Result<KeySet> load_keyset(const fs::path& dir, bool include_ca_key) {
   auto text = KF_TRY(read_manifest_file(dir));
+  // Anyone who can write the directory could have replaced the keys in it.
+  KF_CHECK(keyset_dir::check_private(dir));
   fs::path manifest_path = dir / std::string(kManifestName);
   KeySet keyset;
   keyset.manifest = KF_TRY(

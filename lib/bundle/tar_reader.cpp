@@ -1,5 +1,7 @@
 #include "bundle/tar_reader.hpp"
 
+#include "core/escape.hpp"
+
 #include <sys/stat.h>
 
 #include <archive.h>
@@ -44,17 +46,7 @@ std::string_view type_name(mode_t type) {
 }  // namespace
 
 std::string printable_name(std::string_view name) {
-  std::string out;
-  for (std::size_t i = 0; i < name.size() && i < 100; ++i) {
-    auto c = static_cast<unsigned char>(name[i]);
-    if (c < 0x20 || c >= 0x7f || c == '\\') {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (name.size() > 100) out += "...";
-  return out;
+  return escape_untrusted(name, 100);
 }
 
 Result<std::vector<TarEntry>> read_tar(std::span<const std::uint8_t> tar, const TarLimits& limits) {

@@ -41,7 +41,7 @@ constexpr std::string_view kExamples =
     "A node with nothing to clean is ok: a rerun is harmless. Exit 0 when every node is ok.\n\n";
 
 Result<int> run_cleanup(const CleanupArgs& args) {
-  KF_TRY_ASSIGN(Inventory inventory, args.fleet.load());
+  KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   if (!args.bundle.empty()) {
     struct stat st {};
     if (::lstat(args.bundle.c_str(), &st) != 0) {
@@ -56,9 +56,10 @@ Result<int> run_cleanup(const CleanupArgs& args) {
   }
 
   ProgressLine progress("cleanup");
-  auto cleaned = cleanup_fleet(inventory.nodes, args.options, args.fleet.run_options(progress));
+  auto cleaned = cleanup_fleet(selection.nodes, args.options, args.fleet.run_options(progress));
   progress.clear();
   FleetReport report{"cleanup", std::nullopt, "", std::move(cleaned.reports)};
+  report.inventory_nodes = selection.total;
   const auto& receipts = cleaned.values;
 
   ReportOutput output{.json = args.fleet.json};

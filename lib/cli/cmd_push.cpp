@@ -49,7 +49,7 @@ constexpr std::string_view kExamples =
     "confirmed (without a terminal pass --yes); 130 interrupted.\n\n";
 
 Result<int> run_push(const PushArgs& args) {
-  KF_TRY_ASSIGN(auto inventory, args.fleet.load());
+  KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
   KF_TRY_ASSIGN(bundle::OpenKey key, bundle::read_open_key(file, args.key.source()));
   PendingBundle bundle = open_in_background(file, std::move(key));
@@ -65,8 +65,8 @@ Result<int> run_push(const PushArgs& args) {
     const std::uint64_t generation = decrypted->manifest.generation;
     KF_CHECK(confirm_or_refuse(
         "push",
-        fmt::format("Push generation {} to {} node{}{}?", generation, inventory.nodes.size(),
-                    inventory.nodes.size() == 1 ? "" : "s",
+        fmt::format("Push generation {} to {} node{}{}?", generation, selection.nodes.size(),
+                    selection.nodes.size() == 1 ? "" : "s",
                     args.no_install ? " (stage and check only)" : ""),
         args.fleet.yes));
   }
@@ -77,12 +77,13 @@ Result<int> run_push(const PushArgs& args) {
   run.schedule.rolling = args.rolling;
   run.schedule.batch = args.batch;
   if (args.max_failures_option->count() > 0) run.schedule.max_failures = args.max_failures;
-  auto nodes = push_fleet(inventory.nodes, file.bytes, bundle, options, run);
+  auto nodes = push_fleet(selection.nodes, file.bytes, bundle, options, run);
   progress.clear();
 
   KF_TRY_ASSIGN(const bundle::OpenedBundle* opened_bundle, opened());
   FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
                      std::move(nodes)};
+  report.inventory_nodes = selection.total;
   return to_int(print_fleet_report(std::cout, report,
                                    {.json = args.fleet.json, .interrupted = kf::interrupted()}));
 }

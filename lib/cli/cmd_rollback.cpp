@@ -31,18 +31,19 @@ constexpr std::string_view kExamples =
     "terminal).\n\n";
 
 Result<int> run_rollback(const RollbackArgs& args) {
-  KF_TRY_ASSIGN(auto inventory, args.fleet.load());
+  KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   RollbackOptions options;
   if (args.to_option->count() > 0) options.to = args.to;
   KF_CHECK(confirm_or_refuse("rollback",
-                             fmt::format("Roll back {} node{} to {}?", inventory.nodes.size(),
-                                         inventory.nodes.size() == 1 ? "" : "s",
+                             fmt::format("Roll back {} node{} to {}?", selection.nodes.size(),
+                                         selection.nodes.size() == 1 ? "" : "s",
                                          options.to ? fmt::format("generation {}", *options.to)
                                                     : std::string("the previous generation")),
                              args.fleet.yes));
   ProgressLine progress("rollback");
   FleetReport report{"rollback", options.to, "", {}};
-  report.nodes = rollback_fleet(inventory.nodes, options, args.fleet.run_options(progress));
+  report.inventory_nodes = selection.total;
+  report.nodes = rollback_fleet(selection.nodes, options, args.fleet.run_options(progress));
   progress.clear();
   return to_int(print_fleet_report(std::cout, report,
                                    {.json = args.fleet.json, .interrupted = kf::interrupted()}));

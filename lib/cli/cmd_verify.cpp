@@ -46,7 +46,7 @@ Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& ar
 }
 
 Result<int> run_verify(const VerifyArgs& args) {
-  KF_TRY_ASSIGN(Inventory inventory, args.fleet.load());
+  KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   std::optional<Manifest> expected;
   std::string bundle_sha256;
   if (!args.manifest.empty()) {
@@ -69,9 +69,10 @@ Result<int> run_verify(const VerifyArgs& args) {
   }
 
   ProgressLine progress("verify");
-  auto verified = verify_fleet(inventory.nodes, expected, args.fleet.run_options(progress));
+  auto verified = verify_fleet(selection.nodes, expected, args.fleet.run_options(progress));
   progress.clear();
   FleetReport report{"verify", verified.generation, bundle_sha256, std::move(verified.nodes)};
+  report.inventory_nodes = selection.total;
   return to_int(print_fleet_report(std::cout, report,
                                    {.json = args.fleet.json, .interrupted = kf::interrupted()}));
 }

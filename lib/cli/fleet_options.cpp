@@ -3,9 +3,7 @@
 namespace kf::cli {
 
 void FleetOptions::add_to(CLI::App& sub, bool confirms) {
-  sub.add_option("--inventory", inventory, "The fleet's inventory (TOML)")
-      ->required()
-      ->type_name("FILE");
+  add_inventory_options(sub, inventory);
   sub.add_option("--parallel", parallel, "Nodes worked on at once, one connection each")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
       ->type_name("N")
@@ -16,8 +14,8 @@ void FleetOptions::add_to(CLI::App& sub, bool confirms) {
   sub.add_flag("--json", json, "Print one JSON document with a line per node");
 }
 
-Result<Inventory> FleetOptions::load() const {
-  return load_inventory(inventory);
+Result<Selection> FleetOptions::load() const {
+  return load_selection(inventory);
 }
 
 FleetRunOptions FleetOptions::run_options(ProgressLine& progress) const {

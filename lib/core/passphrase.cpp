@@ -98,13 +98,14 @@ class NoEcho {
 };
 
 Result<SecretString> ask(int tty, std::string_view prompt) {
-  (void)::write(tty, prompt.data(), prompt.size());
+  // The prompt is a courtesy: a terminal that cannot show it still takes the answer.
+  [[maybe_unused]] ssize_t shown = ::write(tty, prompt.data(), prompt.size());
   Result<SecretString> answer = [&]() -> Result<SecretString> {
     NoEcho quiet(tty);
     if (!quiet.active()) return fail_errno(ExitCode::usage, "cannot turn off echo on /dev/tty");
     return read_line(tty, "the terminal");
   }();
-  (void)::write(tty, "\n", 1);  // the newline the operator typed was not echoed
+  [[maybe_unused]] ssize_t newline = ::write(tty, "\n", 1);  // the typed one was not echoed
   return answer;
 }
 

@@ -16,7 +16,6 @@
 namespace kf {
 namespace {
 
-
 nlohmann::ordered_json null_if_empty(const std::string& text) {
   return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
 }
@@ -207,8 +206,13 @@ std::string format_summary(const FleetReport& report) {
   for (const auto& [status, count] : tally(report.nodes)) {
     counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", count, status);
   }
-  out += fmt::format("{}: {} node{}{}{}\n", report.command, report.nodes.size(),
-                     report.nodes.size() == 1 ? "" : "s", counts.empty() ? "" : ": ", counts);
+  std::string selected;
+  if (report.inventory_nodes > report.nodes.size()) {
+    selected = fmt::format(" (selected of {})", report.inventory_nodes);
+  }
+  out += fmt::format("{}: {} node{}{}{}{}\n", report.command, report.nodes.size(),
+                     report.nodes.size() == 1 ? "" : "s", selected, counts.empty() ? "" : ": ",
+                     counts);
   return out;
 }
 

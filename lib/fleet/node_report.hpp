@@ -47,6 +47,7 @@ struct FleetReport {
   std::optional<std::uint64_t> generation;  // the bundle's or manifest's, if any
   std::string bundle_sha256;                // empty: none
   std::vector<NodeReport> nodes;            // inventory order
+  std::size_t inventory_nodes = 0;          // how many the inventory has (--limit/--exclude)
 };
 
 // How many nodes ended in each status, in the order statuses are declared.

@@ -82,6 +82,13 @@ void SshConnection::close() {
 
 NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline deadline) {
   init_libssh();
+  if (!node.jump.empty()) {
+    // Never connect directly to a node the inventory says is behind a bastion.
+    return node_fail(NodeStatus::failed, "connect",
+                     "{}: reaching a node through jump hosts ({}) is not supported by this "
+                     "keyfleet version; remove `jump` (or ProxyJump) to connect directly",
+                     node.name, node.jump.front().host);
+  }
   SshSession session(node, deadline);
   Deadline connect_deadline =
       deadline.earliest(Deadline::after_seconds(std::max(node.connect_timeout, 1)));
@@ -101,7 +108,17 @@ NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline dead
 }
 
 NodeResult<void> SshSession::handshake(const NodeConfig& node, Deadline connect_deadline) {
-  KF_TRY_ASSIGN(Fd fd, tcp_connect(core_->name, core_->host, core_->port, connect_deadline));
+  auto connected = tcp_connect(core_->name, core_->host, core_->port, connect_deadline);
+  if (!connected) {
+    NodeError error = std::move(connected.error());
+    // A Host alias of an ssh_config keyfleet did not read looks like a name that does not resolve.
+    if (error.message.find(": cannot resolve ") != std::string::npos) {
+      if (std::string hint = unresolved_host_hint(node); !hint.empty())
+        error.message += "; " + hint;
+    }
+    return std::unexpected(std::move(error));
+  }
+  Fd fd = std::move(*connected);
   core_->session.reset(ssh_new());
   if (!core_->session)
     return node_fail(NodeStatus::failed, "connect", "{}: ssh_new failed", core_->name);
@@ -170,8 +187,8 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
   // keyfleet's own reader, not libssh's: libssh 0.10 does not see @revoked markers at all.
   char* exported = nullptr;
   if (ssh_pki_export_pubkey_base64(key.get(), &exported) != SSH_OK) {
-    return node_fail(NodeStatus::hostkey, "hostkey", "{}: cannot read the host key {}",
-                     core_->name, presented);
+    return node_fail(NodeStatus::hostkey, "hostkey", "{}: cannot read the host key {}", core_->name,
+                     presented);
   }
   CharPtr base64(exported);
   auto presented_key =
@@ -182,8 +199,8 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
   }
   auto found = known_hosts::check_file(file, core_->host, core_->port, *presented_key);
   if (!found) {
-    return node_fail(NodeStatus::hostkey, "hostkey", "{}: {} (the node presented {})",
-                     core_->name, found.error().message, presented);
+    return node_fail(NodeStatus::hostkey, "hostkey", "{}: {} (the node presented {})", core_->name,
+                     found.error().message, presented);
   }
   std::string notes;
   for (const auto& note : found->notes) notes += "; " + note;
