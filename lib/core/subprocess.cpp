@@ -181,6 +181,9 @@ Result<std::string> Subprocess::read_until(std::string_view marker) {
 }
 
 Result<Subprocess::Exit> Subprocess::finish() {
+  // Already reaped (by a kill at the deadline or the output cap): waitpid(-1) below would reap
+  // some other child of this process and take its exit status.
+  if (pid_ <= 0) return fail(ExitCode::failure, "the command has already ended");
   in_.reset();
   for (;;) {
     KF_TRY_ASSIGN(bool more, pump());
