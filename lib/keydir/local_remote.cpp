@@ -100,15 +100,18 @@ NodeResult<void> LocalRemote::mkdir(const std::string& path, mode_t mode) {
 
 NodeResult<void> LocalRemote::upload(const std::string& path, std::span<const std::uint8_t> data,
                                      mode_t mode) {
+  auto created = create_exclusive(path, mode);
+  // Not ours: whatever is at `path` (a file, a symlink) stays as it is.
+  if (!created) return std::unexpected(local_error(name_, "io", created.error()));
   auto written = [&]() -> Result<void> {
-    KF_TRY_ASSIGN(Fd fd, create_exclusive(path, mode));
+    Fd fd = std::move(*created);
     KF_CHECK(write_all(fd.get(), data, path));
     KF_CHECK(fsync_fd(fd.get(), path));
     if (::close(fd.release()) != 0) return fail_errno(fmt::format("cannot close {}", path));
     return {};
   }();
   if (!written) {
-    (void)::unlink(path.c_str());
+    (void)::unlink(path.c_str());  // the file this call created, half written
     return std::unexpected(local_error(name_, "io", written.error()));
   }
   return {};
