@@ -134,20 +134,21 @@ Result<void> Subprocess::write(std::string_view data) {
     if (deadline_.expired()) {
       return fail(ExitCode::failure, "writing to process {}: the deadline ran out", pid_);
     }
-    pollfd fd{in_.get(), POLLOUT, 0};
-    ::poll(&fd, 1, poll_timeout(deadline_));
+    // Read its output while waiting for room: a child that writes as it reads (cat) blocks on
+    // a full output pipe and stops reading, and both sides would wait for the deadline.
+    KF_CHECK(pump(in_.get()));
   }
   return {};
 }
 
-Result<bool> Subprocess::pump() {
-  pollfd fds[2] = {{out_.get(), POLLIN, 0}, {err_.get(), POLLIN, 0}};
-  if (!out_ && !err_) return false;
+Result<bool> Subprocess::pump(int writable) {
+  pollfd fds[3] = {{out_.get(), POLLIN, 0}, {err_.get(), POLLIN, 0}, {writable, POLLOUT, 0}};
+  if (!out_ && !err_ && writable < 0) return false;
   if (deadline_.expired()) {
     kill_and_reap();
     return fail(ExitCode::failure, "the command ran past its deadline and was killed");
   }
-  int ready = ::poll(fds, 2, poll_timeout(deadline_));
+  int ready = ::poll(fds, 3, poll_timeout(deadline_));
   if (ready < 0 && errno != EINTR) return fail_errno("waiting for a process");
   Fd* owners[2] = {&out_, &err_};
   std::string* buffers[2] = {&out_buffer_, &err_buffer_};
@@ -181,6 +182,9 @@ Result<std::string> Subprocess::read_until(std::string_view marker) {
 }
 
 Result<Subprocess::Exit> Subprocess::finish() {
+  // Already reaped (by a kill at the deadline or the output cap): waitpid(-1) below would reap
+  // some other child of this process and take its exit status.
+  if (pid_ <= 0) return fail(ExitCode::failure, "the command has already ended");
   in_.reset();
   for (;;) {
     KF_TRY_ASSIGN(bool more, pump());

@@ -45,9 +45,9 @@ class Subprocess {
 
  private:
   Subprocess(pid_t pid, Fd in, Fd out, Fd err, Deadline deadline);
-  // Reads whatever is ready on stdout and stderr, waiting at most until the deadline; false at
-  // the end of both.
-  Result<bool> pump();
+  // Reads whatever is ready on stdout and stderr, waiting at most until the deadline (or until
+  // `writable`, when given, has room); false at the end of both.
+  Result<bool> pump(int writable = -1);
   void kill_and_reap();
 
   pid_t pid_ = -1;

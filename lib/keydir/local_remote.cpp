@@ -41,28 +41,36 @@ NodeError local_error(const std::string& name, std::string step, const Error& er
 
 class LocalChannel final : public Channel {
  public:
-  LocalChannel(std::string name, Subprocess process)
-      : name_(std::move(name)), process_(std::move(process)) {}
+  LocalChannel(std::string name, Subprocess process, Deadline deadline)
+      : name_(std::move(name)), process_(std::move(process)), deadline_(deadline) {}
 
   NodeResult<void> write(std::string_view data) override {
     auto written = process_.write(data);
-    if (!written) return std::unexpected(local_error(name_, "exec", written.error()));
+    if (!written) return failed(written.error());
     return {};
   }
   NodeResult<std::string> read_until(std::string_view marker) override {
     auto read = process_.read_until(marker);
-    if (!read) return std::unexpected(local_error(name_, "exec", read.error()));
+    if (!read) return failed(read.error());
     return std::move(*read);
   }
   NodeResult<ExecResult> finish() override {
     auto exit = process_.finish();
-    if (!exit) return std::unexpected(local_error(name_, "exec", exit.error()));
+    if (!exit) return failed(exit.error());
     return ExecResult{exit->status, std::move(exit->out), std::move(exit->err)};
   }
 
  private:
+  // Past the deadline the status is `timeout`, as a Remote's errors say.
+  [[nodiscard]] std::unexpected<NodeError> failed(const Error& error) const {
+    NodeError out = local_error(name_, "exec", error);
+    if (deadline_.expired()) out.status = NodeStatus::timeout;
+    return std::unexpected(std::move(out));
+  }
+
   std::string name_;
   Subprocess process_;
+  Deadline deadline_;
 };
 
 }  // namespace
@@ -88,7 +96,7 @@ NodeResult<ExecResult> LocalRemote::exec(std::string_view command,
 NodeResult<std::unique_ptr<Channel>> LocalRemote::open_channel(std::string_view command) {
   auto process = Subprocess::start({"/bin/sh", "-c", std::string(command)}, deadline_);
   if (!process) return std::unexpected(local_error(name_, "exec", process.error()));
-  return std::make_unique<LocalChannel>(name_, std::move(*process));
+  return std::make_unique<LocalChannel>(name_, std::move(*process), deadline_);
 }
 
 NodeResult<void> LocalRemote::mkdir(const std::string& path, mode_t mode) {
@@ -100,15 +108,18 @@ NodeResult<void> LocalRemote::mkdir(const std::string& path, mode_t mode) {
 
 NodeResult<void> LocalRemote::upload(const std::string& path, std::span<const std::uint8_t> data,
                                      mode_t mode) {
+  auto created = create_exclusive(path, mode);
+  // Not ours: whatever is at `path` (a file, a symlink) stays as it is.
+  if (!created) return std::unexpected(local_error(name_, "io", created.error()));
   auto written = [&]() -> Result<void> {
-    KF_TRY_ASSIGN(Fd fd, create_exclusive(path, mode));
+    Fd fd = std::move(*created);
     KF_CHECK(write_all(fd.get(), data, path));
     KF_CHECK(fsync_fd(fd.get(), path));
     if (::close(fd.release()) != 0) return fail_errno(fmt::format("cannot close {}", path));
     return {};
   }();
   if (!written) {
-    (void)::unlink(path.c_str());
+    (void)::unlink(path.c_str());  // the file this call created, half written
     return std::unexpected(local_error(name_, "io", written.error()));
   }
   return {};

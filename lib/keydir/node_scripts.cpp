@@ -81,7 +81,8 @@ dest=$1 wait=$2
 case $dest in /*) ;; *) dest=$PWD/$dest ;; esac
 umask 077
 if ! command -v flock >/dev/null 2>&1; then echo unlocked; serve; fi
-if [ ! -d "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
+# A dangling symlink is no DEST that cannot be made: open_lock refuses it.
+if [ ! -d "$dest" ] && [ ! -L "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
   echo unlocked; serve
 fi
 open_lock

@@ -6,6 +6,31 @@
 #include "keydir/crash_point.hpp"
 
 namespace kf::keydir {
+namespace {
+
+// An absolute path with empty and "." components dropped and ".." applied, lexically: the entry
+// of DEST that `current`'s text names, however it is spelled ("./generations//.tmp-x/").
+std::string lexically_normal(std::string_view path) {
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0; start <= path.size();) {
+    std::size_t end = std::min(path.find('/', start), path.size());
+    std::string_view part = path.substr(start, end - start);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = end + 1;
+  }
+  std::string out;
+  for (auto part : parts) {
+    out += '/';
+    out += part;
+  }
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
 
 std::vector<std::uint64_t> generations_to_remove(std::vector<std::uint64_t> present,
                                                  std::optional<std::uint64_t> current,
@@ -62,10 +87,14 @@ NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyD
                                                       const NodeState& state,
                                                       const std::string& step) {
   std::vector<std::string> removed;
-  const std::string in_use =
-      state.current_kind == CurrentKind::absent ? "" : join_path(dir.dest(), state.current_text);
+  std::string in_use;
+  if (!state.current_text.empty()) {
+    in_use = lexically_normal(state.current_text.starts_with('/')
+                                  ? state.current_text
+                                  : join_path(dir.dest(), state.current_text));
+  }
   for (const auto& path : state.leftovers) {
-    if (path == in_use) continue;
+    if (lexically_normal(path) == in_use) continue;
     if (auto gone = remove_tree(remote, path); !gone) {
       return std::unexpected(at_step(gone.error(), step));
     }

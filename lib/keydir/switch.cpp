@@ -51,8 +51,11 @@ NodeResult<void> switch_current(Remote& remote, DestLock* lock, const KeyDir& di
   if (!result) return std::unexpected(at_step(result.error(), step));
   if (!result->ok()) {
     std::string why = trimmed(result->err);
-    return node_fail(NodeStatus::failed, step, "{}: switching {} to generations/{}: {}",
-                     remote.node_name(), dir.current(), request.entry,
+    // 75: DEST/.lock held by another command all the wait; 77: DEST or its .lock a symlink.
+    bool refused = result->exit_status == 75 || result->exit_status == 77;
+    return node_fail(refused ? NodeStatus::refused : NodeStatus::failed, step,
+                     "{}: switching {} to generations/{}: {}", remote.node_name(), dir.current(),
+                     request.entry,
                      why.empty() ? fmt::format("exit status {}", result->exit_status) : why);
   }
   crash_point("current-switched");

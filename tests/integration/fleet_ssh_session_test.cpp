@@ -5,13 +5,18 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <thread>
+#include <type_traits>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/secret.hpp"
+#include "keydir/lock.hpp"
+#include "pki/manifest.hpp"
 #include "ssh/ssh_session.hpp"
 #include "support/fleet_fixture.hpp"
+#include "support/lock_holder.hpp"
 
 namespace kf {
 namespace {
@@ -441,6 +446,85 @@ TEST_F(SshSessionTest, MovedSessionKeepsWorking) {
   moved = std::move(*other);
   EXPECT_TRUE(moved.stat(fleet().node(2).dest));
   EXPECT_EQ(moved.node_name(), "node2");
+}
+
+// A DestLock's channel shares the connection, not the SshSession object: moving the session
+// (into a variable that held another connection) leaves the lock held and serving.
+TEST_F(SshSessionTest, DestLockOutlivesAMoveOfItsSession) {
+  const NodeConfig& node = fleet().node(1);
+  const keydir::KeyDir dir(node.dest + "/lock-after-move");
+  auto session = connect(node);
+  ASSERT_TRUE(session) << session.error().message;
+  auto lock = keydir::DestLock::acquire(*session, dir, 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  ASSERT_TRUE(lock->held());
+  auto other = connect(fleet().node(2));
+  ASSERT_TRUE(other) << other.error().message;
+  SshSession moved = std::move(*other);
+  moved = std::move(*session);
+  EXPECT_EQ(moved.node_name(), "node1");
+  EXPECT_FALSE(test::lock_is_free(dir.lock()));
+
+  test::write_text(fs::path(dir.dest()) / "staged", "ciphertext");
+  const std::vector<std::string> fields = {"sha256", dir.dest() + "/staged"};
+  auto sum = lock->request(fields);
+  ASSERT_TRUE(sum) << sum.error().message;
+  EXPECT_EQ(sum->exit_status, 0);
+  EXPECT_EQ(sum->out, sha256_hex(as_bytes("ciphertext")) + "  " + dir.dest() + "/staged\n");
+  lock->release();
+  EXPECT_TRUE(test::lock_is_free(dir.lock()));
+  auto still = moved.exec("echo still");
+  ASSERT_TRUE(still) << still.error().message;
+  EXPECT_EQ(still->out, "still\n");
+}
+
+// Closing (or destroying) the session frees libssh's channels with it: the lock's requests then
+// fail with an error, never touch freed memory (run under the ASan build too), and the node lets
+// go of the lock once the connection is gone.
+TEST_F(SshSessionTest, DestLockOfAClosedSessionFailsCleanly) {
+  const NodeConfig& node = fleet().node(1);
+  const std::vector<std::string> fields = {"sha256", node.dest + "/closed/.lock"};
+  for (bool destroy : {false, true}) {
+    const keydir::KeyDir dir(node.dest + "/closed");
+    std::optional<keydir::DestLock> lock;
+    {
+      auto session = connect(node);
+      ASSERT_TRUE(session) << session.error().message;
+      auto acquired = keydir::DestLock::acquire(*session, dir, 1, "lock");
+      ASSERT_TRUE(acquired) << acquired.error().message;
+      lock.emplace(std::move(*acquired));
+      ASSERT_TRUE(lock->request(fields));
+      if (!destroy) {
+        session->close();
+        auto after = lock->request(fields);
+        ASSERT_FALSE(after);
+        EXPECT_THAT(after.error().message, HasSubstr("closed"));
+      }
+    }
+    auto after = lock->request(fields);
+    ASSERT_FALSE(after) << "destroy " << destroy;
+    EXPECT_THAT(after.error().message, HasSubstr("closed"));
+    lock->release();
+    lock->release();
+    lock.reset();
+    // The node's sshd ends the holder when the connection goes; that takes a moment.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!test::lock_is_free(dir.lock()) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(test::lock_is_free(dir.lock())) << "destroy " << destroy;
+  }
+}
+
+// Only moves: a copy would share libssh's session and free it twice.
+TEST(SshSessionType, MovesButNeverCopies) {
+  static_assert(!std::is_copy_constructible_v<SshSession>);
+  static_assert(!std::is_copy_assignable_v<SshSession>);
+  static_assert(std::is_nothrow_move_constructible_v<SshSession>);
+  static_assert(std::is_nothrow_move_assignable_v<SshSession>);
+  static_assert(!std::is_copy_constructible_v<keydir::DestLock>);
+  static_assert(!std::is_copy_assignable_v<keydir::DestLock>);
+  SUCCEED();
 }
 
 }  // namespace

@@ -300,16 +300,21 @@ NodeResult<void> FakeRemote::rename(const std::string& from, const std::string& 
   if (exists(to))
     return std::unexpected(error(what, to, "it already exists (SFTP does not replace)"));
   if (is_below(to, from)) return std::unexpected(error(what, to, "invalid argument"));
-  std::map<std::string, Entry> moved;
-  for (auto it = entries.begin(); it != entries.end();) {
-    if (it->first == from || is_below(it->first, from)) {
-      moved[to + it->first.substr(from.size())] = std::move(it->second);
-      it = entries.erase(it);
-    } else {
-      ++it;
+  auto move_below = [&](auto& map) {
+    std::remove_reference_t<decltype(map)> moved;
+    for (auto it = map.begin(); it != map.end();) {
+      if (it->first == from || is_below(it->first, from)) {
+        moved[to + it->first.substr(from.size())] = std::move(it->second);
+        it = map.erase(it);
+      } else {
+        ++it;
+      }
     }
-  }
-  entries.merge(moved);
+    for (auto& [path, value] : moved) map.insert_or_assign(path, std::move(value));
+  };
+  move_below(entries);
+  move_below(owners);
+  move_below(groups);
   return {};
 }
 
@@ -451,10 +456,12 @@ NodeResult<ExecResult> FakeRemote::fake_switch(const std::string& dest,
   return ExecResult{0, "", ""};
 }
 
-NodeResult<void> FakeRemote::chown(const std::string& path, std::uint32_t uid, std::uint32_t) {
+NodeResult<void> FakeRemote::chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) {
   if (auto e = enter("chown", path)) return std::unexpected(*e);
   if (!exists(path)) return std::unexpected(error("change the owner of", path, "no such file"));
-  owners[path] = uid;
+  constexpr auto kUnchanged = static_cast<std::uint32_t>(-1);
+  if (uid != kUnchanged) owners[path] = uid;
+  if (gid != kUnchanged) groups[path] = gid;
   return {};
 }
 

@@ -38,7 +38,10 @@ class FakeRemote final : public Remote {
   explicit FakeRemote(std::string name = "fake");
 
   std::map<std::string, Entry> entries;
-  std::map<std::string, std::uint32_t> owners;  // path -> uid set by chown
+  // path -> uid and gid set by chown (-1 leaves one as it was, as lchown does); they move with
+  // rename.
+  std::map<std::string, std::uint32_t> owners;
+  std::map<std::string, std::uint32_t> groups;
   ExecHandler on_exec;
   SpaceInfo space_info{1ULL << 30, 1ULL << 31, false};
   std::vector<std::string> log;  // "mkdir /a", "upload /a/b", "exec cmd", ...

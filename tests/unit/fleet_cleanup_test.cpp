@@ -13,7 +13,6 @@
 namespace kf {
 namespace {
 
-using keydir::generations_to_remove;
 using test::FakeRemote;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -75,18 +74,6 @@ NodeConfig config() {
   node.dest = "/dest";
   node.staging = "/staging";
   return node;
-}
-
-TEST(FleetCleanup, PruneSelectionNeverTouchesCurrentOrPrevious) {
-  EXPECT_THAT(generations_to_remove({1, 2, 3, 4, 5, 6, 7}, 7, 5, false), ElementsAre(1, 2));
-  EXPECT_THAT(generations_to_remove({1, 2, 3}, 3, 5, false), ElementsAre());
-  // After a rollback current is old: the newest ones go first... but never current or previous.
-  EXPECT_THAT(generations_to_remove({1, 2, 3, 4}, 2, 2, false), ElementsAre(3, 4));
-  EXPECT_THAT(generations_to_remove({1, 2, 3, 4}, 1, 2, false), ElementsAre(2, 3));
-  // keep below 2 still keeps the previous one.
-  EXPECT_THAT(generations_to_remove({1, 2, 3}, 3, 1, false), ElementsAre(1));
-  EXPECT_THAT(generations_to_remove({1, 2, 3, 5}, 5, 5, true), ElementsAre(1, 2, 3));
-  EXPECT_THAT(generations_to_remove({5}, 5, 5, true), ElementsAre());
 }
 
 TEST(FleetCleanup, WipesEveryStagedCopyWithZerosBeforeUnlinking) {

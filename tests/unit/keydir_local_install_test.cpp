@@ -158,19 +158,9 @@ TEST(Install, LockHeldIsRefusedAndWritesNothing) {
   EXPECT_EQ(test::snapshot(dest), before);
 }
 
-// unpack prunes with the one policy cleanup uses (keydir/prune.hpp): `keep` generations stay,
-// never current and never the newest one below it.
+// unpack prunes with the one policy cleanup uses (keydir/prune.hpp, tested in
+// keydir_prune_test.cpp): `keep` generations stay, never current and never the one below it.
 TEST(Install, KeepsNewestAndNeverCurrentOrPrevious) {
-  EXPECT_EQ(generations_to_remove({1, 2, 3, 4, 5, 6, 7}, 7, 5, false),
-            (std::vector<std::uint64_t>{1, 2}));
-  EXPECT_EQ(generations_to_remove({3, 1, 2}, 3, 2, false), (std::vector<std::uint64_t>{1}));
-  // After a downgrade to 4 nothing is below current: the oldest others go.
-  EXPECT_EQ(generations_to_remove({4, 5, 6, 7}, 4, 2, false), (std::vector<std::uint64_t>{5, 6}));
-  EXPECT_EQ(generations_to_remove({1, 9, 10}, 9, 2, false), (std::vector<std::uint64_t>{10}));
-  EXPECT_TRUE(generations_to_remove({1, 2}, 2, 5, false).empty());
-  // Without a current generation there is no telling what services use: nothing goes.
-  EXPECT_TRUE(generations_to_remove({1, 2, 3}, std::nullopt, 2, false).empty());
-
   TempDir tmp;
   fs::path dest = tmp / "agent";
   LocalInstallOptions keep2;

@@ -1,7 +1,10 @@
 #include "keydir/remote.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "keydir/local_remote.hpp"
+#include "support/fake_remote.hpp"
 #include "support/test_support.hpp"
 
 namespace kf {
@@ -16,6 +19,57 @@ TEST(FleetRemote, ShellQuoteSurvivesARealShell) {
     EXPECT_EQ(r.out, text) << shell_quote(text);
   }
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+}
+
+TEST(FleetRemote, JoinAndParentPath) {
+  EXPECT_EQ(join_path("/a", "b"), "/a/b");
+  EXPECT_EQ(join_path("/a/", "b"), "/a/b");
+  EXPECT_EQ(join_path("/", "b"), "/b");
+  EXPECT_EQ(parent_path("/a/b"), "/a");
+  EXPECT_EQ(parent_path("/a"), "/");
+  EXPECT_EQ(parent_path("a"), ".");
+}
+
+namespace fs = boost::filesystem;
+
+// remove_tree on a real directory: whatever a symlink below it points at stays.
+TEST(FleetRemote, RemoveTreeNeverFollowsASymlink) {
+  test::TempDir tmp;
+  fs::path outside = tmp / "outside";
+  fs::create_directories(outside / "deep");
+  test::write_text(outside / "keep.key", "keep");
+  test::write_text(outside / "deep" / "keep.crt", "keep");
+  fs::path doomed = tmp / "doomed";
+  fs::create_directories(doomed / "a" / "b");
+  test::write_text(doomed / "a" / "b" / "file", "x");
+  fs::create_symlink(outside, doomed / "a" / "link-to-dir");
+  fs::create_symlink(outside / "keep.key", doomed / "link-to-file");
+  fs::create_symlink("nowhere", doomed / "dangling");
+  keydir::LocalRemote remote("local");
+
+  ASSERT_TRUE(remove_tree(remote, doomed.string()));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(doomed)));
+  EXPECT_EQ(test::read_text(outside / "keep.key"), "keep");
+  EXPECT_EQ(test::read_text(outside / "deep" / "keep.crt"), "keep");
+
+  // A symlink to a directory, given itself: the link goes, the directory stays.
+  fs::create_symlink(outside, tmp / "link");
+  ASSERT_TRUE(remove_tree(remote, (tmp / "link").string()));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(tmp / "link")));
+  EXPECT_EQ(test::read_text(outside / "deep" / "keep.crt"), "keep");
+
+  EXPECT_TRUE(remove_tree(remote, (tmp / "missing").string()));  // nothing there: done
+}
+
+TEST(FleetRemote, RemoveTreeStopsAtItsDepth) {
+  test::FakeRemote node;
+  node.add_file("/top/1/2/3/file", "x");
+  auto removed = remove_tree(node, "/top", 2);
+  ASSERT_FALSE(removed);
+  EXPECT_THAT(removed.error().message, ::testing::HasSubstr("nested too deeply"));
+  EXPECT_TRUE(node.exists("/top/1/2/3/file"));
+  EXPECT_TRUE(remove_tree(node, "/top", 4));
+  EXPECT_FALSE(node.exists("/top"));
 }
 
 }  // namespace
