@@ -21,9 +21,7 @@ struct PushArgs {
   std::size_t batch = 1;
   std::size_t max_failures = 0;
   CLI::Option* max_failures_option = nullptr;
-  bool allow_downgrade = false;
-  bool no_install = false;
-  bool dry_run = false;
+  PushOptions options;
 };
 
 constexpr std::string_view kExamples =
@@ -31,26 +29,56 @@ constexpr std::string_view kExamples =
     "  keyfleet push keys-gen2.age --inventory fleet.toml --passphrase-file /root/.kf-pass\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --identity /root/.kf-identity --yes\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --dry-run\n"
-    "  keyfleet push keys-gen2.age --inventory fleet.toml --rolling --batch 5 --yes --json\n"
+    "  keyfleet push keys-gen2.age --inventory fleet.toml --limit 'web[1-4]' --rolling --yes\n"
     "\n"
-    "Per node, over one SSH connection: read DEST (a node already on this generation or a\n"
-    "newer one is `unchanged` and untouched) -> staging (a 0700 random directory in `staging`)\n"
-    "-> upload (the bundle, unchanged, 0600) -> digest (sha256sum on the node must match) -> pre\n"
-    "hook -> install (DEST/generations/NNNNNN written under a temporary name, then DEST/current\n"
-    "switched with one rename) -> post hook -> check hook. A failure names its step and leaves\n"
-    "current where it was. The staged copies stay until `keyfleet cleanup`.\n"
-    "From staging to the last hook push holds DEST/.lock on the node, the lock cleanup and\n"
-    "rollback take too: push waits up to lock_timeout (10 s) for it, else fails that node.\n"
-    "Leftovers of interrupted installs (generations/.tmp-*, current.tmp-*) are removed then.\n"
-    "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set.\n"
+    "Push decides each node from what it really holds (B: the bundle's key set, generation G,\n"
+    "manifest digest M), the first matching row deciding:\n"
+    "  DEST absent, or no generation and no current        install    -> ok\n"
+    "  current missing, dangling, not a link to a real\n"
+    "    generation with a valid manifest                  repair     -> repaired\n"
+    "  current is G, digest M, every file matches          nothing    -> unchanged (check runs)\n"
+    "  current is G, digest M, a file differs or missing   repair     -> repaired\n"
+    "  current is G with another digest                    refuse     -> conflict (exit 4)\n"
+    "  current is another key set                          refuse     -> conflict (exit 4)\n"
+    "  current is newer than G                             refuse     -> refused (exit 4)\n"
+    "  generations/G intact (digest M), current elsewhere  switch     -> reactivated\n"
+    "  otherwise                                           install    -> ok\n"
+    "--replace-keyset installs over a conflict, then removes the other key set's generations;\n"
+    "--allow-downgrade installs an older G. A damaged or different generations/G is replaced\n"
+    "atomically: current names a complete generation at every instant.\n"
+    "\n"
+    "Without --yes push first reads every node and shows the plan (3 to install, 1 to repair,\n"
+    "26 unchanged, 1 conflict) and asks; --dry-run stops there (would-install, would-repair,\n"
+    "would-reactivate, would-refuse), checking free space in staging and DEST too.\n"
+    "Per node, over one SSH connection: read -> decide -> under DEST/.lock (waiting up to\n"
+    "lock_timeout, 10 s, for cleanup, rollback or another push): read and decide again, remove\n"
+    "leftovers of interrupted runs (generations/.tmp-*, current.tmp-*) -> staging (a 0700\n"
+    "random directory in `staging`) -> upload (the bundle, unchanged, 0600) -> digest\n"
+    "(sha256sum on the node must match) -> pre hook -> install (the hooks owed are recorded in\n"
+    "DEST/.pending, G is written under a temporary name, then current switched with one\n"
+    "rename) -> post hook -> check hook. Every refusal comes before `pre` runs. A failing post\n"
+    "or check rolls the node back to its previous generation, running pre/post/check for it\n"
+    "(rolled-back, exit 1; --keep-failed leaves the new generation current instead). Hooks\n"
+    "owed by a switch whose connection was lost run at the next push or rollback.\n"
+    "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set, stdin empty; their\n"
+    "output is collected when their shell exits (a daemon a hook starts must detach).\n"
     "A bundle sealed to age recipients (bundle --recipient) is opened with --identity FILE,\n"
     "one made with a passphrase with --passphrase-file/--passphrase-fd or the terminal.\n"
-    "Exit: 0 every node ok or unchanged; 1 some node failed; 3 bundle not authentic; 4 not\n"
-    "confirmed (without a terminal pass --yes); 130 interrupted.\n\n";
+    "The staged copies stay until `keyfleet cleanup`.\n"
+    "Exit: 0 every node ok, unchanged, repaired, reactivated or staged; 3 a host key or\n"
+    "authentication failure or a bundle not authentic; else 4 a node refused (conflict,\n"
+    "downgrade, lock held) or not confirmed (without a terminal pass --yes); else 1 some node\n"
+    "failed or rolled back; 130 interrupted.\n\n";
 
 Result<int> run_push(const PushArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
+  const bool ask = !args.options.dry_run && !args.fleet.yes;
+  if (ask && !can_ask()) {
+    // Refused before the passphrase is asked for or any node is contacted.
+    return fail(ExitCode::refused,
+                "push: confirmation needed and there is no terminal to ask on: pass --yes");
+  }
   KF_TRY_ASSIGN(bundle::OpenKey key, bundle::read_open_key(file, args.key.source()));
   PendingBundle bundle = open_in_background(file, std::move(key));
   auto opened = [&]() -> Result<const bundle::OpenedBundle*> {
@@ -58,27 +86,41 @@ Result<int> run_push(const PushArgs& args) {
     return &*bundle.get();
   };
 
-  if (!args.dry_run && !args.fleet.yes) {
-    // The question names the generation, so it waits for the decryption; with --yes the nodes
-    // connect while it runs.
+  ProgressLine progress(args.options.dry_run ? "push --dry-run" : "push");
+  FleetRunOptions run = args.fleet.run_options(progress);
+  // The plan and the push share their connections when the whole fleet fits in --parallel.
+  SessionPool pool;
+  if (ask && selection.nodes.size() <= args.fleet.parallel) {
+    run.connect = pool.connector(run.connect);
+  }
+  if (ask) {
+    // The question names the generation and the plan, read from every node first.
     KF_TRY_ASSIGN(const bundle::OpenedBundle* decrypted, opened());
-    const std::uint64_t generation = decrypted->manifest.generation;
-    KF_CHECK(confirm_or_refuse(
-        "push",
-        fmt::format("Push generation {} to {} node{}{}?", generation, selection.nodes.size(),
-                    selection.nodes.size() == 1 ? "" : "s",
-                    args.no_install ? " (stage and check only)" : ""),
-        args.fleet.yes));
+    PushOptions planning = args.options;
+    planning.dry_run = true;
+    auto planned = push_fleet(selection.nodes, file.bytes, bundle, planning, run);
+    progress.clear();
+    FleetReport plan{"push --dry-run", decrypted->manifest.generation, decrypted->sha256, planned};
+    std::cerr << format_summary(plan);
+    Result<void> confirmed;
+    pool.off_the_clock([&] {
+      confirmed = confirm_or_refuse(
+          "push",
+          fmt::format("Push generation {} to {} node{} ({}){}?", decrypted->manifest.generation,
+                      selection.nodes.size(), selection.nodes.size() == 1 ? "" : "s",
+                      describe_plan(planned),
+                      args.options.no_install ? ", stage and check only" : ""),
+          false);
+    });
+    if (!confirmed) return std::unexpected(confirmed.error());
   }
 
-  PushOptions options{args.allow_downgrade, args.no_install, args.dry_run};
-  ProgressLine progress(args.dry_run ? "push --dry-run" : "push");
-  FleetRunOptions run = args.fleet.run_options(progress);
   run.schedule.rolling = args.rolling;
   run.schedule.batch = args.batch;
   if (args.max_failures_option->count() > 0) run.schedule.max_failures = args.max_failures;
-  auto nodes = push_fleet(selection.nodes, file.bytes, bundle, options, run);
+  auto nodes = push_fleet(selection.nodes, file.bytes, bundle, args.options, run);
   progress.clear();
+  pool.close();
 
   KF_TRY_ASSIGN(const bundle::OpenedBundle* opened_bundle, opened());
   FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
@@ -109,13 +151,17 @@ Action setup_push(CLI::App& sub) {
       sub.add_option("--max-failures", args->max_failures,
                      "Failures tolerated before no new node is started (--rolling: 0)")
           ->type_name("M");
-  sub.add_flag("--allow-downgrade", args->allow_downgrade,
+  sub.add_flag("--allow-downgrade", args->options.allow_downgrade,
                "Install even on nodes holding a newer generation");
-  sub.add_flag("--no-install", args->no_install,
+  sub.add_flag("--replace-keyset", args->options.replace_keyset,
+               "Install over another key set (a conflict), then remove its generations");
+  sub.add_flag("--keep-failed", args->options.keep_failed,
+               "Leave the new generation current when a post or check hook fails (no rollback)");
+  sub.add_flag("--no-install", args->options.no_install,
                "Stage the bundle and check its digest on every node, install nothing");
-  sub.add_flag("--dry-run", args->dry_run,
-               "Connect, check host keys, authentication, writability and free space; write "
-               "nothing");
+  sub.add_flag("--dry-run", args->options.dry_run,
+               "Read every node and show what push would do (would-install, would-repair, ...), "
+               "with host keys, authentication and free space checked; write nothing");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_push(*args); };
 }

@@ -6,6 +6,7 @@
 #include "bundle/bundle_file.hpp"
 #include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
+#include "core/escape.hpp"
 #include "keydir/local_install.hpp"
 
 namespace kf::cli {
@@ -18,6 +19,7 @@ struct UnpackArgs {
   BundleKeyOptions key;
   std::size_t keep = keydir::kDefaultKeep;
   bool allow_downgrade = false;
+  bool replace_keyset = false;
   std::string owner;
   bool json = false;
 };
@@ -34,15 +36,29 @@ constexpr std::string_view kExamples =
     "installing (a second unpack exits 4). Nothing is written unless the whole bundle is\n"
     "authentic and every entry matches its manifest (exit 3). The switch is a rename: a crash\n"
     "leaves current on the old generation or the new one, never a mix.\n"
-    "Refused (exit 4): the current generation again, an older one without --allow-downgrade,\n"
-    "or a generation directory that exists with other contents.\n"
+    "Unpack decides as push does (see `keyfleet push --help`), from what DEST holds:\n"
+    "  installed    the bundle's generation is written and made current\n"
+    "  unchanged    current already holds exactly this bundle (every file checked): exit 0\n"
+    "  repaired     current was broken, or a file of it edited, deleted or chmod'ed\n"
+    "  reactivated  the generation was there intact (after a rollback): current moves only\n"
+    "Refused (exit 4), nothing changed: current is another key set, or this generation with\n"
+    "other contents (--replace-keyset installs and removes the other key set's generations);\n"
+    "current is newer than the bundle (--allow-downgrade); DEST/.lock is held.\n"
     "--owner chowns the new generation; DEST and DEST/generations, when unpack creates them, get\n"
     "the owner's group and mode 0710 so the owner can reach DEST/current/.\n\n";
 
 void print_human(const keydir::InstallReport& r) {
-  std::cout << fmt::format("Installed generation {} into {}{}\n", r.generation, r.dest.string(),
-                           r.reused ? " (its complete directory was already there)" : "")
-            << fmt::format("  current   -> {}\n", keydir::KeyDir::link_target(r.generation))
+  std::string headline = r.action == "unchanged"     ? "Unchanged: generation {} in {}"
+                         : r.action == "repaired"    ? "Repaired generation {} in {}"
+                         : r.action == "reactivated" ? "Reactivated generation {} in {}"
+                                                     : "Installed generation {} into {}";
+  std::cout << fmt::format(fmt::runtime(headline), r.generation, r.dest.string())
+            << (r.reused && r.action == "installed" ? " (its complete directory was already there)"
+                                                    : "")
+            << '\n';
+  if (!r.detail.empty())
+    std::cout << fmt::format("  found     {}\n", escape_untrusted(r.detail, 400));
+  std::cout << fmt::format("  current   -> {}\n", keydir::KeyDir::link_target(r.generation))
             << fmt::format("  previous  {}\n", r.previous ? generation_name(*r.previous) : "none");
   std::string files;
   for (const auto& f : r.files) files += (files.empty() ? "" : ", ") + f;
@@ -52,12 +68,18 @@ void print_human(const keydir::InstallReport& r) {
     for (auto g : r.pruned) pruned += (pruned.empty() ? "" : ", ") + generation_name(g);
     std::cout << fmt::format("  pruned    {}\n", pruned);
   }
+  if (!r.removed_foreign.empty()) {
+    std::string removed;
+    for (auto g : r.removed_foreign) removed += (removed.empty() ? "" : ", ") + generation_name(g);
+    std::cout << fmt::format("  removed   {} (the other key set's)\n", removed);
+  }
 }
 
 Result<int> run_unpack(const UnpackArgs& args) {
   keydir::LocalInstallOptions options;
   options.keep = args.keep;
   options.allow_downgrade = args.allow_downgrade;
+  options.replace_keyset = args.replace_keyset;
   if (!args.owner.empty()) options.owner = KF_TRY(keydir::parse_owner(args.owner));
   auto file = KF_TRY(bundle::open_bundle_file(args.file, args.key.source()));
   auto report = KF_TRY(keydir::install_bundle(file.bundle, args.dest, options));
@@ -65,11 +87,14 @@ Result<int> run_unpack(const UnpackArgs& args) {
   for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';
   if (args.json) {
     std::cout << nlohmann::json{{"dest", report.dest.string()},
+                                {"action", report.action},
+                                {"detail", report.detail},
                                 {"generation", report.generation},
                                 {"previous", report.previous ? nlohmann::json(*report.previous)
                                                              : nlohmann::json(nullptr)},
                                 {"files", report.files},
                                 {"pruned", report.pruned},
+                                {"removed_foreign", report.removed_foreign},
                                 {"reused", report.reused},
                                 {"warnings", report.warnings}}
                      .dump(2)
@@ -96,10 +121,12 @@ Action setup_unpack(CLI::App& sub) {
       ->capture_default_str();
   sub.add_flag("--allow-downgrade", args->allow_downgrade,
                "Install a generation older than the current one");
+  sub.add_flag("--replace-keyset", args->replace_keyset,
+               "Install over another key set and remove its generations");
   sub.add_option("--owner", args->owner, "chown the installed files to USER:GROUP")
       ->type_name("USER:GROUP");
   sub.add_flag("--json", args->json,
-               "Print one JSON document: dest, generation, previous, files, pruned");
+               "Print one JSON document: dest, action, generation, previous, files, pruned");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args] { return run_unpack(*args); };
 }

@@ -9,7 +9,7 @@ namespace kf::cli {
 
 Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes) {
   if (yes) return {};
-  if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDERR_FILENO) != 1) {
+  if (!can_ask()) {
     return fail(ExitCode::refused,
                 "{}: confirmation needed and there is no terminal to ask on: pass --yes ({})",
                 command, question);
@@ -19,6 +19,10 @@ Result<void> confirm_or_refuse(std::string_view command, std::string_view questi
   std::getline(std::cin, answer);
   if (answer == "y" || answer == "Y" || answer == "yes" || answer == "YES") return {};
   return fail(ExitCode::refused, "{}: not confirmed; nothing was done", command);
+}
+
+bool can_ask() {
+  return ::isatty(STDIN_FILENO) == 1 && ::isatty(STDERR_FILENO) == 1;
 }
 
 }  // namespace kf::cli

@@ -24,9 +24,10 @@ struct NodeOutcome {
   std::string step;                         // the step that failed, or the last one done
   std::string error;                        // empty on success
   std::optional<std::uint64_t> generation;  // the node's generation once done, if known
+  std::string detail = {};                  // what was found or done, for people (may be empty)
 
   static NodeOutcome from_error(NodeError error, std::optional<std::uint64_t> generation = {}) {
-    return {error.status, std::move(error.step), std::move(error.message), generation};
+    return {error.status, std::move(error.step), std::move(error.message), generation, {}};
   }
 };
 
@@ -39,6 +40,7 @@ struct NodeReport {
   std::string error;
   std::optional<std::uint64_t> generation;
   double seconds = 0;
+  std::string detail = {};  // NodeOutcome::detail
 };
 
 // The whole account: the --json document and the human summary.

@@ -3,11 +3,13 @@
 #include <cctype>
 #include <chrono>
 
+#include "core/escape.hpp"
 #include "core/files.hpp"
 #include "fleet/hooks.hpp"
 #include "keydir/install.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
+#include "keydir/plan.hpp"
 #include "keydir/prune.hpp"
 
 namespace kf {
@@ -47,23 +49,33 @@ std::uint64_t installed_size(const bundle::OpenedBundle& bundle) {
   return total;
 }
 
-NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& payload,
-                    std::optional<std::uint64_t> current) {
-  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), current); };
-  auto staging = writable_home(remote, node, node.staging, "staging");
-  if (!staging) return fail(staging.error());
-  auto dest = writable_home(remote, node, node.dest, "install");
-  if (!dest) return fail(dest.error());
-  std::uint64_t needed = payload.bundle->size + installed_size(*payload.bundle);
-  auto space = remote.space(*dest);
-  if (!space) return fail(at_step(space.error(), "install"));
-  if (space->read_only || space->available < needed) {
-    return fail(NodeError{
-        NodeStatus::failed, "install",
-        fmt::format("{}: {} has {} bytes free{}, the push needs {}", node.name, *dest,
-                    space->available, space->read_only ? " and is read-only" : "", needed)});
-  }
-  return {NodeStatus::ok, "dry-run", "", current};
+// Free space and writability where push would write: staging and DEST.
+NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPayload& payload) {
+  KF_TRY_ASSIGN(auto staging, writable_home(remote, node, node.staging, "staging"));
+  KF_TRY_ASSIGN(auto dest, writable_home(remote, node, node.dest, "install"));
+  const std::uint64_t staged = payload.bundle->size;
+  const std::uint64_t installed = installed_size(*payload.bundle);
+  auto space_of = [&](const std::string& dir, const std::string& step) -> NodeResult<SpaceInfo> {
+    auto space = remote.space(dir);
+    if (!space) return std::unexpected(at_step(space.error(), step));
+    return *space;
+  };
+  KF_TRY_ASSIGN(SpaceInfo at_staging, space_of(staging, "staging"));
+  KF_TRY_ASSIGN(SpaceInfo at_dest, space_of(dest, "install"));
+  // One filesystem holding both needs room for both.
+  const bool shared =
+      at_staging.total == at_dest.total && at_staging.available == at_dest.available;
+  auto check = [&](const SpaceInfo& space, const std::string& dir, std::uint64_t needed,
+                   const std::string& step) -> NodeResult<void> {
+    if (space.read_only || space.available < needed) {
+      return node_fail(NodeStatus::failed, step, "{}: {} has {} bytes free{}, the push needs {}",
+                       node.name, dir, space.available, space.read_only ? " and is read-only" : "",
+                       needed);
+    }
+    return {};
+  };
+  KF_CHECK(check(at_staging, staging, shared ? staged + installed : staged, "staging"));
+  return check(at_dest, dest, installed, "install");
 }
 
 NodeResult<void> ensure_dir(Remote& remote, const std::string& path, const std::string& step) {
@@ -109,6 +121,176 @@ NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const N
 
 }  // namespace
 
+namespace {
+
+keydir::BundleIdentity identity_of(const bundle::OpenedBundle& bundle,
+                                   const keydir::GenerationContent& content) {
+  return keydir::BundleIdentity::of(bundle.manifest, content);
+}
+
+// A plan that changes nothing and says why: conflict (another key set, or this generation with
+// other files) and downgrade are refusals, exit 4, before any hook runs.
+NodeOutcome refusal(const NodeConfig& node, const keydir::NodeState& state,
+                    const keydir::Plan& plan, bool dry_run) {
+  NodeStatus status = dry_run                                   ? NodeStatus::would_refuse
+                      : plan.action == keydir::Action::conflict ? NodeStatus::conflict
+                                                                : NodeStatus::refused;
+  std::string hint = plan.action == keydir::Action::conflict
+                         ? "nothing changed; --replace-keyset installs this one and removes the "
+                           "other key set's generations"
+                         : "nothing changed; --allow-downgrade installs it anyway";
+  return {
+      status, "decide", fmt::format("{}: {}: {}", node.name, plan.reason, hint), state.current, {}};
+}
+
+NodeStatus planned_status(keydir::Action action) {
+  switch (action) {
+    case keydir::Action::repair:
+      return NodeStatus::would_repair;
+    case keydir::Action::reactivate:
+      return NodeStatus::would_reactivate;
+    case keydir::Action::unchanged:
+      return NodeStatus::unchanged;
+    default:
+      return NodeStatus::would_install;
+  }
+}
+
+NodeStatus done_status(keydir::Action action) {
+  switch (action) {
+    case keydir::Action::repair:
+      return NodeStatus::repaired;
+    case keydir::Action::reactivate:
+      return NodeStatus::reactivated;
+    default:
+      return NodeStatus::ok;
+  }
+}
+
+bool refuses(const keydir::Plan& plan) {
+  return plan.action == keydir::Action::conflict || plan.action == keydir::Action::downgrade;
+}
+
+// After a failed switch: what `current` really is, read again (unknown when the node is gone).
+std::optional<std::uint64_t> current_now(Remote& remote, const keydir::KeyDir& dir) {
+  auto state = keydir::read_node_state(remote, dir, {false}, "install");
+  return state ? state->current : std::nullopt;
+}
+
+NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& payload,
+                    const keydir::NodeState& state, const keydir::Plan& plan) {
+  if (refuses(plan)) return refusal(node, state, plan, true);
+  NodeOutcome planned{planned_status(plan.action), "decide", "", state.current, plan.reason};
+  if (plan.action == keydir::Action::unchanged) return planned;
+  if (auto room = check_room(remote, node, payload); !room) {
+    return NodeOutcome::from_error(room.error(), state.current);
+  }
+  return planned;
+}
+
+// The rest of a push once DEST/.lock is held and the plan is final.
+NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
+                        const PushPayload& payload, const PushOptions& options,
+                        keydir::NodeState& state, const keydir::Plan& plan,
+                        const keydir::GenerationContent& content) {
+  const keydir::KeyDir dir(node.dest);
+  const std::uint64_t generation = content.number;
+  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), state.current); };
+  if (auto removed = keydir::remove_leftovers(remote, dir, state, "staging"); !removed) {
+    return fail(removed.error());
+  } else if (!removed->empty()) {
+    state.leftovers.clear();
+  }
+  if (plan.action == keydir::Action::unchanged) {
+    // Verified identical: nothing to install, but hooks a lost connection left owed run now, and
+    // the check runs again: a failed check is never hidden behind `unchanged`.
+    if (auto owed = run_owed_hooks(remote, node, dir, state); !owed) return fail(owed.error());
+    if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
+      return fail(check.error());
+    }
+    return {NodeStatus::unchanged, "check", "", generation, {}};
+  }
+  if (auto staged = stage_and_check(remote, lock, node, payload); !staged) {
+    return fail(staged.error());
+  }
+  if (options.no_install) return {NodeStatus::staged, "digest", "", state.current, plan.reason};
+  if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
+    return fail(pre.error());
+  }
+  if (auto owed = record_owed_hooks(remote, dir, node, generation, "push", "install"); !owed) {
+    return fail(owed.error());
+  }
+  keydir::InstallOptions install;
+  install.lock_wait = node.lock_timeout;
+  auto installed = keydir::apply_plan(remote, &lock, dir, state, plan, content, install, "install");
+  if (!installed) {
+    // Report what is: the switch may have happened before the failure (a deadline during the
+    // fsync that follows it).
+    NodeError error = installed.error();
+    std::optional<std::uint64_t> now = current_now(remote, dir);
+    if (now == generation && state.current != generation) {
+      error.message += fmt::format(
+          "; current is generation {}: its post and check hooks did not "
+          "run (recorded in {}: the next push or rollback runs them)",
+          generation, dir.pending());
+    } else {
+      (void)keydir::clear_pending(remote, dir, "install");
+    }
+    return NodeOutcome::from_error(std::move(error), now ? now : state.current);
+  }
+  AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
+  NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
+  outcome.detail = plan.reason;
+  for (const auto& warning : installed->warnings) {
+    outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;
+  }
+  if (is_success(outcome.status) && !plan.foreign_generations.empty()) {
+    auto after_state = keydir::read_node_state(remote, dir, {false}, "install");
+    auto removed =
+        after_state ? keydir::remove_generations(remote, dir, *after_state,
+                                                 plan.foreign_generations, "install")
+                    : NodeResult<std::vector<std::uint64_t>>(std::unexpected(after_state.error()));
+    if (!removed) return NodeOutcome::from_error(removed.error(), generation);
+    outcome.detail += fmt::format("{}removed the other key set's generations {}",
+                                  outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
+  }
+  return outcome;
+}
+
+}  // namespace
+
+NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
+                      const PushOptions& options) {
+  const auto& bundle = *payload.bundle;
+  const keydir::GenerationContent content = keydir::GenerationContent::of(bundle);
+  const keydir::BundleIdentity identity = identity_of(bundle, content);
+  const keydir::DecideOptions decide_options{options.allow_downgrade, options.replace_keyset};
+  const keydir::KeyDir dir(node.dest);
+
+  auto state = keydir::read_for_plan(remote, dir, content.number, "read");
+  if (!state) return NodeOutcome::from_error(state.error());
+  keydir::Plan plan = keydir::decide(*state, identity, decide_options);
+  if (options.dry_run) return dry_run(remote, node, payload, *state, plan);
+  // Every refusal before anything is written and before any hook runs.
+  if (refuses(plan)) return refusal(node, *state, plan, false);
+  if (plan.action == keydir::Action::unchanged && node.check.empty() && !state->pending &&
+      !state->pending_unreadable) {
+    return {NodeStatus::unchanged, "decide", "", state->current, {}};
+  }
+
+  // Cleanup and rollback take the same lock: nothing else changes DEST while this push stages,
+  // installs and runs its hooks. Its holder on the node also runs the digest and the switch, so
+  // the push starts one shell there.
+  auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, "staging");
+  if (!lock) return NodeOutcome::from_error(lock.error(), state->current);
+  // Under the lock the node may have changed (another push was first): decided again.
+  state = keydir::read_for_plan(remote, dir, content.number, "read");
+  if (!state) return NodeOutcome::from_error(state.error());
+  plan = keydir::decide(*state, identity, decide_options);
+  if (refuses(plan)) return refusal(node, *state, plan, false);
+  return push_locked(remote, *lock, node, payload, options, *state, plan, content);
+}
+
 std::string parse_sha256sum(std::string_view output) {
   if (output.starts_with('\\')) output.remove_prefix(1);  // GNU escapes odd file names so
   if (output.size() < 64) return {};
@@ -121,80 +303,31 @@ std::string parse_sha256sum(std::string_view output) {
   return digest;
 }
 
-namespace {
-
-// Whether the node needs nothing: already on the bundle's generation or a newer one.
-bool up_to_date(const keydir::NodeState& state, std::uint64_t generation,
-                const PushOptions& options) {
-  if (!state.current) return false;
-  std::uint64_t current = *state.current;
-  return current >= generation && !(options.allow_downgrade && current != generation);
-}
-
-NodeResult<keydir::NodeState> read_state(Remote& remote, const keydir::KeyDir& dir,
-                                         const std::string& step) {
-  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, step));
-  if (state.current_kind != keydir::CurrentKind::absent &&
-      state.current_kind != keydir::CurrentKind::generation) {
-    return node_fail(NodeStatus::failed, step, "{}: {}: {}; refusing to replace it",
-                     remote.node_name(), dir.current(), state.describe_current());
+std::string describe_plan(const std::vector<NodeReport>& planned) {
+  std::vector<std::string> parts;
+  for (const auto& [status, count] : tally(planned)) {
+    std::string_view name = to_string(status);
+    std::string what;
+    switch (status) {
+      case NodeStatus::would_install:
+        what = "to install";
+        break;
+      case NodeStatus::would_repair:
+        what = "to repair";
+        break;
+      case NodeStatus::would_reactivate:
+        what = "to reactivate";
+        break;
+      case NodeStatus::would_refuse:
+        what = "refused";
+        break;
+      default:
+        what = std::string(name);
+        break;
+    }
+    parts.push_back(fmt::format("{} {}", count, what));
   }
-  return state;
-}
-
-}  // namespace
-
-NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
-                      const PushOptions& options) {
-  const auto& bundle = *payload.bundle;
-  const std::uint64_t generation = bundle.manifest.generation;
-  const keydir::KeyDir dir(node.dest);
-  auto state = read_state(remote, dir, "read");
-  if (!state) return NodeOutcome::from_error(state.error());
-  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), state->current); };
-  if (up_to_date(*state, generation, options)) {
-    return {NodeStatus::unchanged, "current", "", state->current};
-  }
-  if (options.dry_run) return dry_run(remote, node, payload, state->current);
-
-  // Cleanup and rollback take the same lock: nothing else changes DEST while this push stages,
-  // installs and runs its hooks. Its holder on the node also runs the digest and the switch, so
-  // the push starts one shell there.
-  auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, "staging");
-  if (!lock) return fail(lock.error());
-  // Under the lock: another push may have been first.
-  state = read_state(remote, dir, "read");
-  if (!state) return NodeOutcome::from_error(state.error());
-  if (up_to_date(*state, generation, options)) {
-    return {NodeStatus::unchanged, "current", "", state->current};
-  }
-  if (auto removed = keydir::remove_leftovers(remote, dir, *state, "staging"); !removed) {
-    return fail(removed.error());
-  }
-  if (auto staged = stage_and_check(remote, *lock, node, payload); !staged) {
-    return fail(staged.error());
-  }
-  if (options.no_install) return {NodeStatus::ok, "digest", "", state->current};
-
-  if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
-    return fail(pre.error());
-  }
-  keydir::InstallOptions install;
-  install.lock_wait = node.lock_timeout;
-  if (auto installed = keydir::install_generation(
-          remote, &*lock, dir, *state, keydir::GenerationContent::of(bundle), install, "install");
-      !installed) {
-    return fail(installed.error());
-  }
-  // From here on the node is on the new generation, whatever a hook says.
-  auto after = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), generation); };
-  if (auto post = run_hook(remote, node, "post", node.post, generation); !post) {
-    return after(post.error());
-  }
-  if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
-    return after(check.error());
-  }
-  return {NodeStatus::ok, "install", "", generation};
+  return fmt::format("{}", fmt::join(parts, ", "));
 }
 
 PendingBundle open_in_background(const bundle::CheckedBundleFile& file, bundle::OpenKey key) {
@@ -209,8 +342,8 @@ std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
                                    const PendingBundle& bundle, const PushOptions& options,
                                    const FleetRunOptions& run) {
   auto unopened = [] {
-    return NodeOutcome{NodeStatus::skipped, "bundle", "the bundle could not be opened",
-                       std::nullopt};
+    return NodeOutcome{
+        NodeStatus::skipped, "bundle", "the bundle could not be opened", std::nullopt, {}};
   };
   FleetRunOptions push_run = run;
   push_run.before_connect = [&](const NodeConfig&) -> std::optional<NodeOutcome> {

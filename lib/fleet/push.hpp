@@ -10,7 +10,6 @@
 #include "bundle/bundle.hpp"
 #include "bundle/bundle_file.hpp"
 #include "core/error.hpp"
-#include "core/secret.hpp"
 #include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
 #include "keydir/remote.hpp"
@@ -18,9 +17,11 @@
 namespace kf {
 
 struct PushOptions {
-  bool allow_downgrade = false;
-  bool no_install = false;  // stop after the staged copy's digest is checked
-  bool dry_run = false;     // connect, check dest and free space, write nothing
+  bool allow_downgrade = false;  // install even where current is a newer generation
+  bool replace_keyset = false;   // install over another key set, then remove its generations
+  bool keep_failed = false;      // a failing post/check hook leaves the new generation current
+  bool no_install = false;       // stop once the staged copy's digest is checked: `staged`
+  bool dry_run = false;          // read and decide, check free space, write nothing: would-*
 };
 
 // What push sends: the bundle file's bytes (staged unchanged) and its opened contents (installed).
@@ -32,15 +33,15 @@ struct PushPayload {
 // The name of the staged copy inside its random staging subdirectory.
 inline constexpr std::string_view kStagedBundleName = "bundle.kfb";
 
-// Push's work on one connected node, in steps named in the outcome: read the key directory
-// ("read") -> "staging" -> "upload" -> "digest" -> "pre" -> "install" -> "post" -> "check". A node
-// already on the bundle's generation or a newer one is `unchanged` and untouched. From staging to
-// the end the node's DEST/.lock is held (keydir::DestLock), so that a concurrent cleanup never
-// wipes a copy being written and no other keyfleet command moves `current` meanwhile; the
-// key directory is read again under it, and leftovers of interrupted runs are removed. The digest
-// and the switch run in the lock's holder. Any failure before the switch leaves `current` where it
-// was (a failing post/check hook comes after it and is reported as such). The staged copy stays
-// for `keyfleet cleanup`.
+// Push's work on one connected node, decided from what the node really holds (keydir/plan.hpp's
+// table) and reported as what it really is: read ("read") -> decide -> under DEST/.lock: read and
+// decide again, remove leftovers -> "staging" -> "upload" -> "digest" -> "pre" -> "install"
+// (hooks owed recorded in DEST/.pending, then the switch) -> "post" -> "check" (a failure rolls
+// the node back, see fleet/hooks.hpp). Statuses: ok (installed), unchanged (verified identical;
+// its check hook runs again), repaired, reactivated, staged (--no-install), conflict and refused
+// (nothing changed, before any hook), rolled-back, and the transport's. --dry-run stops after the
+// decision: would-install, would-repair, would-reactivate, would-refuse, unchanged. The staged
+// copy stays for `keyfleet cleanup`.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options);
 
@@ -60,6 +61,10 @@ std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
                                    std::span<const std::uint8_t> bundle_bytes,
                                    const PendingBundle& bundle, const PushOptions& options,
                                    const FleetRunOptions& run);
+
+// "Push generation 3: 3 to install, 1 to repair, 26 unchanged, 1 conflict" from a dry run's
+// reports: the plan push shows before it asks.
+std::string describe_plan(const std::vector<NodeReport>& planned);
 
 // "sha256sum" output "<64 hex>  <path>" -> the digest; empty when it is not that.
 std::string parse_sha256sum(std::string_view output);

@@ -5,11 +5,72 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "fleet/hooks.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
+#include "keydir/pending.hpp"
 #include "keydir/switch.hpp"
 
 namespace kf {
+namespace {
+
+// The generation to go back to: --to, or the newest complete one older than current. Only a
+// complete generation (manifest.json parsed, every listed file as it says, nothing else) is a
+// target: an empty or partial one would switch services onto broken keys.
+NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
+                                        keydir::NodeState& state, const RollbackOptions& options,
+                                        const std::string& step) {
+  const keydir::KeyDir dir(node.dest);
+  auto complete = [&](keydir::GenerationState& g) -> NodeResult<bool> {
+    if (!g.files_read) {
+      if (auto read = keydir::read_files(remote, g); !read) {
+        return std::unexpected(at_step(read.error(), step));
+      }
+    }
+    return g.complete();
+  };
+  std::vector<std::uint64_t> present;
+  for (const auto& g : state.generations) present.push_back(g.number);
+  if (options.to) {
+    keydir::GenerationState* target = state.generation(*options.to);
+    if (target == nullptr) {
+      return node_fail(NodeStatus::failed, step, "{}: generation {} is not in {} (present: {})",
+                       node.name, *options.to, dir.generations(), fmt::join(present, ", "));
+    }
+    KF_TRY_ASSIGN(bool whole, complete(*target));
+    if (!whole) {
+      std::string why =
+          target->manifest
+              ? fmt::format("{}", fmt::join(target->differences(target->manifest->files), ", "))
+              : target->problem;
+      return node_fail(NodeStatus::refused, step,
+                       "{}: generation {} is not a complete generation ({}): refusing to switch "
+                       "to it",
+                       node.name, *options.to, why);
+    }
+    return *options.to;
+  }
+  if (!state.current) {
+    return node_fail(NodeStatus::failed, step,
+                     "{}: {}: without a current generation there is nothing to go back from; "
+                     "name one with --to (or push to repair the node)",
+                     node.name, state.describe_current());
+  }
+  std::vector<std::string> skipped;
+  for (auto it = state.generations.rbegin(); it != state.generations.rend(); ++it) {
+    if (it->number >= *state.current) continue;
+    KF_TRY_ASSIGN(bool whole, complete(*it));
+    if (whole) return it->number;
+    skipped.push_back(generation_name(it->number));
+  }
+  return node_fail(
+      NodeStatus::failed, step, "{}: no complete generation older than the current {} in {}{}",
+      node.name, *state.current, dir.generations(),
+      skipped.empty() ? std::string()
+                      : fmt::format(" (incomplete, never a target: {})", fmt::join(skipped, ", ")));
+}
+
+}  // namespace
 
 NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options) {
   const std::string step = "rollback";
@@ -18,48 +79,50 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   if (!lock) return NodeOutcome::from_error(lock.error());
   auto state = keydir::read_node_state(remote, dir, {false}, step);
   if (!state) return NodeOutcome::from_error(state.error());
-  if (state->current_kind == keydir::CurrentKind::absent) {
-    return {NodeStatus::failed, step,
+  if (state->current_kind == keydir::CurrentKind::absent && !options.to) {
+    return {NodeStatus::failed,
+            step,
             fmt::format("{}: {} does not exist: nothing is installed to roll back", node.name,
                         dir.current()),
-            std::nullopt};
+            std::nullopt,
+            {}};
   }
-  if (!state->current) {
-    return {NodeStatus::failed, step,
-            fmt::format("{}: {}: {}; refusing to replace it", node.name, dir.current(),
-                        state->describe_current()),
-            std::nullopt};
-  }
-  const std::uint64_t now = *state->current;
-  std::vector<std::uint64_t> present;
-  for (const auto& g : state->generations) present.push_back(g.number);
-
-  std::uint64_t target = 0;
-  if (options.to) {
-    target = *options.to;
-    if (target == now) return {NodeStatus::ok, step, "", now};
-    if (!std::ranges::binary_search(present, target)) {
-      return {NodeStatus::failed, step,
-              fmt::format("{}: generation {} is not in {} (present: {})", node.name, target,
-                          dir.generations(), fmt::join(present, ", ")),
-              now};
+  auto target = choose_target(remote, node, *state, options, step);
+  if (!target) return NodeOutcome::from_error(target.error(), state->current);
+  if (*target == state->current) {
+    // Already there; hooks a lost connection left owed run now.
+    if (auto owed = run_owed_hooks(remote, node, dir, *state); !owed) {
+      return NodeOutcome::from_error(owed.error(), state->current);
     }
-  } else {
-    auto older = std::ranges::lower_bound(present, now);
-    if (older == present.begin()) {
-      return {NodeStatus::failed, step,
-              fmt::format("{}: no generation older than the current {} in {}", node.name, now,
-                          dir.generations()),
-              now};
-    }
-    target = *std::prev(older);
+    return {NodeStatus::ok, step, "", state->current, "already on that generation"};
   }
-  keydir::SwitchRequest request{"", generation_name(target), state->current_text};
+  // Services must pick the old keys up: the same hooks as a push, around the switch.
+  if (auto pre = run_hook(remote, node, "pre", node.pre, *target); !pre) {
+    return NodeOutcome::from_error(pre.error(), state->current);
+  }
+  if (auto owed = record_owed_hooks(remote, dir, node, *target, "rollback", step); !owed) {
+    return NodeOutcome::from_error(owed.error(), state->current);
+  }
+  std::optional<std::string> expected;
+  if (state->current_kind != keydir::CurrentKind::absent) expected = state->current_text;
+  keydir::SwitchRequest request{"", generation_name(*target), expected};
   if (auto switched = keydir::switch_current(remote, &*lock, dir, request, node.lock_timeout, step);
       !switched) {
-    return NodeOutcome::from_error(switched.error(), now);
+    auto now = keydir::read_node_state(remote, dir, {false}, step);
+    std::optional<std::uint64_t> current = now ? now->current : state->current;
+    if (current != *target) (void)keydir::clear_pending(remote, dir, step);
+    return NodeOutcome::from_error(switched.error(), current);
   }
-  return {NodeStatus::ok, step, "", target};
+  if (auto hooks = run_post_and_check(remote, node, *target); !hooks) {
+    NodeError error = hooks.error();
+    if (error.status == NodeStatus::failed) (void)keydir::clear_pending(remote, dir, error.step);
+    error.message += fmt::format("; current is generation {}", *target);
+    return NodeOutcome::from_error(std::move(error), *target);
+  }
+  if (auto cleared = keydir::clear_pending(remote, dir, step); !cleared) {
+    return NodeOutcome::from_error(cleared.error(), *target);
+  }
+  return {NodeStatus::ok, step, "", *target, {}};
 }
 
 std::vector<NodeReport> rollback_fleet(std::span<const NodeConfig> nodes,

@@ -5,11 +5,47 @@
 namespace kf {
 
 Connector ssh_connector() {
-  return [](const NodeConfig& node) -> NodeResult<std::unique_ptr<Remote>> {
+  return [](const NodeConfig& node) -> NodeResult<std::shared_ptr<Remote>> {
     KF_TRY_ASSIGN(SshSession session,
                   SshSession::connect(node, Deadline::after_seconds(node.timeout)));
-    return std::make_unique<SshSession>(std::move(session));
+    return std::make_shared<SshSession>(std::move(session));
   };
+}
+
+Connector SessionPool::connector(Connector base) {
+  return [this,
+          base = std::move(base)](const NodeConfig& node) -> NodeResult<std::shared_ptr<Remote>> {
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = sessions_.find(node.name); it != sessions_.end()) return it->second;
+    }
+    KF_TRY_ASSIGN(std::shared_ptr<Remote> remote, base(node));
+    std::lock_guard lock(mutex_);
+    sessions_[node.name] = remote;
+    return remote;
+  };
+}
+
+void SessionPool::off_the_clock(const std::function<void()>& wait) {
+  std::vector<std::shared_ptr<Remote>> held;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, remote] : sessions_) held.push_back(remote);
+  }
+  // Nested: each session stops its clock around the next, the innermost runs `wait`.
+  std::function<void(std::size_t)> hold = [&](std::size_t i) {
+    if (i == held.size()) {
+      wait();
+    } else {
+      held[i]->off_the_clock([&] { hold(i + 1); });
+    }
+  };
+  hold(0);
+}
+
+void SessionPool::close() {
+  std::lock_guard lock(mutex_);
+  sessions_.clear();
 }
 
 std::vector<NodeReport> run_on_nodes(

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "fleet/scheduler.hpp"
@@ -15,8 +17,8 @@
 namespace kf {
 
 // How a node is reached: SSH by default (ssh_connector); tests of the orchestration may hand out
-// in-memory nodes.
-using Connector = std::function<NodeResult<std::unique_ptr<Remote>>(const NodeConfig&)>;
+// in-memory nodes. Shared: a SessionPool keeps a connection for a second pass.
+using Connector = std::function<NodeResult<std::shared_ptr<Remote>>(const NodeConfig&)>;
 
 // One SSH session per node, bounded by the node's `timeout` from the moment it starts.
 Connector ssh_connector();
@@ -65,6 +67,22 @@ FleetRun<T> run_on_nodes(
   run.reports = run_fleet(nodes, options.schedule, task);
   return run;
 }
+
+// Connections kept from one pass over the fleet to the next (push reads its plan, asks, then works
+// over the same sessions). Only worth it when every node's session can stay open at once.
+class SessionPool {
+ public:
+  // Hands out `base`'s connections, keeping each one that succeeds for the next pass.
+  [[nodiscard]] Connector connector(Connector base);
+  // Runs `wait` (a question on the terminal) off every kept session's clock.
+  void off_the_clock(const std::function<void()>& wait);
+  // Says goodbye to every kept session.
+  void close();
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Remote>> sessions_;
+};
 
 // The same for work that gives nothing but its outcome.
 std::vector<NodeReport> run_on_nodes(

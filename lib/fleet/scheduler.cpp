@@ -131,6 +131,7 @@ class Dispatch {
     report.step = std::move(outcome.step);
     report.error = std::move(outcome.error);
     report.generation = outcome.generation;
+    report.detail = std::move(outcome.detail);
     report.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
     return report;
   }

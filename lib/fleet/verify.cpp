@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "core/escape.hpp"
+
 namespace kf {
 namespace {
 
@@ -41,6 +43,16 @@ std::vector<std::string> diff_files(const std::vector<InstalledFile>& actual,
   return problems;
 }
 
+NodeOutcome pending(const NodeInstall& install) {
+  return {NodeStatus::pending_hooks,
+          "compare",
+          fmt::format("generation {} is installed, but the post/check hooks of the switch to it "
+                      "never ran (DEST/.pending): the next push or rollback runs them",
+                      generation_name(install.generation)),
+          install.generation,
+          {}};
+}
+
 NodeOutcome mismatch(const NodeInstall& install, std::string why) {
   return {NodeStatus::mismatch, "compare", std::move(why), install.generation};
 }
@@ -50,23 +62,33 @@ NodeOutcome mismatch(const NodeInstall& install, std::string why) {
 NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
   const keydir::KeyDir dir(dest);
   KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {true}, "read"));
-  switch (state.current_kind) {
-    case keydir::CurrentKind::absent:
+  if (state.current_kind == keydir::CurrentKind::absent) {
+    if (state.generations.empty()) {
       return node_fail(NodeStatus::missing, "read", "{}: no key set installed: {} does not exist",
                        remote.node_name(), dir.current());
-    case keydir::CurrentKind::generation:
-      break;
-    default:
-      return node_fail(NodeStatus::mismatch, "read", "{}: {}: {}", remote.node_name(),
-                       dir.current(), state.describe_current());
+    }
+    return node_fail(NodeStatus::damaged, "read",
+                     "{}: {} is missing while {} holds generations: run keyfleet push to repair it",
+                     remote.node_name(), dir.current(), dir.generations());
+  }
+  if (state.current_kind != keydir::CurrentKind::generation) {
+    return node_fail(NodeStatus::damaged, "read", "{}: {}: run keyfleet push to repair it",
+                     remote.node_name(), escape_untrusted(state.describe_current()));
   }
   const keydir::GenerationState& current = *state.current_generation();
+  if (!current.manifest) {
+    return node_fail(NodeStatus::damaged, "read",
+                     "{}: current points at {}, which has no valid manifest: {}",
+                     remote.node_name(), keydir::KeyDir::link_target(current.number),
+                     escape_untrusted(current.problem));
+  }
   NodeInstall install;
   install.generation = current.number;
   install.manifest = current.manifest;
   install.manifest_problem = current.problem;
   install.files = current.files;
   install.irregular = current.irregular;
+  install.pending_hooks = state.pending.has_value() || state.pending_unreadable;
   return install;
 }
 
@@ -101,7 +123,10 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
              install.manifest->files != want) {
     problems.push_back(fmt::format("{} (differs from the expected manifest)", kManifestName));
   }
-  if (problems.empty()) return {NodeStatus::ok, "compare", "", install.generation};
+  if (problems.empty()) {
+    if (install.pending_hooks) return pending(install);
+    return {NodeStatus::ok, "compare", "", install.generation, {}};
+  }
   return mismatch(install, fmt::format("generation {} differs: {}",
                                        generation_name(install.generation), join(problems)));
 }
@@ -163,7 +188,11 @@ std::optional<std::uint64_t> judge_by_majority(
       }
     }
     for (const auto& name : install.irregular) problems.push_back(name + " (not a regular file)");
-    if (problems.empty()) {
+    if (problems.empty() && install.pending_hooks) {
+      NodeOutcome owed = pending(install);
+      report.status = owed.status;
+      report.error = owed.error;
+    } else if (problems.empty()) {
       report.status = NodeStatus::ok;
       report.error.clear();
     } else {

@@ -28,11 +28,13 @@ struct NodeInstall {
   std::string manifest_problem;        // why it is nullopt, when it is
   std::vector<InstalledFile> files;    // every regular file but manifest.json, sorted by name
   std::vector<std::string> irregular;  // entries that are not regular files (symlinks, dirs...)
+  bool pending_hooks = false;          // DEST/.pending: the last switch's hooks never ran
 };
 
 // Reads the key directory (keydir::read_node_state) and the generation DEST/current points at,
-// hashing every file there. No `current`: `missing`; one that is not a link to a generation
-// directory: `mismatch`. Transport errors keep their status.
+// hashing every file there. Nothing installed: `missing`; a `current` missing while generations
+// exist, or not a link to a real generation directory with a valid manifest: `damaged`.
+// Transport errors keep their status.
 NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest);
 
 // The files a node must hold for `expected`. ca.key is only carried by bundles made with
@@ -40,8 +42,9 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest);
 // is held to the manifest without ca.key.
 std::vector<ManifestFile> expected_files(const Manifest& expected, const NodeInstall& install);
 
-// ok, stale (older generation), or mismatch naming the generation or each file that is missing,
-// extra or different (size, mode, digest).
+// ok (pending-hooks when the last switch's hooks never ran), stale (older generation), or
+// mismatch naming the generation or each file that is missing, extra or different (size, mode,
+// digest).
 NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected);
 
 // The whole per-node check: read then compare.

@@ -4,6 +4,7 @@
 
 #include "core/files.hpp"
 #include "keydir/crash_point.hpp"
+#include "keydir/plan.hpp"
 #include "keydir/switch.hpp"
 
 namespace kf::keydir {
@@ -96,35 +97,107 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
   return name;
 }
 
-NodeResult<InstallResult> install_generation(Remote& remote, DestLock* lock, const KeyDir& dir,
-                                             NodeState& state, const GenerationContent& content,
-                                             const InstallOptions& options,
-                                             const std::string& step) {
+namespace {
+
+NodeResult<std::string> move_aside(Remote& remote, const KeyDir& dir, const std::string& path,
+                                   const std::string& step) {
+  const std::string doomed = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
+  if (auto moved = remote.rename(path, doomed); !moved) {
+    return std::unexpected(at_step(moved.error(), step));
+  }
+  return doomed;
+}
+
+}  // namespace
+
+NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDir& dir,
+                                     NodeState& state, const Plan& plan,
+                                     const GenerationContent& content,
+                                     const InstallOptions& options, const std::string& step) {
+  InstallResult result;
   SwitchRequest request;
   request.entry = generation_name(content.number);
   if (state.current_kind != CurrentKind::absent) request.expected = state.current_text;
-  InstallResult result;
-  if (GenerationState* existing = state.generation(content.number)) {
-    if (!existing->files_read) {
-      if (auto read = read_files(remote, *existing); !read) {
+  KF_CHECK(ensure_layout(remote, dir, options, step));
+  if (state.current_kind == CurrentKind::not_symlink) {
+    // A file or directory where the link belongs cannot be renamed over: moved aside first.
+    KF_TRY_ASSIGN(std::string aside, move_aside(remote, dir, dir.current(), step));
+    request.expected.reset();
+    state.leftovers.push_back(aside);
+  }
+  const GenerationState* existing = state.generation(content.number);
+
+  if (plan.action == Action::reactivate || (existing != nullptr && !plan.replace_existing)) {
+    // generations/G must hold exactly B: then only `current` moves.
+    GenerationState* target = state.generation(content.number);
+    if (target == nullptr) {
+      return node_fail(NodeStatus::failed, step, "{}: {} is gone", remote.node_name(),
+                       dir.generation(content.number));
+    }
+    if (!target->files_read) {
+      if (auto read = read_files(remote, *target); !read) {
         return std::unexpected(at_step(read.error(), step));
       }
     }
-    if (!content.matches(*existing)) {
+    if (!content.matches(*target)) {
       return node_fail(NodeStatus::refused, step,
                        "{}: {} already exists and differs from this bundle: keyfleet never "
                        "overwrites an installed generation",
-                       remote.node_name(), existing->path);
+                       remote.node_name(), target->path);
     }
+    KF_CHECK(switch_current(remote, lock, dir, request, options.lock_wait, step));
     result.reused = true;
-  } else {
-    KF_CHECK(ensure_layout(remote, dir, options, step));
-    KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
+    return result;
   }
-  auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
-  if (!switched) {
-    if (!request.temp.empty()) (void)remove_tree(remote, dir.generation_entry(request.temp));
-    return std::unexpected(switched.error());
+
+  KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
+  auto drop_temp = [&] { (void)remove_tree(remote, dir.generation_entry(request.temp)); };
+  if (existing != nullptr && plan.replace_current) {
+    // `current` names generations/G: first point it at the complete copy under its temporary
+    // name, then G can move aside.
+    SwitchRequest to_copy{"", request.temp, request.expected};
+    if (auto switched = switch_current(remote, lock, dir, to_copy, options.lock_wait, step);
+        !switched) {
+      drop_temp();
+      return std::unexpected(switched.error());
+    }
+    const std::string copy = request.temp;
+    request.expected = KeyDir::link_target_of(copy);
+    KF_TRY_ASSIGN(std::string old, move_aside(remote, dir, existing->path, step));
+    // From here on `current` is the temporary copy: a failure leaves it there, complete, and
+    // the next push finds a `current` that is no generation directory and repairs it.
+    KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
+    if (auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
+        !switched) {
+      drop_temp();
+      return std::unexpected(switched.error());
+    }
+    (void)remove_tree(remote, old);
+    if (auto removed = remove_tree(remote, dir.generation_entry(copy)); !removed) {
+      result.warnings.push_back(removed.error().message);
+    }
+  } else {
+    std::optional<std::string> old;
+    if (existing != nullptr) {
+      auto moved = move_aside(remote, dir, existing->path, step);
+      if (!moved) {
+        drop_temp();
+        return std::unexpected(moved.error());
+      }
+      old = *moved;
+    }
+    if (auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
+        !switched) {
+      drop_temp();
+      // Put the replaced generation back where it was: the node ends as it was found.
+      if (old) (void)remote.rename(*old, existing->path);
+      return std::unexpected(switched.error());
+    }
+    if (old) {
+      if (auto removed = remove_tree(remote, *old); !removed) {
+        result.warnings.push_back(removed.error().message);
+      }
+    }
   }
   return result;
 }

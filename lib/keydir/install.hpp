@@ -16,6 +16,8 @@
 
 namespace kf::keydir {
 
+struct Plan;
+
 struct GenerationFile {
   std::string name;
   mode_t mode = 0600;
@@ -61,17 +63,22 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
 
 struct InstallResult {
   // generations/NNNNNN was already there holding exactly this content (an install interrupted
-  // after writing it): it was made current instead of written again.
+  // after writing it, or a rollback's): it was made current instead of written again.
   bool reused = false;
+  // Temporaries that could not be removed afterwards: leftovers for the next run.
+  std::vector<std::string> warnings;
 };
 
-// Makes `content` the current generation: writes it under a temporary name and renames it into
-// place as `current` switches (keydir/switch.hpp), or, when generations/NNNNNN already holds
-// exactly it, only switches. `current` must still be what `state` says. A generations/NNNNNN that
-// differs is refused. On any failure `current` is untouched and no temporary directory stays.
-NodeResult<InstallResult> install_generation(Remote& remote, DestLock* lock, const KeyDir& dir,
-                                             NodeState& state, const GenerationContent& content,
-                                             const InstallOptions& options,
-                                             const std::string& step);
+// Carries out a plan (keydir/plan.hpp) whose action is install, repair or reactivate: writes G
+// under a temporary name and renames it into place as `current` switches (keydir/switch.hpp),
+// or only switches when generations/G already holds exactly it. A damaged or different
+// generations/G is replaced atomically; when `current` points at it, in two switches (to a
+// complete temporary copy, then to the new G), so that `current` names a complete generation at
+// every instant. `current` must still be what `state` says. On a failure before the switch,
+// `current` is untouched and no temporary directory stays.
+NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDir& dir,
+                                     NodeState& state, const Plan& plan,
+                                     const GenerationContent& content,
+                                     const InstallOptions& options, const std::string& step);
 
 }  // namespace kf::keydir

@@ -8,7 +8,8 @@ KeyDir::KeyDir(std::string dest)
     : dest_(std::move(dest)),
       generations_(join_path(dest_, kGenerationsDir)),
       current_(join_path(dest_, kCurrentLink)),
-      lock_(join_path(dest_, kLockFile)) {}
+      lock_(join_path(dest_, kLockFile)),
+      pending_(join_path(dest_, kPendingFile)) {}
 
 std::string KeyDir::generation(std::uint64_t number) const {
   return join_path(generations_, generation_name(number));

@@ -15,6 +15,7 @@
 #include "keydir/local_remote.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
+#include "keydir/plan.hpp"
 
 namespace kf::keydir {
 namespace {
@@ -49,14 +50,6 @@ Result<void> check_dest(const fs::path& dest) {
                 dest.string());
   }
   return {};
-}
-
-Result<void> check_current(const NodeState& state, const KeyDir& dir) {
-  if (state.current_kind == CurrentKind::absent || state.current_kind == CurrentKind::generation) {
-    return {};
-  }
-  return fail(ExitCode::refused, "{}: {}: not a key directory keyfleet manages", dir.current(),
-              state.describe_current());
 }
 
 }  // namespace
@@ -118,27 +111,47 @@ Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle, const f
   // Never a wait: two installs must not interleave, and an operator wants to know at once.
   KF_TRY_ASSIGN(DestLock lock, as_result(DestLock::acquire(remote, dir, 0, "lock")));
   crash_point("locked");
-  KF_TRY_ASSIGN(NodeState state, as_result(read_node_state(remote, dir, {false}, "read")));
+  KF_TRY_ASSIGN(NodeState state, as_result(read_for_plan(remote, dir, content.number, "read")));
   KF_TRY_ASSIGN(auto removed, as_result(remove_leftovers(remote, dir, state, "install")));
   report.leftovers_removed = removed.size();
+  if (!removed.empty()) state.leftovers.clear();
   crash_point("leftovers-removed");
-  KF_CHECK(check_current(state, dir));
   report.previous = state.current;
-  if (report.previous == content.number) {
-    return fail(ExitCode::refused,
-                "generation {} is already installed and current in {}: nothing to do (rotate "
-                "with a new generation from create-keys)",
-                content.number, dest.string());
+  // The same decision push makes on a node (keydir/plan.hpp).
+  const Plan plan = decide(state, BundleIdentity::of(bundle.manifest, content),
+                           {options.allow_downgrade, options.replace_keyset});
+  report.detail = plan.reason;
+  switch (plan.action) {
+    case Action::conflict:
+      return fail(ExitCode::refused,
+                  "{}: {}: nothing changed (--replace-keyset installs this key set and removes "
+                  "the other one's generations)",
+                  dest.string(), plan.reason);
+    case Action::downgrade:
+      return fail(ExitCode::refused,
+                  "{}: {}: refusing a downgrade (pass --allow-downgrade if you mean it)",
+                  dest.string(), plan.reason);
+    case Action::unchanged:
+      report.action = "unchanged";
+      report.files.emplace_back(kManifestName);
+      for (const auto& f : bundle.files) report.files.push_back(f.name);
+      return report;
+    default:
+      break;
   }
-  if (report.previous && content.number < *report.previous && !options.allow_downgrade) {
-    return fail(ExitCode::refused,
-                "the bundle holds generation {}, older than the current {} in {}: refusing a "
-                "downgrade (pass --allow-downgrade if you mean it)",
-                content.number, *report.previous, dest.string());
-  }
-  KF_TRY_ASSIGN(auto installed, as_result(install_generation(remote, &lock, dir, state, content,
-                                                             install_options, "install")));
+  KF_TRY_ASSIGN(auto installed, as_result(apply_plan(remote, &lock, dir, state, plan, content,
+                                                     install_options, "install")));
+  report.action = plan.action == Action::repair       ? "repaired"
+                  : plan.action == Action::reactivate ? "reactivated"
+                                                      : "installed";
   report.reused = installed.reused;
+  for (auto& warning : installed.warnings) report.warnings.push_back(std::move(warning));
+  if (!plan.foreign_generations.empty()) {
+    KF_TRY_ASSIGN(NodeState now, as_result(read_node_state(remote, dir, {false}, "install")));
+    KF_TRY_ASSIGN(
+        report.removed_foreign,
+        as_result(remove_generations(remote, dir, now, plan.foreign_generations, "install")));
+  }
 
   if (auto after = read_node_state(remote, dir, {false}, "prune"); after) {
     if (auto pruned = prune_generations(remote, dir, *after, options.keep, false, "prune")) {

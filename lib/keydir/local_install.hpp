@@ -27,24 +27,30 @@ Result<Owner> parse_owner(std::string_view spec);
 struct LocalInstallOptions {
   std::size_t keep = kDefaultKeep;
   bool allow_downgrade = false;
+  bool replace_keyset = false;
   std::optional<Owner> owner;
 };
 
 struct InstallReport {
   boost::filesystem::path dest;
   std::uint64_t generation = 0;
-  std::optional<std::uint64_t> previous;  // what `current` pointed at before
-  std::vector<std::string> files;         // installed, manifest.json first
-  std::vector<std::uint64_t> pruned;      // old generations removed
-  std::size_t leftovers_removed = 0;      // temporaries of an interrupted install
-  bool reused = false;                    // see InstallResult::reused
-  std::vector<std::string> warnings;      // e.g. an old generation that could not be pruned
+  // What was done, decided as push decides (keydir/plan.hpp): "installed", "unchanged" (verified
+  // identical), "repaired" or "reactivated"; `detail` says what was found.
+  std::string action;
+  std::string detail;
+  std::optional<std::uint64_t> previous;       // what `current` pointed at before
+  std::vector<std::string> files;              // installed, manifest.json first
+  std::vector<std::uint64_t> pruned;           // old generations removed
+  std::vector<std::uint64_t> removed_foreign;  // another key set's (--replace-keyset)
+  std::size_t leftovers_removed = 0;           // temporaries of an interrupted install
+  bool reused = false;                         // see InstallResult::reused
+  std::vector<std::string> warnings;           // e.g. an old generation that could not be pruned
 };
 
 // Takes DEST/.lock without waiting (held: ExitCode::refused), removes leftovers of interrupted
-// installs, refuses a generation that is current, or older than current without
-// `allow_downgrade` (ExitCode::refused), installs (keydir/install.hpp), and prunes old generations
-// beyond `keep` (keydir/prune.hpp). A `current` that keyfleet did not make is refused.
+// installs, decides as push does (keydir/plan.hpp: a conflict or a downgrade is
+// ExitCode::refused, an identical install is `unchanged`), installs (keydir/install.hpp), and
+// prunes old generations beyond `keep` (keydir/prune.hpp).
 Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle,
                                      const boost::filesystem::path& dest,
                                      const LocalInstallOptions& options);

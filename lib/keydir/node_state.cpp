@@ -145,6 +145,13 @@ NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOp
   for (const auto& entry : top) {
     if (entry.name.starts_with(kLinkTempPrefix) && entry.stat.type == FileType::symlink) {
       state.leftovers.push_back(join_path(dir.dest(), entry.name));
+    } else if (entry.name == kPendingFile) {
+      auto text = entry.stat.type == FileType::regular
+                      ? remote.read_file(dir.pending(), kMaxManifestSize)
+                      : NodeResult<std::vector<std::uint8_t>>(std::vector<std::uint8_t>{});
+      if (!text) return std::unexpected(text.error());
+      state.pending = parse_pending(as_text(*text));
+      state.pending_unreadable = !state.pending;
     }
   }
 

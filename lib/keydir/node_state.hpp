@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "keydir/layout.hpp"
+#include "keydir/pending.hpp"
 #include "keydir/remote.hpp"
 #include "pki/manifest.hpp"
 
@@ -63,6 +64,10 @@ struct NodeState {
   std::vector<GenerationState> generations;  // every generations/NNNNNN directory, ascending
   std::vector<std::string> leftovers;        // paths: generations/.tmp-*, current.tmp-*
   std::vector<std::string> unexpected;       // paths of entries keyfleet does not make
+  // DEST/.pending: hooks owed since the last switch. `pending_unreadable`: the file is there but
+  // says nothing usable (a partly written one), so which hooks are owed is unknown.
+  std::optional<PendingHooks> pending;
+  bool pending_unreadable = false;
 
   [[nodiscard]] const GenerationState* generation(std::uint64_t number) const;
   [[nodiscard]] GenerationState* generation(std::uint64_t number);

@@ -58,29 +58,38 @@ std::vector<std::uint64_t> generations_to_remove(std::vector<std::uint64_t> pres
   return remove;
 }
 
+NodeResult<std::vector<std::uint64_t>> remove_generations(Remote& remote, const KeyDir& dir,
+                                                          const NodeState& state,
+                                                          const std::vector<std::uint64_t>& doomed,
+                                                          const std::string& step) {
+  std::vector<std::uint64_t> removed;
+  for (auto g : doomed) {
+    if (g == state.current || state.generation(g) == nullptr) continue;
+    const std::string aside = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
+    if (auto renamed = remote.rename(dir.generation(g), aside); !renamed) {
+      return std::unexpected(at_step(renamed.error(), step));
+    }
+    crash_point("pruning");
+    if (auto gone = remove_tree(remote, aside); !gone) {
+      return std::unexpected(at_step(gone.error(), step));
+    }
+    removed.push_back(g);
+  }
+  if (!removed.empty()) {
+    if (auto synced = remote.fsync_dir(dir.generations()); !synced) {
+      return std::unexpected(at_step(synced.error(), step));
+    }
+  }
+  return removed;
+}
+
 NodeResult<std::vector<std::uint64_t>> prune_generations(Remote& remote, const KeyDir& dir,
                                                          const NodeState& state, std::size_t keep,
                                                          bool purge_old, const std::string& step) {
   std::vector<std::uint64_t> present;
   for (const auto& g : state.generations) present.push_back(g.number);
-  std::vector<std::uint64_t> pruned;
-  for (auto g : generations_to_remove(present, state.current, keep, purge_old)) {
-    const std::string doomed = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
-    if (auto renamed = remote.rename(dir.generation(g), doomed); !renamed) {
-      return std::unexpected(at_step(renamed.error(), step));
-    }
-    crash_point("pruning");
-    if (auto removed = remove_tree(remote, doomed); !removed) {
-      return std::unexpected(at_step(removed.error(), step));
-    }
-    pruned.push_back(g);
-  }
-  if (!pruned.empty()) {
-    if (auto synced = remote.fsync_dir(dir.generations()); !synced) {
-      return std::unexpected(at_step(synced.error(), step));
-    }
-  }
-  return pruned;
+  return remove_generations(remote, dir, state,
+                            generations_to_remove(present, state.current, keep, purge_old), step);
 }
 
 NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyDir& dir,

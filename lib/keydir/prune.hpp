@@ -33,6 +33,14 @@ NodeResult<std::vector<std::uint64_t>> prune_generations(Remote& remote, const K
                                                          const NodeState& state, std::size_t keep,
                                                          bool purge_old, const std::string& step);
 
+// Removes the given generations (never the one `current` names), each renamed to
+// generations/.tmp-prune-<random> first: --replace-keyset's removal of another key set, once the
+// new one is current and healthy. Returns the generations removed.
+NodeResult<std::vector<std::uint64_t>> remove_generations(Remote& remote, const KeyDir& dir,
+                                                          const NodeState& state,
+                                                          const std::vector<std::uint64_t>& doomed,
+                                                          const std::string& step);
+
 // Removes `state.leftovers` (interrupted installs and prunes, temporary links) but never what
 // `current` points at. Returns the paths removed. Needs DEST/.lock held.
 NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyDir& dir,

@@ -249,6 +249,9 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   password += '\n';
 
   Manifest manifest;
+  // One lineage per directory: the id of the set being replaced, when it has one.
+  manifest.keyset =
+      archiving && !state.manifest->keyset.empty() ? state.manifest->keyset : new_keyset_id();
   manifest.generation = generation;
   manifest.created = rfc3339_utc(now);
   manifest.key_type = std::string(key_type_name(o.key_type));

@@ -36,14 +36,26 @@ nlohmann::json to_json(const Manifest& m) {
                      {"mode", fmt::format("{:04o}", f.mode)},
                      {"sha256", f.sha256}});
   }
-  return {{"format", kManifestFormat},
-          {"generation", m.generation},
-          {"created", m.created},
-          {"key_type", m.key_type},
-          {"hosts", m.hosts},
-          {"not_after", m.not_after},
-          {"fingerprints", {{"ca", m.ca_fingerprint}, {"agent", m.agent_fingerprint}}},
-          {"files", files}};
+  nlohmann::json out{{"format", kManifestFormat},
+                     {"generation", m.generation},
+                     {"created", m.created},
+                     {"key_type", m.key_type},
+                     {"hosts", m.hosts},
+                     {"not_after", m.not_after},
+                     {"fingerprints", {{"ca", m.ca_fingerprint}, {"agent", m.agent_fingerprint}}},
+                     {"files", files}};
+  if (!m.keyset.empty()) out["keyset"] = m.keyset;
+  return out;
+}
+
+std::string new_keyset_id() {
+  return random_hex(16);
+}
+
+bool is_keyset_id(std::string_view text) {
+  return text.size() == 32 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 std::string serialize(const Manifest& manifest) {
@@ -81,6 +93,12 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
     return bad("\"generation\" must be an integer from 1 to 999999");
   }
   m.generation = generation->get<std::uint64_t>();
+  if (auto it = j.find("keyset"); it != j.end()) {
+    if (!it->is_string() || !is_keyset_id(it->get<std::string>())) {
+      return bad("\"keyset\" must be 32 lowercase hex digits");
+    }
+    m.keyset = it->get<std::string>();
+  }
   for (auto [key, out] : {std::pair{"created", &m.created}, std::pair{"key_type", &m.key_type},
                           std::pair{"not_after", &m.not_after}}) {
     const auto* value = field(key, V::string);

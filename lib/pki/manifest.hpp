@@ -36,6 +36,11 @@ struct ManifestFile {
 };
 
 struct Manifest {
+  // The key set's identity: 32 lowercase hex digits (128 random bits) made by the first
+  // create-keys in a directory and kept by every later generation there (--force, --keep-ca), so
+  // that generations of one lineage share it and a fresh directory gets a new one. Empty in a
+  // manifest written before keyfleet had it.
+  std::string keyset;
   std::uint64_t generation = 1;
   std::string created;  // RFC 3339 UTC
   std::string key_type;
@@ -53,6 +58,10 @@ struct Manifest {
 bool is_safe_entry_name(std::string_view name);
 
 nlohmann::json to_json(const Manifest& manifest);
+// A new key set id: 128 bits from the OS CSPRNG as 32 lowercase hex digits.
+std::string new_keyset_id();
+bool is_keyset_id(std::string_view text);
+
 // Pretty JSON with a trailing newline; the same manifest always gives the same bytes.
 std::string serialize(const Manifest& manifest);
 

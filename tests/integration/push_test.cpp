@@ -119,24 +119,31 @@ TEST(Push, RollingStopsAtTheFirstFailingCheckAndMaxFailuresGoesOn) {
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   auto nodes = nodes_of(result);
   for (std::string name : {"node1", "node2"}) EXPECT_EQ(nodes[name]["status"], "ok") << name;
-  EXPECT_EQ(nodes["node3"]["status"], "failed");
+  // Its first install fails its check: with nothing to go back to, node3 loses `current` again and
+  // the generation stays for inspection.
+  EXPECT_EQ(nodes["node3"]["status"], "rolled-back");
   EXPECT_EQ(nodes["node3"]["step"], "check");
+  EXPECT_TRUE(nodes["node3"]["generation"].is_null()) << nodes["node3"];
   for (int k : {4, 5}) {
     EXPECT_EQ(nodes["node" + std::to_string(k)]["status"], "skipped") << result.out;
     EXPECT_TRUE(test::staged_files(fleet.node(k)).empty()) << k;
     EXPECT_TRUE(fs::is_empty(fleet.node(k).dest)) << k;
   }
-  for (int k : {1, 2, 3}) EXPECT_EQ(current_of(fleet.node(k)), "generations/000001") << k;
+  for (int k : {1, 2}) EXPECT_EQ(current_of(fleet.node(k)), "generations/000001") << k;
+  EXPECT_EQ(current_of(fleet.node(3)), "");
+  EXPECT_TRUE(fs::is_directory(fs::path(fleet.node(3).dest) / "generations" / "000001"));
 
-  // Node 4's pre hook now refuses: with one failure tolerated, node 5 still gets its turn.
-  fs::path refusing =
-      fleet.inventory_with("refusing.toml", {{3, "check = 'exit 7'"}, {4, "pre = 'exit 8'"}});
+  // node3's check is fixed and node 4's pre hook now refuses: node3's install is repaired, and
+  // with one failure tolerated, node 5 still gets its turn.
+  fs::path refusing = fleet.inventory_with("refusing.toml", {{4, "pre = 'exit 8'"}});
   auto tolerant = bundles.push(1, refusing, {"--rolling", "--max-failures", "1"});
   EXPECT_EQ(tolerant.exit_code, 1) << tolerant.out << tolerant.err;
   nodes = nodes_of(tolerant);
-  for (std::string name : {"node1", "node2", "node3"}) {
+  for (std::string name : {"node1", "node2"}) {
     EXPECT_EQ(nodes[name]["status"], "unchanged") << name;
   }
+  EXPECT_EQ(nodes["node3"]["status"], "repaired") << nodes["node3"];
+  EXPECT_EQ(current_of(fleet.node(3)), "generations/000001");
   EXPECT_EQ(nodes["node4"]["status"], "failed");
   EXPECT_EQ(nodes["node4"]["step"], "pre");
   EXPECT_EQ(nodes["node5"]["status"], "ok");
@@ -163,7 +170,7 @@ TEST(Push, NoInstallStagesOneCheckedCopyAndLeavesCurrent) {
   auto doc = nlohmann::json::parse(result.out);
   std::string local = sha256_of(bundles.bundle(2));
   EXPECT_EQ(doc["bundle_sha256"], local);
-  EXPECT_EQ(doc["summary"]["ok"], 3) << result.out;
+  EXPECT_EQ(doc["summary"]["staged"], 3) << result.out;
   for (int k = 1; k <= 3; ++k) {
     auto staged = test::staged_files(fleet.node(k));
     ASSERT_EQ(staged.size(), 1u) << k;
@@ -227,7 +234,7 @@ TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
   auto result = bundles.push(2, fleet.inventory(), {"--dry-run"});
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
   auto nodes = nodes_of(result);
-  for (const auto& [name, node] : nodes) EXPECT_EQ(node["status"], "ok") << name;
+  for (const auto& [name, node] : nodes) EXPECT_EQ(node["status"], "would-install") << name;
   EXPECT_EQ(snapshot(), before);
 
   // node3's dest would go into a directory it cannot write: read-only for root, 0555 for others.
@@ -246,7 +253,7 @@ TEST(Push, DryRunWritesNothingAndNamesAnUnwritableDest) {
   if (mounted) ::umount2(locked.c_str(), MNT_DETACH);
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
   nodes = nodes_of(refused);
-  EXPECT_EQ(nodes["node1"]["status"], "ok");
+  EXPECT_EQ(nodes["node1"]["status"], "would-install");
   EXPECT_EQ(nodes["node3"]["status"], "failed");
   EXPECT_EQ(nodes["node3"]["step"], "install");
   EXPECT_NE(nodes["node3"]["error"].get<std::string>().find(locked.string()), std::string::npos)

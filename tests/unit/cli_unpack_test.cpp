@@ -157,15 +157,17 @@ TEST(CliUnpack, RejectsDamagedOrUnsafeBundlesLeavingDestUntouched) {
   EXPECT_EQ(f.unpack(file).exit_code, 0);  // the undamaged bundle goes in
 }
 
-TEST(CliUnpack, SameGenerationTwiceIsRefused) {
+// An identical install is verified and left alone (exit 0), with or without --allow-downgrade.
+TEST(CliUnpack, SameBundleTwiceIsUnchanged) {
   Fixture f;
-  ASSERT_EQ(f.unpack(f.bundle_of(1)).exit_code, 0);
+  const fs::path bundle = f.bundle_of(1);
+  ASSERT_EQ(f.unpack(bundle).exit_code, 0);
   auto before = test::tree(f.dest);
-  auto r = f.unpack(f.bundle_of(1));
-  EXPECT_EQ(r.exit_code, 4);
-  EXPECT_NE(r.err.find("already installed"), std::string::npos) << r.err;
-  r = f.unpack(f.bundle_of(1), {"--allow-downgrade"});
-  EXPECT_EQ(r.exit_code, 4);
+  auto r = f.unpack(bundle);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("Unchanged: generation 1")) << r.out;
+  r = f.unpack(bundle, {"--allow-downgrade"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::tree(f.dest), before);
 }
 
@@ -217,9 +219,9 @@ TEST(CliUnpack, CrashAtEveryStepLeavesACompleteGeneration) {
     std::uint64_t expected = switched ? 3 : 2;
     EXPECT_TRUE(test::current_is_complete(f.dest, expected));
 
-    // The same bundle again: finishes the interrupted install, or is refused as already current.
+    // The same bundle again: finishes the interrupted install, or finds it unchanged.
     auto again = f.unpack(bundles[2], {"--keep", "2"});
-    EXPECT_EQ(again.exit_code, switched ? 4 : 0) << again.err;
+    EXPECT_EQ(again.exit_code, 0) << again.err;
     EXPECT_TRUE(test::current_is_complete(f.dest, 3));
 
     auto next = f.unpack(bundles[3], {"--keep", "2"});

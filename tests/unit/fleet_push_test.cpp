@@ -3,6 +3,7 @@
 
 #include "fleet/push.hpp"
 #include "pki/manifest.hpp"
+#include "support/bundle_fixtures.hpp"
 #include "support/fake_remote.hpp"
 
 namespace kf {
@@ -10,11 +11,11 @@ namespace {
 
 using test::FakeRemote;
 
-// Plays the node's shell for hooks; keyfleet's own requests are FakeRemote's.
+// Plays the node's shell for hooks (a hook `false` fails); keyfleet's own requests are
+// FakeRemote's.
 void give_shell(FakeRemote& r) {
   r.on_exec = [](std::string_view cmd, std::span<const std::uint8_t>) -> NodeResult<ExecResult> {
-    std::string c(cmd);
-    return ExecResult{c.ends_with("false") ? 1 : 0, "", ""};
+    return ExecResult{cmd.find("( false )") != std::string_view::npos ? 1 : 0, "", ""};
   };
 }
 
@@ -23,19 +24,28 @@ std::vector<std::string> steps(const FakeRemote& r) {
   std::vector<std::string> out;
   for (const auto& line : r.log) {
     if (line.starts_with("switch ")) out.push_back("install");
-    if (line.starts_with("exec KEYFLEET_STEP=")) out.push_back(line.substr(line.rfind("; ") + 2));
+    if (!line.starts_with("exec KEYFLEET_STEP=")) continue;
+    const auto open = line.find("( ");
+    const auto close = line.find(" ) </dev/null");
+    if (open != std::string::npos && close != std::string::npos) {
+      out.push_back(line.substr(open + 2, close - open - 2));
+    }
   }
   return out;
 }
 
+bundle::OpenedBundle opened(std::uint64_t generation) {
+  std::string tar = test::craft_tar(test::valid_entries(test::keyset_files(false), generation));
+  auto result = bundle::validate_tar(as_bytes(tar));
+  if (!result) throw std::runtime_error(result.error().message);
+  return std::move(*result);
+}
+
 struct Fixture {
   std::vector<std::uint8_t> bytes{'a', 'g', 'e'};
-  bundle::OpenedBundle opened;
+  bundle::OpenedBundle opened = kf::opened(2);
   NodeConfig node;
   Fixture() {
-    opened.manifest.generation = 2;
-    opened.manifest_bytes = {'{', '}'};
-    opened.files.push_back({"agent.key", 0600, {'k'}});
     opened.sha256 = sha256_hex(bytes);
     opened.size = bytes.size();
     node.name = "fake";
@@ -48,11 +58,22 @@ struct Fixture {
   PushPayload payload() const { return {bytes, &opened}; }
 };
 
-void on_generation_one(FakeRemote& r) {
+// The node as a complete install of `installed` left it.
+void on_generation(FakeRemote& r, const bundle::OpenedBundle& installed) {
+  const std::string gen = fmt::format("/keys/generations/{:06}", installed.manifest.generation);
   r.add_dir("/keys", 0700);
   r.add_dir("/keys/generations", 0700);
-  r.add_dir("/keys/generations/000001", 0700);
-  ASSERT_TRUE(r.symlink("generations/000001", "/keys/current"));
+  r.add_dir(gen, 0700);
+  r.add_file(gen + "/manifest.json",
+             std::string(installed.manifest_bytes.begin(), installed.manifest_bytes.end()), 0644);
+  for (const auto& f : installed.files) {
+    r.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
+  }
+  ASSERT_TRUE(r.symlink(gen.substr(std::string("/keys/").size()), "/keys/current"));
+}
+
+void on_generation_one(FakeRemote& r) {
+  on_generation(r, opened(1));
 }
 
 TEST(PushNode, InstallsAndRunsHooksInOrder) {
@@ -63,21 +84,24 @@ TEST(PushNode, InstallsAndRunsHooksInOrder) {
   auto out = push_node(r, f.node, f.payload(), {});
   EXPECT_EQ(out.status, NodeStatus::ok) << out.error;
   EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
-  EXPECT_EQ(r.text("/keys/generations/000002/agent.key"), "k");
-  EXPECT_EQ(r.entries.at("/keys/generations/000002/agent.key").mode, 0600u);
+  for (const auto& file : f.opened.files) {
+    const std::string path = "/keys/generations/000002/" + file.name;
+    EXPECT_EQ(r.text(path), std::string(file.data.begin(), file.data.end()));
+    EXPECT_EQ(r.entries.at(path).mode, file.mode);
+  }
   EXPECT_EQ(steps(r), (std::vector<std::string>{"pre", "install", "post", "check"}));
 }
 
 TEST(PushNode, SameGenerationIsUnchangedAndUntouched) {
   Fixture f;
-  f.opened.manifest.generation = 1;
   FakeRemote r;
   give_shell(r);
-  on_generation_one(r);
+  on_generation(r, f.opened);
   auto out = push_node(r, f.node, f.payload(), {});
   EXPECT_EQ(out.status, NodeStatus::unchanged);
   EXPECT_FALSE(r.exists("/stage"));
-  EXPECT_TRUE(steps(r).empty());
+  // Only the check runs again: a failed check is never hidden behind `unchanged`.
+  EXPECT_EQ(steps(r), std::vector<std::string>{"check"});
 }
 
 TEST(PushNode, DigestMismatchFailsAtDigestAndLeavesCurrent) {
@@ -116,15 +140,40 @@ TEST(PushNode, FailuresNameTheirStepAndLeaveCurrent) {
   }
 }
 
-TEST(PushNode, CheckHookFailureIsReportedAtCheck) {
+// A failing check must not leave the node silently on the new keys: back to generation 1, with
+// its hooks run again, and nothing owed.
+TEST(PushNode, CheckHookFailureRollsBack) {
   Fixture f;
   f.node.check = "false";
   FakeRemote r;
   give_shell(r);
   on_generation_one(r);
   auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::rolled_back) << out.error;
+  EXPECT_EQ(out.step, "check");
+  EXPECT_EQ(out.generation, 1u);
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000001");
+  EXPECT_EQ(steps(r), (std::vector<std::string>{"pre", "install", "post", "false", "pre", "install",
+                                                "post", "false"}));
+  EXPECT_FALSE(r.exists("/keys/.pending"));
+  EXPECT_NE(out.error.find("rolled back to generation 1, where the hooks failed too"),
+            std::string::npos)
+      << out.error;
+}
+
+TEST(PushNode, CheckHookFailureWithKeepFailedStaysOnTheNewGeneration) {
+  Fixture f;
+  f.node.check = "false";
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  PushOptions options;
+  options.keep_failed = true;
+  auto out = push_node(r, f.node, f.payload(), options);
   EXPECT_EQ(out.status, NodeStatus::failed);
   EXPECT_EQ(out.step, "check");
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
+  EXPECT_NE(out.error.find("--keep-failed"), std::string::npos) << out.error;
 }
 
 TEST(ParseSha256sum, TakesTheDigest) {

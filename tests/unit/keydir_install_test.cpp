@@ -1,5 +1,6 @@
-// keydir::install_generation and ensure_layout on an in-memory node (every failure injected) and
-// on a real key directory through keydir::LocalRemote (the real switch script and lock holder).
+// keydir::apply_plan (as decided by keydir::decide) and ensure_layout on an in-memory node (every
+// failure injected) and on a real key directory through keydir::LocalRemote (the real switch script
+// and lock holder).
 #include "keydir/install.hpp"
 
 #include <chrono>
@@ -9,6 +10,7 @@
 
 #include "keydir/local_remote.hpp"
 #include "keydir/lock.hpp"
+#include "keydir/plan.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/fake_remote.hpp"
 #include "support/test_support.hpp"
@@ -34,6 +36,16 @@ NodeState read_state(Remote& node, const KeyDir& dir) {
   auto state = read_node_state(node, dir, {}, "read");
   EXPECT_TRUE(state) << state.error().message;
   return state ? std::move(*state) : NodeState{};
+}
+
+// Reads the node, decides and carries the plan out, as push does.
+NodeResult<InstallResult> install_by_plan(Remote& node, DestLock* lock, const KeyDir& dir,
+                                          const OpenedBundle& b, const InstallOptions& options) {
+  const GenerationContent content = GenerationContent::of(b);
+  auto state = read_for_plan(node, dir, content.number, "read");
+  if (!state) return std::unexpected(state.error());
+  const Plan plan = decide(*state, BundleIdentity::of(b.manifest, content), {});
+  return apply_plan(node, lock, dir, *state, plan, content, options, "install");
 }
 
 // Everything on the in-memory node, for "nothing changed" checks.
@@ -64,9 +76,7 @@ bool uploaded_anything(const FakeRemote& node) {
 class InstallFake : public ::testing::Test {
  protected:
   NodeResult<InstallResult> install(const OpenedBundle& b, DestLock* lock = nullptr) {
-    NodeState state = read_state(node_, dir_);
-    return install_generation(node_, lock, dir_, state, GenerationContent::of(b), options_,
-                              "install");
+    return install_by_plan(node_, lock, dir_, b, options_);
   }
   void expect_generation(const OpenedBundle& b) {
     const std::string gen = dir_.generation(b.manifest.generation);
@@ -148,35 +158,39 @@ TEST_F(InstallFake, ReusesAnIdenticalGenerationWithoutWritingIt) {
   expect_generation(two);
 }
 
-TEST_F(InstallFake, RefusesAnExistingGenerationThatDiffers) {
+// A generations/G that is not this bundle's (a file's mode changed, or no manifest) is replaced
+// atomically: written anew under a temporary name, the old one moved aside and removed.
+TEST_F(InstallFake, ReplacesAnExistingGenerationThatDiffers) {
   node_.add_dir("/srv", 0755);
   auto one = opened(1);
   ASSERT_TRUE(install(one));
   auto two = opened(2);
   const std::string gen = dir_.generation(2);
-  node_.add_dir(gen, 0700);
-  node_.add_file(gen + "/manifest.json",
-                 std::string(two.manifest_bytes.begin(), two.manifest_bytes.end()), 0644);
-  for (const auto& f : two.files) {
-    node_.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
-  }
-  // One mode changed is enough to differ.
-  node_.entries.at(gen + "/agent.key").mode = 0644;
-  const auto before = dump(node_);
+  auto plant = [&] {
+    node_.add_dir(gen, 0700);
+    node_.add_file(gen + "/manifest.json",
+                   std::string(two.manifest_bytes.begin(), two.manifest_bytes.end()), 0644);
+    for (const auto& f : two.files) {
+      node_.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
+    }
+  };
+  plant();
+  node_.entries.at(gen + "/agent.key").mode = 0644;  // one mode changed is enough to differ
   auto installed = install(two);
-  ASSERT_FALSE(installed);
-  EXPECT_EQ(installed.error().status, NodeStatus::refused);
-  EXPECT_EQ(installed.error().step, "install");
-  EXPECT_THAT(installed.error().message, HasSubstr(gen + " already exists and differs"));
-  EXPECT_EQ(dump(node_), before);
+  ASSERT_TRUE(installed) << installed.error().message;
+  EXPECT_FALSE(installed->reused);
+  EXPECT_EQ(current(), "generations/000002");
+  expect_generation(two);
+  EXPECT_THAT(temporaries(node_), IsEmpty());
+  for (const auto& [path, e] : node_.entries) EXPECT_EQ(path.find("/.tmp-"), std::string::npos);
 
-  // So is one without its manifest: it is not this bundle's generation.
+  // One without its manifest is not this bundle's generation either.
+  node_.entries.at(dir_.current()).target = "generations/000001";  // as a rollback leaves it
   node_.entries.erase(gen + "/manifest.json");
-  const auto without = dump(node_);
   installed = install(two);
-  ASSERT_FALSE(installed);
-  EXPECT_EQ(installed.error().status, NodeStatus::refused);
-  EXPECT_EQ(dump(node_), without);
+  ASSERT_TRUE(installed) << installed.error().message;
+  EXPECT_EQ(current(), "generations/000002");
+  expect_generation(two);
 }
 
 struct InjectedFailure {
@@ -282,9 +296,7 @@ class InstallLocal : public ::testing::Test {
     return out;
   }
   NodeResult<InstallResult> install(const OpenedBundle& b, DestLock* lock = nullptr) {
-    NodeState state = read_state(remote_, dir());
-    return install_generation(remote_, lock, dir(), state, GenerationContent::of(b), options_,
-                              "install");
+    return install_by_plan(remote_, lock, dir(), b, options_);
   }
   void expect_generation(const OpenedBundle& b) const {
     EXPECT_TRUE(test::current_is_complete(dest(), b.manifest.generation));
@@ -345,8 +357,9 @@ TEST_F(InstallLocal, ANodeChangedAfterItWasReadIsRefusedCleanly) {
   fs::remove(dest() / "current");
   fs::create_symlink("generations/000005", dest() / "current");
   auto two = opened(2);
-  auto installed = install_generation(remote_, nullptr, dir(), state, GenerationContent::of(two),
-                                      options_, "install");
+  const GenerationContent content = GenerationContent::of(two);
+  const Plan plan = decide(state, BundleIdentity::of(two.manifest, content), {});
+  auto installed = apply_plan(remote_, nullptr, dir(), state, plan, content, options_, "install");
   ASSERT_FALSE(installed);
   EXPECT_THAT(installed.error().message, HasSubstr("changed meanwhile"));
   EXPECT_EQ(current(), "generations/000005");

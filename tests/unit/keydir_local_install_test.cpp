@@ -70,20 +70,27 @@ TEST(Install, FreshDestinationThenNextGeneration) {
   EXPECT_EQ(top, (std::set<std::string>{".lock", "current", "generations"}));
 }
 
-TEST(Install, RefusesSameGenerationAndDowngrade) {
+// The same bundle again is verified identical and left alone; another bundle of the same
+// generation is a conflict; an older one a downgrade.
+TEST(Install, SameBundleIsUnchangedAndOthersAreRefused) {
   TempDir tmp;
   fs::path dest = tmp / "agent";
-  ASSERT_TRUE(install_bundle(opened(2), dest, {}));
+  auto two = opened(2);
+  ASSERT_TRUE(install_bundle(two, dest, {}));
   auto before = test::snapshot(dest);
-  auto again = install_bundle(opened(2), dest, {});
-  ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().code, ExitCode::refused);
-  EXPECT_NE(again.error().message.find("already installed and current"), std::string::npos);
+  auto again = install_bundle(two, dest, {});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->action, "unchanged");
+  EXPECT_EQ(test::snapshot(dest), before);
+
+  auto other = install_bundle(opened(2), dest, {});  // same generation, other files
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, ExitCode::refused);
+  EXPECT_NE(other.error().message.find("with another manifest"), std::string::npos)
+      << other.error().message;
   LocalInstallOptions downgrade;
   downgrade.allow_downgrade = true;
-  auto same = install_bundle(opened(2), dest, downgrade);
-  ASSERT_FALSE(same);
-  EXPECT_EQ(same.error().code, ExitCode::refused);
+  EXPECT_FALSE(install_bundle(opened(2), dest, downgrade));
 
   auto older = install_bundle(opened(1), dest, {});
   ASSERT_FALSE(older);
@@ -97,8 +104,23 @@ TEST(Install, RefusesSameGenerationAndDowngrade) {
   EXPECT_EQ(allowed->previous, 2u);
 }
 
+// A file of the current generation edited in place is found and repaired.
+TEST(Install, RepairsAnEditedCurrentGeneration) {
+  TempDir tmp;
+  fs::path dest = tmp / "agent";
+  auto one = opened(1);
+  ASSERT_TRUE(install_bundle(one, dest, {}));
+  fs::path key = dest / "generations" / "000001" / "agent.key";
+  test::write_text(key, test::read_text(key) + "!", 0600);
+  auto repaired = install_bundle(one, dest, {});
+  ASSERT_TRUE(repaired) << repaired.error().message;
+  EXPECT_EQ(repaired->action, "repaired");
+  EXPECT_NE(repaired->detail.find("agent.key"), std::string::npos) << repaired->detail;
+  expect_installed(dest, one);
+}
+
 // A generation directory left complete by an install that died before switching `current` is
-// reused when the same bundle comes again; one with other contents is never overwritten.
+// reused when the same bundle comes again; one with other contents is replaced atomically.
 TEST(Install, ExistingGenerationDirectory) {
   TempDir tmp;
   fs::path dest = tmp / "agent";
@@ -114,14 +136,17 @@ TEST(Install, ExistingGenerationDirectory) {
   fs::path odd = dir / "agent.key";
   std::string original = test::read_text(odd);
   test::write_text(odd, original + "!", 0600);
-  auto before = test::snapshot(dest);
   auto differs = install_bundle(two, dest, {});
-  ASSERT_FALSE(differs);
-  EXPECT_EQ(differs.error().code, ExitCode::refused);
-  EXPECT_NE(differs.error().message.find("differs from this bundle"), std::string::npos);
-  EXPECT_EQ(test::snapshot(dest), before);
+  ASSERT_TRUE(differs) << differs.error().message;
+  EXPECT_FALSE(differs->reused);
+  EXPECT_NE(differs->detail.find("replaced"), std::string::npos) << differs->detail;
+  EXPECT_EQ(current_of(dest), "generations/000002");
+  expect_installed(dest, two);
 
-  test::write_text(odd, original, 0600);
+  // Interrupted before the switch: generations/2 complete, current still on 1.
+  fs::remove(dest / "current");
+  fs::create_symlink("generations/000001", dest / "current");
+  (void)original;
   auto reused = install_bundle(two, dest, {});
   ASSERT_TRUE(reused) << reused.error().message;
   EXPECT_TRUE(reused->reused);
@@ -227,19 +252,29 @@ TEST(Install, ParseOwner) {
   EXPECT_NE(unknown_group.error().message.find("no group 'no-such-group-kf'"), std::string::npos);
 }
 
-TEST(Install, RefusesAForeignCurrent) {
+// A `current` that is no link to a generation is damage to repair, whatever it points at: the
+// link is replaced, and what it pointed at is never followed or touched.
+TEST(Install, RepairsACurrentThatIsNoGeneration) {
   TempDir tmp;
   fs::path dest = tmp / "agent";
   fs::create_directories(dest / "current");
+  test::write_text(dest / "current" / "note", "operator's", 0644);
   auto r = install_bundle(opened(1), dest, {});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ExitCode::refused);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->action, "repaired");
+  EXPECT_EQ(current_of(dest), "generations/000001");
+
+  fs::path outside = tmp / "outside";
+  fs::create_directories(outside);
+  test::write_text(outside / "agent.key", "not ours", 0600);
   fs::remove(dest / "current");
-  ASSERT_EQ(symlink("/etc", (dest / "current").c_str()), 0);
-  auto odd = install_bundle(opened(1), dest, {});
-  ASSERT_FALSE(odd);
-  EXPECT_EQ(odd.error().code, ExitCode::refused);
-  EXPECT_NE(odd.error().message.find("points at '/etc'"), std::string::npos) << odd.error().message;
+  ASSERT_EQ(symlink(outside.c_str(), (dest / "current").c_str()), 0);
+  auto odd = install_bundle(opened(2), dest, {});
+  ASSERT_TRUE(odd) << odd.error().message;
+  EXPECT_EQ(odd->action, "repaired");
+  EXPECT_NE(odd->detail.find(outside.string()), std::string::npos) << odd->detail;
+  EXPECT_EQ(current_of(dest), "generations/000002");
+  EXPECT_EQ(test::read_text(outside / "agent.key"), "not ours");
 }
 
 // DEST/.lock would be created through a symlinked DEST, outside it: refused, nothing written.
