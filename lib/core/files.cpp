@@ -45,7 +45,7 @@ Result<void> fsync_dir(const fs::path& dir) {
 }
 
 Result<void> write_new_file(const fs::path& path, std::span<const std::uint8_t> data, mode_t mode) {
-  Fd fd = KF_TRY(create_exclusive(path, mode));
+  KF_TRY_ASSIGN(Fd fd, create_exclusive(path, mode));
   KF_CHECK(write_all(fd.get(), data, path));
   KF_CHECK(fsync_fd(fd.get(), path));
   if (::close(fd.release()) != 0) return fail_errno(fmt::format("cannot close {}", path.string()));

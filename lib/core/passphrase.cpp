@@ -62,7 +62,8 @@ Result<SecretString> from_file(const boost::filesystem::path& path) {
     return fail(ExitCode::usage, "{}: mode {:04o} lets group or others read it; run chmod 600 {}",
                 source, st.st_mode & 07777, path.string());
   }
-  return require_nonempty(KF_TRY(read_line(fd.get(), source)), source);
+  KF_TRY_ASSIGN(SecretString line, read_line(fd.get(), source));
+  return require_nonempty(std::move(line), source);
 }
 
 Result<SecretString> from_fd(int fd) {
@@ -70,7 +71,8 @@ Result<SecretString> from_fd(int fd) {
   if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) {
     return fail(ExitCode::usage, "{}: not an open file descriptor", source);
   }
-  return require_nonempty(KF_TRY(read_line(fd, source)), source);
+  KF_TRY_ASSIGN(SecretString line, read_line(fd, source));
+  return require_nonempty(std::move(line), source);
 }
 
 // Echo off for the life of this object; restored on every path out, including errors.
@@ -116,12 +118,12 @@ Result<SecretString> from_terminal(PassphrasePurpose purpose) {
                 "no passphrase given and no terminal to ask on: use --passphrase-file FILE (a file "
                 "only you can read) or --passphrase-fd N");
   }
-  SecretString first =
-      KF_TRY(ask(tty.get(), purpose == PassphrasePurpose::encrypt ? "New bundle passphrase: "
-                                                                  : "Bundle passphrase: "));
-  first = KF_TRY(require_nonempty(std::move(first), "the terminal"));
+  KF_TRY_ASSIGN(SecretString asked,
+                ask(tty.get(), purpose == PassphrasePurpose::encrypt ? "New bundle passphrase: "
+                                                                     : "Bundle passphrase: "));
+  KF_TRY_ASSIGN(SecretString first, require_nonempty(std::move(asked), "the terminal"));
   if (purpose == PassphrasePurpose::encrypt) {
-    SecretString again = KF_TRY(ask(tty.get(), "Repeat the passphrase: "));
+    KF_TRY_ASSIGN(SecretString again, ask(tty.get(), "Repeat the passphrase: "));
     if (again != first) return fail(ExitCode::usage, "the two passphrases differ");
   }
   return first;
