@@ -1,9 +1,13 @@
 // The Debian package, made by CPack from this build tree (as `make package` does from its Release
 // tree): what it holds, and that the binary it installs runs.
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/fd.hpp"
 #include "support/test_support.hpp"
 
 namespace kf {
@@ -12,31 +16,43 @@ namespace {
 namespace fs = boost::filesystem;
 using ::testing::HasSubstr;
 
+// ctest runs each test in its own process: the package is made once per build, in the build tree,
+// and made again only when the binary or the CPack configuration is newer than it.
+fs::path package_of_this_build() {
+  const fs::path build = KEYFLEET_BUILD_DIR;
+  const fs::path dir = build / "package-test";
+  Fd lock(::open((build / "package-test.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX) != 0) return {};
+  auto find_deb = [&]() -> fs::path {
+    if (!fs::is_directory(dir)) return {};
+    for (fs::directory_iterator it(dir), end; it != end; ++it) {
+      if (it->path().extension() == ".deb") return it->path();
+    }
+    return {};
+  };
+  fs::path deb = find_deb();
+  const std::time_t made = deb.empty() ? 0 : fs::last_write_time(deb);
+  if (deb.empty() || made < fs::last_write_time(build / "keyfleet") ||
+      made < fs::last_write_time(build / "CPackConfig.cmake")) {
+    fs::remove_all(dir);
+    test::RunOptions options;
+    options.cwd = build.string();
+    auto r = test::run(
+        {"cpack", "--config", (build / "CPackConfig.cmake").string(), "-B", dir.string()}, options);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    deb = find_deb();
+  }
+  return deb;
+}
+
 class PackageTest : public ::testing::Test {
  protected:
-  // One package per test process, in its own directory (cpack takes a few seconds).
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<test::TempDir>();
-    auto r = test::run({"cpack", "--config", std::string(KEYFLEET_BUILD_DIR) + "/CPackConfig.cmake",
-                        "-B", dir_->path().string()},
-                       [] {
-                         test::RunOptions options;
-                         options.cwd = KEYFLEET_BUILD_DIR;
-                         return options;
-                       }());
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    for (fs::directory_iterator it(dir_->path()), end; it != end; ++it) {
-      if (it->path().extension() == ".deb") deb_ = it->path();
-    }
-    ASSERT_FALSE(deb_.empty()) << "cpack made no .deb:\n" << r.out;
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
+  static void SetUpTestSuite() { deb_ = package_of_this_build(); }
+  void SetUp() override { ASSERT_FALSE(deb_.empty()) << "cpack made no .deb"; }
 
-  static std::unique_ptr<test::TempDir> dir_;
   static fs::path deb_;
 };
 
-std::unique_ptr<test::TempDir> PackageTest::dir_;
 fs::path PackageTest::deb_;
 
 TEST_F(PackageTest, IsNamedAfterVersionAndArchitecture) {

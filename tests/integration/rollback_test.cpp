@@ -40,7 +40,7 @@ TEST(Rollback, RestoresThePreviousGenerationEverywhere) {
   for (int k : {1, 2}) EXPECT_EQ(current(k), "generations/000001");
   auto none = keyfleet({"rollback", "--inventory", inv, "--yes"});
   EXPECT_EQ(none.exit_code, 1);
-  EXPECT_NE(none.out.find("no generation older"), std::string::npos) << none.out;
+  EXPECT_NE(none.out.find("no complete generation older"), std::string::npos) << none.out;
   for (int k : {1, 2}) EXPECT_EQ(current(k), "generations/000001");
   EXPECT_EQ(keyfleet({"rollback", "--inventory", inv, "--to", "2", "--yes"}).exit_code, 0);
   for (int k : {1, 2}) EXPECT_EQ(current(k), "generations/000002");

@@ -146,7 +146,11 @@ TEST_F(VerifyTest, OlderGenerationIsStaleAndNoneIsMissing) {
   EXPECT_EQ(statuses(by_majority)["node5"], "stale");
   EXPECT_EQ(nlohmann::json::parse(by_majority.out)["generation"], 2);
 
+  // No `current` while generations are there is damage, not a node without keys.
   fs::remove(fs::path(fleet().node(2).dest) / "current");
+  EXPECT_EQ(statuses(verify({"--manifest", manifest(2).string(), "--json"}))["node2"], "damaged");
+  fs::remove_all(fleet().node(2).dest);
+  fs::create_directories(fleet().node(2).dest);
   EXPECT_EQ(statuses(verify({"--manifest", manifest(2).string(), "--json"}))["node2"], "missing");
 }
 
