@@ -1,13 +1,23 @@
 #include "fleet/run.hpp"
 
+#include <algorithm>
+
+#include "ssh/jump.hpp"
 #include "ssh/ssh_session.hpp"
 
 namespace kf {
 
 Connector ssh_connector() {
-  return [](const NodeConfig& node) -> NodeResult<std::shared_ptr<Remote>> {
-    KF_TRY_ASSIGN(SshSession session,
-                  SshSession::connect(node, Deadline::after_seconds(node.timeout)));
+  // One session per jump host for the whole command, shared by the nodes behind it.
+  auto jumps = std::make_shared<JumpHosts>();
+  return [jumps](const NodeConfig& node) -> NodeResult<std::shared_ptr<Remote>> {
+    const Deadline deadline = Deadline::after_seconds(node.timeout);
+    std::shared_ptr<Tunnel> via;
+    if (!node.jump.empty()) {
+      KF_TRY_ASSIGN(via, jumps->route(node, deadline.earliest(Deadline::after_seconds(
+                                                std::max(node.connect_timeout, 1)))));
+    }
+    KF_TRY_ASSIGN(SshSession session, SshSession::connect(node, deadline, std::move(via)));
     return std::make_shared<SshSession>(std::move(session));
   };
 }

@@ -22,6 +22,7 @@ using SftpSessionPtr = Handle<sftp_session_struct, sftp_free>;
 using SshChannelPtr = Handle<ssh_channel_struct, ssh_channel_free>;
 
 class SshChannel;
+class Tunnel;
 
 // The state of one SSH connection, shared by its SshSession and the channels opened on it, so
 // that they stay valid when the session moves. Every wait on the node goes through it, bounded by
@@ -33,6 +34,8 @@ struct SshConnection {
   int timeout_seconds = 0;  // what the caller gave this node, for messages
   Deadline deadline = Deadline::after_seconds(0);
   std::string fingerprint;
+  // The jump hosts' tunnel this connection runs over: it must outlive the session.
+  std::shared_ptr<Tunnel> via;
   // Declared before the session so that it outlives it: it bounds the goodbye too.
   std::unique_ptr<SocketWatchdog> watchdog;
   SshSessionPtr session;

@@ -80,16 +80,23 @@ void SshConnection::close() {
   watchdog.reset();
 }
 
-NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline deadline) {
+void SshSession::set_deadline(Deadline deadline) {
+  core_->deadline = deadline;
+  if (core_->watchdog) core_->watchdog->set_deadline(deadline);
+  core_->refresh_timeout();
+}
+
+NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline deadline,
+                                           std::shared_ptr<Tunnel> via) {
   init_libssh();
-  if (!node.jump.empty()) {
+  if (!node.jump.empty() && !via) {
     // Never connect directly to a node the inventory says is behind a bastion.
     return node_fail(NodeStatus::failed, "connect",
-                     "{}: reaching a node through jump hosts ({}) is not supported by this "
-                     "keyfleet version; remove `jump` (or ProxyJump) to connect directly",
-                     node.name, node.jump.front().host);
+                     "{}: the node is behind jump host {}, and no route through it was given",
+                     node.name, node.jump.front().alias);
   }
   SshSession session(node, deadline);
+  session.core_->via = via;
   Deadline connect_deadline =
       deadline.earliest(Deadline::after_seconds(std::max(node.connect_timeout, 1)));
   KF_CHECK(session.handshake(node, connect_deadline));
@@ -108,7 +115,10 @@ NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline dead
 }
 
 NodeResult<void> SshSession::handshake(const NodeConfig& node, Deadline connect_deadline) {
-  auto connected = tcp_connect(core_->name, core_->host, core_->port, connect_deadline);
+  Tunnel* tunnel = core_->via.get();
+  auto connected = tunnel != nullptr
+                       ? tunnel->open(core_->name, core_->host, core_->port, connect_deadline)
+                       : tcp_connect(core_->name, core_->host, core_->port, connect_deadline);
   if (!connected) {
     NodeError error = std::move(connected.error());
     // A Host alias of an ssh_config keyfleet did not read looks like a name that does not resolve.

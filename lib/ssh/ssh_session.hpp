@@ -8,6 +8,7 @@
 #include "inventory/inventory.hpp"
 #include "keydir/remote.hpp"
 #include "ssh/connection.hpp"
+#include "ssh/jump.hpp"
 
 namespace kf {
 
@@ -28,7 +29,9 @@ namespace kf {
 // Moving it moves one pointer: channels opened on it (keydir's DestLock) keep working.
 class SshSession final : public Remote {
  public:
-  static NodeResult<SshSession> connect(const NodeConfig& node, Deadline deadline);
+  // `via`: a tunnel through the node's jump hosts (ssh/jump.hpp); required when it has any.
+  static NodeResult<SshSession> connect(const NodeConfig& node, Deadline deadline,
+                                        std::shared_ptr<Tunnel> via = nullptr);
 
   SshSession(SshSession&&) noexcept = default;
   SshSession& operator=(SshSession&& other) noexcept;
@@ -41,6 +44,8 @@ class SshSession final : public Remote {
   // "SHA256:..." of the host key the node presented (and known_hosts matched).
   [[nodiscard]] const std::string& host_key_fingerprint() const { return core_->fingerprint; }
   [[nodiscard]] Deadline deadline() const { return core_->deadline; }
+  // Moves the deadline that bounds every later call.
+  void set_deadline(Deadline deadline);
   // Runs `wait` -- local work this node waits for, such as push's decryption -- off the node's
   // clock: the time left before the deadline is the same after it as before.
   void off_the_clock(const std::function<void()>& wait) override;
@@ -67,6 +72,7 @@ class SshSession final : public Remote {
   NodeResult<void> fsync_dir(const std::string& path) override;
 
  private:
+  friend class JumpHub;  // owns a hop's session and its channels on one thread
   SshSession(const NodeConfig& node, Deadline deadline);
 
   NodeResult<void> handshake(const NodeConfig& node, Deadline connect_deadline);

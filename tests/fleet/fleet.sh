@@ -7,6 +7,8 @@
 #   fleet.sh kill DIR K      kill node K's sshd and its sessions at once (a node that dies)
 #   fleet.sh restart DIR K   start node K again on its port with its host key
 #   fleet.sh status DIR      one line per node: name, port, running or stopped
+#   fleet.sh bastion DIR     start a jump host (DIR/bastion) that may forward only to the nodes'
+#                            ports, logging at DEBUG1; its key goes into DIR/known_hosts
 #   fleet.sh throttle DIR K RATE|off
 #                            restart node K with its SFTP input slowed to RATE bytes/s (pv -L,
 #                            e.g. 2k), so that a test can act while an upload is under way
@@ -25,7 +27,7 @@ die() {
 }
 
 usage() {
-  sed -n '5,15s/^# \{0,1\}//p' "$0" >&2
+  sed -n '5,17s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -268,11 +270,47 @@ cmd_start() {
 cmd_stop() {
   [[ $# -eq 1 ]] || usage
   local dir=$1 node_dir
+  [[ -d $dir/bastion ]] && stop_node "$dir/bastion" soft
   [[ -d $dir/nodes ]] || return 0
   for node_dir in "$dir"/nodes/node*; do
     [[ -d $node_dir ]] && stop_node "$node_dir" soft
   done
   return 0
+}
+
+# A jump host: sshd as the nodes' with TCP forwarding on, but only to the nodes' own ports
+# (PermitOpen), and a DEBUG1 log in which every authentication and direct-tcpip channel shows.
+cmd_bastion() {
+  [[ $# -eq 1 ]] || usage
+  need_tools
+  local dir bastion permit="" node_dir
+  dir=$(cd "$1" && pwd -P)
+  bastion=$dir/bastion
+  [[ ! -e $bastion ]] || die "$bastion exists already"
+  umask 077
+  mkdir -p "$bastion"
+  ssh-keygen -q -t ed25519 -N '' -C "bastion" -f "$bastion/ssh_host_ed25519_key"
+  for node_dir in "$dir"/nodes/node*; do
+    permit+=" 127.0.0.1:$(<"$node_dir/port")"
+  done
+  pick_port
+  local port=$PORT
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    write_config "$dir" "$bastion" "$port"
+    # sshd takes a keyword's first value: change the lines in place.
+    sed -i -e "s/^AllowTcpForwarding no/AllowTcpForwarding yes\nPermitOpen$permit/" \
+      -e 's/^LogLevel ERROR/LogLevel DEBUG1/' "$bastion/sshd_config"
+    launch "$bastion"
+    if wait_ready "$bastion" "$port" "$PID"; then
+      echo "$port" >"$bastion/port"
+      echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$bastion/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts"
+      echo "$port"
+      return 0
+    fi
+    pick_port
+    port=$PORT
+  done
+  die "the bastion found no free port"
 }
 
 node_dir_of() {  # DIR K
@@ -342,5 +380,6 @@ case $command in
   restart) cmd_restart "$@" ;;
   status) cmd_status "$@" ;;
   throttle) cmd_throttle "$@" ;;
+  bastion) cmd_bastion "$@" ;;
   *) usage ;;
 esac

@@ -78,6 +78,15 @@ const NodeConfig& Fleet::node(int k) const {
   return nodes_.at(static_cast<std::size_t>(k - 1));
 }
 
+int Fleet::start_bastion() {
+  std::vector<std::string> argv{"bash", (fs::path(source_dir()) / "tests/fleet/fleet.sh").string(),
+                                "bastion", dir().string()};
+  RunResult r = run(argv);
+  if (r.exit_code != 0) throw std::runtime_error("tests/fleet/fleet.sh bastion failed: " + r.err);
+  original_known_hosts_ = read_text(known_hosts());
+  return std::stoi(r.out);
+}
+
 void Fleet::kill_node(int k) {
   script({"kill", dir().string(), std::to_string(k)});
 }
