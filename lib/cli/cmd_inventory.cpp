@@ -57,6 +57,8 @@ nlohmann::ordered_json to_json(const NodeConfig& node) {
       {"connect_timeout", node.connect_timeout},
       {"timeout", node.timeout},
       {"lock_timeout", node.lock_timeout},
+      {"owner", null_if_empty(node.owner)},
+      {"group", null_if_empty(node.group)},
       {"pre", null_if_empty(node.pre)},
       {"post", null_if_empty(node.post)},
       {"check", null_if_empty(node.check)},
@@ -127,6 +129,10 @@ void print_text(const Inventory& inventory, const Selection& selection) {
     row("connect_timeout", std::to_string(node.connect_timeout));
     row("timeout", std::to_string(node.timeout));
     row("lock_timeout", std::to_string(node.lock_timeout));
+    row("owner", node.owner.empty() && node.group.empty()
+                     ? "(the SSH user)"
+                     : fmt::format("{}:{}", node.owner.empty() ? "(SSH user)" : node.owner,
+                                   node.group.empty() ? "(its group)" : node.group));
     row("pre", node.pre);
     row("post", node.post);
     row("check", node.check);

@@ -6,6 +6,7 @@
 #include "core/escape.hpp"
 #include "core/files.hpp"
 #include "fleet/hooks.hpp"
+#include "fleet/owner.hpp"
 #include "keydir/install.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
@@ -182,6 +183,9 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
   if (refuses(plan)) return refusal(node, state, plan, true);
   NodeOutcome planned{planned_status(plan.action), "decide", "", state.current, plan.reason};
   if (plan.action == keydir::Action::unchanged) return planned;
+  if (auto owner = resolve_owner(remote, node); !owner) {
+    return NodeOutcome::from_error(owner.error(), state.current);
+  }
   if (auto room = check_room(remote, node, payload); !room) {
     return NodeOutcome::from_error(room.error(), state.current);
   }
@@ -192,7 +196,8 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
 NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
                         const PushPayload& payload, const PushOptions& options,
                         keydir::NodeState& state, const keydir::Plan& plan,
-                        const keydir::GenerationContent& content) {
+                        const keydir::GenerationContent& content,
+                        const std::optional<keydir::Owner>& owner) {
   const keydir::KeyDir dir(node.dest);
   const std::uint64_t generation = content.number;
   auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), state.current); };
@@ -222,6 +227,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
   }
   keydir::InstallOptions install;
   install.lock_wait = node.lock_timeout;
+  install.owner = owner;
   auto installed = keydir::apply_plan(remote, &lock, dir, state, plan, content, install, "install");
   if (!installed) {
     // Report what is: the switch may have happened before the failure (a deadline during the
@@ -277,6 +283,12 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
       !state->pending_unreadable) {
     return {NodeStatus::unchanged, "decide", "", state->current, {}};
   }
+  std::optional<keydir::Owner> owner;
+  if (plan.action != keydir::Action::unchanged) {
+    auto resolved = resolve_owner(remote, node);
+    if (!resolved) return NodeOutcome::from_error(resolved.error(), state->current);
+    owner = *resolved;
+  }
 
   // Cleanup and rollback take the same lock: nothing else changes DEST while this push stages,
   // installs and runs its hooks. Its holder on the node also runs the digest and the switch, so
@@ -288,7 +300,12 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   if (!state) return NodeOutcome::from_error(state.error());
   plan = keydir::decide(*state, identity, decide_options);
   if (refuses(plan)) return refusal(node, *state, plan, false);
-  return push_locked(remote, *lock, node, payload, options, *state, plan, content);
+  if (!owner && plan.action != keydir::Action::unchanged) {
+    auto resolved = resolve_owner(remote, node);
+    if (!resolved) return NodeOutcome::from_error(resolved.error(), state->current);
+    owner = *resolved;
+  }
+  return push_locked(remote, *lock, node, payload, options, *state, plan, content, owner);
 }
 
 std::string parse_sha256sum(std::string_view output) {

@@ -42,6 +42,9 @@ struct NodeConfig {
   std::string post;
   std::string check;
   std::vector<std::string> sans;    // extra subjectAltNames for create-keys
+  // Who owns the installed generations on the node (names or numbers); empty: the SSH user.
+  std::string owner;
+  std::string group;
   std::vector<std::string> groups;  // for --limit @GROUP; Ansible: every group the host is in
   std::vector<JumpHost> jump;       // empty: connect directly
   unsigned line = 0;                // where its [[node]] (or Ansible host) starts, for messages

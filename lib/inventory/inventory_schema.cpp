@@ -111,6 +111,26 @@ Result<void> apply_user(const Value& value, std::string_view key, const Where& w
   return {};
 }
 
+// A user or group on the node, by name or number, as chown(1) takes it.
+template <std::string NodeConfig::*member>
+Result<void> apply_account(const Value& value, std::string_view key, const Where& where,
+                           NodeConfig& node) {
+  KF_TRY_ASSIGN(std::string_view name, string_of(value, key, where));
+  const bool valid = !name.empty() && name.size() <= 32 && name.front() != '-' &&
+                     std::ranges::all_of(name, [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                     });
+  if (!valid) {
+    return fail_key(where, value, key,
+                    fmt::format("'{}' is not a user or group name or number: use 1-32 letters, "
+                                "digits, '.', '_' or '-', not starting with '-'",
+                                name));
+  }
+  node.*member = name;
+  return {};
+}
+
 Result<void> apply_port(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
   KF_TRY_ASSIGN(node.port, int_of(value, key, where, 1, 65535, ""));
@@ -263,6 +283,8 @@ constexpr std::array kFields{
     Field{"pre", false, apply_hook<&NodeConfig::pre>},
     Field{"post", false, apply_hook<&NodeConfig::post>},
     Field{"check", false, apply_hook<&NodeConfig::check>},
+    Field{"owner", false, apply_account<&NodeConfig::owner>},
+    Field{"group", false, apply_account<&NodeConfig::group>},
     Field{"groups", false, apply_groups},
     Field{"jump", false, apply_jump},
     Field{"name", true, apply_name},

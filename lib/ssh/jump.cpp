@@ -77,12 +77,12 @@ class JumpHub final : public Tunnel {
 
   NodeResult<Fd> open_channel(const Request& request) {
     ssh_session s = session_.core_->session.get();
-    long timeout = std::max<long>(1, static_cast<long>(request.deadline.remaining().count() / 1000));
+    long timeout =
+        std::max<long>(1, static_cast<long>(request.deadline.remaining().count() / 1000));
     ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
     SshChannelPtr channel(ssh_channel_new(s));
-    if (!channel ||
-        ssh_channel_open_forward(channel.get(), request.host.c_str(), request.port, "127.0.0.1",
-                                 0) != SSH_OK) {
+    if (!channel || ssh_channel_open_forward(channel.get(), request.host.c_str(), request.port,
+                                             "127.0.0.1", 0) != SSH_OK) {
       return node_fail(NodeStatus::unreachable, "connect",
                        "{}: jump host {} could not open a channel to {} port {}: {}", request.node,
                        alias_, request.host, request.port, ssh_get_error(s));
@@ -121,8 +121,8 @@ class JumpHub final : public Tunnel {
       }
     }
     while (!pump.to_local.empty()) {
-      ssize_t n = ::send(pump.local.get(), pump.to_local.data(), pump.to_local.size(),
-                         MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(pump.local.get(), pump.to_local.data(), pump.to_local.size(), MSG_NOSIGNAL);
       if (n > 0) {
         pump.to_local.erase(0, static_cast<std::size_t>(n));
       } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
