@@ -88,10 +88,10 @@ Action setup_cleanup(CLI::App& sub) {
   args->fleet.add_to(sub, false);
   sub.add_option("--bundle", args->bundle, "Also wipe this local bundle file")->type_name("FILE");
   auto* keep = sub.add_option("--keep", args->options.keep,
-                              "Generations to keep on each node, current included")
+                              "Generations to keep on each node, current included (default: the "
+                              "inventory's keep, 5 unless it says)")
                    ->check(CLI::Range(keydir::kMinKeep, std::size_t{999999}))
-                   ->type_name("N")
-                   ->capture_default_str();
+                   ->type_name("N");
   sub.add_flag("--purge-old", args->options.purge_old,
                "Remove every generation but current (after a compromise)")
       ->excludes(keep);

@@ -57,6 +57,7 @@ nlohmann::ordered_json to_json(const NodeConfig& node) {
       {"connect_timeout", node.connect_timeout},
       {"timeout", node.timeout},
       {"lock_timeout", node.lock_timeout},
+      {"keep", node.keep},
       {"pre", null_if_empty(node.pre)},
       {"post", null_if_empty(node.post)},
       {"check", null_if_empty(node.check)},
@@ -127,6 +128,7 @@ void print_text(const Inventory& inventory, const Selection& selection) {
     row("connect_timeout", std::to_string(node.connect_timeout));
     row("timeout", std::to_string(node.timeout));
     row("lock_timeout", std::to_string(node.lock_timeout));
+    row("keep", std::to_string(node.keep));
     row("pre", node.pre);
     row("post", node.post);
     row("check", node.check);
