@@ -16,6 +16,7 @@ namespace kf {
 namespace {
 
 using test::TempDir;
+namespace fs = boost::filesystem;
 
 Connector local_node() {
   return [](const NodeConfig& node) -> NodeResult<std::shared_ptr<Remote>> {
