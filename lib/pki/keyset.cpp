@@ -260,6 +260,12 @@ Result<std::vector<PendingFile>> make_secrets(const CreateKeysOptions& o, const 
   }
   std::vector<PendingFile> out;
   for (const auto& spec : specs) {
+    // Checked here too: a caller need not have gone through parse_secret_spec.
+    if (!is_safe_entry_name(spec.name) || spec.name == kManifestName ||
+        (spec.bytes && (*spec.bytes < kMinSecretBytes || *spec.bytes > kMaxSecretBytes))) {
+      return fail(ExitCode::usage, "--secret {}: a simple file name and {} to {} bytes",
+                  escape_untrusted(spec.name), kMinSecretBytes, kMaxSecretBytes);
+    }
     if (std::any_of(out.begin(), out.end(), [&](const auto& f) { return f.name == spec.name; })) {
       return fail(ExitCode::usage, "--secret {}: given twice", spec.name);
     }
