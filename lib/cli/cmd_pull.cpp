@@ -22,8 +22,8 @@ struct PullArgs {
 constexpr std::string_view kExamples =
     "Examples:\n"
     "  # The Key Trustee KMS migration: the active host's key directory, without its TLS copy\n"
-    "  keyfleet pull --inventory kms.toml --node kms1 --path /var/lib/kms-keytrustee/keytrustee/"
-    ".keytrustee \\\n"
+    "  keyfleet pull --inventory kms.toml --node kms1 \\\n"
+    "      --path /var/lib/kms-keytrustee/keytrustee/.keytrustee \\\n"
     "      --out /srv/keyfleet/kt --exclude-path .ssl\n"
     "  # the next generation of the same key directory (the old one is archived)\n"
     "  keyfleet pull --inventory kms.toml --node kms1 --path /var/lib/keytrustee/.keytrustee \\\n"

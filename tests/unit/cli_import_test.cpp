@@ -25,12 +25,12 @@ TEST(CliImport, ImportsPrintsModesAndExclusionsAndBundlesTheSet) {
   EXPECT_NE(r.out.find("0640"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("excluded: old.bak"), std::string::npos) << r.out;
   test::write_text(tmp / "pass", "a passphrase\n", 0600);
-  auto bundled = keyfleet({"bundle", "--keys", (tmp / "keys").string(), "--out",
-                           (tmp / "b.kfb").string(), "--passphrase-file", (tmp / "pass").string(),
-                           "--work-factor", "10"});
+  auto bundled =
+      keyfleet({"bundle", "--keys", (tmp / "keys").string(), "--out", (tmp / "b.kfb").string(),
+                "--passphrase-file", (tmp / "pass").string(), "--work-factor", "10"});
   ASSERT_EQ(bundled.exit_code, 0) << bundled.err;
-  auto inspected = keyfleet({"inspect", (tmp / "b.kfb").string(), "--passphrase-file",
-                             (tmp / "pass").string()});
+  auto inspected =
+      keyfleet({"inspect", (tmp / "b.kfb").string(), "--passphrase-file", (tmp / "pass").string()});
   EXPECT_EQ(inspected.exit_code, 0) << inspected.err;
   EXPECT_NE(inspected.out.find("sub/key"), std::string::npos) << inspected.out;
   // unpack installs it with the source's modes.
@@ -50,12 +50,12 @@ TEST(CliImport, OptionsThatMeanNothingForAnImportAreRefused) {
     EXPECT_EQ(r.exit_code, 2) << option << r.err;
     EXPECT_NE(r.err.find("excludes"), std::string::npos) << r.err;
   }
-  auto needs = keyfleet({"create-keys", "--out", (tmp / "k").string(), "--host", "node1",
-                         "--exclude-path", ".ssl"});
+  auto needs = keyfleet(
+      {"create-keys", "--out", (tmp / "k").string(), "--host", "node1", "--exclude-path", ".ssl"});
   EXPECT_EQ(needs.exit_code, 2) << needs.err;
   EXPECT_NE(needs.err.find("--import"), std::string::npos) << needs.err;
-  auto bad_secret = keyfleet({"create-keys", "--out", (tmp / "k").string(), "--host", "node1",
-                              "--secret", "rootkey:8"});
+  auto bad_secret = keyfleet(
+      {"create-keys", "--out", (tmp / "k").string(), "--host", "node1", "--secret", "rootkey:8"});
   EXPECT_EQ(bad_secret.exit_code, 2);
   EXPECT_NE(bad_secret.err.find("--secret rootkey:8: the size must be 16 to 1024 bytes"),
             std::string::npos)
@@ -68,7 +68,7 @@ TEST(CliImport, HelpTeachesWithExamples) {
   EXPECT_NE(create.out.find("--keep-secret rootkey"), std::string::npos);
   auto pull = keyfleet({"pull", "--help"});
   EXPECT_EQ(pull.exit_code, 0);
-  EXPECT_NE(pull.out.find("keyfleet pull --inventory kms.toml --node kms1"), std::string::npos)
+  EXPECT_NE(pull.out.find("keyfleet pull --inventory kms.toml --node kms1 \\\n"), std::string::npos)
       << pull.out;
   EXPECT_NE(pull.out.find("--exclude-path"), std::string::npos);
   auto missing = keyfleet({"pull", "--inventory", "x.toml"});
