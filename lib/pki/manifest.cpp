@@ -195,7 +195,7 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
     m.agent_fingerprint = (*fps)["agent"].get<std::string>();
   }
   auto name_problem = [&](const std::string& name) -> std::string {
-    if (name == kManifestName) return "is reserved for the manifest itself";
+    if (name == kManifestName) return "is not allowed: it is the manifest's own name";
     if (version == 1) return is_safe_entry_name(name) ? "" : "is not allowed";
     std::string problem = relative_path_problem(name);
     return problem.empty() ? "" : "is not allowed: " + problem;

@@ -491,7 +491,7 @@ TEST(InventoryKeep, DefaultsTo5AndIsSetPerNodeOrInDefaults) {
       parse_inventory("[[node]]\nname = \"a\"\nhost = \"a\"\nkeep = 1\n", "inv.toml", "/base");
   ASSERT_FALSE(low);
   EXPECT_EQ(low.error().code, ExitCode::usage);
-  EXPECT_NE(low.error().message.find("inv.toml:3"), std::string::npos) << low.error().message;
+  EXPECT_NE(low.error().message.find("inv.toml:4"), std::string::npos) << low.error().message;
   EXPECT_NE(low.error().message.find("keep"), std::string::npos) << low.error().message;
 }
 

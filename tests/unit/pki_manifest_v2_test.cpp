@@ -137,13 +137,13 @@ TEST(ManifestV2, RefusesHostileOrInconsistentNames) {
                  "a '.' component");
   // A file whose directory is not listed, or is listed as a file: no path through a file.
   expect_refused(parse_edited([](auto& j) { j["files"][0]["name"] = "nowhere/ca.pem"; }),
-                 "'nowhere' is not a listed directory");
+                 "'nowhere/ca.pem' is in 'nowhere', which is not a listed directory");
   expect_refused(parse_edited([](auto& j) { j["files"][0]["name"] = "secring.gpg/x"; }),
-                 "'secring.gpg' is not a listed directory");
+                 "'secring.gpg/x' is in 'secring.gpg', which is not a listed directory");
   expect_refused(parse_edited([](auto& j) { j["files"][0]["name"] = ".ssl"; }),
                  "'.ssl' is listed as a directory and as a file");
   expect_refused(parse_edited([](auto& j) { j["files"][0]["name"] = "manifest.json"; }),
-                 "reserved for the manifest");
+                 "is not allowed: it is the manifest's own name");
   expect_refused(parse_edited([](auto& j) { j["directories"][0]["mode"] = "0777"; }),
                  "directory '.ssl' has mode \"0777\"");
   expect_refused(parse_edited([](auto& j) { j["files"][2]["mode"] = "0664"; }),
