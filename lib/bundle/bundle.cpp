@@ -67,15 +67,28 @@ Result<KeySet> load_keyset(const fs::path& dir, bool include_ca_key) {
       parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
                      manifest_path.string(), ExitCode::usage));
   auto& files = keyset.manifest.files;
-  if (include_ca_key && keyset.manifest.find(keyset_files::ca_key) == nullptr) {
+  // An imported set is carried whole: a file of it named ca.key is not create-keys' CA key.
+  const bool generated = !keyset.manifest.imported();
+  if (include_ca_key && (!generated || keyset.manifest.find(keyset_files::ca_key) == nullptr)) {
     return fail(ExitCode::usage, "--include-ca-key: the manifest of {} lists no {}", dir.string(),
                 keyset_files::ca_key);
   }
-  if (!include_ca_key) {
+  if (!include_ca_key && generated) {
     std::erase_if(files, [](const ManifestFile& f) { return f.name == keyset_files::ca_key; });
   }
   if (files.size() + 1 > kMaxEntries) {
     return fail(ExitCode::usage, "key set {}: more than {} files", dir.string(), kMaxEntries - 1);
+  }
+  for (const auto& d : keyset.manifest.directories) {
+    // The files below are opened by name: no directory on the way may be a symlink.
+    struct stat st {};
+    fs::path path = dir / d.name;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return fail(ExitCode::integrity,
+                  "key set {}: {} is listed as a directory in the manifest but is {}; the key "
+                  "set was changed after it was made",
+                  dir.string(), d.name, S_ISLNK(st.st_mode) ? "a symlink" : "not a directory");
+    }
   }
   for (const auto& f : files) {
     if (f.size > kMaxEntrySize) {
@@ -94,6 +107,8 @@ Result<SecretBytes> keyset_tar(const KeySet& keyset) {
   std::string manifest_text = serialize(keyset.manifest);
   std::vector<TarFile> entries;
   entries.push_back({kManifestName, 0644, as_bytes(manifest_text)});
+  // Directories before the files in them, so that `tar -x` by hand gives them their modes.
+  for (const auto& d : keyset.manifest.directories) entries.push_back({d.name, d.mode, {}, true});
   for (const auto& f : keyset.files) entries.push_back({f.name, f.mode, f.data});
   return write_tar(entries, *created);
 }
@@ -175,7 +190,7 @@ Result<BundleInfo> inspect_bundle(std::span<const std::uint8_t> bundle_bytes) {
 }
 
 Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
-  auto entries = KF_TRY(read_tar(tar, {kMaxEntries, kMaxEntrySize}));
+  auto entries = KF_TRY(read_tar(tar, {kMaxEntries, kMaxEntrySize, true}));
   if (entries.empty()) {
     return fail(ExitCode::integrity, "the tar holds no entries (a bundle starts with {})",
                 kManifestName);
@@ -190,23 +205,40 @@ Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
       parse_manifest(std::string_view(reinterpret_cast<const char*>(opened.manifest_bytes.data()),
                                       opened.manifest_bytes.size()),
                      fmt::format("{} in the bundle", kManifestName), ExitCode::integrity));
+  if (manifest_version(opened.manifest) == 1) KF_CHECK(check_flat_entries(entries));
   for (auto it = entries.begin() + 1; it != entries.end(); ++it) {
+    const std::string shown = printable_name(it->name);
     const ManifestFile* listed = opened.manifest.find(it->name);
+    const bool listed_directory = opened.manifest.find_directory(it->name) != nullptr;
+    if (it->directory) {
+      if (listed != nullptr) {
+        return fail(ExitCode::integrity,
+                    "tar entry '{}' is a directory, the manifest lists a file by that name", shown);
+      }
+      if (!listed_directory) {
+        return fail(ExitCode::integrity, "tar entry '{}' is not listed in the manifest", shown);
+      }
+      continue;
+    }
+    if (listed == nullptr && listed_directory) {
+      return fail(ExitCode::integrity,
+                  "tar entry '{}' is a file, the manifest lists a directory by that name", shown);
+    }
     if (listed == nullptr) {
-      return fail(ExitCode::integrity, "tar entry '{}' is not listed in the manifest", it->name);
+      return fail(ExitCode::integrity, "tar entry '{}' is not listed in the manifest", shown);
     }
     if (it->data.size() != listed->size) {
-      return fail(ExitCode::integrity, "tar entry '{}' has {} bytes, the manifest says {}",
-                  it->name, it->data.size(), listed->size);
+      return fail(ExitCode::integrity, "tar entry '{}' has {} bytes, the manifest says {}", shown,
+                  it->data.size(), listed->size);
     }
     if (std::string digest = sha256_hex(it->data); digest != listed->sha256) {
-      return fail(ExitCode::integrity, "tar entry '{}' has SHA-256 {}, the manifest says {}",
-                  it->name, digest, listed->sha256);
+      return fail(ExitCode::integrity, "tar entry '{}' has SHA-256 {}, the manifest says {}", shown,
+                  digest, listed->sha256);
     }
   }
   for (const auto& f : opened.manifest.files) {
     auto it = std::find_if(entries.begin() + 1, entries.end(),
-                           [&](const TarEntry& e) { return e.name == f.name; });
+                           [&](const TarEntry& e) { return !e.directory && e.name == f.name; });
     if (it == entries.end()) {
       return fail(ExitCode::integrity, "'{}' is listed in the manifest but not in the tar", f.name);
     }

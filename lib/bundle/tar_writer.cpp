@@ -50,10 +50,11 @@ Result<SecretBytes> write_tar(std::span<const TarFile> files, std::time_t mtime)
     std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
     if (!entry) return fail(ExitCode::failure, "cannot write the tar: out of memory");
     std::string name(f.name);
+    if (f.directory) name += '/';
     archive_entry_set_pathname(entry.get(), name.c_str());
-    archive_entry_set_filetype(entry.get(), AE_IFREG);
+    archive_entry_set_filetype(entry.get(), f.directory ? AE_IFDIR : AE_IFREG);
     archive_entry_set_perm(entry.get(), f.mode & 07777);
-    archive_entry_set_size(entry.get(), static_cast<la_int64_t>(f.data.size()));
+    archive_entry_set_size(entry.get(), f.directory ? 0 : static_cast<la_int64_t>(f.data.size()));
     archive_entry_set_uid(entry.get(), 0);
     archive_entry_set_gid(entry.get(), 0);
     archive_entry_set_uname(entry.get(), "root");

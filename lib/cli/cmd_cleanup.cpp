@@ -29,7 +29,8 @@ constexpr std::string_view kExamples =
     "On every node, each regular file push staged under `staging` (STAGING/<random>/bundle.kfb)\n"
     "is overwritten with zeros over its whole size and fsynced (dd conv=notrunc,fsync), then\n"
     "unlinked; the emptied subdirectories and STAGING itself are removed. Symlinks are never\n"
-    "followed and are left in place (and named). Then old generations beyond --keep are removed,\n"
+    "followed and are left in place (and named). Then old generations beyond --keep (default: the\n"
+    "node's inventory `keep`, 5) are removed,\n"
     "oldest first: never DEST/current and never the generation before it (rollback's target);\n"
     "--purge-old removes every generation but current. Leftovers of interrupted installs and\n"
     "prunes (generations/.tmp-*, current.tmp-*) are removed. A generation is first renamed to\n"
@@ -88,10 +89,10 @@ Action setup_cleanup(CLI::App& sub) {
   args->fleet.add_to(sub, false);
   sub.add_option("--bundle", args->bundle, "Also wipe this local bundle file")->type_name("FILE");
   auto* keep = sub.add_option("--keep", args->options.keep,
-                              "Generations to keep on each node, current included")
+                              "Generations to keep on each node, current included (default: the "
+                              "inventory's keep, 5 unless it says)")
                    ->check(CLI::Range(keydir::kMinKeep, std::size_t{999999}))
-                   ->type_name("N")
-                   ->capture_default_str();
+                   ->type_name("N");
   sub.add_flag("--purge-old", args->options.purge_old,
                "Remove every generation but current (after a compromise)")
       ->excludes(keep);

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -6,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/inventory_hosts.hpp"
+#include "core/escape.hpp"
 #include "pki/cert.hpp"
 #include "pki/hosts.hpp"
 #include "pki/keyset.hpp"
@@ -27,6 +29,10 @@ struct CreateKeysArgs {
   bool keep_ca = false;
   bool force = false;
   bool json = false;
+  std::string import_dir;
+  std::vector<std::string> exclude;
+  std::vector<std::string> secrets;
+  std::vector<std::string> keep_secrets;
 };
 
 constexpr std::string_view kFooter =
@@ -37,11 +43,28 @@ constexpr std::string_view kFooter =
     "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --force --keep-ca\n"
     "  # after a compromise: everything new, the old set goes to DIR/archive/NNNNNN\n"
     "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --force\n"
+    "  # existing key material (a GnuPG home, a Key Trustee directory) as the next generation\n"
+    "  keyfleet create-keys --out /srv/keyfleet/kt --import /var/lib/keytrustee/.keytrustee \\\n"
+    "      --exclude-path .ssl --exclude-path '*.bak' --force\n"
+    "  # a random 32-byte secret beside the TLS set, kept as it is in the next generation\n"
+    "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --secret rootkey:32\n"
+    "  keyfleet create-keys --out /etc/keyfleet/new --inventory fleet.toml --force \\\n"
+    "      --keep-ca --keep-secret rootkey\n"
     "\n"
     "The key set: ca.crt, ca.key (the cluster CA), agent.crt, agent.key (the identity every node\n"
     "shares; its subjectAltName lists every host), keystore.p12 (agent key and chain),\n"
     "truststore.p12 (CA only), storepass (their password) and manifest.json (generation, hosts,\n"
-    "fingerprints, SHA-256 of every file). Private keys, stores and storepass are 0600.\n";
+    "fingerprints, SHA-256 of every file). Private keys, stores and storepass are 0600.\n"
+    "\n"
+    "--import DIR takes every regular file and directory of DIR (dotfiles too, 8 levels deep at\n"
+    "most) instead: each name is checked; symlinks, devices, FIFOs, hard-linked duplicates and\n"
+    "modes wider than 0644 (files) or 0755 (directories) are refused, naming the file. The\n"
+    "manifest keeps each file's size, mode and SHA-256; the copies in --out are 0600 (0700 for\n"
+    "directories), and a node gets the recorded modes. --exclude-path takes rsync patterns: "
+    "'.ssl'\n"
+    "(that name at any depth), '*.bak', '/top-only' (anchored), 'cache/' (directories only).\n"
+    "--secret NAME[:BYTES] adds a file of BYTES (16-1024, default 32) random bytes, 0600; the\n"
+    "manifest holds its digest, never its value.\n";
 
 constexpr std::string_view describe(std::string_view name) {
   if (name == "ca.crt") return "CA certificate";
@@ -60,11 +83,39 @@ boost::filesystem::path absolute_dir(std::string path) {
   return boost::filesystem::absolute(path).lexically_normal();
 }
 
+void print_imported(const CreatedKeyset& created, const boost::filesystem::path& out) {
+  const Manifest& m = created.manifest;
+  fmt::print("Wrote key set generation {} (imported, {} files) to {}\n", m.generation,
+             m.files.size(), out.string());
+  for (const auto& d : m.directories) {
+    fmt::print("  {:<24}{:04o}  directory\n", escape_untrusted(d.name + "/"), d.mode);
+  }
+  for (const auto& file : m.files) {
+    bool secret = std::find(m.secrets.begin(), m.secrets.end(), file.name) != m.secrets.end();
+    fmt::print("  {:<24}{:04o}  {} bytes{}\n", escape_untrusted(file.name), file.mode, file.size,
+               secret ? ", random secret" : "");
+  }
+  for (const auto& path : created.excluded) {
+    fmt::print("  excluded: {}\n", escape_untrusted(path));
+  }
+  if (created.archived_to) {
+    fmt::print("Archived the previous set to {}\n",
+               absolute_dir(created.archived_to->string()).string());
+  }
+  fmt::print("Modes are the source's (a node gets them); the copies here are 0600/0700.\n");
+  fmt::print("Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n");
+}
+
 void print_human(const CreatedKeyset& created, const boost::filesystem::path& out) {
   const Manifest& m = created.manifest;
   fmt::print("Wrote key set generation {} ({}) to {}\n", m.generation, m.key_type, out.string());
   for (const auto& file : m.files) {
-    fmt::print("  {:<16}{:04o}  {}\n", file.name, file.mode, describe(file.name));
+    if (!describe(file.name).empty()) {
+      fmt::print("  {:<16}{:04o}  {}\n", file.name, file.mode, describe(file.name));
+    }
+  }
+  for (const auto& name : m.secrets) {
+    fmt::print("  {:<16}0600  random secret ({} bytes)\n", name, m.find(name)->size);
   }
   fmt::print("  {:<16}0644  {}\n", kManifestName, "generation, hosts, fingerprints, digests");
   if (created.archived_to) {
@@ -121,6 +172,28 @@ Action setup_create_keys(CLI::App& sub) {
                "Reuse the CA in DIR (after a host name change: the nodes' trust stays)");
   sub.add_flag("--force", args->force,
                "Replace a key set in DIR; the old one is moved to DIR/archive/NNNNNN");
+  auto* import = sub.add_option("--import", args->import_dir,
+                                "Take the key set from the files of DIR (nested, dotfiles too) "
+                                "instead of making a TLS set")
+                     ->type_name("DIR");
+  sub.add_option("--exclude-path", args->exclude,
+                 "With --import: leave out what this rsync pattern matches (repeatable)")
+      ->type_name("PATTERN")
+      ->allow_extra_args(false)
+      ->needs(import);
+  sub.add_option("--secret", args->secrets,
+                 "Add a random secret file of BYTES (16-1024, default 32), new in every "
+                 "generation (repeatable)")
+      ->type_name("NAME[:BYTES]")
+      ->allow_extra_args(false);
+  sub.add_option("--keep-secret", args->keep_secrets,
+                 "Carry the secret NAME over from the set --force replaces (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  for (const char* name : {"--host", "--hosts", "--inventory", "--key-type", "--days", "--ca-days",
+                           "--cn", "--org", "--keep-ca"}) {
+    import->excludes(sub.get_option(name));
+  }
   sub.add_flag("--json", args->json, "Print the manifest and the directory as one JSON document");
 
   return [args]() -> Result<int> {
@@ -137,6 +210,13 @@ Action setup_create_keys(CLI::App& sub) {
     options.organization = args->org;
     options.keep_ca = args->keep_ca;
     options.force = args->force;
+    if (!args->import_dir.empty()) options.import_dir = args->import_dir;
+    options.exclude = args->exclude;
+    for (const auto& text : args->secrets) {
+      KF_TRY_ASSIGN(auto spec, parse_secret_spec(text));
+      options.secrets.push_back(std::move(spec));
+    }
+    options.keep_secrets = args->keep_secrets;
     auto created = KF_TRY(create_keyset(options));
     auto out = absolute_dir(args->out);
     if (args->json) {
@@ -146,6 +226,8 @@ Action setup_create_keys(CLI::App& sub) {
           created.archived_to ? nlohmann::json(absolute_dir(created.archived_to->string()).string())
                               : nlohmann::json(nullptr);
       std::cout << doc.dump(2) << '\n';
+    } else if (created.manifest.imported()) {
+      print_imported(created, out);
     } else {
       print_human(created, out);
     }

@@ -57,6 +57,7 @@ nlohmann::ordered_json to_json(const NodeConfig& node) {
       {"connect_timeout", node.connect_timeout},
       {"timeout", node.timeout},
       {"lock_timeout", node.lock_timeout},
+      {"keep", node.keep},
       {"owner", null_if_empty(node.owner)},
       {"group", null_if_empty(node.group)},
       {"pre", null_if_empty(node.pre)},
@@ -129,6 +130,7 @@ void print_text(const Inventory& inventory, const Selection& selection) {
     row("connect_timeout", std::to_string(node.connect_timeout));
     row("timeout", std::to_string(node.timeout));
     row("lock_timeout", std::to_string(node.lock_timeout));
+    row("keep", std::to_string(node.keep));
     row("owner", node.owner.empty() && node.group.empty()
                      ? "(the SSH user)"
                      : fmt::format("{}:{}", node.owner.empty() ? "(SSH user)" : node.owner,

@@ -7,6 +7,7 @@ namespace kf::cli {
 
 Action setup_inventory(CLI::App& sub);
 Action setup_create_keys(CLI::App& sub);
+Action setup_pull(CLI::App& sub);
 Action setup_bundle(CLI::App& sub);
 Action setup_inspect(CLI::App& sub);
 Action setup_unpack(CLI::App& sub);

@@ -11,6 +11,7 @@ std::span<const Command> commands() {
       {"inventory", "Show the nodes of an inventory (TOML or Ansible) as keyfleet resolves them",
        setup_inventory},
       {"create-keys", "Create a key set: CA, agent certificate, PKCS#12 stores", setup_create_keys},
+      {"pull", "Take a node's existing key directory as a key set, digest-checked", setup_pull},
       {"keygen", "Create an age identity file for a deploy host; print its recipient",
        setup_keygen},
       {"bundle", "Seal a key set in an encrypted, authenticated bundle (age v1)", setup_bundle},

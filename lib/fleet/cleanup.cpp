@@ -121,8 +121,10 @@ NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
     return node_fail(NodeStatus::failed, "prune", "{}: {}: {}; nothing pruned", remote.node_name(),
                      dir.current(), state.describe_current());
   }
-  KF_TRY_ASSIGN(receipt.pruned, keydir::prune_generations(remote, dir, state, options.keep,
-                                                          options.purge_old, "prune"));
+  KF_TRY_ASSIGN(receipt.pruned,
+                keydir::prune_generations(
+                    remote, dir, state, options.keep.value_or(static_cast<std::size_t>(node.keep)),
+                    options.purge_old, "prune"));
   return receipt;
 }
 

@@ -16,8 +16,9 @@
 namespace kf {
 
 struct CleanupOptions {
-  std::size_t keep = keydir::kDefaultKeep;  // generations kept, counting current (at least 2)
-  bool purge_old = false;                   // keep only current
+  // Generations kept, counting current (at least 2); unset: each node's inventory `keep`.
+  std::optional<std::size_t> keep;
+  bool purge_old = false;  // keep only current
 };
 
 // What cleanup did on one node.

@@ -192,6 +192,20 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
   return planned;
 }
 
+// The inventory's `keep` after an install, under the same lock, with the one pruning policy
+// (keydir/prune.hpp). The install stands whatever happens here: a failure is only reported.
+std::string prune_after_install(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir) {
+  auto state = keydir::read_node_state(remote, dir, {false}, "prune");
+  if (!state) return "not pruned: " + state.error().message;
+  auto pruned = keydir::prune_generations(remote, dir, *state, static_cast<std::size_t>(node.keep),
+                                          false, "prune");
+  if (!pruned) return "not pruned: " + pruned.error().message;
+  if (pruned->empty()) return "";
+  std::vector<std::string> names;
+  for (auto g : *pruned) names.push_back(generation_name(g));
+  return fmt::format("pruned {} (keep = {})", fmt::join(names, ", "), node.keep);
+}
+
 // The rest of a push once DEST/.lock is held and the plan is final.
 NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
                         const PushPayload& payload, const PushOptions& options,
@@ -259,6 +273,11 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     if (!removed) return NodeOutcome::from_error(removed.error(), generation);
     outcome.detail += fmt::format("{}removed the other key set's generations {}",
                                   outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
+  }
+  if (is_success(outcome.status)) {
+    if (std::string pruned = prune_after_install(remote, node, dir); !pruned.empty()) {
+      outcome.detail += (outcome.detail.empty() ? "" : "; ") + pruned;
+    }
   }
   return outcome;
 }

@@ -53,6 +53,14 @@ NodeOutcome pending(const NodeInstall& install) {
           {}};
 }
 
+// Files and directories as one list for a vote: a directory is an entry "name/" with its mode.
+std::vector<InstalledFile> with_directories(const NodeInstall& install) {
+  std::vector<InstalledFile> all = install.files;
+  for (const auto& d : install.directories) all.push_back({d.name + "/", 0, d.mode, ""});
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
 NodeOutcome mismatch(const NodeInstall& install, std::string why) {
   return {NodeStatus::mismatch, "compare", std::move(why), install.generation};
 }
@@ -87,6 +95,7 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
   install.manifest = current.manifest;
   install.manifest_problem = current.problem;
   install.files = current.files;
+  install.directories = current.directories;
   install.irregular = current.irregular;
   install.pending_hooks = state.pending.has_value() || state.pending_unreadable;
   return install;
@@ -116,6 +125,9 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
   }
   std::vector<ManifestFile> want = expected_files(expected, install);
   std::vector<std::string> problems = diff_files(install.files, want);
+  keydir::GenerationState tree;
+  tree.directories = install.directories;
+  for (auto& d : tree.directory_differences(expected.directories)) problems.push_back(std::move(d));
   for (const auto& name : install.irregular) problems.push_back(name + " (not a regular file)");
   if (!install.manifest) {
     problems.push_back(fmt::format("{} ({})", kManifestName, install.manifest_problem));
@@ -142,7 +154,7 @@ std::optional<std::uint64_t> judge_by_majority(
   using Key = std::tuple<std::uint64_t, std::vector<InstalledFile>>;
   std::map<Key, std::size_t> votes;
   for (const auto& install : installs) {
-    if (install) ++votes[{install->generation, install->files}];
+    if (install) ++votes[{install->generation, with_directories(*install)}];
   }
   if (votes.empty()) return std::nullopt;
   auto best = votes.begin();
@@ -171,16 +183,17 @@ std::optional<std::uint64_t> judge_by_majority(
                                      generation_name(install.generation),
                                      generation_name(generation)));
     } else {
+      const std::vector<InstalledFile> mine = with_directories(install);
       for (const auto& f : files) {
-        auto it = std::find_if(install.files.begin(), install.files.end(),
+        auto it = std::find_if(mine.begin(), mine.end(),
                                [&](const InstalledFile& g) { return g.name == f.name; });
-        if (it == install.files.end()) {
+        if (it == mine.end()) {
           problems.push_back(f.name + " (missing)");
         } else if (*it != f) {
           problems.push_back(f.name + " (differs from most nodes)");
         }
       }
-      for (const auto& g : install.files) {
+      for (const auto& g : mine) {
         if (std::none_of(files.begin(), files.end(),
                          [&](const InstalledFile& f) { return f.name == g.name; })) {
           problems.push_back(g.name + " (not on most nodes)");

@@ -24,9 +24,10 @@ using keydir::InstalledFile;
 // One node's current generation as read over its connection.
 struct NodeInstall {
   std::uint64_t generation = 0;
-  std::optional<Manifest> manifest;    // DEST/current/manifest.json; nullopt: absent or unparsable
-  std::string manifest_problem;        // why it is nullopt, when it is
-  std::vector<InstalledFile> files;    // every regular file but manifest.json, sorted by name
+  std::optional<Manifest> manifest;  // DEST/current/manifest.json; nullopt: absent or unparsable
+  std::string manifest_problem;      // why it is nullopt, when it is
+  std::vector<InstalledFile> files;  // every regular file but manifest.json, sorted by name
+  std::vector<ManifestDirectory> directories;  // nested key sets (manifest format 2)
   std::vector<std::string> irregular;  // entries that are not regular files (symlinks, dirs...)
   bool pending_hooks = false;          // DEST/.pending: the last switch's hooks never ran
 };

@@ -38,7 +38,8 @@ struct NodeConfig {
   int connect_timeout = 10;                             // seconds
   int timeout = 120;                                    // whole per-node deadline, seconds
   int lock_timeout = 10;                                // seconds to wait for DEST/.lock
-  std::string pre;                                      // optional hook commands run on the node
+  int keep = 5;     // generations push leaves after pruning (current included); 2..999999
+  std::string pre;  // optional hook commands run on the node
   std::string post;
   std::string check;
   std::vector<std::string> sans;    // extra subjectAltNames for create-keys

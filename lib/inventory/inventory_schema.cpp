@@ -148,6 +148,13 @@ Result<void> apply_seconds(const Value& value, std::string_view key, const Where
   return {};
 }
 
+// Current and the one before it (rollback's target) always stay: never fewer than 2.
+Result<void> apply_keep(const Value& value, std::string_view key, const Where& where,
+                        NodeConfig& node) {
+  KF_TRY_ASSIGN(node.keep, int_of(value, key, where, 2, 999999, " generations"));
+  return {};
+}
+
 // identity_file and known_hosts are read on this machine, so "~" means our home, and a relative
 // path means next to the inventory rather than wherever the operator happens to be.
 template <std::string NodeConfig::*member>
@@ -280,6 +287,7 @@ constexpr std::array kFields{
     Field{"connect_timeout", false, apply_seconds<&NodeConfig::connect_timeout>},
     Field{"timeout", false, apply_seconds<&NodeConfig::timeout>},
     Field{"lock_timeout", false, apply_seconds<&NodeConfig::lock_timeout, kMaxLockSeconds>},
+    Field{"keep", false, apply_keep},
     Field{"pre", false, apply_hook<&NodeConfig::pre>},
     Field{"post", false, apply_hook<&NodeConfig::post>},
     Field{"check", false, apply_hook<&NodeConfig::check>},

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 
+#include "core/escape.hpp"
 #include "core/files.hpp"
 #include "keydir/crash_point.hpp"
 #include "keydir/plan.hpp"
 #include "keydir/switch.hpp"
+#include "pki/keyset_path.hpp"
 
 namespace kf::keydir {
 namespace {
@@ -32,6 +34,15 @@ NodeResult<void> make_dir(Remote& remote, const std::string& path, const Install
   return remote.fsync_dir(parent_path(path));
 }
 
+// The bundle's reader checked every name already; the side that writes checks again.
+NodeResult<void> check_name(Remote& remote, const std::string& name) {
+  if (std::string problem = relative_path_problem(name); !problem.empty()) {
+    return node_fail(NodeStatus::failed, "install", "{}: refusing to write '{}': {}",
+                     remote.node_name(), escape_untrusted(name), problem);
+  }
+  return {};
+}
+
 }  // namespace
 
 GenerationContent GenerationContent::of(const bundle::OpenedBundle& bundle) {
@@ -39,13 +50,15 @@ GenerationContent GenerationContent::of(const bundle::OpenedBundle& bundle) {
   content.number = bundle.manifest.generation;
   content.manifest_bytes = bundle.manifest_bytes;
   content.manifest_sha256 = sha256_hex(bundle.manifest_bytes);
+  content.directories = bundle.manifest.directories;
   for (const auto& file : bundle.files) content.files.push_back({file.name, file.mode, file.data});
   return content;
 }
 
 bool GenerationContent::matches(const GenerationState& generation) const {
   if (!generation.files_read || generation.manifest_sha256 != manifest_sha256 ||
-      !generation.irregular.empty() || generation.files.size() != files.size()) {
+      !generation.irregular.empty() || generation.files.size() != files.size() ||
+      generation.directories != directories) {
     return false;
   }
   for (const auto& want : files) {
@@ -85,7 +98,23 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
     };
     KF_CHECK(put(std::string(kManifestName), content.manifest_bytes, kManifestMode));
     crash_point("file-written");
-    for (const auto& file : content.files) KF_CHECK(put(file.name, file.data, file.mode));
+    for (const auto& d : content.directories) {
+      KF_CHECK(check_name(remote, d.name));
+      const std::string dir_path = join_path(path, d.name);
+      KF_CHECK(remote.mkdir(dir_path, d.mode));
+      KF_TRY_ASSIGN(auto made, remote.lstat(dir_path));
+      if (!made || made->type != FileType::directory) {
+        return node_fail(NodeStatus::failed, "install",
+                         "{}: {} is not the directory keyfleet just created", remote.node_name(),
+                         escape_untrusted(dir_path));
+      }
+      if (options.owner) KF_CHECK(remote.chown(dir_path, options.owner->uid, options.owner->gid));
+    }
+    for (const auto& file : content.files) {
+      KF_CHECK(check_name(remote, file.name));
+      KF_CHECK(put(file.name, file.data, file.mode));
+    }
+    for (const auto& d : content.directories) KF_CHECK(remote.fsync_dir(join_path(path, d.name)));
     if (options.owner) KF_CHECK(remote.chown(path, options.owner->uid, options.owner->gid));
     return remote.fsync_dir(path);
   };

@@ -30,11 +30,12 @@ struct GenerationContent {
   std::uint64_t number = 0;
   std::span<const std::uint8_t> manifest_bytes;
   std::string manifest_sha256;
+  std::vector<ManifestDirectory> directories;  // sorted: each before anything in it
   std::vector<GenerationFile> files;
 
   static GenerationContent of(const bundle::OpenedBundle& bundle);
-  // Whether `generation` (its files read) holds exactly this: the same manifest, and every file
-  // with its name, size, mode and SHA-256, nothing else.
+  // Whether `generation` (its files read) holds exactly this: the same manifest, every directory
+  // with its mode, and every file with its name, size, mode and SHA-256, nothing else.
   [[nodiscard]] bool matches(const GenerationState& generation) const;
 };
 
@@ -56,6 +57,13 @@ NodeResult<void> ensure_layout(Remote& remote, const KeyDir& dir, const InstallO
 
 // Writes `content` into DEST/generations/.tmp-<random> and fsyncs every file and the directory.
 // Returns the temporary entry's name; on failure nothing is left behind.
+//
+// Nested names never lead a write out of the temporary directory: it is created fresh (0700,
+// keyfleet's), every name is checked again here (pki/keyset_path.hpp: no "..", no absolute
+// path), each directory is created before anything in it (mkdir never follows a symlink in last
+// position) and checked to be a directory, and files are created exclusively (O_EXCL). What is
+// left is a process of the same user (or root) swapping a directory for a symlink between two
+// SFTP calls; anyone who can do that can write DEST itself.
 NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
                                               const GenerationContent& content,
                                               const InstallOptions& options,

@@ -4,6 +4,7 @@
 
 #include "bundle/bundle.hpp"
 #include "core/secret.hpp"
+#include "pki/keyset_path.hpp"
 
 namespace kf::keydir {
 namespace {
@@ -47,6 +48,26 @@ bool GenerationState::complete() const {
   return differences(manifest->files).empty();
 }
 
+std::vector<std::string> GenerationState::directory_differences(
+    const std::vector<ManifestDirectory>& want) const {
+  std::vector<std::string> out;
+  for (const auto& w : want) {
+    auto it = std::find_if(directories.begin(), directories.end(),
+                           [&](const ManifestDirectory& d) { return d.name == w.name; });
+    if (it == directories.end()) {
+      out.push_back(w.name + "/ (missing)");
+    } else if (it->mode != w.mode) {
+      out.push_back(fmt::format("{}/ (mode {:04o} instead of {:04o})", w.name, it->mode, w.mode));
+    }
+  }
+  for (const auto& d : directories) {
+    bool listed = std::any_of(want.begin(), want.end(),
+                              [&](const ManifestDirectory& w) { return w.name == d.name; });
+    if (!listed) out.push_back(d.name + "/ (not in the manifest)");
+  }
+  return out;
+}
+
 std::vector<std::string> GenerationState::differences(const std::vector<ManifestFile>& want) const {
   std::vector<std::string> out;
   for (const auto& w : want) {
@@ -68,6 +89,10 @@ std::vector<std::string> GenerationState::differences(const std::vector<Manifest
     if (!listed) out.push_back(f.name + " (not in the manifest)");
   }
   for (const auto& name : irregular) out.push_back(name + " (not a regular file)");
+  // The directories are the generation's own manifest's business: `want` lists files only.
+  if (manifest) {
+    for (auto& d : directory_differences(manifest->directories)) out.push_back(std::move(d));
+  }
   return out;
 }
 
@@ -105,25 +130,46 @@ std::string NodeState::describe_current() const {
   return "";
 }
 
-NodeResult<void> read_files(Remote& remote, GenerationState& generation) {
-  generation.files.clear();
-  generation.irregular.clear();
-  KF_TRY_ASSIGN(auto entries, remote.list_dir(generation.path));
+namespace {
+
+NodeResult<void> read_tree(Remote& remote, GenerationState& generation, const std::string& prefix,
+                           std::size_t depth) {
+  const std::string dir = prefix.empty() ? generation.path : join_path(generation.path, prefix);
+  KF_TRY_ASSIGN(auto entries, remote.list_dir(dir));
   for (const auto& entry : entries) {
-    if (entry.name == kManifestName) continue;
-    if (entry.stat.type != FileType::regular) {
-      generation.irregular.push_back(entry.name);
+    const std::string name = prefix.empty() ? entry.name : prefix + "/" + entry.name;
+    if (name == kManifestName) continue;
+    const auto mode = static_cast<mode_t>(entry.stat.mode & 07777);
+    if (entry.stat.type == FileType::directory && depth < kMaxPathDepth) {
+      generation.directories.push_back({name, mode});
+      KF_CHECK(read_tree(remote, generation, name, depth + 1));
+      continue;
+    }
+    if (entry.stat.type != FileType::regular || depth >= kMaxPathDepth) {
+      generation.irregular.push_back(name);
       continue;
     }
     KF_TRY_ASSIGN(auto bytes,
-                  remote.read_file(join_path(generation.path, entry.name), bundle::kMaxEntrySize));
+                  remote.read_file(join_path(generation.path, name), bundle::kMaxEntrySize));
     // Key material: wiped from memory as soon as it is hashed.
     SecretBytes data(bytes.begin(), bytes.end());
     cleanse(bytes.data(), bytes.size());
-    generation.files.push_back(
-        {entry.name, data.size(), static_cast<mode_t>(entry.stat.mode & 07777), sha256_hex(data)});
+    generation.files.push_back({name, data.size(), mode, sha256_hex(data)});
   }
+  return {};
+}
+
+}  // namespace
+
+NodeResult<void> read_files(Remote& remote, GenerationState& generation) {
+  generation.files.clear();
+  generation.directories.clear();
+  generation.irregular.clear();
+  KF_CHECK(read_tree(remote, generation, "", 0));
   std::sort(generation.files.begin(), generation.files.end());
+  std::sort(generation.directories.begin(), generation.directories.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(generation.irregular.begin(), generation.irregular.end());
   generation.files_read = true;
   return {};
 }

@@ -32,17 +32,22 @@ struct GenerationState {
   std::optional<Manifest> manifest;
   std::string manifest_sha256;  // of manifest.json's bytes, when it could be read
   std::string problem;
-  // Read only when asked (read_files): every regular file but manifest.json, sorted by name, and
-  // the entries that are not regular files.
+  // Read only when asked (read_files), down to kMaxPathDepth levels: every regular file but
+  // manifest.json and every directory, by relative path ("a/b") sorted, and the entries that are
+  // neither (or lie deeper).
   bool files_read = false;
   std::vector<InstalledFile> files;
+  std::vector<ManifestDirectory> directories;
   std::vector<std::string> irregular;
 
   // Whether the directory holds exactly what its own manifest lists (names, sizes, modes,
   // SHA-256), nothing else; needs files_read. An empty or partial generation is not complete.
   [[nodiscard]] bool complete() const;
-  // The files that differ from `manifest`'s list, one phrase each ("agent.key (missing)").
+  // The files that differ from `want`, one phrase each ("agent.key (missing)"), and the
+  // directories that differ from this generation's own manifest's.
   [[nodiscard]] std::vector<std::string> differences(const std::vector<ManifestFile>& want) const;
+  [[nodiscard]] std::vector<std::string> directory_differences(
+      const std::vector<ManifestDirectory>& want) const;
 };
 
 // What DEST/current is.
@@ -86,7 +91,8 @@ struct ReadOptions {
 NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const ReadOptions& options,
                                       const std::string& step);
 
-// Reads and hashes the files of `generation` (key material: wiped from memory once hashed).
+// Reads and hashes the files of `generation`, descending into its directories without following
+// a symlink (key material: wiped from memory once hashed).
 NodeResult<void> read_files(Remote& remote, GenerationState& generation);
 
 }  // namespace kf::keydir

@@ -4,9 +4,14 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
+
+#include <openssl/rand.h>
+#include <boost/filesystem/operations.hpp>
 
 #include <fmt/ranges.h>
 
+#include "core/escape.hpp"
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
 #include "core/time.hpp"
@@ -39,9 +44,10 @@ struct CaMaterial {
 };
 
 struct PendingFile {
-  std::string_view name;
+  std::string name;
   SecretBytes data;
-  mode_t mode;
+  mode_t mode;           // of the copy in the key directory
+  mode_t manifest_mode;  // what the manifest says, and a node gets
 };
 
 template <class Text>
@@ -204,14 +210,16 @@ Result<bool> check_existing(const fs::path& dir, const keyset_dir::State& state,
   return true;
 }
 
-}  // namespace
+// The key directory under its lock, and what the new set will be numbered.
+struct Target {
+  keyset_dir::Lock lock;
+  keyset_dir::State state;
+  bool archiving = false;
+  std::uint64_t generation = 1;
+};
 
-Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
-  ScopedUmask umask(077);
-  Plan plan = KF_TRY(validate(o));
+Result<Target> open_target(const CreateKeysOptions& o) {
   const fs::path& dir = o.out;
-  std::time_t now = std::time(nullptr);
-
   bool existed = exists_nofollow(dir);
   if (!existed && o.keep_ca) {
     return fail(ExitCode::usage,
@@ -221,15 +229,263 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   }
   KF_CHECK(make_dir(dir, 0700));
   if (!existed) KF_CHECK(fsync_dir(dir.has_parent_path() ? dir.parent_path() : fs::path(".")));
-  auto lock = KF_TRY(keyset_dir::Lock::acquire(dir));
-  auto state = KF_TRY(keyset_dir::inspect(dir));
-  bool archiving = KF_TRY(check_existing(dir, state, o));
+  KF_TRY_ASSIGN(auto lock, keyset_dir::Lock::acquire(dir));
+  KF_TRY_ASSIGN(auto state, keyset_dir::inspect(dir));
+  KF_TRY_ASSIGN(bool archiving, check_existing(dir, state, o));
   std::uint64_t previous = archiving ? state.manifest->generation : 0;
   std::uint64_t generation = std::max(previous, state.highest_archived) + 1;
   if (generation > kMaxGeneration) {
     return fail(ExitCode::refused, "{}: generation {} would pass {}, the last one keyfleet numbers",
                 dir.string(), generation, kMaxGeneration);
   }
+  return Target{std::move(lock), std::move(state), archiving, generation};
+}
+
+std::string top_of(std::string_view path) {
+  return std::string(path.substr(0, path.find('/')));
+}
+
+// --secret and --keep-secret: fresh bytes from the OS CSPRNG, or the previous generation's file,
+// checked against the manifest that listed it.
+Result<std::vector<PendingFile>> make_secrets(const CreateKeysOptions& o, const Target& t) {
+  std::vector<SecretSpec> specs = o.secrets;
+  for (const auto& name : o.keep_secrets) {
+    if (!is_safe_entry_name(name)) {
+      return fail(ExitCode::usage, "--keep-secret '{}': not a secret's name",
+                  escape_untrusted(name));
+    }
+    if (std::none_of(specs.begin(), specs.end(), [&](const auto& s) { return s.name == name; })) {
+      specs.push_back({name, std::nullopt});
+    }
+  }
+  std::vector<PendingFile> out;
+  for (const auto& spec : specs) {
+    // Checked here too: a caller need not have gone through parse_secret_spec.
+    if (!is_safe_entry_name(spec.name) || spec.name == kManifestName ||
+        (spec.bytes && (*spec.bytes < kMinSecretBytes || *spec.bytes > kMaxSecretBytes))) {
+      return fail(ExitCode::usage, "--secret {}: a simple file name and {} to {} bytes",
+                  escape_untrusted(spec.name), kMinSecretBytes, kMaxSecretBytes);
+    }
+    if (std::any_of(out.begin(), out.end(), [&](const auto& f) { return f.name == spec.name; })) {
+      return fail(ExitCode::usage, "--secret {}: given twice", spec.name);
+    }
+    const bool keep =
+        std::find(o.keep_secrets.begin(), o.keep_secrets.end(), spec.name) != o.keep_secrets.end();
+    if (!keep) {
+      SecretBytes data(spec.bytes.value_or(kDefaultSecretBytes));
+      if (RAND_priv_bytes(data.data(), static_cast<int>(data.size())) != 1) {
+        return fail(ExitCode::failure, "--secret {}: the OS random generator failed: {}", spec.name,
+                    openssl_error());
+      }
+      out.push_back({spec.name, std::move(data), 0600, 0600});
+      continue;
+    }
+    const Manifest* old = t.archiving ? &*t.state.manifest : nullptr;
+    if (old == nullptr) {
+      return fail(ExitCode::usage,
+                  "--keep-secret {}: there is no key set in {} to keep it from (it keeps a secret "
+                  "of the set that --force replaces)",
+                  spec.name, o.out.string());
+    }
+    const ManifestFile* listed = old->find(spec.name);
+    if (listed == nullptr ||
+        std::find(old->secrets.begin(), old->secrets.end(), spec.name) == old->secrets.end()) {
+      return fail(ExitCode::usage,
+                  "--keep-secret {}: generation {} in {} has no secret by that name", spec.name,
+                  old->generation, o.out.string());
+    }
+    if (spec.bytes && *spec.bytes != listed->size) {
+      return fail(ExitCode::usage, "--secret {}:{}: the kept secret has {} bytes", spec.name,
+                  *spec.bytes, listed->size);
+    }
+    fs::path path = o.out / spec.name;
+    KF_TRY_ASSIGN(SecretBytes data, read_secret_file(path, kMaxSecretBytes));
+    if (data.size() != listed->size || sha256_hex(data) != listed->sha256) {
+      return fail(
+          ExitCode::integrity,
+          "--keep-secret {}: {} differs from its SHA-256 in the manifest: refusing to carry "
+          "it into a new generation",
+          spec.name, path.string());
+    }
+    out.push_back({spec.name, std::move(data), 0600, 0600});
+  }
+  return out;
+}
+
+// Names besides create-keys' own that the new set puts at the top of DIR must be free there
+// (or belong to the set being archived): nothing of an operator's is ever overwritten.
+Result<void> check_free(const fs::path& dir, const Target& t, const std::vector<PendingFile>& files,
+                        const std::vector<ManifestDirectory>& directories) {
+  std::set<std::string> old_tops;
+  if (t.archiving) {
+    for (const auto& f : t.state.manifest->files) old_tops.insert(top_of(f.name));
+    for (const auto& d : t.state.manifest->directories) old_tops.insert(top_of(d.name));
+  }
+  auto standard = keyset_dir::file_names();
+  auto check = [&](std::string_view name) -> Result<void> {
+    std::string top = top_of(name);
+    if (std::find(standard.begin(), standard.end(), top) != standard.end()) return {};
+    if (old_tops.contains(top) || !exists_nofollow(dir / top)) return {};
+    return fail(ExitCode::refused,
+                "{} already exists and belongs to no key set keyfleet made there (an interrupted "
+                "create-keys, or a copy by hand): refusing to overwrite it; move it away and run "
+                "again",
+                (dir / top).string());
+  };
+  for (const auto& f : files) KF_CHECK(check(f.name));
+  for (const auto& d : directories) KF_CHECK(check(d.name));
+  return {};
+}
+
+// Archives the old set when replacing it, then writes the new one: directories (0700), files,
+// manifest.json last. See create_keyset for the order.
+Result<CreatedKeyset> commit(const CreateKeysOptions& o, Target& t, Manifest manifest,
+                             std::vector<PendingFile> files,
+                             std::vector<ManifestDirectory> directories, bool ca_kept) {
+  const fs::path& dir = o.out;
+  KF_TRY_ASSIGN(auto secrets, make_secrets(o, t));
+  for (auto& secret : secrets) {
+    manifest.secrets.push_back(secret.name);
+    files.push_back(std::move(secret));
+  }
+  std::set<std::string> names;
+  for (const auto& d : directories) names.insert(d.name);
+  for (const auto& f : files) {
+    if (!names.insert(f.name).second) {
+      return fail(ExitCode::usage,
+                  "'{}' would be in the key set twice (--secret names a file the "
+                  "set already has)",
+                  f.name);
+    }
+  }
+  KF_CHECK(check_free(dir, t, files, directories));
+
+  manifest.keyset =
+      t.archiving && !t.state.manifest->keyset.empty() ? t.state.manifest->keyset : new_keyset_id();
+  manifest.generation = t.generation;
+  manifest.directories = directories;
+  for (const auto& file : files) {
+    manifest.files.push_back(
+        {file.name, file.data.size(), file.manifest_mode, sha256_hex(file.data)});
+  }
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  std::sort(manifest.files.begin(), manifest.files.end(), by_name);
+  std::sort(manifest.directories.begin(), manifest.directories.end(), by_name);
+  std::sort(manifest.secrets.begin(), manifest.secrets.end());
+
+  if (interrupted()) {
+    return fail(ExitCode::interrupted, "interrupted: nothing was written to {}", dir.string());
+  }
+  KF_CHECK(keyset_dir::wipe_stale_temporaries(dir));
+  CreatedKeyset created;
+  if (t.archiving) created.archived_to = KF_TRY(keyset_dir::archive(dir, *t.state.manifest));
+  for (const auto& d : manifest.directories) KF_CHECK(make_dir(dir / d.name, 0700));
+  auto standard = keyset_dir::file_names();
+  for (const auto& file : files) {
+    fs::path path = dir / file.name;
+    if (std::find(standard.begin(), standard.end(), file.name) != standard.end()) {
+      KF_CHECK(write_file_atomic(path, file.data, file.mode, false));
+    } else {
+      // A name check_free found free: created exclusively, never through a symlink.
+      KF_CHECK(write_new_file(path, file.data, file.mode));
+    }
+  }
+  for (const auto& d : manifest.directories) KF_CHECK(fsync_dir(dir / d.name));
+  KF_CHECK(write_file_atomic(dir / std::string(kManifestName), as_bytes(serialize(manifest)), 0644,
+                             false));
+  KF_CHECK(fsync_dir(dir));
+  created.manifest = std::move(manifest);
+  created.ca_kept = ca_kept;
+  return created;
+}
+
+Result<void> check_import_options(const CreateKeysOptions& o) {
+  if (o.out.empty()) {
+    return fail(ExitCode::usage, "--out is required: the directory to write the key set to");
+  }
+  if (!o.hosts.empty()) {
+    return fail(ExitCode::usage,
+                "--import: a key set of existing files has no hosts: leave out --host, --hosts "
+                "and --inventory");
+  }
+  if (o.keep_ca) return fail(ExitCode::usage, "--import cannot be combined with --keep-ca");
+  return {};
+}
+
+// --out inside --import DIR would import the key directory into itself.
+Result<void> check_not_inside(const fs::path& out, const fs::path& source) {
+  boost::system::error_code ec;
+  fs::path a = fs::weakly_canonical(fs::absolute(out), ec);
+  fs::path b = fs::weakly_canonical(fs::absolute(source), ec);
+  if (ec) return {};  // the import reports an unreadable source itself
+  fs::path rel = a.lexically_relative(b);
+  if (!rel.empty() && *rel.begin() != "..") {
+    return fail(ExitCode::usage, "--out {} is inside --import {}: choose a key directory elsewhere",
+                out.string(), source.string());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<SecretSpec> parse_secret_spec(std::string_view text) {
+  SecretSpec spec;
+  auto colon = text.find(':');
+  spec.name = std::string(text.substr(0, colon));
+  if (!is_safe_entry_name(spec.name) || spec.name == kManifestName) {
+    return fail(ExitCode::usage,
+                "--secret '{}': the name must be a simple file name ([A-Za-z0-9_][A-Za-z0-9._-]*)",
+                escape_untrusted(text));
+  }
+  if (colon != std::string_view::npos) {
+    std::string_view digits = text.substr(colon + 1);
+    std::size_t bytes = 0;
+    bool ok = !digits.empty() && digits.size() <= 5;
+    for (char c : digits) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) bytes = bytes * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (!ok || bytes < kMinSecretBytes || bytes > kMaxSecretBytes) {
+      return fail(ExitCode::usage, "--secret {}: the size must be {} to {} bytes",
+                  escape_untrusted(text), kMinSecretBytes, kMaxSecretBytes);
+    }
+    spec.bytes = bytes;
+  }
+  return spec;
+}
+
+Result<CreatedKeyset> create_keyset_from(const CreateKeysOptions& o, ImportedTree tree) {
+  ScopedUmask umask(077);
+  KF_CHECK(check_import_options(o));
+  KF_TRY_ASSIGN(Target target, open_target(o));
+  Manifest manifest;
+  manifest.kind = std::string(kKindImported);
+  manifest.created = rfc3339_utc(std::time(nullptr));
+  manifest.exclude = o.exclude;
+  std::vector<PendingFile> files;
+  for (auto& f : tree.files) {
+    // The manifest keeps the source's mode for the nodes; the copy here is for keyfleet alone.
+    files.push_back({std::move(f.path), std::move(f.data), 0600, f.mode});
+  }
+  KF_TRY_ASSIGN(auto created, commit(o, target, std::move(manifest), std::move(files),
+                                     std::move(tree.directories), false));
+  created.excluded = std::move(tree.excluded);
+  return created;
+}
+
+Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
+  ScopedUmask umask(077);
+  if (o.import_dir) {
+    KF_CHECK(check_import_options(o));
+    KF_CHECK(check_not_inside(o.out, *o.import_dir));
+    KF_TRY_ASSIGN(auto patterns, parse_patterns(o.exclude, "--exclude-path"));
+    KF_TRY_ASSIGN(auto tree, read_import_dir(*o.import_dir, patterns));
+    return create_keyset_from(o, std::move(tree));
+  }
+  Plan plan = KF_TRY(validate(o));
+  const fs::path& dir = o.out;
+  std::time_t now = std::time(nullptr);
+  KF_TRY_ASSIGN(Target target, open_target(o));
 
   // Order, so that no interruption loses key material or leaves a set that lies about itself:
   // 1. everything is made in memory first: a failure or Ctrl-C up to there changes nothing;
@@ -249,10 +505,6 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   password += '\n';
 
   Manifest manifest;
-  // One lineage per directory: the id of the set being replaced, when it has one.
-  manifest.keyset =
-      archiving && !state.manifest->keyset.empty() ? state.manifest->keyset : new_keyset_id();
-  manifest.generation = generation;
   manifest.created = rfc3339_utc(now);
   manifest.key_type = std::string(key_type_name(o.key_type));
   manifest.hosts = plan.hosts;
@@ -260,35 +512,17 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   manifest.ca_fingerprint = fingerprint(*ca.cert);
   manifest.agent_fingerprint = fingerprint(*agent_cert);
   std::vector<PendingFile> pending;
-  pending.push_back({files::ca_crt, std::move(ca.cert_file), 0644});
-  pending.push_back({files::agent_crt, to_bytes(KF_TRY(cert_pem(*agent_cert))), 0644});
-  pending.push_back({files::ca_key, std::move(ca.key_file), 0600});
-  pending.push_back({files::agent_key, to_bytes(KF_TRY(private_key_pem(*agent_key))), 0600});
-  pending.push_back({files::keystore, std::move(keystore), 0600});
-  pending.push_back({files::truststore, to_bytes(truststore), 0600});
-  pending.push_back({files::storepass, to_bytes(password), 0600});
-  for (const auto& file : pending) {
-    manifest.files.push_back(
-        {std::string(file.name), file.data.size(), file.mode, sha256_hex(file.data)});
-  }
-  std::sort(manifest.files.begin(), manifest.files.end(),
-            [](const ManifestFile& a, const ManifestFile& b) { return a.name < b.name; });
-
-  if (interrupted()) {
-    return fail(ExitCode::interrupted, "interrupted: nothing was written to {}", dir.string());
-  }
-  KF_CHECK(keyset_dir::wipe_stale_temporaries(dir));
-  CreatedKeyset created;
-  if (archiving) created.archived_to = KF_TRY(keyset_dir::archive(dir, *state.manifest));
-  for (const auto& file : pending) {
-    KF_CHECK(write_file_atomic(dir / std::string(file.name), file.data, file.mode, false));
-  }
-  KF_CHECK(write_file_atomic(dir / std::string(kManifestName), as_bytes(serialize(manifest)), 0644,
-                             false));
-  KF_CHECK(fsync_dir(dir));
-  created.manifest = std::move(manifest);
-  created.ca_kept = o.keep_ca;
-  return created;
+  auto add = [&](std::string_view name, SecretBytes data, mode_t mode) {
+    pending.push_back({std::string(name), std::move(data), mode, mode});
+  };
+  add(files::ca_crt, std::move(ca.cert_file), 0644);
+  add(files::agent_crt, to_bytes(KF_TRY(cert_pem(*agent_cert))), 0644);
+  add(files::ca_key, std::move(ca.key_file), 0600);
+  add(files::agent_key, to_bytes(KF_TRY(private_key_pem(*agent_key))), 0600);
+  add(files::keystore, std::move(keystore), 0600);
+  add(files::truststore, to_bytes(truststore), 0600);
+  add(files::storepass, to_bytes(password), 0600);
+  return commit(o, target, std::move(manifest), std::move(pending), {}, o.keep_ca);
 }
 
 }  // namespace kf

@@ -136,8 +136,11 @@ Result<fs::path> archive(const fs::path& dir, const Manifest& manifest) {
     if (name == archive_dir) return;
     if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
   };
+  // A nested set moves by its top-level entries: a directory goes whole, in one rename.
+  auto top = [](std::string_view name) { return name.substr(0, name.find('/')); };
   for (auto name : kFiles) add(name);
-  for (const auto& file : manifest.files) add(file.name);
+  for (const auto& file : manifest.files) add(top(file.name));
+  for (const auto& d : manifest.directories) add(top(d.name));
   add(kManifestName);  // last: see the header
 
   fs::path target = archive_path(dir, manifest.generation);

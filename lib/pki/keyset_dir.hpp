@@ -55,10 +55,10 @@ struct State {
 
 Result<State> inspect(const fs::path& dir);
 
-// Moves the set described by `manifest` (its listed files, the standard names, and manifest.json
-// last) into archive/NNNNNN/ with rename(2), never replacing anything there, then fsyncs both
-// directories. manifest.json goes last so that an interrupted run leaves it behind in DIR, and
-// running again resumes the same move.
+// Moves the set described by `manifest` (the top-level entries of its listed files and
+// directories, the standard names, and manifest.json last) into archive/NNNNNN/ with rename(2),
+// never replacing anything there, then fsyncs both directories. manifest.json goes last so that an
+// interrupted run leaves it behind in DIR, and running again resumes the same move.
 Result<fs::path> archive(const fs::path& dir, const Manifest& manifest);
 
 // Wipes temporary files an interrupted write left (".<name>.tmp-<hex>" of a key set file): they

@@ -1,17 +1,28 @@
 #include "pki/manifest.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <openssl/evp.h>
 
+#include "core/escape.hpp"
 #include "core/files.hpp"
+#include "core/path_pattern.hpp"
+#include "pki/keyset_path.hpp"
 
 namespace kf {
 
 const ManifestFile* Manifest::find(std::string_view name) const {
   for (const auto& f : files) {
     if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+const ManifestDirectory* Manifest::find_directory(std::string_view name) const {
+  for (const auto& d : directories) {
+    if (d.name == name) return &d;
   }
   return nullptr;
 }
@@ -28,7 +39,16 @@ bool is_safe_entry_name(std::string_view name) {
   return true;
 }
 
+int manifest_version(const Manifest& m) {
+  if (!m.directories.empty()) return 2;
+  for (const auto& f : m.files) {
+    if (!is_safe_entry_name(f.name) || (f.mode != 0600 && f.mode != 0644)) return 2;
+  }
+  return 1;
+}
+
 nlohmann::json to_json(const Manifest& m) {
+  const int version = manifest_version(m);
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : m.files) {
     files.push_back({{"name", f.name},
@@ -36,14 +56,29 @@ nlohmann::json to_json(const Manifest& m) {
                      {"mode", fmt::format("{:04o}", f.mode)},
                      {"sha256", f.sha256}});
   }
-  nlohmann::json out{{"format", kManifestFormat},
+  nlohmann::json out{{"format", version == 1 ? kManifestFormat : kManifestFormatV2},
                      {"generation", m.generation},
                      {"created", m.created},
-                     {"key_type", m.key_type},
-                     {"hosts", m.hosts},
-                     {"not_after", m.not_after},
-                     {"fingerprints", {{"ca", m.ca_fingerprint}, {"agent", m.agent_fingerprint}}},
                      {"files", files}};
+  // Version 1 readers require the certificate fields, whatever the kind; version 2 has them only
+  // for a generated set.
+  if (version == 1 || m.kind == kKindGenerated) {
+    out["key_type"] = m.key_type;
+    out["hosts"] = m.hosts;
+    out["not_after"] = m.not_after;
+    out["fingerprints"] = {{"ca", m.ca_fingerprint}, {"agent", m.agent_fingerprint}};
+  }
+  if (version == 2) {
+    nlohmann::json dirs = nlohmann::json::array();
+    for (const auto& d : m.directories) {
+      dirs.push_back({{"name", d.name}, {"mode", fmt::format("{:04o}", d.mode)}});
+    }
+    out["directories"] = dirs;
+  }
+  // Written only when they say something, so that a create-keys set of today keeps its bytes.
+  if (version == 2 || m.kind != kKindGenerated) out["kind"] = m.kind;
+  if (!m.exclude.empty()) out["exclude"] = m.exclude;
+  if (!m.secrets.empty()) out["secrets"] = m.secrets;
   if (!m.keyset.empty()) out["keyset"] = m.keyset;
   return out;
 }
@@ -72,6 +107,25 @@ bool is_hex_digest(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+std::optional<mode_t> parse_mode(const std::string& text) {
+  if (text.size() != 4 || text[0] != '0') return std::nullopt;
+  mode_t mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + static_cast<mode_t>(c - '0');
+  }
+  return mode;
+}
+
+std::string parent_of(std::string_view path) {
+  auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
+}
+
+}  // namespace
+
 Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, ExitCode code) {
   auto bad = [&](std::string_view why) { return fail(code, "{}: {}", origin, why); };
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
@@ -83,8 +137,12 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
   };
   using V = nlohmann::json::value_t;
   const auto* format = field("format", V::string);
-  if (format == nullptr || format->get<std::string>() != kManifestFormat) {
-    return bad(fmt::format("\"format\" is not \"{}\"", kManifestFormat));
+  int version = 0;
+  if (format != nullptr && format->get<std::string>() == kManifestFormat) version = 1;
+  if (format != nullptr && format->get<std::string>() == kManifestFormatV2) version = 2;
+  if (version == 0) {
+    return bad(
+        fmt::format("\"format\" is not \"{}\" or \"{}\"", kManifestFormat, kManifestFormatV2));
   }
   Manifest m;
   const auto* generation = field("generation", V::number_unsigned);
@@ -99,28 +157,76 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
     }
     m.keyset = it->get<std::string>();
   }
-  for (auto [key, out] : {std::pair{"created", &m.created}, std::pair{"key_type", &m.key_type},
-                          std::pair{"not_after", &m.not_after}}) {
+  if (auto it = j.find("kind"); it != j.end()) {
+    if (!it->is_string() ||
+        (it->get<std::string>() != kKindGenerated && it->get<std::string>() != kKindImported)) {
+      return bad(fmt::format("\"kind\" must be \"{}\" or \"{}\"", kKindGenerated, kKindImported));
+    }
+    m.kind = it->get<std::string>();
+  }
+  const auto* created = field("created", V::string);
+  if (created == nullptr) return bad("\"created\" is missing or not a string");
+  m.created = created->get<std::string>();
+  // Version 1 always has the certificate fields; version 2 only for a generated set.
+  const bool certificate_fields = version == 1 || m.kind == kKindGenerated;
+  auto optional = [&](const char* key) { return !certificate_fields && !j.contains(key); };
+  for (auto [key, out] :
+       {std::pair{"key_type", &m.key_type}, std::pair{"not_after", &m.not_after}}) {
+    if (optional(key)) continue;
     const auto* value = field(key, V::string);
     if (value == nullptr) return bad(fmt::format("\"{}\" is missing or not a string", key));
     *out = value->get<std::string>();
   }
-  const auto* hosts = field("hosts", V::array);
-  if (hosts == nullptr) return bad("\"hosts\" is missing or not an array");
-  for (const auto& h : *hosts) {
-    if (!h.is_string()) return bad("\"hosts\" holds a value that is not a string");
-    m.hosts.push_back(h.get<std::string>());
+  if (!optional("hosts")) {
+    const auto* hosts = field("hosts", V::array);
+    if (hosts == nullptr) return bad("\"hosts\" is missing or not an array");
+    for (const auto& h : *hosts) {
+      if (!h.is_string()) return bad("\"hosts\" holds a value that is not a string");
+      m.hosts.push_back(h.get<std::string>());
+    }
   }
-  const auto* fps = field("fingerprints", V::object);
-  if (fps == nullptr || !fps->contains("ca") || !fps->contains("agent") ||
-      !(*fps)["ca"].is_string() || !(*fps)["agent"].is_string()) {
-    return bad("\"fingerprints\" must hold the strings \"ca\" and \"agent\"");
+  if (!optional("fingerprints")) {
+    const auto* fps = field("fingerprints", V::object);
+    if (fps == nullptr || !fps->contains("ca") || !fps->contains("agent") ||
+        !(*fps)["ca"].is_string() || !(*fps)["agent"].is_string()) {
+      return bad("\"fingerprints\" must hold the strings \"ca\" and \"agent\"");
+    }
+    m.ca_fingerprint = (*fps)["ca"].get<std::string>();
+    m.agent_fingerprint = (*fps)["agent"].get<std::string>();
   }
-  m.ca_fingerprint = (*fps)["ca"].get<std::string>();
-  m.agent_fingerprint = (*fps)["agent"].get<std::string>();
+  auto name_problem = [&](const std::string& name) -> std::string {
+    if (name == kManifestName) return "is not allowed: it is the manifest's own name";
+    if (version == 1) return is_safe_entry_name(name) ? "" : "is not allowed";
+    std::string problem = relative_path_problem(name);
+    return problem.empty() ? "" : "is not allowed: " + problem;
+  };
+  std::set<std::string> seen;
+  if (version == 2) {
+    const auto* dirs = field("directories", V::array);
+    if (dirs == nullptr) return bad("\"directories\" is missing or not an array");
+    for (const auto& d : *dirs) {
+      if (!d.is_object() || !d.contains("name") || !d["name"].is_string() || !d.contains("mode") ||
+          !d["mode"].is_string()) {
+        return bad("every entry of \"directories\" needs name and mode");
+      }
+      ManifestDirectory md{d["name"].get<std::string>(), 0};
+      if (auto problem = name_problem(md.name); !problem.empty()) {
+        return bad(fmt::format("directory name '{}' {}", escape_untrusted(md.name), problem));
+      }
+      auto mode = parse_mode(d["mode"].get<std::string>());
+      if (!mode || !is_allowed_directory_mode(*mode)) {
+        return bad(fmt::format("directory '{}' has mode \"{}\" (0700, 0750 or 0755)",
+                               escape_untrusted(md.name), d["mode"].get<std::string>()));
+      }
+      md.mode = *mode;
+      if (!seen.insert(md.name).second) {
+        return bad(fmt::format("directory '{}' is listed twice", escape_untrusted(md.name)));
+      }
+      m.directories.push_back(std::move(md));
+    }
+  }
   const auto* files = field("files", V::array);
   if (files == nullptr) return bad("\"files\" is missing or not an array");
-  std::set<std::string> seen;
   for (const auto& f : *files) {
     if (!f.is_object() || !f.contains("name") || !f["name"].is_string() || !f.contains("size") ||
         !f["size"].is_number_unsigned() || !f.contains("mode") || !f["mode"].is_string() ||
@@ -129,29 +235,70 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
     }
     ManifestFile mf;
     mf.name = f["name"].get<std::string>();
-    if (!is_safe_entry_name(mf.name) || mf.name == kManifestName) {
-      return bad(fmt::format("file name '{}' is not allowed", mf.name));
+    if (auto problem = name_problem(mf.name); !problem.empty()) {
+      return bad(fmt::format("file name '{}' {}", escape_untrusted(mf.name), problem));
     }
-    if (!seen.insert(mf.name).second) return bad(fmt::format("file '{}' is listed twice", mf.name));
+    if (!seen.insert(mf.name).second) {
+      if (m.find_directory(mf.name) != nullptr) {
+        return bad(
+            fmt::format("'{}' is listed as a directory and as a file", escape_untrusted(mf.name)));
+      }
+      return bad(fmt::format("file '{}' is listed twice", escape_untrusted(mf.name)));
+    }
     mf.size = f["size"].get<std::uint64_t>();
     std::string mode = f["mode"].get<std::string>();
-    if (mode == "0600") {
-      mf.mode = 0600;
-    } else if (mode == "0644") {
-      mf.mode = 0644;
-    } else {
+    auto parsed = parse_mode(mode);
+    if (version == 1 && mode != "0600" && mode != "0644") {
       return bad(fmt::format("file '{}' has mode \"{}\" (only \"0600\" and \"0644\" are allowed)",
                              mf.name, mode));
     }
+    if (!parsed || !is_allowed_file_mode(*parsed)) {
+      return bad(
+          fmt::format("file '{}' has mode \"{}\" (0600, 0640 or 0644, or narrower: nothing wider)",
+                      escape_untrusted(mf.name), mode));
+    }
+    mf.mode = *parsed;
     mf.sha256 = f["sha256"].get<std::string>();
     if (!is_hex_digest(mf.sha256)) {
-      return bad(
-          fmt::format("file '{}' has a sha256 that is not 64 lowercase hex digits", mf.name));
+      return bad(fmt::format("file '{}' has a sha256 that is not 64 lowercase hex digits",
+                             escape_untrusted(mf.name)));
     }
     m.files.push_back(std::move(mf));
   }
-  std::sort(m.files.begin(), m.files.end(),
-            [](const ManifestFile& a, const ManifestFile& b) { return a.name < b.name; });
+  // Every parent is a listed directory: no path runs through a file or an unlisted directory.
+  auto check_parent = [&](const std::string& name) -> Result<void> {
+    std::string parent = parent_of(name);
+    if (!parent.empty() && m.find_directory(parent) == nullptr) {
+      return bad(fmt::format("'{}' is in '{}', which is not a listed directory",
+                             escape_untrusted(name), escape_untrusted(parent)));
+    }
+    return {};
+  };
+  for (const auto& d : m.directories) KF_CHECK(check_parent(d.name));
+  for (const auto& f : m.files) KF_CHECK(check_parent(f.name));
+  for (auto [key, out] : {std::pair{"exclude", &m.exclude}, std::pair{"secrets", &m.secrets}}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    if (!it->is_array()) return bad(fmt::format("\"{}\" is not an array", key));
+    for (const auto& v : *it) {
+      if (!v.is_string()) return bad(fmt::format("\"{}\" holds a value that is not a string", key));
+      out->push_back(v.get<std::string>());
+    }
+  }
+  for (const auto& pattern : m.exclude) {
+    if (auto parsed = PathPattern::parse(pattern); !parsed) {
+      return bad(fmt::format("\"exclude\": {}", parsed.error().message));
+    }
+  }
+  for (const auto& secret : m.secrets) {
+    if (m.find(secret) == nullptr) {
+      return bad(fmt::format("\"secrets\" names '{}', which is not a listed file",
+                             escape_untrusted(secret)));
+    }
+  }
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  std::sort(m.files.begin(), m.files.end(), by_name);
+  std::sort(m.directories.begin(), m.directories.end(), by_name);
   return m;
 }
 

@@ -13,7 +13,11 @@
 
 namespace kf {
 
+// Version 1: flat names ([A-Za-z0-9_][A-Za-z0-9._-]*), modes 0600 and 0644. Version 2: relative
+// paths and dotfiles (pki/keyset_path.hpp), explicit directories, the modes an import keeps. A
+// manifest is written as version 1 whenever it fits in it, so older keyfleet reads it.
 inline constexpr std::string_view kManifestFormat = "keyfleet-keyset/1";
+inline constexpr std::string_view kManifestFormatV2 = "keyfleet-keyset/2";
 inline constexpr std::string_view kManifestName = "manifest.json";
 
 // The key set's file names. Every file of a key set but manifest.json is listed in the manifest.
@@ -27,12 +31,24 @@ inline constexpr std::string_view truststore = "truststore.p12";
 inline constexpr std::string_view storepass = "storepass";
 }  // namespace keyset_files
 
+// How the key set was made: create-keys' own TLS set, or files taken from elsewhere (create-keys
+// --import, pull), which carry no certificate fields.
+inline constexpr std::string_view kKindGenerated = "generated";
+inline constexpr std::string_view kKindImported = "imported";
+
 struct ManifestFile {
-  std::string name;
+  std::string name;  // a flat name (version 1) or a relative path (version 2)
   std::uint64_t size = 0;
-  mode_t mode = 0600;  // 0600 or 0644; written as "0600"/"0644"
+  mode_t mode = 0600;  // 0600 or 0644; version 2 also 0640 and the like; written as "0640"
   std::string sha256;  // lowercase hex
   bool operator==(const ManifestFile&) const = default;
+};
+
+// A directory of a version 2 key set; every file's parent directories are listed.
+struct ManifestDirectory {
+  std::string name;  // a relative path
+  mode_t mode = 0700;
+  bool operator==(const ManifestDirectory&) const = default;
 };
 
 struct Manifest {
@@ -49,13 +65,23 @@ struct Manifest {
   std::string ca_fingerprint;       // "sha256:<hex of the DER certificate>"
   std::string agent_fingerprint;    // likewise
   std::vector<ManifestFile> files;  // sorted by name
+  std::string kind{kKindGenerated};
+  std::vector<ManifestDirectory> directories;  // sorted by name; version 2 only
+  std::vector<std::string> exclude;            // the --exclude-path patterns of an import
+  std::vector<std::string> secrets;            // files create-keys --secret made (listed files)
 
   [[nodiscard]] const ManifestFile* find(std::string_view name) const;
+  [[nodiscard]] const ManifestDirectory* find_directory(std::string_view name) const;
+  [[nodiscard]] bool imported() const { return kind == kKindImported; }
   bool operator==(const Manifest&) const = default;
 };
 
 // A simple entry name: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. No slashes, no "..", no leading dot.
 bool is_safe_entry_name(std::string_view name);
+
+// 1 when every name is a flat safe name, every mode 0600 or 0644 and there is no directory;
+// else 2.
+int manifest_version(const Manifest& manifest);
 
 nlohmann::json to_json(const Manifest& manifest);
 // A new key set id: 128 bits from the OS CSPRNG as 32 lowercase hex digits.

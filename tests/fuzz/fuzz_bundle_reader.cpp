@@ -8,6 +8,7 @@
 #include "bundle/age.hpp"
 #include "bundle/bundle.hpp"
 #include "fuzz_common.hpp"
+#include "pki/keyset_path.hpp"
 #include "pki/manifest.hpp"
 
 using namespace kf;
@@ -21,9 +22,19 @@ void check_opened(const Result<bundle::OpenedBundle>& opened) {
   }
   fuzz::check(opened->files.size() == opened->manifest.files.size(),
               "the bundle's files differ from its manifest's");
+  // Format 1 names are flat; format 2 names are relative paths that never leave the directory.
+  const bool flat = manifest_version(opened->manifest) == 1;
+  auto safe = [&](const std::string& name) {
+    return flat ? is_safe_entry_name(name) : is_relative_path(name);
+  };
+  for (const ManifestDirectory& dir : opened->manifest.directories) {
+    fuzz::check(!flat && safe(dir.name) && is_allowed_directory_mode(dir.mode),
+                "an unsafe directory");
+  }
   for (const bundle::KeySetFile& file : opened->files) {
     const ManifestFile* listed = opened->manifest.find(file.name);
-    fuzz::check(listed != nullptr && is_safe_entry_name(file.name), "unlisted or unsafe name");
+    fuzz::check(listed != nullptr && safe(file.name), "unlisted or unsafe name");
+    fuzz::check(opened->manifest.find_directory(file.name) == nullptr, "a file listed as a dir");
     fuzz::check(listed->size == file.data.size() && listed->sha256 == sha256_hex(file.data),
                 "a file does not match its manifest entry");
   }

@@ -46,8 +46,10 @@ struct EntryFree {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
 };
 
-// A pax tar: manifest.json first, then the listed files, as a bundle holds them.
-Bytes make_tar(const std::vector<std::pair<std::string, Bytes>>& files) {
+// A pax tar: manifest.json first, then the listed directories (format 2) and files, as a bundle
+// holds them.
+Bytes make_tar(const std::vector<std::pair<std::string, Bytes>>& files,
+               const std::vector<std::string>& directories = {}) {
   Manifest manifest;
   manifest.created = "2024-01-01T00:00:00Z";
   manifest.key_type = "ec-p256";
@@ -57,10 +59,13 @@ Bytes make_tar(const std::vector<std::pair<std::string, Bytes>>& files) {
   manifest.agent_fingerprint = "sha256:" + std::string(64, 'b');
   for (const auto& [name, data] : files)
     manifest.files.push_back({name, data.size(), 0600, sha256_hex(data)});
+  for (const auto& name : directories) manifest.directories.push_back({name, 0750});
+  if (!directories.empty()) manifest.kind = std::string(kKindImported);
   std::string manifest_text = serialize(manifest);
 
   std::vector<std::pair<std::string, Bytes>> entries = {
       {std::string(kManifestName), Bytes(manifest_text.begin(), manifest_text.end())}};
+  for (const auto& name : directories) entries.push_back({name + "/", Bytes{}});
   entries.insert(entries.end(), files.begin(), files.end());
   Bytes buffer(1 << 20);
   std::size_t used = 0;
@@ -70,9 +75,10 @@ Bytes make_tar(const std::vector<std::pair<std::string, Bytes>>& files) {
     die("cannot start a tar");
   for (const auto& [name, data] : entries) {
     std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
+    const bool directory = name.ends_with('/');
     archive_entry_set_pathname(entry.get(), name.c_str());
-    archive_entry_set_filetype(entry.get(), AE_IFREG);
-    archive_entry_set_perm(entry.get(), 0600);
+    archive_entry_set_filetype(entry.get(), directory ? AE_IFDIR : AE_IFREG);
+    archive_entry_set_perm(entry.get(), directory ? 0750 : 0600);
     archive_entry_set_size(entry.get(), static_cast<la_int64_t>(data.size()));
     archive_entry_set_mtime(entry.get(), 1704067200, 0);
     if (archive_write_header(tar.get(), entry.get()) != ARCHIVE_OK ||
@@ -106,8 +112,14 @@ int main(int argc, char** argv) {
       {{"agent.crt", pattern(700)}, {"agent.key", pattern(240)}, {"ca.crt", pattern(650)}},
       {{"keystore.p12", pattern(2600)}, {"storepass", pattern(33)}},
   };
+  // A nested set with dotfiles (manifest format 2), for the nested tar walk.
+  std::vector<std::vector<std::string>> directories = {
+      {}, {}, {}, {".keytrustee", ".keytrustee/private-keys-v1.d"}};
+  sets.push_back({{".keytrustee/secring.gpg", pattern(500)},
+                  {".keytrustee/private-keys-v1.d/A.key", pattern(90)},
+                  {"top", pattern(3)}});
   for (std::size_t i = 0; i < sets.size(); ++i) {
-    Bytes tar = make_tar(sets[i]);
+    Bytes tar = make_tar(sets[i], directories[i]);
     write(bundle_dir + "/tar_" + std::to_string(i), tar, 1, true);
     auto file = age::encrypt_scrypt(tar, fuzz::kPassphrase, fuzz::kSeedWorkFactor);
     if (!file) die(file.error().message);

@@ -201,3 +201,27 @@ TEST(FleetCleanup, FailedWipeIsReportedAndTheCopyKept) {
 
 }  // namespace
 }  // namespace kf
+
+namespace kf {
+namespace {
+
+// Without --keep, each node's inventory `keep` decides; --keep overrides it for the run.
+TEST(FleetCleanup, KeepComesFromTheInventoryUnlessGiven) {
+  for (auto [given, left] : {std::pair{std::optional<std::size_t>{}, std::size_t{2}},
+                             std::pair{std::optional<std::size_t>{4}, std::size_t{4}}}) {
+    test::FakeRemote node("node1");
+    std::vector<std::string> zeroed;
+    give_shell(node, zeroed);
+    add_generations(node, {1, 2, 3, 4, 5, 6}, 6);
+    NodeConfig two = config();
+    two.keep = 2;
+    CleanupOptions options;
+    options.keep = given;
+    auto receipt = cleanup_node(node, two, options);
+    ASSERT_TRUE(receipt) << receipt.error().message;
+    EXPECT_EQ(generations_left(node).size(), left);
+  }
+}
+
+}  // namespace
+}  // namespace kf

@@ -472,3 +472,28 @@ TEST(InventoryErrors, EmptyTextIsAnEmptyInventory) {
 
 }  // namespace
 }  // namespace kf
+
+namespace kf {
+namespace {
+
+TEST(InventoryKeep, DefaultsTo5AndIsSetPerNodeOrInDefaults) {
+  auto inventory = parse_inventory(
+      "[defaults]\nkeep = 10\n[[node]]\nname = \"a\"\nhost = \"a\"\n"
+      "[[node]]\nname = \"b\"\nhost = \"b\"\nkeep = 3\n",
+      "inv.toml", "/base");
+  ASSERT_TRUE(inventory) << inventory.error().message;
+  EXPECT_EQ(inventory->nodes[0].keep, 10);
+  EXPECT_EQ(inventory->nodes[1].keep, 3);
+  auto plain = parse_inventory("[[node]]\nname = \"a\"\nhost = \"a\"\n", "inv.toml", "/base");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->nodes[0].keep, 5);
+  auto low =
+      parse_inventory("[[node]]\nname = \"a\"\nhost = \"a\"\nkeep = 1\n", "inv.toml", "/base");
+  ASSERT_FALSE(low);
+  EXPECT_EQ(low.error().code, ExitCode::usage);
+  EXPECT_NE(low.error().message.find("inv.toml:4"), std::string::npos) << low.error().message;
+  EXPECT_NE(low.error().message.find("keep"), std::string::npos) << low.error().message;
+}
+
+}  // namespace
+}  // namespace kf

@@ -67,7 +67,7 @@ TEST(Manifest, FilesComeOutSortedByNameWhateverTheirOrderInTheFile) {
 TEST(Manifest, RefusesWhatIsNotAKeySetManifest) {
   expect_refused(parse_manifest("{", "bundle x.age: manifest.json"), "not a JSON object");
   expect_refused(parse_manifest("[1]", "bundle x.age: manifest.json"), "not a JSON object");
-  expect_refused(parse_edited([](auto& j) { j["format"] = "keyfleet-keyset/2"; }),
+  expect_refused(parse_edited([](auto& j) { j["format"] = "keyfleet-keyset/3"; }),
                  "\"format\" is not \"keyfleet-keyset/1\"");
   expect_refused(parse_edited([](auto& j) { j.erase("format"); }), "\"format\"");
 }
