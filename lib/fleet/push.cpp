@@ -11,6 +11,7 @@
 #include "keydir/node_state.hpp"
 #include "keydir/plan.hpp"
 #include "keydir/prune.hpp"
+#include "keydir/staging.hpp"
 
 namespace kf {
 
@@ -49,9 +50,12 @@ std::uint64_t installed_size(const bundle::OpenedBundle& bundle) {
   return total;
 }
 
-// Free space and writability where push would write: staging and DEST.
+// Free space and writability where push would write: staging (whose rules are checked as push
+// checks them, keydir/staging.hpp) and DEST.
 NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPayload& payload) {
-  KF_TRY_ASSIGN(auto staging, writable_home(remote, node, node.staging, "staging"));
+  KF_TRY_ASSIGN(std::uint32_t uid, keydir::login_uid(remote, "staging"));
+  KF_TRY_ASSIGN(auto found, keydir::inspect_staging(remote, node.staging, uid, "staging"));
+  KF_TRY_ASSIGN(auto staging, writable_home(remote, node, found.existing, "staging"));
   KF_TRY_ASSIGN(auto dest, writable_home(remote, node, node.dest, "install"));
   const std::uint64_t staged = payload.bundle->size;
   const std::uint64_t installed = installed_size(*payload.bundle);
@@ -78,27 +82,17 @@ NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPa
   return check(at_dest, dest, installed, "install");
 }
 
-NodeResult<void> ensure_dir(Remote& remote, const std::string& path, const std::string& step) {
-  auto st = remote.lstat(path);
-  if (!st) return std::unexpected(at_step(st.error(), step));
-  if (*st) {
-    if ((*st)->type == FileType::directory) return {};
-    return node_fail(NodeStatus::failed, step, "{}: {} exists and is not a directory",
-                     remote.node_name(), path);
-  }
-  if (auto made = remote.mkdir(path, 0700); !made)
-    return std::unexpected(at_step(made.error(), step));
-  return {};
-}
-
 NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
                                  const PushPayload& payload) {
-  KF_CHECK(ensure_dir(remote, node.staging, "staging"));
-  std::string dir = join_path(node.staging, random_hex(8));
-  if (auto made = remote.mkdir(dir, 0700); !made) {
-    return std::unexpected(at_step(made.error(), "staging"));
+  // Only where nobody but the SSH user and root can change what is staged (keydir/staging.hpp).
+  std::uint32_t uid = 0;
+  if (lock.uid()) {
+    uid = *lock.uid();
+  } else {
+    KF_TRY_ASSIGN(uid, keydir::login_uid(remote, "staging"));
   }
-  std::string staged = join_path(dir, kStagedBundleName);
+  KF_TRY_ASSIGN(std::string dir, keydir::make_staging_dir(remote, node.staging, uid, "staging"));
+  std::string staged = join_path(dir, keydir::kStagedBundleName);
   if (auto up = remote.upload(staged, payload.bundle_bytes, 0600); !up) {
     return std::unexpected(at_step(up.error(), "upload"));
   }
