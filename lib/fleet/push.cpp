@@ -189,11 +189,20 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                         const keydir::GenerationContent& content) {
   const keydir::KeyDir dir(node.dest);
   const std::uint64_t generation = content.number;
-  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), state.current); };
+  // Leftovers of interrupted runs may hold plaintext keys: removed, and named in the report.
+  std::string leftovers;
+  auto noted = [&](NodeOutcome outcome) {
+    if (!leftovers.empty()) outcome.detail += (outcome.detail.empty() ? "" : "; ") + leftovers;
+    return outcome;
+  };
+  auto fail = [&](NodeError e) {
+    return noted(NodeOutcome::from_error(std::move(e), state.current));
+  };
   if (auto removed = keydir::remove_leftovers(remote, dir, state, "staging"); !removed) {
     return fail(removed.error());
   } else if (!removed->empty()) {
     state.leftovers.clear();
+    leftovers = fmt::format("removed leftovers of interrupted runs: {}", fmt::join(*removed, ", "));
   }
   if (plan.action == keydir::Action::unchanged) {
     // Verified identical: nothing to install, but hooks a lost connection left owed run now, and
@@ -202,12 +211,14 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
       return fail(check.error());
     }
-    return {NodeStatus::unchanged, "check", "", generation, {}};
+    return noted({NodeStatus::unchanged, "check", "", generation, {}});
   }
   if (auto staged = stage_and_check(remote, lock, node, payload); !staged) {
     return fail(staged.error());
   }
-  if (options.no_install) return {NodeStatus::staged, "digest", "", state.current, plan.reason};
+  if (options.no_install) {
+    return noted({NodeStatus::staged, "digest", "", state.current, plan.reason});
+  }
   if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
     return fail(pre.error());
   }
@@ -230,7 +241,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     } else {
       (void)keydir::clear_pending(remote, dir, "install");
     }
-    return NodeOutcome::from_error(std::move(error), now ? now : state.current);
+    return noted(NodeOutcome::from_error(std::move(error), now ? now : state.current));
   }
   AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
   NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
@@ -244,11 +255,11 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
         after_state ? keydir::remove_generations(remote, dir, *after_state,
                                                  plan.foreign_generations, "install")
                     : NodeResult<std::vector<std::uint64_t>>(std::unexpected(after_state.error()));
-    if (!removed) return NodeOutcome::from_error(removed.error(), generation);
+    if (!removed) return noted(NodeOutcome::from_error(removed.error(), generation));
     outcome.detail += fmt::format("{}removed the other key set's generations {}",
                                   outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
-  return outcome;
+  return noted(std::move(outcome));
 }
 
 }  // namespace

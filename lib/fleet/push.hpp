@@ -39,7 +39,8 @@ struct PushPayload {
 // (nothing changed, before any hook), rolled-back, and the transport's. --dry-run stops after the
 // decision: would-install, would-repair, would-reactivate, would-refuse, unchanged. The staged
 // copy (keydir/staging.hpp: refused, nothing uploaded, where others could change it) stays for
-// `keyfleet cleanup`.
+// `keyfleet cleanup`. Leftovers of interrupted runs are removed under the lock and named in the
+// outcome's detail.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options);
 
