@@ -422,6 +422,12 @@ const BadInventory kBadInventories[] = {
              "staging = \"/etc/keyfleet/agent/x\"\n",
      {"node 'b': 'staging' (/etc/keyfleet/agent/x) overlaps the 'dest' (/etc/keyfleet/agent) of "
       "node 'a' on the same host"}},
+    {"one staging shared by two entries on one host",
+     "[defaults]\nstaging = \"/var/tmp/keyfleet\"\n" + kNode +
+         "[[node]]\nname = \"b\"\nhost = \"a.example.com\"\ndest = \"/srv/b\"\n",
+     {"inv.toml:9: node 'b': 'staging' (/var/tmp/keyfleet) overlaps the 'staging' "
+      "(/var/tmp/keyfleet) of node 'a' on the same host: one's cleanup would wipe the other's "
+      "staged copies mid-push"}},
     {"lock_timeout too large",
      kNode + "lock_timeout = 3601\n",
      {"inv.toml:4: 'lock_timeout'", "3601 is out of range (1-3600 seconds)"}},
