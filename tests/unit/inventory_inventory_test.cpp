@@ -60,7 +60,7 @@ TEST(Inventory, FullExampleAppliesDefaultsAndHonorsOverrides) {
   EXPECT_EQ(n1.identity_file, "/home/op/.ssh/keyfleet_ed25519");
   EXPECT_EQ(n1.known_hosts, "/home/op/.ssh/keyfleet_known_hosts");
   EXPECT_EQ(n1.dest, "/etc/keyfleet/agent");
-  EXPECT_EQ(n1.staging, "/var/tmp/keyfleet");
+  EXPECT_EQ(n1.staging, "/etc/keyfleet/agent.staging");
   EXPECT_EQ(n1.connect_timeout, 10);
   EXPECT_EQ(n1.timeout, 120);
   EXPECT_EQ(n1.pre, "systemctl stop agent");
