@@ -219,7 +219,7 @@ TEST_F(HostileNodeTest, LeftoversAreGoneAfterTheNextPushAndListed) {
 
 // A hook that leaves a process behind holding what it was given as stdout: the node is done when
 // the hook's shell is, not when that process ends.
-TEST_F(HostileNodeTest, APostHookLeavingABackgroundProcessDoesNotHoldTheNode) {
+TEST_F(HostileNodeTest, APostHookLeavingSleep30BehindIsDoneWithin15Seconds) {
   const Fleet& fleet = *fleet_;
   fs::path pid_file = fleet.node_dir(3) / "daemon.pid";
   fs::path inventory = fleet.inventory_with(

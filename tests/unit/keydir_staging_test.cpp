@@ -220,7 +220,7 @@ TEST(KeydirStaging, LoginUidComesFromIdMinusU) {
 
 // The real command under the real GNU dd, through LocalRemote: a copy is zeroed in place, and a
 // name swapped for a symlink, a FIFO or nothing is refused at once and left as it is.
-TEST(KeydirStaging, TheWipeZeroesInPlaceAndNeverFollowsCreatesOrWaits) {
+TEST(KeydirStaging, TheWipeZeroesInPlaceAndRefusesSymlinksFifosAndNothingAtOnce) {
   using namespace std::chrono_literals;
   test::TempDir tmp;
   LocalRemote remote("here", Deadline::after(20s));
