@@ -21,7 +21,7 @@ _keyfleet() {
     unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --replace-keyset --owner --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner';;
     push) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --replace-keyset --keep-failed --no-install --dry-run'; valued='--inventory --limit --exclude --ssh-config --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures';;
     verify) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --json --bundle --manifest --passphrase-file --passphrase-fd --identity'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
-    cleanup) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --json --bundle --keep --purge-old'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --keep';;
+    cleanup) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --bundle --keep --purge-old --dry-run'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --keep';;
     rollback) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --to'; valued='--inventory --limit --exclude --ssh-config --parallel --to';;
     help) opts='--help -h inventory create-keys pull keygen bundle inspect unpack push verify cleanup rollback help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
 #include "cli/fleet_options.hpp"
+#include "core/escape.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/push.hpp"
 
@@ -127,8 +128,12 @@ Result<int> run_push(const PushArgs& args) {
   FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
                      std::move(nodes)};
   report.inventory_nodes = selection.total;
-  return to_int(print_fleet_report(std::cout, report,
-                                   {.json = args.fleet.json, .interrupted = kf::interrupted()}));
+  ReportOutput output{.json = args.fleet.json, .interrupted = kf::interrupted()};
+  // Repairs, warnings, leftovers removed: node text, escaped.
+  output.node_detail = [](std::size_t, const NodeReport& node) {
+    return escape_untrusted(node.detail, 2000);
+  };
+  return to_int(print_fleet_report(std::cout, report, output));
 }
 
 }  // namespace

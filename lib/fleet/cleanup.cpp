@@ -4,37 +4,212 @@
 
 #include <fmt/format.h>
 
-#include "core/files.hpp"
+#include "core/escape.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
+#include "keydir/staging.hpp"
 
 namespace kf {
 namespace {
 
-std::string join_generations(const std::vector<std::uint64_t>& generations) {
+// Paths and names come from the node: shown escaped, never raw.
+std::string shown(std::string_view text) {
+  return escape_untrusted(text, 400);
+}
+
+std::string join_shown(const std::vector<std::string>& items) {
   std::string out;
-  for (auto g : generations) out += (out.empty() ? "" : ", ") + generation_name(g);
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + shown(item);
   return out;
+}
+
+std::string join_records(const std::vector<GenerationRecord>& records) {
+  std::string out;
+  for (const auto& r : records) {
+    out += (out.empty() ? "" : ", ") + generation_name(r.generation);
+    if (r.current) {
+      out += " (current)";
+    } else {
+      out +=
+          fmt::format(" (manifest {})",
+                      r.manifest_sha256.empty() ? "unreadable" : r.manifest_sha256.substr(0, 12));
+    }
+  }
+  return out;
+}
+
+GenerationRecord record_of(const keydir::GenerationState& g, const keydir::NodeState& state) {
+  return {g.number, g.manifest_sha256, state.current == g.number};
+}
+
+std::vector<GenerationRecord> records_of(const keydir::NodeState& state) {
+  std::vector<GenerationRecord> out;
+  for (const auto& g : state.generations) out.push_back(record_of(g, state));
+  return out;
+}
+
+nlohmann::ordered_json records_json(const std::vector<GenerationRecord>& records) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& r : records) {
+    out.push_back(
+        {{"generation", r.generation},
+         {"manifest_sha256", r.manifest_sha256.empty() ? nlohmann::ordered_json(nullptr)
+                                                       : nlohmann::ordered_json(r.manifest_sha256)},
+         {"current", r.current}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json paths_json(const std::vector<std::string>& paths) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& p : paths) out.push_back(shown(p));
+  return out;
+}
+
+// The first failure is the node's; later ones are added to its message.
+void add_failure(CleanupReceipt& receipt, NodeError error) {
+  if (!receipt.failure) {
+    receipt.failure = std::move(error);
+  } else {
+    receipt.failure->message += "; " + error.message;
+  }
+}
+
+// Push's staged copies (keydir/staging.hpp), nothing else: each wiped, its directory removed when
+// that leaves it empty. STAGING itself stays, so that nobody else can take its name meanwhile.
+NodeResult<void> clean_staging(Remote& remote, const std::string& staging, std::uint32_t uid,
+                               bool dry_run, CleanupReceipt& receipt) {
+  const std::string step = "staging";
+  KF_TRY_ASSIGN(auto contents, keydir::read_staging(remote, staging, uid, step));
+  receipt.left_alone = std::move(contents.left_alone);
+  if (!contents.refused.empty()) {
+    add_failure(receipt, NodeError{NodeStatus::failed, step, contents.refused});
+    return {};
+  }
+  bool changed = false;
+  for (const auto& dir : contents.dirs) {
+    if (!dir.copy.empty()) {
+      if (!dry_run) KF_CHECK(keydir::wipe_staged_copy(remote, dir.copy, dir.size, step));
+      receipt.wiped.push_back(dir.copy);
+    }
+    if (dir.only_copy && !dry_run) {
+      if (auto removed = remote.rmdir(dir.path); !removed) {
+        return std::unexpected(at_step(removed.error(), step));
+      }
+      changed = true;
+    }
+  }
+  if (changed) {
+    if (auto synced = remote.fsync_dir(staging); !synced) {
+      return std::unexpected(at_step(synced.error(), step));
+    }
+  }
+  return {};
+}
+
+// Without a generation `current` names there is no telling which one the services use: a purge
+// removes nothing then, and says what it left.
+std::optional<NodeError> current_problem(const std::string& node, const keydir::KeyDir& dir,
+                                         const keydir::NodeState& state, bool purge_old) {
+  using keydir::CurrentKind;
+  if (state.current_kind == CurrentKind::generation) return std::nullopt;
+  if (state.current_kind == CurrentKind::absent && (!purge_old || state.generations.empty())) {
+    return std::nullopt;
+  }
+  std::string what = state.current_kind == CurrentKind::absent
+                         ? fmt::format("{} is missing", dir.current())
+                         : fmt::format("{}: {}", dir.current(), shown(state.describe_current()));
+  std::string left;
+  for (const auto& g : state.generations) {
+    left += (left.empty() ? "" : ", ") + generation_name(g.number);
+  }
+  return NodeError{
+      NodeStatus::failed, "prune",
+      fmt::format("{}: {}; nothing {}: {} (point current at the right generation "
+                  "with push or rollback, then clean up again)",
+                  node, what, purge_old ? "purged" : "pruned",
+                  left.empty() ? "no generation is there" : "generations " + left + " remain")};
+}
+
+// Leftovers of interrupted runs, then generations; DEST read again after any removal, so that the
+// receipt says what the node holds, not what the removals returned.
+NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
+                            const CleanupOptions& options, std::size_t keep,
+                            CleanupReceipt& receipt) {
+  const std::string step = "prune";
+  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, step));
+  receipt.unexpected = state.unexpected;
+  if (options.dry_run) {
+    receipt.leftovers = keydir::leftovers_to_remove(dir, state);
+  } else {
+    KF_TRY_ASSIGN(receipt.leftovers, keydir::remove_leftovers(remote, dir, state, step));
+  }
+  if (auto problem = current_problem(remote.node_name(), dir, state, options.purge_old)) {
+    receipt.remaining = records_of(state);
+    add_failure(receipt, std::move(*problem));
+    return {};
+  }
+  std::vector<std::uint64_t> present;
+  for (const auto& g : state.generations) present.push_back(g.number);
+  std::vector<std::uint64_t> doomed =
+      keydir::generations_to_remove(present, state.current, keep, options.purge_old);
+  std::vector<std::uint64_t> removed = doomed;
+  if (!options.dry_run) {
+    KF_TRY_ASSIGN(removed, keydir::remove_generations(remote, dir, state, doomed, step));
+  }
+  for (auto g : removed) receipt.removed.push_back(record_of(*state.generation(g), state));
+
+  const bool changed = !removed.empty() || !receipt.leftovers.empty();
+  if (!changed && !options.purge_old) return {};
+  if (options.dry_run) {
+    for (const auto& r : records_of(state)) {
+      if (std::find(doomed.begin(), doomed.end(), r.generation) == doomed.end()) {
+        receipt.remaining.push_back(r);
+      }
+    }
+    return {};
+  }
+  KF_TRY_ASSIGN(auto after, keydir::read_node_state(remote, dir, {false}, step));
+  receipt.remaining = records_of(after);
+  receipt.unexpected = after.unexpected;
+  std::vector<std::string> still;
+  for (auto g : removed) {
+    if (after.generation(g) != nullptr) still.push_back(dir.generation(g));
+  }
+  for (const auto& path : keydir::leftovers_to_remove(dir, after)) still.push_back(path);
+  if (!still.empty()) {
+    add_failure(receipt, NodeError{NodeStatus::failed, step,
+                                   fmt::format("{}: still on the node after their removal: {}",
+                                               remote.node_name(), join_shown(still))});
+  }
+  return {};
 }
 
 }  // namespace
 
 std::string describe(const CleanupReceipt& receipt) {
+  const bool dry = receipt.dry_run;
   std::vector<std::string> parts;
-  if (!receipt.wiped.empty()) {
-    parts.push_back(fmt::format("wiped {} staged cop{}", receipt.wiped.size(),
-                                receipt.wiped.size() == 1 ? "y" : "ies"));
+  if (const auto n = receipt.wiped.size(); n > 0) {
+    parts.push_back(
+        fmt::format("{} {} staged cop{}", dry ? "would wipe" : "wiped", n, n == 1 ? "y" : "ies"));
   }
-  if (!receipt.pruned.empty()) parts.push_back("pruned " + join_generations(receipt.pruned));
-  if (receipt.leftovers_removed > 0) {
-    parts.push_back(fmt::format("removed {} leftover{} of interrupted runs",
-                                receipt.leftovers_removed,
-                                receipt.leftovers_removed == 1 ? "" : "s"));
+  if (!receipt.leftovers.empty()) {
+    parts.push_back(fmt::format("{} leftovers of interrupted runs: {}",
+                                dry ? "would remove" : "removed", join_shown(receipt.leftovers)));
   }
-  if (!receipt.kept.empty()) {
-    std::string kept;
-    for (const auto& k : receipt.kept) kept += (kept.empty() ? "" : ", ") + k;
-    parts.push_back("left alone (not regular files): " + kept);
+  if (!receipt.removed.empty()) {
+    parts.push_back(fmt::format("{} generation{} {}", dry ? "would remove" : "removed",
+                                receipt.removed.size() == 1 ? "" : "s",
+                                join_records(receipt.removed)));
+  }
+  if (!receipt.remaining.empty()) {
+    parts.push_back(
+        fmt::format("{}: {}", dry ? "would remain" : "remaining", join_records(receipt.remaining)));
+  }
+  if (!receipt.left_alone.empty()) parts.push_back("left alone: " + join_shown(receipt.left_alone));
+  if (!receipt.unexpected.empty()) {
+    parts.push_back("not keyfleet's, left in place: " + join_shown(receipt.unexpected));
   }
   if (parts.empty()) return "nothing to clean";
   std::string out;
@@ -42,89 +217,39 @@ std::string describe(const CleanupReceipt& receipt) {
   return out;
 }
 
-NodeResult<void> wipe_remote_file(Remote& remote, const std::string& path, std::uint64_t size) {
-  if (size > 0) {
-    // bs=SIZE count=1: exactly the file's length, in place (notrunc), synced before dd exits.
-    KF_TRY_ASSIGN(auto result, remote.exec(fmt::format(
-                                   "dd if=/dev/zero of={} bs={} count=1 conv=notrunc,fsync 2>&1",
-                                   shell_quote(path), size)));
-    if (!result.ok()) {
-      return node_fail(NodeStatus::failed, "wipe", "{}: cannot overwrite {}: dd exited {}: {}",
-                       remote.node_name(), path, result.exit_status, result.out);
-    }
-  }
-  auto removed = remote.unlink(path);
-  if (!removed) return std::unexpected(at_step(removed.error(), "wipe"));
-  return {};
-}
-
-namespace {
-
-// Wipes the regular files of `dir`; recurses one level when `descend`. True when `dir` is left
-// empty.
-NodeResult<bool> clean_dir(Remote& remote, const std::string& dir, bool descend,
-                           CleanupReceipt& receipt) {
-  KF_TRY_ASSIGN(auto entries, remote.list_dir(dir));
-  bool empty = true;
-  for (const auto& entry : entries) {
-    const std::string path = dir + "/" + entry.name;
-    if (entry.stat.type == FileType::regular) {
-      KF_CHECK(wipe_remote_file(remote, path, entry.stat.size));
-      receipt.wiped.push_back(path);
-    } else if (entry.stat.type == FileType::directory && descend) {
-      KF_TRY_ASSIGN(bool emptied, clean_dir(remote, path, false, receipt));
-      if (emptied) {
-        KF_CHECK(remote.rmdir(path));
-      } else {
-        empty = false;
-      }
-    } else {
-      receipt.kept.push_back(path);
-      empty = false;
-    }
-  }
-  if (!entries.empty()) KF_CHECK(remote.fsync_dir(dir));
-  return empty;
-}
-
-}  // namespace
-
-NodeResult<void> clean_staging(Remote& remote, const std::string& staging,
-                               CleanupReceipt& receipt) {
-  KF_TRY_ASSIGN(auto st, remote.lstat(staging));
-  if (!st) return {};
-  if (st->type != FileType::directory) {
-    return node_fail(NodeStatus::failed, "staging", "{}: {} is not a directory; left alone",
-                     remote.node_name(), staging);
-  }
-  auto cleaned = clean_dir(remote, staging, true, receipt);
-  if (!cleaned) return std::unexpected(at_step(cleaned.error(), "staging"));
-  if (*cleaned) {
-    auto removed = remote.rmdir(staging);
-    if (!removed) return std::unexpected(at_step(removed.error(), "staging"));
-  }
-  return {};
+nlohmann::ordered_json to_json(const CleanupReceipt& receipt) {
+  return {
+      {"wiped", paths_json(receipt.wiped)},
+      {"left_alone", paths_json(receipt.left_alone)},
+      {"leftovers", paths_json(receipt.leftovers)},
+      {"removed", records_json(receipt.removed)},
+      {"remaining", records_json(receipt.remaining)},
+      {"unexpected", paths_json(receipt.unexpected)},
+  };
 }
 
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options) {
   CleanupReceipt receipt;
+  receipt.dry_run = options.dry_run;
   const keydir::KeyDir dir(node.dest);
   // Under the lock push holds while staging and installing: no staged copy is wiped while it is
-  // written, and `current` cannot move between reading it and pruning around it.
-  KF_TRY_ASSIGN(auto lock, keydir::DestLock::acquire(remote, dir, node.lock_timeout, "lock"));
-  KF_CHECK(clean_staging(remote, node.staging, receipt));
-  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, "prune"));
-  KF_TRY_ASSIGN(auto leftovers, keydir::remove_leftovers(remote, dir, state, "prune"));
-  receipt.leftovers_removed = leftovers.size();
-  if (state.current_kind != keydir::CurrentKind::absent && !state.current) {
-    return node_fail(NodeStatus::failed, "prune", "{}: {}: {}; nothing pruned", remote.node_name(),
-                     dir.current(), state.describe_current());
+  // written, and `current` cannot move between reading it and pruning around it. A dry run
+  // writes nothing, DEST/.lock included.
+  std::optional<keydir::DestLock> lock;
+  if (!options.dry_run) {
+    KF_TRY_ASSIGN(auto held, keydir::DestLock::acquire(remote, dir, node.lock_timeout, "lock"));
+    lock.emplace(std::move(held));
   }
-  KF_TRY_ASSIGN(receipt.pruned,
-                keydir::prune_generations(
-                    remote, dir, state, options.keep.value_or(static_cast<std::size_t>(node.keep)),
-                    options.purge_old, "prune"));
+  std::uint32_t uid = 0;
+  if (lock && lock->uid()) {
+    uid = *lock->uid();
+  } else {
+    KF_TRY_ASSIGN(uid, keydir::login_uid(remote, "staging"));
+  }
+  KF_CHECK(clean_staging(remote, node.staging, uid, options.dry_run, receipt));
+  KF_CHECK(clean_dest(remote, dir, options,
+                      options.keep.value_or(static_cast<std::size_t>(node.keep)), receipt));
   return receipt;
 }
 
@@ -136,6 +261,7 @@ FleetRun<CleanupReceipt> cleanup_fleet(std::span<const NodeConfig> nodes,
         auto done = cleanup_node(remote, node, options);
         if (!done) return NodeOutcome::from_error(done.error());
         receipt = std::move(*done);
+        if (receipt->failure) return NodeOutcome::from_error(*receipt->failure);
         return NodeOutcome{NodeStatus::ok, "done", "", std::nullopt};
       });
 }

@@ -7,42 +7,61 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
 #include "keydir/prune.hpp"
 #include "keydir/remote.hpp"
 
-// `keyfleet cleanup`: wipes the bundle copies push staged on a node and prunes old generations.
+// `keyfleet cleanup`: wipes the bundle copies push staged on a node, removes what interrupted runs
+// left, and prunes old generations, touching nothing keyfleet did not make.
 namespace kf {
 
 struct CleanupOptions {
   // Generations kept, counting current (at least 2); unset: each node's inventory `keep`.
   std::optional<std::size_t> keep;
   bool purge_old = false;  // keep only current
+  bool dry_run = false;    // read and say what would go; take no lock, write nothing
 };
 
-// What cleanup did on one node.
+// A generation as the receipt names it.
+struct GenerationRecord {
+  std::uint64_t generation = 0;
+  std::string manifest_sha256;  // of its manifest.json; empty when that could not be read
+  bool current = false;
+};
+
+// What cleanup did on one node (with dry_run: what it would do). Paths are the node's own, not
+// escaped: describe() and to_json() escape them.
 struct CleanupReceipt {
-  std::vector<std::string> wiped;     // staged copies overwritten with zeros and unlinked
-  std::vector<std::uint64_t> pruned;  // generations removed
-  std::size_t leftovers_removed = 0;  // temporaries of interrupted installs and prunes
-  std::vector<std::string> kept;      // entries left alone under staging (not regular files)
+  bool dry_run = false;
+  std::vector<std::string> wiped;       // staged copies zeroed and unlinked
+  std::vector<std::string> left_alone;  // under STAGING, not push's: "PATH (why)"
+  std::vector<std::string> leftovers;   // generations/.tmp-*, current.tmp-* removed
+  std::vector<GenerationRecord> removed;
+  // DEST's generations once done, listed again after any removal; filled when something was
+  // removed, with --purge-old, and when the node fails for its `current`.
+  std::vector<GenerationRecord> remaining;
+  std::vector<std::string> unexpected;  // entries of DEST/generations keyfleet does not make
+  // Why the node failed although the receipt says what was done (a STAGING that breaks the rules,
+  // a purge refused for a missing or damaged `current`, something still there after removal).
+  std::optional<NodeError> failure;
 };
 
-// "wiped 1 staged copy, pruned 000001, 000002" or "nothing to clean".
+// "wiped 1 staged copy; removed generations 000001 (manifest 3f2a...)", "nothing to clean", ...
 std::string describe(const CleanupReceipt& receipt);
 
-// Overwrites a regular file on the node with zeros over its whole size (dd conv=notrunc,fsync)
-// and unlinks it.
-NodeResult<void> wipe_remote_file(Remote& remote, const std::string& path, std::uint64_t size);
+// The receipt as members of the node's --json entry: "wiped", "left_alone", "leftovers",
+// "removed" and "remaining" ([{"generation", "manifest_sha256", "current"}]), "unexpected".
+nlohmann::ordered_json to_json(const CleanupReceipt& receipt);
 
-// Every regular file directly in STAGING or in its subdirectories is wiped and unlinked; the
-// subdirectories and STAGING are removed when that leaves them empty. Symlinks are never
-// followed (nor removed). A missing STAGING is nothing to do.
-NodeResult<void> clean_staging(Remote& remote, const std::string& staging, CleanupReceipt& receipt);
-
-// clean_staging, then leftovers of interrupted runs and old generations (keydir/prune.hpp), under
-// DEST/.lock (step "lock"): the lock push holds while it stages and installs.
+// One node, under DEST/.lock (step "lock"; none with dry_run): the staged copies push made under
+// STAGING (keydir/staging.hpp: anything else there is left alone and named), then the leftovers
+// of interrupted runs (keydir/prune.hpp), then generations beyond options.keep, or every one but
+// current with purge_old -- which fails the node when `current` is missing or damaged and
+// generations remain. DEST is read again after any removal. A transport error is the result's
+// error; the node's other failures are receipt.failure.
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options);
 

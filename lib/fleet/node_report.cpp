@@ -226,6 +226,13 @@ ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,
         if (!detail.empty()) doc["nodes"][i]["detail"] = detail;
       }
     }
+    if (output.node_json) {
+      for (std::size_t i = 0; i < report.nodes.size(); ++i) {
+        nlohmann::ordered_json fields = output.node_json(i, report.nodes[i]);
+        if (!fields.is_object()) continue;
+        for (auto& [key, value] : fields.items()) doc["nodes"][i][key] = std::move(value);
+      }
+    }
     if (!output.local_json.is_null()) doc["local"] = output.local_json;
     out << doc.dump(2) << '\n';
   } else {

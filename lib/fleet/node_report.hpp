@@ -82,6 +82,8 @@ struct ReportOutput {
   // not empty (cleanup says what it removed); in --json, that node's "detail" member.
   // `index` is the node's position.
   std::function<std::string(std::size_t index, const NodeReport& node)> node_detail = {};
+  // --json only: members added to that node's entry (cleanup's receipt), when an object.
+  std::function<nlohmann::ordered_json(std::size_t index, const NodeReport& node)> node_json = {};
   // Human output only, after the node details and before the summary (cleanup's local wipe).
   std::string local_note = {};
   // --json only: the same local step as a top-level "local" member, when not null.

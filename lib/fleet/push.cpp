@@ -12,6 +12,7 @@
 #include "keydir/node_state.hpp"
 #include "keydir/plan.hpp"
 #include "keydir/prune.hpp"
+#include "keydir/staging.hpp"
 
 namespace kf {
 
@@ -50,9 +51,12 @@ std::uint64_t installed_size(const bundle::OpenedBundle& bundle) {
   return total;
 }
 
-// Free space and writability where push would write: staging and DEST.
+// Free space and writability where push would write: staging (whose rules are checked as push
+// checks them, keydir/staging.hpp) and DEST.
 NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPayload& payload) {
-  KF_TRY_ASSIGN(auto staging, writable_home(remote, node, node.staging, "staging"));
+  KF_TRY_ASSIGN(std::uint32_t uid, keydir::login_uid(remote, "staging"));
+  KF_TRY_ASSIGN(auto found, keydir::inspect_staging(remote, node.staging, uid, "staging"));
+  KF_TRY_ASSIGN(auto staging, writable_home(remote, node, found.existing, "staging"));
   KF_TRY_ASSIGN(auto dest, writable_home(remote, node, node.dest, "install"));
   const std::uint64_t staged = payload.bundle->size;
   const std::uint64_t installed = installed_size(*payload.bundle);
@@ -79,27 +83,17 @@ NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPa
   return check(at_dest, dest, installed, "install");
 }
 
-NodeResult<void> ensure_dir(Remote& remote, const std::string& path, const std::string& step) {
-  auto st = remote.lstat(path);
-  if (!st) return std::unexpected(at_step(st.error(), step));
-  if (*st) {
-    if ((*st)->type == FileType::directory) return {};
-    return node_fail(NodeStatus::failed, step, "{}: {} exists and is not a directory",
-                     remote.node_name(), path);
-  }
-  if (auto made = remote.mkdir(path, 0700); !made)
-    return std::unexpected(at_step(made.error(), step));
-  return {};
-}
-
 NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
                                  const PushPayload& payload) {
-  KF_CHECK(ensure_dir(remote, node.staging, "staging"));
-  std::string dir = join_path(node.staging, random_hex(8));
-  if (auto made = remote.mkdir(dir, 0700); !made) {
-    return std::unexpected(at_step(made.error(), "staging"));
+  // Only where nobody but the SSH user and root can change what is staged (keydir/staging.hpp).
+  std::uint32_t uid = 0;
+  if (lock.uid()) {
+    uid = *lock.uid();
+  } else {
+    KF_TRY_ASSIGN(uid, keydir::login_uid(remote, "staging"));
   }
-  std::string staged = join_path(dir, kStagedBundleName);
+  KF_TRY_ASSIGN(std::string dir, keydir::make_staging_dir(remote, node.staging, uid, "staging"));
+  std::string staged = join_path(dir, keydir::kStagedBundleName);
   if (auto up = remote.upload(staged, payload.bundle_bytes, 0600); !up) {
     return std::unexpected(at_step(up.error(), "upload"));
   }
@@ -214,11 +208,20 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                         const std::optional<keydir::Owner>& owner) {
   const keydir::KeyDir dir(node.dest);
   const std::uint64_t generation = content.number;
-  auto fail = [&](NodeError e) { return NodeOutcome::from_error(std::move(e), state.current); };
+  // Leftovers of interrupted runs may hold plaintext keys: removed, and named in the report.
+  std::string leftovers;
+  auto noted = [&](NodeOutcome outcome) {
+    if (!leftovers.empty()) outcome.detail += (outcome.detail.empty() ? "" : "; ") + leftovers;
+    return outcome;
+  };
+  auto fail = [&](NodeError e) {
+    return noted(NodeOutcome::from_error(std::move(e), state.current));
+  };
   if (auto removed = keydir::remove_leftovers(remote, dir, state, "staging"); !removed) {
     return fail(removed.error());
   } else if (!removed->empty()) {
     state.leftovers.clear();
+    leftovers = fmt::format("removed leftovers of interrupted runs: {}", fmt::join(*removed, ", "));
   }
   if (plan.action == keydir::Action::unchanged) {
     // Verified identical: nothing to install, but hooks a lost connection left owed run now, and
@@ -227,12 +230,14 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
       return fail(check.error());
     }
-    return {NodeStatus::unchanged, "check", "", generation, {}};
+    return noted({NodeStatus::unchanged, "check", "", generation, {}});
   }
   if (auto staged = stage_and_check(remote, lock, node, payload); !staged) {
     return fail(staged.error());
   }
-  if (options.no_install) return {NodeStatus::staged, "digest", "", state.current, plan.reason};
+  if (options.no_install) {
+    return noted({NodeStatus::staged, "digest", "", state.current, plan.reason});
+  }
   if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
     return fail(pre.error());
   }
@@ -256,7 +261,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     } else {
       (void)keydir::clear_pending(remote, dir, "install");
     }
-    return NodeOutcome::from_error(std::move(error), now ? now : state.current);
+    return noted(NodeOutcome::from_error(std::move(error), now ? now : state.current));
   }
   AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
   NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
@@ -270,7 +275,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
         after_state ? keydir::remove_generations(remote, dir, *after_state,
                                                  plan.foreign_generations, "install")
                     : NodeResult<std::vector<std::uint64_t>>(std::unexpected(after_state.error()));
-    if (!removed) return NodeOutcome::from_error(removed.error(), generation);
+    if (!removed) return noted(NodeOutcome::from_error(removed.error(), generation));
     outcome.detail += fmt::format("{}removed the other key set's generations {}",
                                   outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
@@ -279,7 +284,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
       outcome.detail += (outcome.detail.empty() ? "" : "; ") + pruned;
     }
   }
-  return outcome;
+  return noted(std::move(outcome));
 }
 
 }  // namespace

@@ -30,9 +30,6 @@ struct PushPayload {
   const bundle::OpenedBundle* bundle = nullptr;
 };
 
-// The name of the staged copy inside its random staging subdirectory.
-inline constexpr std::string_view kStagedBundleName = "bundle.kfb";
-
 // Push's work on one connected node, decided from what the node really holds (keydir/plan.hpp's
 // table) and reported as what it really is: read ("read") -> decide -> under DEST/.lock: read and
 // decide again, remove leftovers -> "staging" -> "upload" -> "digest" -> "pre" -> "install"
@@ -41,7 +38,9 @@ inline constexpr std::string_view kStagedBundleName = "bundle.kfb";
 // its check hook runs again), repaired, reactivated, staged (--no-install), conflict and refused
 // (nothing changed, before any hook), rolled-back, and the transport's. --dry-run stops after the
 // decision: would-install, would-repair, would-reactivate, would-refuse, unchanged. The staged
-// copy stays for `keyfleet cleanup`.
+// copy (keydir/staging.hpp: refused, nothing uploaded, where others could change it) stays for
+// `keyfleet cleanup`. Leftovers of interrupted runs are removed under the lock and named in the
+// outcome's detail.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options);
 

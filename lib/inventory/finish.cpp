@@ -190,8 +190,8 @@ Result<void> check_timeouts(const Draft& draft, std::string_view origin) {
                  where_set(draft, "timeout"));
 }
 
-// Entries on one host (and port) must not share a key directory, nor use one's staging
-// directory as (or around) another's key directory.
+// Entries on one host (and port) must not share a key directory or a staging directory, nor use
+// one's staging directory as (or around) another's key directory.
 Result<void> check_same_host(const std::vector<Draft>& drafts, std::string_view origin) {
   std::map<std::pair<std::string, int>, std::vector<const Draft*>> by_host;
   for (const Draft& draft : drafts) {
@@ -216,6 +216,15 @@ Result<void> check_same_host(const std::vector<Draft>& drafts, std::string_view 
                            "the same host: cleanup would wipe it",
                            a->config.name, a->config.staging, b->config.dest, b->config.name);
           }
+        }
+        if (inside_or_equal(later.config.staging, earlier.config.staging) ||
+            inside_or_equal(earlier.config.staging, later.config.staging)) {
+          return fail_at(origin, latest_line(later, {"staging", "dest", "host"}),
+                         "node '{}': 'staging' ({}) overlaps the 'staging' ({}) of node '{}' on "
+                         "the same host: one's cleanup would wipe the other's staged copies "
+                         "mid-push; give each its own (by default staging is DEST.staging)",
+                         later.config.name, later.config.staging, earlier.config.staging,
+                         earlier.config.name);
         }
       }
     }

@@ -13,6 +13,28 @@ std::string trimmed(std::string text) {
   return text;
 }
 
+struct Greeting {
+  bool held = false;
+  std::optional<std::uint32_t> uid;
+};
+
+// "locked UID\n" or "unlocked UID\n" (UID may be empty; older holders said no more than the word).
+std::optional<Greeting> parse_greeting(std::string_view line) {
+  if (!line.ends_with('\n')) return std::nullopt;
+  line.remove_suffix(1);
+  std::string_view word = line.substr(0, line.find(' '));
+  if (word != "locked" && word != "unlocked") return std::nullopt;
+  Greeting greeting{word == "locked", std::nullopt};
+  std::string_view digits = line.substr(word.size());
+  if (digits.starts_with(' ')) digits.remove_prefix(1);
+  std::uint32_t uid = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), uid);
+  if (!digits.empty() && ec == std::errc() && end == digits.data() + digits.size()) {
+    greeting.uid = uid;
+  }
+  return greeting;
+}
+
 }  // namespace
 
 std::string lock_command(const KeyDir& dir, int wait_seconds) {
@@ -25,11 +47,13 @@ NodeResult<DestLock> DestLock::acquire(Remote& remote, const KeyDir& dir, int wa
   const std::string what = fmt::format("{}: locking {}", remote.node_name(), dir.lock());
   auto channel = remote.open_channel(lock_command(dir, wait_seconds));
   if (!channel) return std::unexpected(at_step(channel.error(), step));
-  // The first line says whether the lock is ours; the end of the output first means it is not.
+  // The first line says whether the lock is ours and who we are there; the end of the output
+  // first means it is not.
   auto first = (*channel)->read_until("\n");
   if (!first) return std::unexpected(at_step(first.error(), step));
-  if (*first == "locked\n" || *first == "unlocked\n") {
-    return DestLock(std::move(*channel), remote.node_name(), dir.lock(), *first == "locked\n");
+  if (auto greeting = parse_greeting(*first)) {
+    return DestLock(std::move(*channel), remote.node_name(), dir.lock(), greeting->held,
+                    greeting->uid);
   }
   auto ended = (*channel)->finish();
   if (!ended) return std::unexpected(at_step(ended.error(), step));

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -25,6 +27,8 @@ class DestLock {
   ~DestLock() { release(); }
 
   [[nodiscard]] bool held() const { return held_; }
+  // The SSH user's uid on the node, as the holder reported it (nullopt: it could not tell).
+  [[nodiscard]] std::optional<std::uint32_t> uid() const { return uid_; }
 
   // Runs one request (scripts::lock_script's fields, e.g. {"sha256", PATH}) in the lock's holder:
   // its output with stderr merged, and its exit status. Fields may not contain a newline.
@@ -35,13 +39,19 @@ class DestLock {
   void release();
 
  private:
-  DestLock(std::unique_ptr<Channel> channel, std::string node, std::string lock, bool held)
-      : channel_(std::move(channel)), node_(std::move(node)), lock_(std::move(lock)), held_(held) {}
+  DestLock(std::unique_ptr<Channel> channel, std::string node, std::string lock, bool held,
+           std::optional<std::uint32_t> uid)
+      : channel_(std::move(channel)),
+        node_(std::move(node)),
+        lock_(std::move(lock)),
+        held_(held),
+        uid_(uid) {}
 
   std::unique_ptr<Channel> channel_;
   std::string node_;
   std::string lock_;
   bool held_ = false;
+  std::optional<std::uint32_t> uid_;
 };
 
 // The command DestLock::acquire runs on the node.

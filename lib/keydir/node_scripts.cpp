@@ -80,17 +80,19 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
 dest=$1 wait=$2
 case $dest in /*) ;; *) dest=$PWD/$dest ;; esac
 umask 077
-if ! command -v flock >/dev/null 2>&1; then echo unlocked; serve; fi
+# Who we are on the node, for the owner checks of the staging directory (SFTP cannot say).
+uid=$(id -u 2>/dev/null) || uid=
+if ! command -v flock >/dev/null 2>&1; then echo "unlocked $uid"; serve; fi
 # A dangling symlink is no DEST that cannot be made: open_lock refuses it.
 if [ ! -d "$dest" ] && [ ! -L "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
-  echo unlocked; serve
+  echo "unlocked $uid"; serve
 fi
 open_lock
 if ! flock -w "$wait" 9; then
   echo "$dest is locked: $dest/.lock is held by another keyfleet command (waited $wait s)" >&2
   exit 75
 fi
-echo locked
+echo "locked $uid"
 serve
 )sh";
 

@@ -10,8 +10,9 @@
 namespace kf::keydir::scripts {
 
 // $1 = DEST, $2 = seconds to wait. Takes DEST/.lock (creating DEST 0700 when missing; a node
-// without flock(1), or where DEST cannot be created, goes unlocked), prints "locked" or
-// "unlocked", then serves requests on stdin until it ends, which lets go of the lock:
+// without flock(1), or where DEST cannot be created, goes unlocked), prints "locked UID" or
+// "unlocked UID" (UID: `id -u`, empty when that fails), then serves requests on stdin until it
+// ends, which lets go of the lock:
 //   sha256 / PATH         sha256sum's output for PATH
 //   switch / TMP / GEN / EXPECTED / LINK     the switch (see switch_script), run in DEST
 // one field per line; each answer is the command's output (stderr merged in) followed by a line

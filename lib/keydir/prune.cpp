@@ -92,18 +92,25 @@ NodeResult<std::vector<std::uint64_t>> prune_generations(Remote& remote, const K
                             generations_to_remove(present, state.current, keep, purge_old), step);
 }
 
-NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyDir& dir,
-                                                      const NodeState& state,
-                                                      const std::string& step) {
-  std::vector<std::string> removed;
+std::vector<std::string> leftovers_to_remove(const KeyDir& dir, const NodeState& state) {
   std::string in_use;
   if (!state.current_text.empty()) {
     in_use = lexically_normal(state.current_text.starts_with('/')
                                   ? state.current_text
                                   : join_path(dir.dest(), state.current_text));
   }
+  std::vector<std::string> doomed;
   for (const auto& path : state.leftovers) {
-    if (lexically_normal(path) == in_use) continue;
+    if (lexically_normal(path) != in_use) doomed.push_back(path);
+  }
+  return doomed;
+}
+
+NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyDir& dir,
+                                                      const NodeState& state,
+                                                      const std::string& step) {
+  std::vector<std::string> removed;
+  for (const auto& path : leftovers_to_remove(dir, state)) {
     if (auto gone = remove_tree(remote, path); !gone) {
       return std::unexpected(at_step(gone.error(), step));
     }

@@ -41,8 +41,11 @@ NodeResult<std::vector<std::uint64_t>> remove_generations(Remote& remote, const 
                                                           const std::vector<std::uint64_t>& doomed,
                                                           const std::string& step);
 
-// Removes `state.leftovers` (interrupted installs and prunes, temporary links) but never what
-// `current` points at. Returns the paths removed. Needs DEST/.lock held.
+// The leftovers of `state` (interrupted installs and prunes, temporary links) that may go: all
+// but what `current` points at, however its link spells it.
+std::vector<std::string> leftovers_to_remove(const KeyDir& dir, const NodeState& state);
+
+// Removes leftovers_to_remove's paths. Returns the paths removed. Needs DEST/.lock held.
 NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyDir& dir,
                                                       const NodeState& state,
                                                       const std::string& step);

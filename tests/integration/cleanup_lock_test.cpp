@@ -98,8 +98,8 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
   }
   ASSERT_TRUE(fs::exists(held)) << "the holder never took " << lock;
 
-  auto cleaned =
-      test::keyfleet({"cleanup", "--inventory", inventory.string(), "--purge-old", "--json"});
+  auto cleaned = test::keyfleet(
+      {"cleanup", "--inventory", inventory.string(), "--purge-old", "--yes", "--json"});
   auto pushed = bundles.push(3, inventory);
   holder_process.kill();
   EXPECT_EQ(cleaned.exit_code, 4) << cleaned.out << cleaned.err;
@@ -118,7 +118,8 @@ TEST(CleanupLock, AHeldDestLockStopsPruneAndSwitch) {
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_EQ(test::keyfleet({"cleanup", "--inventory", inventory.string(), "--purge-old"}).exit_code,
+  EXPECT_EQ(test::keyfleet({"cleanup", "--inventory", inventory.string(), "--purge-old", "--yes"})
+                .exit_code,
             0);
   EXPECT_FALSE(fs::exists(generations / "000001"));
   EXPECT_EQ(bundles.push(3, inventory).exit_code, 0);

@@ -55,12 +55,12 @@ std::optional<std::vector<std::string>> words_after(std::string_view command,
   return words;
 }
 
-// The lock holder as the node runs it: "locked", then one answer per request.
+// The lock holder as the node runs it: "locked UID", then one answer per request.
 class FakeLockChannel final : public Channel {
  public:
   FakeLockChannel(FakeRemote& node, std::string dest, bool held_elsewhere)
       : node_(node), dest_(std::move(dest)), ended_(held_elsewhere) {
-    if (!held_elsewhere) out_ = "locked\n";
+    if (!held_elsewhere) out_ = fmt::format("locked {}\n", node.login_uid);
   }
   NodeResult<void> write(std::string_view data) override {
     in_ += data;
@@ -159,6 +159,7 @@ std::string FakeRemote::text(const std::string& path) const {
 
 std::optional<NodeError> FakeRemote::enter(std::string_view op, const std::string& path) {
   log.push_back(fmt::format("{} {}", op, path));
+  if (on_call) on_call(op, path);
   for (auto it = failures_.begin(); it != failures_.end(); ++it) {
     bool substring = op == "exec" || op == "request";
     bool path_matches = it->path.empty() ||
@@ -198,10 +199,14 @@ std::optional<std::string> FakeRemote::follow(const std::string& path) const {
   return std::nullopt;
 }
 
-RemoteStat FakeRemote::stat_of(const Entry& entry) {
+RemoteStat FakeRemote::stat_of(const std::string& path, const Entry& entry) const {
   RemoteStat st;
   st.type = entry.type;
   st.mode = entry.mode & 07777;
+  auto owner = owners.find(path);
+  st.uid = owner == owners.end() ? login_uid : owner->second;
+  auto group = groups.find(path);
+  st.gid = group == groups.end() ? 0 : group->second;
   st.size = entry.type == FileType::symlink ? entry.target.size() : entry.data.size();
   return st;
 }
@@ -216,6 +221,7 @@ NodeResult<ExecResult> FakeRemote::exec(std::string_view command,
     }
     return fake_switch((*a)[0], {a->begin() + 1, a->begin() + 5});
   }
+  if (command == "id -u") return ExecResult{0, fmt::format("{}\n", login_uid), ""};
   if (!on_exec) {
     return std::unexpected(NodeError{NodeStatus::failed, "exec",
                                      fmt::format("{}: no exec handler for `{}`", name_, command)});
@@ -262,14 +268,14 @@ NodeResult<std::optional<RemoteStat>> FakeRemote::stat(const std::string& path) 
   if (auto e = enter("stat", path)) return std::unexpected(*e);
   auto resolved = follow(path);
   if (!resolved) return std::nullopt;
-  return stat_of(entries.at(*resolved));
+  return stat_of(*resolved, entries.at(*resolved));
 }
 
 NodeResult<std::optional<RemoteStat>> FakeRemote::lstat(const std::string& path) {
   if (auto e = enter("lstat", path)) return std::unexpected(*e);
   auto it = entries.find(path);
   if (it == entries.end()) return std::nullopt;
-  return stat_of(it->second);
+  return stat_of(path, it->second);
 }
 
 NodeResult<std::string> FakeRemote::readlink(const std::string& path) {
@@ -328,6 +334,8 @@ NodeResult<void> FakeRemote::unlink(const std::string& path) {
   }
   if (it->second.type == FileType::regular) space_info.available += it->second.data.size();
   entries.erase(it);
+  owners.erase(path);
+  groups.erase(path);
   return {};
 }
 
@@ -344,6 +352,8 @@ NodeResult<void> FakeRemote::rmdir(const std::string& path) {
                             [&](const auto& e) { return is_below(e.first, path); });
   if (!empty) return std::unexpected(error("remove directory", path, "it is not empty"));
   entries.erase(it);
+  owners.erase(path);
+  groups.erase(path);
   return {};
 }
 
@@ -356,7 +366,7 @@ NodeResult<std::vector<DirEntry>> FakeRemote::list_dir(const std::string& path) 
   std::vector<DirEntry> out;
   for (const auto& [name, entry] : entries) {
     if (is_below(name, path) && parent_of(name) == path) {
-      out.push_back(DirEntry{name.substr(name.rfind('/') + 1), stat_of(entry)});
+      out.push_back(DirEntry{name.substr(name.rfind('/') + 1), stat_of(name, entry)});
     }
   }
   return out;  // std::map order: sorted by name, as SshSession::list_dir sorts

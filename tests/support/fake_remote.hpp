@@ -19,11 +19,11 @@ namespace kf::test {
 // as the last component (stat, read_file).
 //
 // keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
-// holder (keydir::lock_command: "locked", then `sha256` and `switch` requests, logged as
-// "request sha256 PATH" / "request switch ENTRY") and the one-shot switch script. Every other
-// command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
-// fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
-// The real scripts are tested through keydir::LocalRemote instead.
+// holder (keydir::lock_command: "locked UID", then `sha256` and `switch` requests, logged as
+// "request sha256 PATH" / "request switch ENTRY"), the one-shot switch script and `id -u`. Every
+// other command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made
+// to fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking
+// it). The real scripts are tested through keydir::LocalRemote instead.
 class FakeRemote final : public Remote {
  public:
   struct Entry {
@@ -39,10 +39,15 @@ class FakeRemote final : public Remote {
 
   std::map<std::string, Entry> entries;
   // path -> uid and gid set by chown (-1 leaves one as it was, as lchown does); they move with
-  // rename.
+  // rename. An entry missing here belongs to `login_uid` (stat reports it so).
   std::map<std::string, std::uint32_t> owners;
   std::map<std::string, std::uint32_t> groups;
+  // The SSH user's uid: what the lock holder's greeting and `id -u` say.
+  std::uint32_t login_uid = 0;
   ExecHandler on_exec;
+  // Called as each call starts (after logging it, before it looks at anything): a test changes the
+  // node here behind the caller's back, as another local user would between two calls.
+  std::function<void(std::string_view op, const std::string& path)> on_call;
   SpaceInfo space_info{1ULL << 30, 1ULL << 31, false};
   std::vector<std::string> log;  // "mkdir /a", "upload /a/b", "exec cmd", ...
   // DEST/.lock is held by another keyfleet command: taking it fails as the lock script does.
@@ -98,7 +103,7 @@ class FakeRemote final : public Remote {
   NodeResult<void> need_parent_dir(std::string_view what, const std::string& path) const;
   // The path a symlink in last position leads to (nullopt: dangling or a loop).
   std::optional<std::string> follow(const std::string& path) const;
-  static RemoteStat stat_of(const Entry& entry);
+  [[nodiscard]] RemoteStat stat_of(const std::string& path, const Entry& entry) const;
   NodeResult<ExecResult> fake_switch(const std::string& dest, const std::vector<std::string>& a);
 
   std::string name_;

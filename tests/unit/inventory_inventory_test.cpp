@@ -60,7 +60,7 @@ TEST(Inventory, FullExampleAppliesDefaultsAndHonorsOverrides) {
   EXPECT_EQ(n1.identity_file, "/home/op/.ssh/keyfleet_ed25519");
   EXPECT_EQ(n1.known_hosts, "/home/op/.ssh/keyfleet_known_hosts");
   EXPECT_EQ(n1.dest, "/etc/keyfleet/agent");
-  EXPECT_EQ(n1.staging, "/var/tmp/keyfleet");
+  EXPECT_EQ(n1.staging, "/etc/keyfleet/agent.staging");
   EXPECT_EQ(n1.connect_timeout, 10);
   EXPECT_EQ(n1.timeout, 120);
   EXPECT_EQ(n1.pre, "systemctl stop agent");
@@ -422,6 +422,12 @@ const BadInventory kBadInventories[] = {
              "staging = \"/etc/keyfleet/agent/x\"\n",
      {"node 'b': 'staging' (/etc/keyfleet/agent/x) overlaps the 'dest' (/etc/keyfleet/agent) of "
       "node 'a' on the same host"}},
+    {"one staging shared by two entries on one host",
+     "[defaults]\nstaging = \"/var/tmp/keyfleet\"\n" + kNode +
+         "[[node]]\nname = \"b\"\nhost = \"a.example.com\"\ndest = \"/srv/b\"\n",
+     {"inv.toml:9: node 'b': 'staging' (/var/tmp/keyfleet) overlaps the 'staging' "
+      "(/var/tmp/keyfleet) of node 'a' on the same host: one's cleanup would wipe the other's "
+      "staged copies mid-push"}},
     {"lock_timeout too large",
      kNode + "lock_timeout = 3601\n",
      {"inv.toml:4: 'lock_timeout'", "3601 is out of range (1-3600 seconds)"}},

@@ -1,6 +1,8 @@
 // keydir::DestLock with the real lock holder under /bin/sh (keydir::LocalRemote) and flock(1).
 #include "keydir/lock.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include <gmock/gmock.h>
@@ -50,6 +52,14 @@ TEST_F(LockTest, AcquireHoldsTheLockUntilRelease) {
   auto after = request(*lock, {"sha256", dir().lock()});
   ASSERT_FALSE(after);
   EXPECT_THAT(after.error().message, HasSubstr("released"));
+}
+
+// SFTP cannot say who we are on the node; the holder does, for the staging directory's checks.
+TEST_F(LockTest, TheHolderSaysWhoTheSshUserIs) {
+  fs::create_directories(dest());
+  auto lock = acquire();
+  ASSERT_TRUE(lock) << lock.error().message;
+  EXPECT_EQ(lock->uid(), std::optional<std::uint32_t>(::geteuid()));
 }
 
 TEST_F(LockTest, DestructionLetsGo) {

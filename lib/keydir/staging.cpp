@@ -1,0 +1,227 @@
+#include "keydir/staging.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "core/escape.hpp"
+#include "core/files.hpp"
+
+namespace kf::keydir {
+namespace {
+
+constexpr std::size_t kStagingNameBytes = 8;  // 16 hex digits
+constexpr std::uint32_t kGroupOtherWrite = 022;
+constexpr std::uint32_t kSticky = 01000;
+constexpr std::uint32_t kPrivateMode = 0700;
+
+std::string owner_problem(const RemoteStat& st, std::uint32_t uid) {
+  if (st.uid == uid || st.uid == 0) return {};
+  return fmt::format("is owned by uid {}, not by the SSH user (uid {}) or root", st.uid, uid);
+}
+
+std::string first_line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  return escape_untrusted(text.substr(0, text.find('\n')), 300);
+}
+
+// Checks a directory push has just created or found created by another push, and makes one of
+// its own exactly 0700 (mkdir's mode went through the node's umask).
+NodeResult<void> check_made(Remote& remote, const std::string& path, std::uint32_t uid,
+                            const std::string& step) {
+  auto st = remote.lstat(path);
+  if (!st) return std::unexpected(at_step(st.error(), step));
+  if (!*st) {
+    return node_fail(NodeStatus::failed, step, "{}: {} vanished just after it was created",
+                     remote.node_name(), path);
+  }
+  if (auto problem = private_dir_problem(**st, uid); !problem.empty()) {
+    return node_fail(NodeStatus::failed, step, "{}: staging directory {} {}", remote.node_name(),
+                     path, problem);
+  }
+  if ((*st)->uid == uid && (*st)->mode != kPrivateMode) {
+    if (auto changed = remote.chmod(path, kPrivateMode); !changed) {
+      return std::unexpected(at_step(changed.error(), step));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string new_staging_name() {
+  return random_hex(kStagingNameBytes);
+}
+
+bool is_staging_name(std::string_view name) {
+  return name.size() == 2 * kStagingNameBytes && std::ranges::all_of(name, [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string private_dir_problem(const RemoteStat& st, std::uint32_t uid) {
+  if (st.type == FileType::symlink) return "is a symlink";
+  if (st.type != FileType::directory) return "is not a directory";
+  if (auto owner = owner_problem(st, uid); !owner.empty()) return owner;
+  if ((st.mode & kGroupOtherWrite) != 0) {
+    return fmt::format("is writable by its group or others (mode {:04o})", st.mode);
+  }
+  return {};
+}
+
+std::string parent_dir_problem(const RemoteStat& st, std::uint32_t uid) {
+  if (st.type != FileType::directory) return "is not a directory";
+  if ((st.mode & kGroupOtherWrite) != 0 && !(st.uid == 0 && (st.mode & kSticky) != 0)) {
+    return fmt::format(
+        "is writable by its group or others (mode {:04o}) and is not root's with the sticky bit",
+        st.mode);
+  }
+  return owner_problem(st, uid);
+}
+
+NodeResult<std::uint32_t> login_uid(Remote& remote, const std::string& step) {
+  auto result = remote.exec("id -u");
+  if (!result) return std::unexpected(at_step(result.error(), step));
+  std::string_view out = result->out;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.remove_suffix(1);
+  std::uint32_t uid = 0;
+  auto [end, ec] = std::from_chars(out.data(), out.data() + out.size(), uid);
+  if (!result->ok() || out.empty() || ec != std::errc() || end != out.data() + out.size()) {
+    return node_fail(NodeStatus::failed, step,
+                     "{}: cannot tell the SSH user's uid: `id -u` exited with status {}: {}",
+                     remote.node_name(), result->exit_status,
+                     first_line(result->err.empty() ? result->out : result->err));
+  }
+  return uid;
+}
+
+NodeResult<StagingState> inspect_staging(Remote& remote, const std::string& staging,
+                                         std::uint32_t uid, const std::string& step) {
+  StagingState state;
+  std::string path = staging;
+  for (;;) {
+    auto st = remote.lstat(path);
+    if (!st) return std::unexpected(at_step(st.error(), step));
+    if (!*st) {
+      state.missing.insert(state.missing.begin(), path);
+      path = parent_path(path);
+      continue;
+    }
+    state.existing = path;
+    if (state.missing.empty()) {
+      if (auto problem = private_dir_problem(**st, uid); !problem.empty()) {
+        return node_fail(NodeStatus::failed, step, "{}: staging directory {} {}",
+                         remote.node_name(), staging, problem);
+      }
+      return state;
+    }
+    // An ancestor may be a symlink (/var/run -> /run): what counts is the directory it leads to.
+    auto followed = (*st)->type == FileType::symlink ? remote.stat(path) : st;
+    if (!followed) return std::unexpected(at_step(followed.error(), step));
+    if (!*followed) {
+      return node_fail(NodeStatus::failed, step,
+                       "{}: {}, where staging directory {} would be created, is a dangling symlink",
+                       remote.node_name(), path, staging);
+    }
+    if (auto problem = parent_dir_problem(**followed, uid); !problem.empty()) {
+      return node_fail(NodeStatus::failed, step,
+                       "{}: {}, where staging directory {} would be created, {}",
+                       remote.node_name(), path, staging, problem);
+    }
+    return state;
+  }
+}
+
+NodeResult<std::string> make_staging_dir(Remote& remote, const std::string& staging,
+                                         std::uint32_t uid, const std::string& step) {
+  KF_TRY_ASSIGN(StagingState state, inspect_staging(remote, staging, uid, step));
+  for (const std::string& dir : state.missing) {
+    if (auto made = remote.mkdir(dir, kPrivateMode); !made) {
+      // Another push to this host may have made it first: that is no error if it passes the same
+      // rules (check_made).
+      auto st = remote.lstat(dir);
+      if (!st || !*st) return std::unexpected(at_step(made.error(), step));
+    }
+    KF_CHECK(check_made(remote, dir, uid, step));
+  }
+  const std::string dir = join_path(staging, new_staging_name());
+  if (auto made = remote.mkdir(dir, kPrivateMode); !made) {
+    return std::unexpected(at_step(made.error(), step));
+  }
+  KF_CHECK(check_made(remote, dir, uid, step));
+  return dir;
+}
+
+NodeResult<StagingContents> read_staging(Remote& remote, const std::string& staging,
+                                         std::uint32_t uid, const std::string& step) {
+  StagingContents contents;
+  auto st = remote.lstat(staging);
+  if (!st) return std::unexpected(at_step(st.error(), step));
+  if (!*st) return contents;
+  if (auto problem = private_dir_problem(**st, uid); !problem.empty()) {
+    contents.refused = fmt::format("{}: staging directory {} {}; nothing in it was touched",
+                                   remote.node_name(), staging, problem);
+    return contents;
+  }
+  auto entries = remote.list_dir(staging);
+  if (!entries) return std::unexpected(at_step(entries.error(), step));
+  auto leave = [&](const std::string& path, std::string why) {
+    contents.left_alone.push_back(fmt::format("{} ({})", path, why));
+  };
+  for (const DirEntry& entry : *entries) {
+    const std::string path = join_path(staging, entry.name);
+    if (!is_staging_name(entry.name)) {
+      leave(path, "not named as push names its directories");
+    } else if (entry.stat.type != FileType::directory) {
+      leave(path, entry.stat.type == FileType::symlink ? "a symlink" : "not a directory");
+    } else if (entry.stat.uid != uid) {
+      leave(path, fmt::format("owned by uid {}, not by the SSH user", entry.stat.uid));
+    } else if (entry.stat.mode != kPrivateMode) {
+      leave(path, fmt::format("mode {:04o}, not 0700", entry.stat.mode));
+    } else {
+      StagedDir dir{path, {}, 0, true};
+      auto inside = remote.list_dir(path);
+      if (!inside) return std::unexpected(at_step(inside.error(), step));
+      for (const DirEntry& item : *inside) {
+        const std::string item_path = join_path(path, item.name);
+        if (item.name == kStagedBundleName && item.stat.type == FileType::regular &&
+            item.stat.uid == uid) {
+          dir.copy = item_path;
+          dir.size = item.stat.size;
+          continue;
+        }
+        dir.only_copy = false;
+        leave(item_path, item.name != kStagedBundleName        ? "not a staged copy"
+                         : item.stat.type != FileType::regular ? "not a regular file"
+                                                               : "not owned by the SSH user");
+      }
+      contents.dirs.push_back(std::move(dir));
+    }
+  }
+  return contents;
+}
+
+std::string wipe_command(const std::string& path, std::uint64_t size) {
+  // count_bytes: SIZE bytes in 64 KiB blocks; nocreat: a name that vanished is not made again.
+  return fmt::format(
+      "dd if=/dev/zero of={} bs=65536 count={} iflag=count_bytes "
+      "oflag=nofollow,nonblock conv=notrunc,nocreat,fsync 2>&1",
+      shell_quote(path), size);
+}
+
+NodeResult<void> wipe_staged_copy(Remote& remote, const std::string& path, std::uint64_t size,
+                                  const std::string& step) {
+  auto result = remote.exec(wipe_command(path, size));
+  if (!result) return std::unexpected(at_step(result.error(), step));
+  if (!result->ok()) {
+    return node_fail(NodeStatus::failed, step, "{}: cannot overwrite {}: dd exited {}: {}",
+                     remote.node_name(), path, result->exit_status, first_line(result->out));
+  }
+  if (auto removed = remote.unlink(path); !removed) {
+    return std::unexpected(at_step(removed.error(), step));
+  }
+  return {};
+}
+
+}  // namespace kf::keydir
