@@ -70,6 +70,12 @@ constexpr std::string_view kExamples =
     "downgrade, lock held) or not confirmed (without a terminal pass --yes); else 1 some node\n"
     "failed or rolled back; 130 interrupted.\n\n";
 
+// What each node was found holding (the file a repair replaces, the key set a conflict names) and
+// what was removed; escaped by the library.
+std::string found(std::size_t, const NodeReport& node) {
+  return node.detail;
+}
+
 Result<int> run_push(const PushArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
@@ -101,7 +107,7 @@ Result<int> run_push(const PushArgs& args) {
     auto planned = push_fleet(selection.nodes, file.bytes, bundle, planning, run);
     progress.clear();
     FleetReport plan{"push --dry-run", decrypted->manifest.generation, decrypted->sha256, planned};
-    std::cerr << format_summary(plan);
+    (void)print_fleet_report(std::cerr, plan, {.node_detail = found});
     Result<void> confirmed;
     pool.off_the_clock([&] {
       confirmed = confirm_or_refuse(
@@ -126,8 +132,9 @@ Result<int> run_push(const PushArgs& args) {
   FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
                      std::move(nodes)};
   report.inventory_nodes = selection.total;
-  return to_int(print_fleet_report(std::cout, report,
-                                   {.json = args.fleet.json, .interrupted = kf::interrupted()}));
+  ReportOutput output{.json = args.fleet.json, .interrupted = kf::interrupted()};
+  output.node_detail = found;
+  return to_int(print_fleet_report(std::cout, report, output));
 }
 
 }  // namespace
