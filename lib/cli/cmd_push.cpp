@@ -72,6 +72,12 @@ constexpr std::string_view kExamples =
     "downgrade, lock held) or not confirmed (without a terminal pass --yes); else 1 some node\n"
     "failed or rolled back; 130 interrupted.\n\n";
 
+// What each node was found holding (the file a repair replaces, the key set a conflict names) and
+// what was removed; escaped by the library.
+std::string found(std::size_t, const NodeReport& node) {
+  return node.detail;
+}
+
 Result<int> run_push(const PushArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
@@ -103,7 +109,7 @@ Result<int> run_push(const PushArgs& args) {
     auto planned = push_fleet(selection.nodes, file.bytes, bundle, planning, run);
     progress.clear();
     FleetReport plan{"push --dry-run", decrypted->manifest.generation, decrypted->sha256, planned};
-    std::cerr << format_summary(plan);
+    (void)print_fleet_report(std::cerr, plan, {.node_detail = found});
     Result<void> confirmed;
     pool.off_the_clock([&] {
       confirmed = confirm_or_refuse(
@@ -129,10 +135,7 @@ Result<int> run_push(const PushArgs& args) {
                      std::move(nodes)};
   report.inventory_nodes = selection.total;
   ReportOutput output{.json = args.fleet.json, .interrupted = kf::interrupted()};
-  // Repairs, warnings, leftovers removed: node text, escaped.
-  output.node_detail = [](std::size_t, const NodeReport& node) {
-    return escape_untrusted(node.detail, 2000);
-  };
+  output.node_detail = found;
   return to_int(print_fleet_report(std::cout, report, output));
 }
 

@@ -123,6 +123,11 @@ keydir::BundleIdentity identity_of(const bundle::OpenedBundle& bundle,
   return keydir::BundleIdentity::of(bundle.manifest, content);
 }
 
+// What the plan found, for the report: link texts and file names come from the node.
+std::string found(const keydir::Plan& plan) {
+  return escape_untrusted(plan.reason, 1000);
+}
+
 // A plan that changes nothing and says why: conflict (another key set, or this generation with
 // other files) and downgrade are refusals, exit 4, before any hook runs.
 NodeOutcome refusal(const NodeConfig& node, const keydir::NodeState& state,
@@ -135,7 +140,7 @@ NodeOutcome refusal(const NodeConfig& node, const keydir::NodeState& state,
                            "other key set's generations"
                          : "nothing changed; --allow-downgrade installs it anyway";
   return {
-      status, "decide", fmt::format("{}: {}: {}", node.name, plan.reason, hint), state.current, {}};
+      status, "decide", fmt::format("{}: {}: {}", node.name, found(plan), hint), state.current, {}};
 }
 
 NodeStatus planned_status(keydir::Action action) {
@@ -175,7 +180,7 @@ std::optional<std::uint64_t> current_now(Remote& remote, const keydir::KeyDir& d
 NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                     const keydir::NodeState& state, const keydir::Plan& plan) {
   if (refuses(plan)) return refusal(node, state, plan, true);
-  NodeOutcome planned{planned_status(plan.action), "decide", "", state.current, plan.reason};
+  NodeOutcome planned{planned_status(plan.action), "decide", "", state.current, found(plan)};
   if (plan.action == keydir::Action::unchanged) return planned;
   if (auto owner = resolve_owner(remote, node); !owner) {
     return NodeOutcome::from_error(owner.error(), state.current);
@@ -236,7 +241,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     return fail(staged.error());
   }
   if (options.no_install) {
-    return noted({NodeStatus::staged, "digest", "", state.current, plan.reason});
+    return noted({NodeStatus::staged, "digest", "", state.current, found(plan)});
   }
   if (auto pre = run_hook(remote, node, "pre", node.pre, generation); !pre) {
     return fail(pre.error());
@@ -265,7 +270,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
   }
   AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
   NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
-  outcome.detail = plan.reason;
+  outcome.detail = found(plan);
   for (const auto& warning : installed->warnings) {
     outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;
   }
@@ -276,8 +281,10 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                                                  plan.foreign_generations, "install")
                     : NodeResult<std::vector<std::uint64_t>>(std::unexpected(after_state.error()));
     if (!removed) return noted(NodeOutcome::from_error(removed.error(), generation));
-    outcome.detail += fmt::format("{}removed the other key set's generations {}",
-                                  outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
+    // The one `current` named may have been replaced in place already (plan.reason says so).
+    if (!removed->empty())
+      outcome.detail += fmt::format("{}removed the other key set's generations {}",
+                                    outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
   if (is_success(outcome.status)) {
     if (std::string pruned = prune_after_install(remote, node, dir); !pruned.empty()) {

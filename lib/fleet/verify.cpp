@@ -149,22 +149,38 @@ NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest&
   return compare_install(*install, expected);
 }
 
+namespace {
+
+// What differs between a node's current generation and its own manifest.json: empty for a
+// complete generation, the only kind that may set the fleet's reference.
+std::vector<std::string> self_check(const NodeInstall& install) {
+  if (!install.manifest) return {fmt::format("{} ({})", kManifestName, install.manifest_problem)};
+  std::vector<std::string> problems = diff_files(install.files, install.manifest->files);
+  for (const auto& name : install.irregular) problems.push_back(name + " (not a regular file)");
+  return problems;
+}
+
+}  // namespace
+
 std::optional<std::uint64_t> judge_by_majority(
     std::vector<NodeReport>& reports, const std::vector<std::optional<NodeInstall>>& installs) {
   using Key = std::tuple<std::uint64_t, std::vector<InstalledFile>>;
+  // Only complete generations vote: nodes edited alike must not outvote an intact one.
   std::map<Key, std::size_t> votes;
   for (const auto& install : installs) {
-    if (install) ++votes[{install->generation, with_directories(*install)}];
-  }
-  if (votes.empty()) return std::nullopt;
-  auto best = votes.begin();
-  for (auto it = votes.begin(); it != votes.end(); ++it) {
-    if (it->second > best->second ||
-        (it->second == best->second && std::get<0>(it->first) > std::get<0>(best->first))) {
-      best = it;
+    if (install && self_check(*install).empty()) {
+      ++votes[{install->generation, with_directories(*install)}];
     }
   }
-  const auto& [generation, files] = best->first;
+  std::optional<Key> reference;
+  std::size_t most = 0;
+  for (const auto& [key, count] : votes) {
+    // Ascending keys: a tie goes to the newer generation.
+    if (count > most || (count == most && std::get<0>(key) > std::get<0>(*reference))) {
+      reference = key;
+      most = count;
+    }
+  }
   for (std::size_t i = 0; i < reports.size() && i < installs.size(); ++i) {
     if (!installs[i]) continue;
     const NodeInstall& install = *installs[i];
@@ -172,6 +188,16 @@ std::optional<std::uint64_t> judge_by_majority(
     report.generation = install.generation;
     report.step = "compare";
     std::vector<std::string> problems;
+    if (std::vector<std::string> own = self_check(install); !own.empty()) {
+      problems.push_back(fmt::format("generation {} differs from its manifest: {}",
+                                     generation_name(install.generation), join(own)));
+    }
+    if (!reference) {
+      report.status = problems.empty() ? NodeStatus::ok : NodeStatus::mismatch;
+      report.error = join(problems);
+      continue;
+    }
+    const auto& [generation, files] = *reference;
     if (install.generation < generation) {
       report.status = NodeStatus::stale;
       report.error = fmt::format("holds generation {}, older than the {} most nodes hold",
@@ -182,7 +208,7 @@ std::optional<std::uint64_t> judge_by_majority(
       problems.push_back(fmt::format("generation {} instead of the {} most nodes hold",
                                      generation_name(install.generation),
                                      generation_name(generation)));
-    } else {
+    } else if (problems.empty()) {
       const std::vector<InstalledFile> mine = with_directories(install);
       for (const auto& f : files) {
         auto it = std::find_if(mine.begin(), mine.end(),
@@ -200,7 +226,6 @@ std::optional<std::uint64_t> judge_by_majority(
         }
       }
     }
-    for (const auto& name : install.irregular) problems.push_back(name + " (not a regular file)");
     if (problems.empty() && install.pending_hooks) {
       NodeOutcome owed = pending(install);
       report.status = owed.status;
@@ -213,7 +238,8 @@ std::optional<std::uint64_t> judge_by_majority(
       report.error = join(problems);
     }
   }
-  return generation;
+  if (!reference) return std::nullopt;
+  return std::get<0>(*reference);
 }
 
 FleetVerification verify_fleet(std::span<const NodeConfig> nodes,

@@ -52,9 +52,11 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
 NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest& expected);
 
 // Without a manifest: the generation and file set most nodes hold (ties go to the newer
-// generation) becomes the expectation; `installs[i]` is nullopt for nodes that could not be read,
+// generation) becomes the expectation. Only complete generations (every file as the node's own
+// manifest.json lists it, nothing else) vote, and a node whose generation is not complete is a
+// mismatch whatever the others hold. `installs[i]` is nullopt for nodes that could not be read,
 // whose reports are left as they are. Others become ok, stale or mismatch naming the odd files.
-// Returns the agreed generation, if any node was read.
+// Returns the agreed generation, if any node holds a complete one.
 std::optional<std::uint64_t> judge_by_majority(
     std::vector<NodeReport>& reports, const std::vector<std::optional<NodeInstall>>& installs);
 

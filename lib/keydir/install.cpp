@@ -148,38 +148,60 @@ NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDi
   request.entry = generation_name(content.number);
   if (state.current_kind != CurrentKind::absent) request.expected = state.current_text;
   KF_CHECK(ensure_layout(remote, dir, options, step));
+  // A file or directory where the link belongs cannot be renamed over: moved aside first, put
+  // back if the switch does not happen, removed once it has.
+  std::optional<std::string> displaced;
   if (state.current_kind == CurrentKind::not_symlink) {
-    // A file or directory where the link belongs cannot be renamed over: moved aside first.
-    KF_TRY_ASSIGN(std::string aside, move_aside(remote, dir, dir.current(), step));
+    KF_TRY_ASSIGN(displaced, move_aside(remote, dir, dir.current(), step));
     request.expected.reset();
-    state.leftovers.push_back(aside);
   }
+  auto switched_from_displaced = [&]() -> NodeResult<InstallResult> {
+    if (displaced) {
+      if (auto removed = remove_tree(remote, *displaced); !removed) {
+        result.warnings.push_back(removed.error().message);
+      }
+    }
+    return result;
+  };
+  auto keep_displaced = [&](NodeError error) -> NodeResult<InstallResult> {
+    if (displaced && !remote.lstat(dir.current()).value_or(std::nullopt)) {
+      (void)remote.rename(*displaced, dir.current());
+    }
+    return std::unexpected(std::move(error));
+  };
   const GenerationState* existing = state.generation(content.number);
 
   if (plan.action == Action::reactivate || (existing != nullptr && !plan.replace_existing)) {
     // generations/G must hold exactly B: then only `current` moves.
     GenerationState* target = state.generation(content.number);
     if (target == nullptr) {
-      return node_fail(NodeStatus::failed, step, "{}: {} is gone", remote.node_name(),
-                       dir.generation(content.number));
+      return keep_displaced(NodeError{
+          NodeStatus::failed, step,
+          fmt::format("{}: {} is gone", remote.node_name(), dir.generation(content.number))});
     }
     if (!target->files_read) {
       if (auto read = read_files(remote, *target); !read) {
-        return std::unexpected(at_step(read.error(), step));
+        return keep_displaced(at_step(read.error(), step));
       }
     }
     if (!content.matches(*target)) {
-      return node_fail(NodeStatus::refused, step,
-                       "{}: {} already exists and differs from this bundle: keyfleet never "
-                       "overwrites an installed generation",
-                       remote.node_name(), target->path);
+      return keep_displaced(NodeError{
+          NodeStatus::refused, step,
+          fmt::format("{}: {} already exists and differs from this bundle: keyfleet never "
+                      "overwrites an installed generation",
+                      remote.node_name(), target->path)});
     }
-    KF_CHECK(switch_current(remote, lock, dir, request, options.lock_wait, step));
+    if (auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
+        !switched) {
+      return keep_displaced(switched.error());
+    }
     result.reused = true;
-    return result;
+    return switched_from_displaced();
   }
 
-  KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
+  auto temp = write_temp_generation(remote, dir, content, options, step);
+  if (!temp) return keep_displaced(temp.error());
+  request.temp = *temp;
   auto drop_temp = [&] { (void)remove_tree(remote, dir.generation_entry(request.temp)); };
   if (existing != nullptr && plan.replace_current) {
     // `current` names generations/G: first point it at the complete copy under its temporary
@@ -211,7 +233,7 @@ NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDi
       auto moved = move_aside(remote, dir, existing->path, step);
       if (!moved) {
         drop_temp();
-        return std::unexpected(moved.error());
+        return keep_displaced(moved.error());
       }
       old = *moved;
     }
@@ -220,7 +242,7 @@ NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDi
       drop_temp();
       // Put the replaced generation back where it was: the node ends as it was found.
       if (old) (void)remote.rename(*old, existing->path);
-      return std::unexpected(switched.error());
+      return keep_displaced(switched.error());
     }
     if (old) {
       if (auto removed = remove_tree(remote, *old); !removed) {
@@ -228,7 +250,7 @@ NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDi
       }
     }
   }
-  return result;
+  return switched_from_displaced();
 }
 
 }  // namespace kf::keydir

@@ -82,8 +82,9 @@ struct InstallResult {
 // or only switches when generations/G already holds exactly it. A damaged or different
 // generations/G is replaced atomically; when `current` points at it, in two switches (to a
 // complete temporary copy, then to the new G), so that `current` names a complete generation at
-// every instant. `current` must still be what `state` says. On a failure before the switch,
-// `current` is untouched and no temporary directory stays.
+// every instant. A file or directory where the `current` link belongs is moved aside for the
+// switch and removed after it. `current` must still be what `state` says. On a failure before
+// the switch, `current` is as it was found and no temporary directory stays.
 NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDir& dir,
                                      NodeState& state, const Plan& plan,
                                      const GenerationContent& content,

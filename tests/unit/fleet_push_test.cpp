@@ -176,6 +176,29 @@ TEST(PushNode, CheckHookFailureWithKeepFailedStaysOnTheNewGeneration) {
   EXPECT_NE(out.error.find("--keep-failed"), std::string::npos) << out.error;
 }
 
+// What push found on the node is reported (a repair names the damage), escaped: link texts and
+// file names are the node's.
+TEST(PushNode, ARepairSaysWhatItFoundEscaped) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.entries.erase("/keys/current");
+  ASSERT_TRUE(r.symlink("\x1b[2Jgone", "/keys/current"));
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::repaired) << out.error;
+  EXPECT_NE(out.detail.find("dangling link to '\\x1b[2Jgone'"), std::string::npos) << out.detail;
+  EXPECT_EQ(out.detail.find('\x1b'), std::string::npos);
+
+  PushOptions dry;
+  dry.dry_run = true;
+  r.entries.erase("/keys/current");
+  ASSERT_TRUE(r.symlink("generations/000002\n", "/keys/current"));
+  out = push_node(r, f.node, f.payload(), dry);
+  EXPECT_EQ(out.status, NodeStatus::would_repair) << out.error;
+  EXPECT_NE(out.detail.find("generations/000002\\n"), std::string::npos) << out.detail;
+}
+
 TEST(ParseSha256sum, TakesTheDigest) {
   EXPECT_EQ(parse_sha256sum(std::string(64, 'A') + "  /x"), std::string(64, 'a'));
   EXPECT_EQ(parse_sha256sum("nope"), "");

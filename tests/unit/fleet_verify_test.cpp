@@ -171,5 +171,35 @@ TEST(FleetVerify, MajorityNamesTheOddNodesOut) {
   EXPECT_EQ(reports[4].status, NodeStatus::unreachable);
 }
 
+// A file edited alike on most nodes must not make the one intact node the odd one out: only a
+// generation that matches its own manifest votes, and one that does not is a mismatch.
+TEST(FleetVerify, MajorityCountsOnlyCompleteGenerations) {
+  std::vector<std::optional<NodeInstall>> installs;
+  std::vector<NodeReport> reports;
+  for (int k = 1; k <= 3; ++k) {
+    FakeRemote node("node" + std::to_string(k));
+    install(node, 2);
+    if (k != 3) node.entries["/dest/generations/000002/agent.key"].data = bytes("replaced");
+    auto read = read_install(node, "/dest");
+    ASSERT_TRUE(read) << read.error().message;
+    installs.push_back(std::move(*read));
+    reports.push_back({node.node_name(), "h", NodeStatus::ok, "read", "", {}, 0});
+  }
+  EXPECT_EQ(judge_by_majority(reports, installs), 2u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(reports[i].status, NodeStatus::mismatch) << i;
+    EXPECT_THAT(reports[i].error,
+                HasSubstr("generation 000002 differs from its manifest: agent.key"));
+  }
+  EXPECT_EQ(reports[2].status, NodeStatus::ok) << reports[2].error;
+
+  // A lone node (or a fleet edited alike everywhere) agrees with nobody but its manifest.
+  std::vector<std::optional<NodeInstall>> alone = {installs[0]};
+  std::vector<NodeReport> report = {{"node1", "h", NodeStatus::ok, "read", "", {}, 0}};
+  EXPECT_EQ(judge_by_majority(report, alone), std::nullopt);
+  EXPECT_EQ(report[0].status, NodeStatus::mismatch);
+  EXPECT_THAT(report[0].error, HasSubstr("agent.key (size 8 instead of 17)"));
+}
+
 }  // namespace
 }  // namespace kf

@@ -193,6 +193,26 @@ TEST_F(InstallFake, ReplacesAnExistingGenerationThatDiffers) {
   expect_generation(two);
 }
 
+// A file where `current` belongs is moved aside for the switch and removed once it is done; if
+// the switch fails it is put back, and the node is as it was found.
+TEST_F(InstallFake, ACurrentThatIsAFileIsRemovedAfterTheSwitchOrPutBack) {
+  node_.add_dir("/srv/agent/generations", 0700);
+  node_.add_file("/srv/agent/current", "generations/000001\n", 0644);
+  const auto before = dump(node_);
+  node_.fail_next("exec", "keyfleet-switch", {NodeStatus::failed, "exec", "fake: injected"});
+  auto one = opened(1);
+  auto failed = install(one);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(dump(node_), before);
+
+  auto installed = install(one);
+  ASSERT_TRUE(installed) << installed.error().message;
+  EXPECT_EQ(current(), "generations/000001");
+  expect_generation(one);
+  EXPECT_THAT(temporaries(node_), IsEmpty());
+  EXPECT_THAT(installed->warnings, IsEmpty());
+}
+
 struct InjectedFailure {
   std::string op;
   std::string path;  // any when empty; a substring of the command or request for exec/request
