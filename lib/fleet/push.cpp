@@ -6,6 +6,7 @@
 #include "core/escape.hpp"
 #include "core/files.hpp"
 #include "fleet/hooks.hpp"
+#include "fleet/probe.hpp"
 #include "keydir/install.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
@@ -239,6 +240,10 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     return NodeOutcome::from_error(std::move(error), now ? now : state.current);
   }
   AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
+  if (node.probe) {
+    after.after_check =
+        served_check_after_install(node, *payload.bundle, agent_fingerprints(state, generation));
+  }
   NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
   outcome.detail = plan.reason;
   for (const auto& warning : installed->warnings) {
