@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/files.hpp"
+#include "keydir/history.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
 
@@ -123,6 +124,12 @@ NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
   }
   KF_TRY_ASSIGN(receipt.pruned, keydir::prune_generations(remote, dir, state, options.keep,
                                                           options.purge_old, "prune"));
+  if (!receipt.pruned.empty()) {
+    // The generations are gone whatever becomes of the line: it cannot fail the cleanup.
+    (void)keydir::append_history(
+        remote, dir,
+        {options.purge_old ? "purge" : "prune", state.current, {}, "", receipt.pruned, "cleanup"});
+  }
   return receipt;
 }
 

@@ -6,6 +6,7 @@
 #include "core/escape.hpp"
 #include "core/files.hpp"
 #include "fleet/hooks.hpp"
+#include "fleet/node_history.hpp"
 #include "fleet/probe.hpp"
 #include "keydir/install.hpp"
 #include "keydir/lock.hpp"
@@ -245,6 +246,11 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
         served_check_after_install(node, *payload.bundle, agent_fingerprints(state, generation));
   }
   NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
+  if (auto action = push_history_action(outcome.status); !action.empty()) {
+    note_history(
+        remote, dir, outcome,
+        {action, outcome.generation, state.current, payload.bundle->manifest.keyset, {}, "push"});
+  }
   outcome.detail = plan.reason;
   for (const auto& warning : installed->warnings) {
     outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;

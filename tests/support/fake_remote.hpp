@@ -20,7 +20,8 @@ namespace kf::test {
 //
 // keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
 // holder (keydir::lock_command: "locked", then `sha256` and `switch` requests, logged as
-// "request sha256 PATH" / "request switch ENTRY") and the one-shot switch script. Every other
+// "request sha256 PATH" / "request switch ENTRY"), the one-shot switch script and the history
+// append (keydir::append_history, "keyfleet-history PATH": stdin appended). Every other
 // command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
 // fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
 // The real scripts are tested through keydir::LocalRemote instead.
