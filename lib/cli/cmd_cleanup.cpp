@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/fleet_options.hpp"
 #include "core/files.hpp"
@@ -78,6 +79,7 @@ Result<int> run_cleanup(const CleanupArgs& args) {
     }
   }
   output.interrupted = kf::interrupted();
+  note_fleet_report(report);
   return to_int(print_fleet_report(std::cout, report, output));
 }
 

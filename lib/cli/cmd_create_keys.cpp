@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <boost/filesystem/operations.hpp>
 
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/inventory_hosts.hpp"
 #include "pki/cert.hpp"
@@ -137,7 +138,11 @@ Action setup_create_keys(CLI::App& sub) {
     options.organization = args->org;
     options.keep_ca = args->keep_ca;
     options.force = args->force;
+    if (!args->inventory.empty()) note_inventory(args->inventory);
     auto created = KF_TRY(create_keyset(options));
+    audit_note().keyset = created.manifest.keyset;
+    audit_note().generation = created.manifest.generation;
+    audit_note().extra["out"] = absolute_dir(args->out).string();
     auto out = absolute_dir(args->out);
     if (args->json) {
       nlohmann::json doc = to_json(created.manifest);

@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/audit.hpp"
 #include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
@@ -76,6 +77,7 @@ constexpr std::string_view kExamples =
 
 Result<int> run_push(const PushArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
+  audit_note().bundle = args.bundle;
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
   const bool ask = !args.options.dry_run && !args.fleet.yes;
   if (ask && !can_ask()) {
@@ -130,6 +132,8 @@ Result<int> run_push(const PushArgs& args) {
   FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
                      std::move(nodes)};
   report.inventory_nodes = selection.total;
+  note_fleet_report(report);
+  audit_note().keyset = opened_bundle->manifest.keyset;
   return to_int(print_fleet_report(std::cout, report,
                                    {.json = args.fleet.json, .interrupted = kf::interrupted()}));
 }

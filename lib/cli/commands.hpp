@@ -16,5 +16,6 @@ Action setup_verify(CLI::App& sub);
 Action setup_status(CLI::App& sub);
 Action setup_cleanup(CLI::App& sub);
 Action setup_keygen(CLI::App& sub);
+Action setup_audit(CLI::App& sub);
 
 }  // namespace kf::cli

@@ -25,6 +25,8 @@ std::span<const Command> commands() {
        setup_cleanup},
       {"rollback", "Switch every node back to its previous (or a given) generation",
        setup_rollback},
+      {"audit", "Show or verify the audit log of every command that changed key material",
+       setup_audit},
   };
   return table;
 }
