@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <boost/filesystem/operations.hpp>
 
 #include "cli/commands.hpp"
 #include "core/audit_log.hpp"
@@ -43,9 +44,21 @@ fs::path log_of(const AuditArgs& args) {
   return args.file.empty() ? audit::default_path() : fs::path(args.file);
 }
 
+// The log's lines; a log that was never written is named as such, not as an I/O error.
+Result<std::vector<audit::Line>> lines_of(const fs::path& path) {
+  boost::system::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) {
+    return fail(ExitCode::usage,
+                "{}: no audit log there (the commands that change key material write it; "
+                "--audit-log or KEYFLEET_AUDIT_LOG may name another)",
+                path.string());
+  }
+  return audit::read_lines(path);
+}
+
 Result<int> run_verify(const AuditArgs& args) {
   const fs::path path = log_of(args);
-  KF_TRY_ASSIGN(auto lines, audit::read_lines(path));
+  KF_TRY_ASSIGN(auto lines, lines_of(path));
   KF_TRY_ASSIGN(std::size_t records, audit::verify_chain(lines, path.string()));
   std::cout << fmt::format("{}: {} record{}, chain intact\n", path.string(), records,
                            records == 1 ? "" : "s");
@@ -65,7 +78,7 @@ std::string node_summary(const nlohmann::json& nodes) {
 
 Result<int> run_show(const AuditArgs& args) {
   const fs::path path = log_of(args);
-  KF_TRY_ASSIGN(auto lines, audit::read_lines(path));
+  KF_TRY_ASSIGN(auto lines, lines_of(path));
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
   for (const auto& line : lines) {
     auto record = nlohmann::ordered_json::parse(line.text, nullptr, false);
