@@ -9,6 +9,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/keyfleet-demo.XXXXXX")
 fleet=$work/fleet
 
 cleanup() {
+  for agent in "$work"/agent-*; do
+    [[ -d $agent ]] && "$top/tests/fleet/tls_server.sh" stop "$agent" >/dev/null 2>&1
+  done
   "$top/tests/fleet/fleet.sh" stop "$fleet" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -20,6 +23,8 @@ say() { printf '\n# %s\n' "$*"; }
 say "Starting $nodes sshd daemons on 127.0.0.1 (own host keys, known_hosts and inventory)"
 "$top/tests/fleet/fleet.sh" start "$nodes" "$fleet"
 inventory=$fleet/inventory.toml
+# The demo's audit log, not yours.
+export KEYFLEET_AUDIT_LOG=$work/audit.jsonl
 sed -n '1,12p' "$inventory"
 
 say "A passphrase file that only its owner can read (passphrases are never command-line arguments)"
@@ -39,6 +44,30 @@ step "$kf" verify --inventory "$inventory" --manifest "$work/keys/manifest.json"
 
 say "5. Wipe the staged copies on the nodes and the local bundle"
 step "$kf" cleanup --inventory "$inventory" --bundle "$work/agent.kfb"
+
+say "Each node's agent: openssl s_server serving DEST/current/agent.crt (the inventory's probe)"
+probed=$work/probed.toml
+cp "$inventory" "$probed"
+for k in $(seq 1 "$nodes"); do
+  current=$fleet/nodes/node$k/dest/current
+  for _ in 1 2 3 4 5; do  # a port that turns out to be taken: another
+    port=$((33000 + RANDOM % 2000))
+    "$top/tests/fleet/tls_server.sh" start "$work/agent-$k" "$port" "$current/agent.crt" \
+      "$current/agent.key" 2>/dev/null && break
+  done
+  # After node k's `staging` line: its probe.
+  awk -v k="$k" -v port="$port" '{ print } $0 == "name = \"node" k "\"" { mine = 1 }
+    mine && /^staging = / { print "probe = \":" port "\""; mine = 0 }' "$probed" >"$probed.new"
+  mv "$probed.new" "$probed"
+done
+
+say "6. Each node's generation, certificates, days to expiry, and what its agent serves"
+step "$kf" status --inventory "$probed" --prometheus "$work/keyfleet.prom"
+step grep -v '^#' "$work/keyfleet.prom"
+
+say "7. Who did what: the audit log, and its hash chain checked"
+step "$kf" audit show
+step "$kf" audit verify
 
 say "What node1 holds now"
 step ls -l "$fleet/nodes/node1/dest" "$fleet/nodes/node1/dest/current/"

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <vector>
 
+#include "cli/audit.hpp"
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
 #include "core/interrupt.hpp"
@@ -108,6 +109,7 @@ void build_app(CLI::App& app, std::vector<Action>& actions) {
     CLI::App* sub = app.add_subcommand(std::string(command.name), std::string(command.summary));
     sub->footer(std::string(kExitCodes));
     actions.push_back(command.setup(*sub));
+    if (is_audited(command.name)) add_audit_options(*sub);
   }
 }
 
@@ -193,7 +195,7 @@ int run(int argc, char** argv) {
   auto all = commands();
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (!app.got_subcommand(std::string(all[i].name))) continue;
-    Result<int> result = actions[i]();
+    Result<int> result = run_audited(all[i].name, argc, argv, actions[i]);
     if (!result) {
       print_error(result.error().message);
       return to_int(result.error().code);

@@ -7,6 +7,7 @@
 
 #include "bundle/age_keys.hpp"
 #include "bundle/bundle.hpp"
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/passphrase_options.hpp"
 
@@ -92,6 +93,10 @@ Result<int> run_bundle(const BundleArgs& args) {
   bundle::SealKey key = KF_TRY(read_seal_key(args));
   bundle::MadeBundle made = KF_TRY(bundle::make_bundle(keyset, key));
   KF_CHECK(bundle::write_bundle_file(out, made.bytes));
+  audit_note().bundle = out.string();
+  audit_note().bundle_sha256 = made.sha256;
+  audit_note().keyset = made.manifest.keyset;
+  audit_note().generation = made.manifest.generation;
 
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : made.manifest.files) files.push_back(f.name);

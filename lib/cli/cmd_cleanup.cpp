@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
 #include "cli/fleet_options.hpp"
@@ -157,6 +158,7 @@ Result<int> run_cleanup(const CleanupArgs& args) {
     return receipts[i] ? to_json(*receipts[i]) : nlohmann::ordered_json(nullptr);
   };
   output.interrupted = kf::interrupted();
+  note_fleet_report(report);
   if (!args.bundle.empty()) {
     const bool nodes_clean = all_succeeded(report.nodes) && !output.interrupted;
     wipe_local_bundle(args.bundle, bundle_there, dry_run, nodes_clean, output);

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <boost/filesystem/operations.hpp>
 
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/inventory_hosts.hpp"
 #include "core/escape.hpp"
@@ -217,7 +218,11 @@ Action setup_create_keys(CLI::App& sub) {
       options.secrets.push_back(std::move(spec));
     }
     options.keep_secrets = args->keep_secrets;
+    if (!args->inventory.empty()) note_inventory(args->inventory);
     auto created = KF_TRY(create_keyset(options));
+    audit_note().keyset = created.manifest.keyset;
+    audit_note().generation = created.manifest.generation;
+    audit_note().extra["out"] = absolute_dir(args->out).string();
     auto out = absolute_dir(args->out);
     if (args->json) {
       nlohmann::json doc = to_json(created.manifest);

@@ -66,6 +66,9 @@ nlohmann::ordered_json to_json(const NodeConfig& node) {
       {"sans", node.sans},
       {"groups", node.groups},
       {"jump", std::move(jump)},
+      {"probe",
+       node.probe ? nlohmann::ordered_json({{"host", node.probe->host}, {"port", node.probe->port}})
+                  : nlohmann::ordered_json(nullptr)},
       {"ssh_config", null_if_empty(node.ssh_config)},
       {"origins", std::move(origins)},
   };
@@ -125,6 +128,7 @@ void print_text(const Inventory& inventory, const Selection& selection) {
     row("identity_file", node.identity_file.empty() ? "(ssh-agent)" : node.identity_file);
     row("known_hosts", node.known_hosts);
     row("jump", jump.empty() ? "(direct)" : jump);
+    if (node.probe) row("probe", fmt::format("{}:{}", node.probe->host, node.probe->port));
     row("dest", node.dest);
     row("staging", node.staging);
     row("connect_timeout", std::to_string(node.connect_timeout));

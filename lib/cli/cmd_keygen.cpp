@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/age_keys.hpp"
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 
 namespace kf::cli {
@@ -38,6 +39,7 @@ Result<int> run_keygen(const KeygenArgs& args) {
     KF_CHECK(written);
     return age::format_recipient(age::recipient_of(identity));
   }();
+  if (made) audit_note().extra["recipient"] = *made;
   if (args.json) {
     nlohmann::json doc{
         {"command", "keygen"},

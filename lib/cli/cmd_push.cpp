@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/audit.hpp"
 #include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
@@ -61,6 +62,10 @@ constexpr std::string_view kExamples =
     "or check rolls the node back to its previous generation, running pre/post/check for it\n"
     "(rolled-back, exit 1; --keep-failed leaves the new generation current instead). Hooks\n"
     "owed by a switch whose connection was lost run at the next push or rollback.\n"
+    "A node with a `probe` (inventory) is then probed: its agent must serve the new agent.crt,\n"
+    "chained to the new ca.crt (the bundle's agent certificate is offered if it asks for a\n"
+    "client certificate), within connect_timeout; anything else fails the node like a failed\n"
+    "check (served-stale, -untrusted, -unreachable named in the error) and --rolling stops.\n"
     "Hooks run with KEYFLEET_STEP, KEYFLEET_DEST and KEYFLEET_GENERATION set, stdin empty; their\n"
     "output is collected when their shell exits (a daemon a hook starts must detach).\n"
     "A bundle sealed to age recipients (bundle --recipient) is opened with --identity FILE,\n"
@@ -80,6 +85,7 @@ std::string found(std::size_t, const NodeReport& node) {
 
 Result<int> run_push(const PushArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
+  audit_note().bundle = args.bundle;
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
   const bool ask = !args.options.dry_run && !args.fleet.yes;
   if (ask && !can_ask()) {
@@ -134,6 +140,8 @@ Result<int> run_push(const PushArgs& args) {
   FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
                      std::move(nodes)};
   report.inventory_nodes = selection.total;
+  note_fleet_report(report);
+  audit_note().keyset = opened_bundle->manifest.keyset;
   ReportOutput output{.json = args.fleet.json, .interrupted = kf::interrupted()};
   output.node_detail = found;
   return to_int(print_fleet_report(std::cout, report, output));

@@ -1,6 +1,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
 #include "cli/fleet_options.hpp"
@@ -45,6 +46,7 @@ Result<int> run_rollback(const RollbackArgs& args) {
   report.inventory_nodes = selection.total;
   report.nodes = rollback_fleet(selection.nodes, options, args.fleet.run_options(progress));
   progress.clear();
+  note_fleet_report(report);
   return to_int(print_fleet_report(std::cout, report,
                                    {.json = args.fleet.json, .interrupted = kf::interrupted()}));
 }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle_file.hpp"
+#include "cli/audit.hpp"
 #include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
 #include "core/escape.hpp"
@@ -81,7 +82,11 @@ Result<int> run_unpack(const UnpackArgs& args) {
   options.allow_downgrade = args.allow_downgrade;
   options.replace_keyset = args.replace_keyset;
   if (!args.owner.empty()) options.owner = KF_TRY(keydir::parse_owner(args.owner));
+  audit_note().bundle = args.file;
   auto file = KF_TRY(bundle::open_bundle_file(args.file, args.key.source()));
+  audit_note().bundle_sha256 = file.bundle.sha256;
+  audit_note().keyset = file.bundle.manifest.keyset;
+  audit_note().generation = file.bundle.manifest.generation;
   auto report = KF_TRY(keydir::install_bundle(file.bundle, args.dest, options));
 
   for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';

@@ -1,3 +1,4 @@
+#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -8,6 +9,7 @@
 #include "core/files.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/verify.hpp"
+#include "fleet/verify_served.hpp"
 
 namespace kf::cli {
 
@@ -18,6 +20,7 @@ struct VerifyArgs {
   std::string bundle;
   std::string manifest;
   BundleKeyOptions key;
+  bool served = false;
 };
 
 constexpr std::string_view kExamples =
@@ -26,6 +29,7 @@ constexpr std::string_view kExamples =
     "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --passphrase-file pass\n"
     "  keyfleet verify --inventory fleet.toml --bundle keys-gen2.age --identity identity.txt\n"
     "  keyfleet verify --inventory fleet.toml        # do all nodes agree?\n"
+    "  keyfleet verify --inventory fleet.toml --served   # and does each agent serve its keys?\n"
     "\n"
     "Each node's DEST/current is read over one SSH connection: every file is read back over\n"
     "SFTP and hashed here; names, sizes, modes (from lstat; only regular files count) and\n"
@@ -37,7 +41,13 @@ constexpr std::string_view kExamples =
     "generation) are the reference, and the odd nodes out are named.\n"
     "Statuses: ok, mismatch (the files are named), missing (no DEST/current), stale (older\n"
     "generation), unreachable, hostkey, auth, timeout, failed. Exit 0 only when every node is ok,\n"
-    "1 otherwise.\n\n";
+    "1 otherwise.\n"
+    "--served also connects to each node's `probe` endpoint (inventory `probe = \"HOST:PORT\"`)\n"
+    "over TLS from this machine and checks that the agent serves the installed agent.crt,\n"
+    "chained to the installed ca.crt, with the endpoint's host in its SANs: served-ok,\n"
+    "served-stale (another certificate; the generation it belongs to is named),\n"
+    "served-untrusted, served-unreachable (all exit 1). With --bundle, the bundle's agent\n"
+    "certificate is offered when the agent asks for a client certificate.\n\n";
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
   if (args.bundle.empty()) return std::nullopt;
@@ -48,6 +58,7 @@ Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& ar
 Result<int> run_verify(const VerifyArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   std::optional<Manifest> expected;
+  std::optional<bundle::OpenedBundle> opened_bundle;  // for --served: its client certificate
   std::string bundle_sha256;
   if (!args.manifest.empty()) {
     auto read = read_file(args.manifest, 1u << 20);
@@ -61,15 +72,24 @@ Result<int> run_verify(const VerifyArgs& args) {
         parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
                        args.manifest, ExitCode::usage));
   } else {
-    KF_TRY_ASSIGN(auto opened, expected_bundle(args));
-    if (opened) {
-      expected = opened->manifest;
-      bundle_sha256 = opened->sha256;
+    KF_TRY_ASSIGN(opened_bundle, expected_bundle(args));
+    if (opened_bundle) {
+      expected = opened_bundle->manifest;
+      bundle_sha256 = opened_bundle->sha256;
     }
   }
 
   ProgressLine progress("verify");
-  auto verified = verify_fleet(selection.nodes, expected, args.fleet.run_options(progress));
+  FleetVerification verified;
+  if (args.served) {
+    ServedVerifyOptions served;
+    served.bundle = opened_bundle ? &*opened_bundle : nullptr;
+    served.now = std::time(nullptr);
+    verified =
+        verify_fleet_served(selection.nodes, expected, served, args.fleet.run_options(progress));
+  } else {
+    verified = verify_fleet(selection.nodes, expected, args.fleet.run_options(progress));
+  }
   progress.clear();
   FleetReport report{"verify", verified.generation, bundle_sha256, std::move(verified.nodes)};
   report.inventory_nodes = selection.total;
@@ -91,6 +111,9 @@ Action setup_verify(CLI::App& sub) {
                                   "Compare with this manifest.json (as create-keys wrote it)")
                        ->type_name("FILE");
   bundle->excludes(manifest);
+  sub.add_flag("--served", args->served,
+               "Also check that each node's agent serves the installed certificate (inventory "
+               "`probe`)");
   add_bundle_key_options(sub, args->key);
   args->key.passphrase.file_option->needs(bundle);
   args->key.passphrase.fd_option->needs(bundle);

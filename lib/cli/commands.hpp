@@ -14,7 +14,9 @@ Action setup_unpack(CLI::App& sub);
 Action setup_push(CLI::App& sub);
 Action setup_rollback(CLI::App& sub);
 Action setup_verify(CLI::App& sub);
+Action setup_status(CLI::App& sub);
 Action setup_cleanup(CLI::App& sub);
 Action setup_keygen(CLI::App& sub);
+Action setup_audit(CLI::App& sub);
 
 }  // namespace kf::cli

@@ -1,5 +1,7 @@
 #include "cli/fleet_options.hpp"
 
+#include "cli/audit.hpp"
+
 namespace kf::cli {
 
 void FleetOptions::add_to(CLI::App& sub, bool confirms) {
@@ -15,7 +17,9 @@ void FleetOptions::add_to(CLI::App& sub, bool confirms) {
 }
 
 Result<Selection> FleetOptions::load() const {
-  return load_selection(inventory);
+  KF_TRY_ASSIGN(Selection selection, load_selection(inventory));
+  note_inventory(inventory.inventory);
+  return selection;
 }
 
 FleetRunOptions FleetOptions::run_options(ProgressLine& progress) const {

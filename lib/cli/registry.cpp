@@ -20,10 +20,14 @@ std::span<const Command> commands() {
       {"unpack", "Install a bundle into a local key directory, atomically", setup_unpack},
       {"push", "Stage, check and install a bundle on every node over SSH, atomically", setup_push},
       {"verify", "Check every node holds the expected key set, file by file", setup_verify},
+      {"status", "Show each node's generation, certificates and days to expiry (read-only)",
+       setup_status},
       {"cleanup", "Wipe staged bundle copies and prune old generations on every node",
        setup_cleanup},
       {"rollback", "Switch every node back to its previous (or a given) generation",
        setup_rollback},
+      {"audit", "Show or verify the audit log of every command that changed key material",
+       setup_audit},
   };
   return table;
 }

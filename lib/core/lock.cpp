@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include <thread>
+
 namespace kf {
 
 Result<FileLock> FileLock::try_acquire(const fs::path& path) {
@@ -16,6 +18,18 @@ Result<FileLock> FileLock::try_acquire(const fs::path& path) {
     return fail_errno(fmt::format("cannot lock {}", path.string()));
   }
   return FileLock(std::move(fd));
+}
+
+Result<FileLock> FileLock::acquire(const fs::path& path, std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto lock = try_acquire(path);
+    if (lock || lock.error().code != ExitCode::refused ||
+        std::chrono::steady_clock::now() >= until) {
+      return lock;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace kf

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/files.hpp"
@@ -11,6 +13,9 @@ namespace kf {
 class FileLock {
  public:
   static Result<FileLock> try_acquire(const fs::path& path);
+  // Waits up to `wait` for the lock: for writers that only need turns (the audit log), not
+  // exclusive ownership of a directory. Still held after `wait`: refused, as try_acquire.
+  static Result<FileLock> acquire(const fs::path& path, std::chrono::milliseconds wait);
 
  private:
   explicit FileLock(Fd fd) : fd_(std::move(fd)) {}

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include "core/escape.hpp"
+#include "core/files.hpp"
+#include "keydir/history.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
 #include "keydir/staging.hpp"
@@ -158,6 +160,12 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
     KF_TRY_ASSIGN(removed, keydir::remove_generations(remote, dir, state, doomed, step));
   }
   for (auto g : removed) receipt.removed.push_back(record_of(*state.generation(g), state));
+  if (!removed.empty() && !options.dry_run) {
+    // The generations are gone whatever becomes of the line: it cannot fail the cleanup.
+    (void)keydir::append_history(
+        remote, dir,
+        {options.purge_old ? "purge" : "prune", state.current, {}, "", removed, "cleanup"});
+  }
 
   const bool changed = !removed.empty() || !receipt.leftovers.empty();
   if (!changed && !options.purge_old) return {};

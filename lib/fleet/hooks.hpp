@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -40,6 +41,9 @@ struct AfterSwitch {
   bool keep_failed = false;
   // What the node is reported as when every hook passes (ok, repaired, reactivated).
   NodeStatus success = NodeStatus::ok;
+  // Run after `check` passes for the new generation (push: the served-certificate probe); its
+  // failure counts as a failed check.
+  std::function<NodeResult<void>(std::uint64_t generation)> after_check = {};
 };
 
 // After `current` switched to `generation` (from `previous`, if it was a real generation): runs

@@ -6,7 +6,9 @@
 #include "core/escape.hpp"
 #include "core/files.hpp"
 #include "fleet/hooks.hpp"
+#include "fleet/node_history.hpp"
 #include "fleet/owner.hpp"
+#include "fleet/probe.hpp"
 #include "keydir/install.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
@@ -269,7 +271,16 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     return noted(NodeOutcome::from_error(std::move(error), now ? now : state.current));
   }
   AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
+  if (node.probe) {
+    after.after_check =
+        served_check_after_install(node, *payload.bundle, agent_fingerprints(state, generation));
+  }
   NodeOutcome outcome = finish_switch(remote, &lock, node, dir, generation, plan.previous, after);
+  if (auto action = push_history_action(outcome.status); !action.empty()) {
+    note_history(
+        remote, dir, outcome,
+        {action, outcome.generation, state.current, payload.bundle->manifest.keyset, {}, "push"});
+  }
   outcome.detail = found(plan);
   for (const auto& warning : installed->warnings) {
     outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;

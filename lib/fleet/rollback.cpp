@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "fleet/hooks.hpp"
+#include "fleet/node_history.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
 #include "keydir/pending.hpp"
@@ -122,7 +123,16 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   if (auto cleared = keydir::clear_pending(remote, dir, step); !cleared) {
     return NodeOutcome::from_error(cleared.error(), *target);
   }
-  return {NodeStatus::ok, step, "", *target, {}};
+  NodeOutcome outcome{NodeStatus::ok, step, "", *target, {}};
+  const keydir::GenerationState* back = state->generation(*target);
+  note_history(remote, dir, outcome,
+               {"rollback",
+                *target,
+                state->current,
+                back && back->manifest ? back->manifest->keyset : "",
+                {},
+                "rollback"});
+  return outcome;
 }
 
 std::vector<NodeReport> rollback_fleet(std::span<const NodeConfig> nodes,

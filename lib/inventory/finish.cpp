@@ -248,6 +248,7 @@ Result<std::vector<NodeConfig>> finish_nodes(std::vector<Draft> drafts, std::str
     if (!node.is_set("known_hosts")) node.known_hosts = expand_tilde(node.known_hosts);
     if (config) KF_CHECK(apply_ssh_config(draft, *config));
     KF_CHECK(check_host(draft, origin));
+    if (node.probe && node.probe->host.empty()) node.probe->host = node.host;
     for (JumpHost& hop : node.jump) {
       auto resolved = resolve_hop(hop, config);
       if (!resolved) {

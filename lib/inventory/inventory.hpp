@@ -23,6 +23,13 @@ struct JumpHost {
   std::string identity_file;  // the hop's own IdentityFile from the ssh_config; empty: none given
 };
 
+// The agent's TLS endpoint (inventory `probe = "HOST:PORT"`), which `status`, `verify --served`
+// and `push` connect to, from this machine, to see which certificate the agent serves.
+struct ProbeEndpoint {
+  std::string host;  // DNS name or IP literal; the node's `host` when the inventory gave ":PORT"
+  int port = 0;
+};
+
 // One node of the fleet, with [defaults] applied, the ssh_config read and "~" expanded.
 // See docs/inventory.md.
 struct NodeConfig {
@@ -53,6 +60,8 @@ struct NodeConfig {
   // A key absent here has keyfleet's built-in default.
   std::map<std::string, std::string, std::less<>> origins;
   std::string ssh_config;  // the ssh_config file read for this node; empty: none
+  // The agent's TLS endpoint (`probe`); none: the served certificate is not probed.
+  std::optional<ProbeEndpoint> probe;
 
   [[nodiscard]] bool is_set(std::string_view key) const { return origins.contains(key); }
 };

@@ -277,6 +277,46 @@ Result<void> apply_jump(const Value& value, std::string_view key, const Where& w
   return {};
 }
 
+// "HOST:PORT", "[ADDRESS]:PORT" or ":PORT" (the node's own host, filled in once it is resolved).
+Result<void> apply_probe(const Value& value, std::string_view key, const Where& where,
+                         NodeConfig& node) {
+  KF_TRY_ASSIGN(std::string_view text, string_of(value, key, where));
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    std::size_t close = text.find("]:");
+    if (close == std::string_view::npos) {
+      return fail_key(where, value, key, fmt::format("'{}' is not [ADDRESS]:PORT", text));
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.substr(0, colon).contains(':')) {
+      return fail_key(where, value, key,
+                      fmt::format("'{}' is not HOST:PORT (or :PORT for the node's host; an IPv6 "
+                                  "address in brackets)",
+                                  text));
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (!host.empty()) {
+    if (auto kind = classify_host(host); !kind) {
+      return fail_key(where, value, key, kind.error().message);
+    }
+  }
+  int number = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || number < 1 ||
+      number > 65535) {
+    return fail_key(where, value, key,
+                    fmt::format("'{}': the port must be a number from 1 to 65535", text));
+  }
+  node.probe = ProbeEndpoint{std::string(host), number};
+  return {};
+}
+
 constexpr std::array kFields{
     Field{"user", false, apply_user},
     Field{"port", false, apply_port},
@@ -295,6 +335,7 @@ constexpr std::array kFields{
     Field{"group", false, apply_account<&NodeConfig::group>},
     Field{"groups", false, apply_groups},
     Field{"jump", false, apply_jump},
+    Field{"probe", false, apply_probe},
     Field{"name", true, apply_name},
     Field{"host", true, apply_host},
     Field{"sans", true, apply_sans},

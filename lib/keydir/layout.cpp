@@ -11,6 +11,10 @@ KeyDir::KeyDir(std::string dest)
       lock_(join_path(dest_, kLockFile)),
       pending_(join_path(dest_, kPendingFile)) {}
 
+std::string KeyDir::history() const {
+  return join_path(dest_, kHistoryFile);
+}
+
 std::string KeyDir::generation(std::uint64_t number) const {
   return join_path(generations_, generation_name(number));
 }

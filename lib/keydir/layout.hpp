@@ -13,6 +13,7 @@
 //   DEST/current -> generations/NNNNNN   relative symlink, switched by rename(2)
 //   DEST/.lock                           flock'ed by every keyfleet command that changes DEST
 //   DEST/.pending                        hooks owed since the last switch (keydir/pending.hpp)
+//   DEST/history.log                     one line per install, rollback or purge (history.hpp)
 //   DEST/generations/.tmp-*              an install in progress, or a generation being pruned
 //   DEST/current.tmp-*                   a new `current` link not yet renamed into place
 // The last two are leftovers once no keyfleet command runs: they are removed under the lock.
@@ -22,6 +23,7 @@ inline constexpr std::string_view kGenerationsDir = "generations";
 inline constexpr std::string_view kCurrentLink = "current";
 inline constexpr std::string_view kLockFile = ".lock";
 inline constexpr std::string_view kPendingFile = ".pending";
+inline constexpr std::string_view kHistoryFile = "history.log";
 inline constexpr std::string_view kTempPrefix = ".tmp-";
 inline constexpr std::string_view kPrunePrefix = ".tmp-prune-";
 inline constexpr std::string_view kLinkTempPrefix = "current.tmp-";
@@ -36,6 +38,7 @@ class KeyDir {
   [[nodiscard]] const std::string& current() const { return current_; }
   [[nodiscard]] const std::string& lock() const { return lock_; }
   [[nodiscard]] const std::string& pending() const { return pending_; }
+  [[nodiscard]] std::string history() const;
   [[nodiscard]] std::string generation(std::uint64_t number) const;
   [[nodiscard]] std::string generation_entry(std::string_view name) const;
   // What `current` holds for a generation: "generations/NNNNNN", relative to DEST.

@@ -12,6 +12,7 @@
 
 #include "core/files.hpp"
 #include "keydir/crash_point.hpp"
+#include "keydir/history.hpp"
 #include "keydir/local_remote.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
@@ -145,6 +146,17 @@ Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle, const f
                   : plan.action == Action::reactivate ? "reactivated"
                                                       : "installed";
   report.reused = installed.reused;
+  HistoryEntry entry{plan.action == Action::repair       ? "repair"
+                     : plan.action == Action::reactivate ? "reactivate"
+                                                         : "install",
+                     content.number,
+                     state.current,
+                     bundle.manifest.keyset,
+                     {},
+                     "unpack"};
+  if (auto noted = append_history(remote, dir, entry); !noted) {
+    report.warnings.push_back(noted.error().message);
+  }
   for (auto& warning : installed.warnings) report.warnings.push_back(std::move(warning));
   if (!plan.foreign_generations.empty()) {
     KF_TRY_ASSIGN(NodeState now, as_result(read_node_state(remote, dir, {false}, "install")));

@@ -14,6 +14,7 @@ struct StatusInfo {
 
 constexpr std::array kStatuses{
     StatusInfo{NodeStatus::ok, "ok", ExitCode::ok},
+    StatusInfo{NodeStatus::served_ok, "served-ok", ExitCode::ok},
     StatusInfo{NodeStatus::unchanged, "unchanged", ExitCode::ok},
     StatusInfo{NodeStatus::repaired, "repaired", ExitCode::ok},
     StatusInfo{NodeStatus::reactivated, "reactivated", ExitCode::ok},
@@ -28,6 +29,11 @@ constexpr std::array kStatuses{
     StatusInfo{NodeStatus::stale, "stale", ExitCode::failure},
     StatusInfo{NodeStatus::damaged, "damaged", ExitCode::failure},
     StatusInfo{NodeStatus::pending_hooks, "pending-hooks", ExitCode::failure},
+    StatusInfo{NodeStatus::expiring, "expiring", ExitCode::failure},
+    StatusInfo{NodeStatus::expired, "expired", ExitCode::failure},
+    StatusInfo{NodeStatus::served_stale, "served-stale", ExitCode::failure},
+    StatusInfo{NodeStatus::served_untrusted, "served-untrusted", ExitCode::failure},
+    StatusInfo{NodeStatus::served_down, "served-unreachable", ExitCode::failure},
     StatusInfo{NodeStatus::unreachable, "unreachable", ExitCode::failure},
     StatusInfo{NodeStatus::hostkey, "hostkey", ExitCode::integrity},
     StatusInfo{NodeStatus::auth, "auth", ExitCode::integrity},

@@ -16,6 +16,7 @@ namespace kf {
 // What happened to one node. The names are the JSON and summary vocabulary: scripts match on them.
 enum class NodeStatus {
   ok,                // done as asked (push: installed now; verify: matches)
+  served_ok,         // verify --served: matches, and the agent serves the installed certificate
   unchanged,         // push: the node already holds exactly this generation, verified
   repaired,          // push: a damaged install (files or `current`) was replaced by this one
   reactivated,       // push: this generation was there intact; `current` was switched back to it
@@ -31,6 +32,11 @@ enum class NodeStatus {
   stale,             // verify: an older generation than expected
   damaged,           // verify: `current` is not a link to a complete generation
   pending_hooks,     // verify: hooks of the last switch never ran (DEST/.pending)
+  expiring,          // status: a certificate expires within --warn-days
+  expired,           // status: a certificate is past its notAfter
+  served_stale,      // the probe: the agent serves another certificate than the installed one
+  served_untrusted,  // the probe: the served chain or name fails against the installed CA
+  served_down,       // the probe: no TLS handshake with the agent (named served-unreachable)
   unreachable,       // no TCP connection (refused, no route, DNS, connect timeout)
   hostkey,           // host key unknown, changed, revoked or of another type: nothing was sent
   auth,              // the node refused our key, or no usable identity
@@ -47,8 +53,8 @@ std::span<const NodeStatus> all_node_statuses();
 std::string_view to_string(NodeStatus status);
 std::optional<NodeStatus> parse_node_status(std::string_view name);
 
-// What a status means for the command: success (ok, unchanged, repaired, reactivated, staged,
-// and a dry run's plans but would-refuse), else a failure whose exit code exit_code_of gives.
+// What a status means for the command: success (ok, served-ok, unchanged, repaired, reactivated,
+// staged, and a dry run's plans but would-refuse), else a failure whose exit code exit_code_of gives.
 bool is_success(NodeStatus status);
 
 // One node's failure: its status, the step that failed ("connect", "hostkey", "auth", "upload",

@@ -1,5 +1,6 @@
 #include "pki/cert.hpp"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "core/files.hpp"
@@ -188,6 +189,45 @@ Result<std::time_t> not_after(const X509& cert) {
     return fail_openssl(ExitCode::usage, "cannot read the certificate's notAfter");
   }
   return timegm(&tm);
+}
+
+Result<std::vector<ossl::X509Ptr>> parse_certs_pem(std::span<const std::uint8_t> pem,
+                                                   std::string_view origin) {
+  auto bio = KF_TRY(ossl::read_bio(pem));
+  std::vector<ossl::X509Ptr> certs;
+  for (;;) {
+    ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    certs.push_back(std::move(cert));
+  }
+  // The loop ends at the first thing that is not a certificate: the end of the file (no further
+  // BEGIN line) is the only good reason.
+  unsigned long why = ERR_peek_last_error();
+  bool at_end = ERR_GET_LIB(why) == ERR_LIB_PEM && ERR_GET_REASON(why) == PEM_R_NO_START_LINE;
+  if (!at_end) {
+    return fail_openssl(ExitCode::integrity,
+                        fmt::format("{}: a damaged certificate after {} good one{}", origin,
+                                    certs.size(), certs.size() == 1 ? "" : "s"));
+  }
+  ERR_clear_error();
+  if (certs.empty()) return fail(ExitCode::integrity, "{}: no PEM certificate", origin);
+  return certs;
+}
+
+std::string subject_line(const X509& cert) {
+  auto bio = ossl::memory_bio();
+  if (!bio) return {};
+  X509_NAME_print_ex(bio->get(), X509_get_subject_name(&cert), 0,
+                     XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  return ossl::bio_text(bio->get());
+}
+
+long days_between(std::time_t now, std::time_t until) {
+  constexpr std::time_t kDay = 86400;
+  std::time_t seconds = until - now;
+  // Rounded towards minus infinity: a certificate past its date by a second has -1 days.
+  std::time_t days = seconds / kDay - ((seconds % kDay) < 0 ? 1 : 0);
+  return static_cast<long>(days);
 }
 
 }  // namespace kf

@@ -50,6 +50,17 @@ Result<ossl::X509Ptr> read_cert(const boost::filesystem::path& path);
 
 Result<std::time_t> not_after(const X509& cert);
 
+// Every certificate of a PEM file, in order: ca.crt holds more than one while a CA is replaced.
+// No certificate, or bytes that are not PEM certificates, fail with `origin` named.
+Result<std::vector<ossl::X509Ptr>> parse_certs_pem(std::span<const std::uint8_t> pem,
+                                                   std::string_view origin);
+
+// The subject as one line, RFC 2253 ("CN=keyfleet agent,O=Example").
+std::string subject_line(const X509& cert);
+
+// Whole days from `now` to `until`, rounded down: 0 on the last day, negative once past.
+long days_between(std::time_t now, std::time_t until);
+
 // The longest validity create-keys accepts for either certificate, in days (100 years).
 inline constexpr int kMaxDays = 36525;
 

@@ -222,6 +222,16 @@ NodeResult<ExecResult> FakeRemote::exec(std::string_view command,
     return fake_switch((*a)[0], {a->begin() + 1, a->begin() + 5});
   }
   if (command == "id -u") return ExecResult{0, fmt::format("{}\n", login_uid), ""};
+  if (auto a = words_after(command, "keyfleet-history"); a && a->size() == 1) {
+    // keydir::append_history: appends stdin, never through a symlink, a new file 0600.
+    const std::string& path = (*a)[0];
+    if (exists(path) && entries[path].type == FileType::symlink) {
+      return ExecResult{77, "", path + " is a symlink\n"};
+    }
+    Entry& entry = entries.try_emplace(path, Entry{FileType::regular, 0600, {}, {}}).first->second;
+    entry.data.insert(entry.data.end(), stdin_data.begin(), stdin_data.end());
+    return ExecResult{0, "", ""};
+  }
   if (!on_exec) {
     return std::unexpected(NodeError{NodeStatus::failed, "exec",
                                      fmt::format("{}: no exec handler for `{}`", name_, command)});

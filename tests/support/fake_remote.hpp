@@ -20,10 +20,11 @@ namespace kf::test {
 //
 // keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
 // holder (keydir::lock_command: "locked UID", then `sha256` and `switch` requests, logged as
-// "request sha256 PATH" / "request switch ENTRY"), the one-shot switch script and `id -u`. Every
-// other command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made
-// to fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking
-// it). The real scripts are tested through keydir::LocalRemote instead.
+// "request sha256 PATH" / "request switch ENTRY"), the one-shot switch script, `id -u` and the
+// history append (keydir::append_history, "keyfleet-history PATH": stdin appended). Every other
+// command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
+// fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
+// The real scripts are tested through keydir::LocalRemote instead.
 class FakeRemote final : public Remote {
  public:
   struct Entry {

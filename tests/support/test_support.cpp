@@ -133,10 +133,27 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   return result;
 }
 
+namespace {
+
+// The audit log every keyfleet run by the tests appends to unless a test names its own: one of
+// this test process's, removed at exit, never the operator's ~/.local/state/keyfleet.
+const std::string& test_audit_log() {
+  static const std::string path = [] {
+    static TempDir dir;
+    return (dir / "audit.jsonl").string();
+  }();
+  return path;
+}
+
+}  // namespace
+
 RunResult keyfleet(const std::vector<std::string>& args, const RunOptions& options) {
   std::vector<std::string> argv{keyfleet_bin()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, options);
+  if (options.env.contains("KEYFLEET_AUDIT_LOG")) return run(argv, options);
+  RunOptions audited = options;
+  audited.env["KEYFLEET_AUDIT_LOG"] = test_audit_log();
+  return run(argv, audited);
 }
 
 RunResult shell(const std::string& command, const RunOptions& options) {

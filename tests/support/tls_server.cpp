@@ -1,0 +1,44 @@
+#include "support/tls_server.hpp"
+
+#include <stdexcept>
+
+#include "support/fleet_fixture.hpp"
+
+namespace kf::test {
+namespace {
+
+std::string script() {
+  return source_dir() + "/tests/fleet/tls_server.sh";
+}
+
+}  // namespace
+
+TlsServer::TlsServer(fs::path dir, const std::string& cert, const std::string& key)
+    : dir_(std::move(dir)), port_(unused_port()) {
+  auto started = run({script(), "start", dir_.string(), std::to_string(port_), cert, key});
+  if (started.exit_code != 0) {
+    stop();
+    throw std::runtime_error("tls_server.sh start failed: " + started.err);
+  }
+}
+
+TlsServer::~TlsServer() {
+  stop();
+}
+
+void TlsServer::restart() {
+  auto restarted = run({script(), "restart", dir_.string()});
+  if (restarted.exit_code != 0) {
+    throw std::runtime_error("tls_server.sh restart failed: " + restarted.err);
+  }
+}
+
+void TlsServer::stop() {
+  run({script(), "stop", dir_.string()});
+}
+
+std::string TlsServer::restart_command() const {
+  return script() + " restart " + dir_.string();
+}
+
+}  // namespace kf::test
