@@ -12,6 +12,7 @@
 namespace kf {
 namespace {
 
+namespace fs = boost::filesystem;
 using test::TempDir;
 using ::testing::HasSubstr;
 

@@ -269,7 +269,7 @@ TEST(StatusOutput, TableFoldsIdenticalRowsExpiringFirst) {
   status.nodes.back().name = "node3";
   status.keys.push_back(status.keys[0]);
   status.nodes.push_back({"node4", "127.0.0.1", NodeStatus::unreachable, "connect",
-                          "node4: cannot connect to 127.0.0.1 port 22: Connection refused"});
+                          "node4: cannot connect to 127.0.0.1 port 22: Connection refused", std::nullopt});
   status.keys.emplace_back();
   std::string table = format_status_table(status, 30);
   auto node2 = table.find("\nnode2 ");
@@ -285,7 +285,7 @@ TEST(StatusOutput, TableFoldsIdenticalRowsExpiringFirst) {
 
 TEST(StatusOutput, JsonAndPrometheus) {
   FleetStatus status = fleet_of({{"node1", 365}});
-  status.nodes.push_back({"node\"2", "h", NodeStatus::auth, "auth", "refused"});
+  status.nodes.push_back({"node\"2", "h", NodeStatus::auth, "auth", "refused", std::nullopt});
   status.keys.emplace_back();
   auto doc = status_json(*status.keys[0]);
   EXPECT_EQ(doc["keyset"], std::string(32, 'e'));

@@ -14,6 +14,7 @@
 namespace kf::keydir {
 namespace {
 
+namespace fs = boost::filesystem;
 using ::testing::HasSubstr;
 
 TEST(History, OneJsonLinePerEntry) {
