@@ -67,7 +67,7 @@ TEST(Install, FreshDestinationThenNextGeneration) {
   std::set<std::string> top;
   for (fs::directory_iterator it(dest), end; it != end; ++it)
     top.insert(it->path().filename().string());
-  EXPECT_EQ(top, (std::set<std::string>{".lock", "current", "generations"}));
+  EXPECT_EQ(top, (std::set<std::string>{".lock", "current", "generations", "history.log"}));
 }
 
 // The same bundle again is verified identical and left alone; another bundle of the same
