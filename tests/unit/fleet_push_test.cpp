@@ -176,6 +176,34 @@ TEST(PushNode, CheckHookFailureWithKeepFailedStaysOnTheNewGeneration) {
   EXPECT_NE(out.error.find("--keep-failed"), std::string::npos) << out.error;
 }
 
+// A post hook whose connection is lost did not fail: whether it passes is unknown, so the node
+// is not rolled back (a guess over a dead connection) and its hooks stay owed in DEST/.pending.
+// The next push finds it unchanged and runs the owed post and check.
+TEST(PushNode, HooksALostConnectionLeftOwedRunAtTheNextPushOnce) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.fail_next("exec", "KEYFLEET_STEP=post",
+              NodeError{NodeStatus::failed, "exec", "fake: connection lost"});
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::failed);
+  EXPECT_EQ(out.step, "post");
+  EXPECT_EQ(out.generation, 2u);
+  EXPECT_NE(out.error.find("current is generation 2 and its hooks are owed"), std::string::npos)
+      << out.error;
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
+  ASSERT_TRUE(r.exists("/keys/.pending"));
+  // post was tried (and lost); no rollback was attempted, no check run.
+  EXPECT_EQ(steps(r), (std::vector<std::string>{"pre", "install", "post"}));
+
+  r.log.clear();
+  out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::unchanged) << out.error;
+  EXPECT_FALSE(r.exists("/keys/.pending"));
+  EXPECT_EQ(steps(r), (std::vector<std::string>{"post", "check", "check"}));
+}
+
 // What push found on the node is reported (a repair names the damage), escaped: link texts and
 // file names are the node's.
 TEST(PushNode, ARepairSaysWhatItFoundEscaped) {
