@@ -158,17 +158,18 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
   return rolled(previous, fmt::format("rolled back to generation {}", *previous));
 }
 
-NodeResult<void> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
+NodeResult<bool> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
                                 const keydir::NodeState& state) {
-  if (!state.pending && !state.pending_unreadable) return {};
-  if (state.pending && state.pending->generation != state.current) {
-    return keydir::clear_pending(remote, dir, "post");
+  if (!state.pending && !state.pending_unreadable) return false;
+  if (!state.current || (state.pending && state.pending->generation != state.current)) {
+    KF_CHECK(keydir::clear_pending(remote, dir, "post"));
+    return false;
   }
-  if (!state.current) return keydir::clear_pending(remote, dir, "post");
   if (auto hooks = run_post_and_check(remote, node, *state.current); !hooks) {
     return std::unexpected(std::move(hooks.error().error));
   }
-  return keydir::clear_pending(remote, dir, "check");
+  KF_CHECK(keydir::clear_pending(remote, dir, "check"));
+  return true;
 }
 
 }  // namespace kf

@@ -68,8 +68,9 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
 // The hooks DEST/.pending says the current generation still owes (a switch whose connection was
 // lost), run now; the file is cleared once they pass. Nothing owed: nothing done. An unreadable
 // .pending owes every configured hook. A .pending for another generation than the current one is
-// dropped (the node was switched since): its hooks are the new switch's business.
-NodeResult<void> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
+// dropped (the node was switched since): its hooks are the new switch's business. Returns
+// whether the hooks ran (then `check` has just passed, when there is one).
+NodeResult<bool> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
                                 const keydir::NodeState& state);
 
 }  // namespace kf

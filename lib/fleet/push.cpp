@@ -232,10 +232,13 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
   }
   if (plan.action == keydir::Action::unchanged) {
     // Verified identical: nothing to install, but hooks a lost connection left owed run now, and
-    // the check runs again: a failed check is never hidden behind `unchanged`.
-    if (auto owed = run_owed_hooks(remote, node, dir, state); !owed) return fail(owed.error());
-    if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
-      return fail(check.error());
+    // the check runs again (once): a failed check is never hidden behind `unchanged`.
+    auto owed = run_owed_hooks(remote, node, dir, state);
+    if (!owed) return fail(owed.error());
+    if (!*owed) {
+      if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
+        return fail(check.error());
+      }
     }
     return noted({NodeStatus::unchanged, "check", "", generation, {}});
   }
