@@ -204,6 +204,42 @@ TEST(PushNode, HooksALostConnectionLeftOwedRunAtTheNextPushOnce) {
   EXPECT_EQ(steps(r), (std::vector<std::string>{"post", "check"}));
 }
 
+// Two pushes at once: the one that waited for DEST/.lock finds, under it, that the other installed
+// the same generation meanwhile, and reports unchanged (its check run) instead of failing; a node
+// switched to another key set meanwhile is refused before any hook.
+TEST(PushNode, ANodeChangedWhileWaitingForTheLockIsDecidedAgain) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.before_lock = [&](FakeRemote& node) {
+    node.entries.erase("/keys/current");
+    on_generation(node, f.opened);
+  };
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::unchanged) << out.error;
+  EXPECT_EQ(out.generation, 2u);
+  EXPECT_FALSE(r.exists("/stage"));
+  EXPECT_EQ(steps(r), std::vector<std::string>{"check"});
+
+  FakeRemote other;
+  give_shell(other);
+  on_generation_one(other);
+  other.before_lock = [](FakeRemote& node) {
+    node.entries.erase("/keys/current");
+    auto foreign = opened(3);
+    on_generation(node, foreign);
+    foreign.manifest.keyset = std::string(32, 'f');
+    const std::string text = serialize(foreign.manifest);
+    node.entries.at("/keys/generations/000003/manifest.json").data.assign(text.begin(), text.end());
+  };
+  f.opened.manifest.keyset = std::string(32, 'e');
+  out = push_node(other, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::conflict) << out.error;
+  EXPECT_EQ(other.entries.at("/keys/current").target, "generations/000003");
+  EXPECT_TRUE(steps(other).empty());
+}
+
 // What push found on the node is reported (a repair names the damage), escaped: link texts and
 // file names are the node's.
 TEST(PushNode, ARepairSaysWhatItFoundEscaped) {
