@@ -1,5 +1,6 @@
 #include "fleet/push.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 
@@ -295,10 +296,14 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                                                  plan.foreign_generations, "install")
                     : NodeResult<std::vector<std::uint64_t>>(std::unexpected(after_state.error()));
     if (!removed) return noted(NodeOutcome::from_error(removed.error(), generation));
-    // The one `current` named may have been replaced in place already (plan.reason says so).
-    if (!removed->empty())
-      outcome.detail += fmt::format("{}removed the other key set's generations {}",
-                                    outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
+    // The other key set's generations/G went already: the install replaced it.
+    if (std::find(plan.foreign_generations.begin(), plan.foreign_generations.end(), generation) !=
+        plan.foreign_generations.end()) {
+      removed->push_back(generation);
+      std::sort(removed->begin(), removed->end());
+    }
+    outcome.detail += fmt::format("{}removed the other key set's generations {}",
+                                  outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
   if (is_success(outcome.status)) {
     if (std::string pruned = prune_after_install(remote, node, dir); !pruned.empty()) {
