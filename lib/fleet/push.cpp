@@ -265,10 +265,13 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     NodeError error = installed.error();
     std::optional<std::uint64_t> now = current_now(remote, dir);
     if (now == generation && state.current != generation) {
-      error.message += fmt::format(
-          "; current is generation {}: its post and check hooks did not "
-          "run (recorded in {}: the next push or rollback runs them)",
-          generation, dir.pending());
+      error.message += fmt::format("; current is generation {}", generation);
+      if (!node.post.empty() || !node.check.empty()) {
+        error.message += fmt::format(
+            ": its post and check hooks did not run (recorded in {}: the next push or rollback "
+            "runs them)",
+            dir.pending());
+      }
     } else {
       (void)keydir::clear_pending(remote, dir, "install");
     }

@@ -204,6 +204,26 @@ TEST(PushNode, HooksALostConnectionLeftOwedRunAtTheNextPushOnce) {
   EXPECT_EQ(steps(r), (std::vector<std::string>{"post", "check"}));
 }
 
+// The deadline runs out in the fsync that follows the switch: the node is on the new generation,
+// and the report says so (read again).
+TEST(PushNode, AFailureAfterTheSwitchReportsTheGenerationCurrentReallyIs) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  f.node.pre.clear();
+  f.node.post.clear();
+  f.node.check.clear();
+  // Without hooks (no DEST/.pending to write), the first fsync of DEST follows the switch.
+  r.fail_next("fsync_dir", "/keys", NodeError{NodeStatus::timeout, "sftp", "fake: timed out"});
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::timeout) << out.error;
+  EXPECT_EQ(out.step, "install");
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
+  EXPECT_EQ(out.generation, 2u);
+  EXPECT_TRUE(out.error.ends_with("; current is generation 2")) << out.error;
+}
+
 // Two pushes at once: the one that waited for DEST/.lock finds, under it, that the other installed
 // the same generation meanwhile, and reports unchanged (its check run) instead of failing; a node
 // switched to another key set meanwhile is refused before any hook.
