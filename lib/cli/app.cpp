@@ -25,9 +25,9 @@ constexpr std::string_view kExitCodes =
     "  4    refused for safety: would overwrite without --force, another key set, generation\n"
     "       downgrade, lock held, confirmation missing\n"
     "  130  interrupted\n"
-    "push, verify, cleanup and rollback: 3 if any node failed its host key or authentication\n"
-    "check (or the bundle is not authentic), else 4 if any node was refused, else 1 if any node\n"
-    "failed, else 0.\n";
+    "push, verify, status, cleanup and rollback: 3 if any node failed its host key or\n"
+    "authentication check (or the bundle is not authentic), else 4 if any node was refused, else\n"
+    "1 if any node failed, else 0.\n";
 
 void print_error(std::string_view message) {
   std::cerr << "keyfleet: error: " << message << '\n';
