@@ -21,10 +21,13 @@ constexpr std::string_view kExitCodes =
     "  1    finished, but some nodes failed or differ (or a local operation failed)\n"
     "  2    usage or configuration error\n"
     "  3    integrity or authentication failure: tampered or truncated bundle, wrong passphrase,\n"
-    "       unsafe archive entry, host key mismatch\n"
-    "  4    refused for safety: would overwrite without --force, generation downgrade, lock held,\n"
-    "       confirmation missing\n"
-    "  130  interrupted\n";
+    "       unsafe archive entry, host key mismatch, authentication refused\n"
+    "  4    refused for safety: would overwrite without --force, another key set, generation\n"
+    "       downgrade, lock held, confirmation missing\n"
+    "  130  interrupted\n"
+    "push, verify, status, cleanup and rollback: 3 if any node failed its host key or\n"
+    "authentication check (or the bundle is not authentic), else 4 if any node was refused, else\n"
+    "1 if any node failed, else 0.\n";
 
 void print_error(std::string_view message) {
   std::cerr << "keyfleet: error: " << message << '\n';

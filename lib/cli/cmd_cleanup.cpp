@@ -52,8 +52,9 @@ constexpr std::string_view kExamples =
     "to lock_timeout for a push in progress, else fails that node at step `lock`.\n"
     "--bundle FILE wipes the local copy too (zeros, fsync, unlink), once every node is clean;\n"
     "a FILE already gone counts as wiped, so a rerun after a partial failure finishes the job.\n"
-    "A node with nothing to clean is ok: a rerun is harmless. Exit 0 when every node is ok;\n"
-    "1 when one failed; 4 when --purge-old was not confirmed.\n\n";
+    "A node with nothing to clean is ok: a rerun is harmless.\n"
+    "Exit: 3 a host key or authentication failure; else 4 a node refused (its lock held) or\n"
+    "--purge-old not confirmed; else 1 some node failed, or the local wipe did; else 0.\n\n";
 
 // --bundle FILE as found before any node is touched: a missing one counts as wiped already.
 Result<bool> bundle_present(const std::string& bundle) {

@@ -23,13 +23,22 @@ constexpr std::string_view kExamples =
     "  keyfleet rollback --inventory fleet.toml\n"
     "  keyfleet rollback --inventory fleet.toml --to 3 --yes --json\n"
     "\n"
-    "Per node, under DEST/.lock, DEST/current is pointed back at the newest generation older\n"
-    "than the current one (or at --to GEN, which must be in DEST/generations) with one rename on\n"
-    "the node: services see the old key set or the new one, never a mix. A node with nothing to\n"
+    "Per node, under DEST/.lock, DEST/current is pointed back at the newest complete generation\n"
+    "older than the current one (or at --to GEN, which must be complete) with one rename on the\n"
+    "node: services see the old key set or the new one, never a mix. Complete: manifest.json\n"
+    "parsed and every file it lists there with its size, mode and SHA-256, nothing else; an\n"
+    "empty or partial generation is never a target (--to one: refused). A node with nothing to\n"
     "go back to fails and keeps its generation. Old generations are there only while\n"
     "`cleanup --keep` leaves them.\n"
-    "Exit: 0 every node ok; 1 some node failed; 4 not confirmed (pass --yes without a "
-    "terminal).\n\n";
+    "Hooks: like push, rollback runs the inventory's pre hook before the switch and post, then\n"
+    "check after it, with KEYFLEET_GENERATION the generation switched to, so services load the\n"
+    "old keys. The hooks owed are recorded in DEST/.pending first; hooks a lost connection left\n"
+    "owed (by a push or a rollback) run on a node already on the asked generation.\n"
+    "Statuses: ok, failed (nothing to go back to, or a hook failed: the error says which\n"
+    "generation is current), refused (--to an incomplete generation, lock held), and the\n"
+    "connection's (unreachable, hostkey, auth, timeout).\n"
+    "Exit: 3 a host key or authentication failure; else 4 a node refused or not confirmed (pass\n"
+    "--yes without a terminal); else 1 some node failed; else 0.\n\n";
 
 Result<int> run_rollback(const RollbackArgs& args) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());

@@ -38,16 +38,22 @@ constexpr std::string_view kExamples =
     "lists ca.key and the node's installed manifest.json does not, the node is held to the\n"
     "manifest without ca.key; a node whose manifest lists it must hold it.\n"
     "Without --manifest or --bundle, the generation and files most nodes hold (ties: the newer\n"
-    "generation) are the reference, and the odd nodes out are named.\n"
-    "Statuses: ok, mismatch (the files are named), missing (no DEST/current), stale (older\n"
-    "generation), unreachable, hostkey, auth, timeout, failed. Exit 0 only when every node is ok,\n"
-    "1 otherwise.\n"
+    "generation) are the reference, and the odd nodes out are named; only complete generations\n"
+    "(every file as the node's own manifest.json lists it) count, and an incomplete one is a\n"
+    "mismatch.\n"
+    "Statuses: ok, mismatch (the files are named), missing (nothing installed), stale (older\n"
+    "generation), damaged (current missing while generations exist, dangling, not a symlink, or\n"
+    "not a link to a generation with a valid manifest: push repairs it), pending-hooks (the\n"
+    "files match but the post/check hooks of the last switch never ran, DEST/.pending: the next\n"
+    "push or rollback runs them), unreachable, hostkey, auth, timeout, failed.\n"
     "--served also connects to each node's `probe` endpoint (inventory `probe = \"HOST:PORT\"`)\n"
     "over TLS from this machine and checks that the agent serves the installed agent.crt,\n"
     "chained to the installed ca.crt, with the endpoint's host in its SANs: served-ok,\n"
     "served-stale (another certificate; the generation it belongs to is named),\n"
     "served-untrusted, served-unreachable (all exit 1). With --bundle, the bundle's agent\n"
-    "certificate is offered when the agent asks for a client certificate.\n\n";
+    "certificate is offered when the agent asks for a client certificate.\n"
+    "Exit: 3 a host key or authentication failure (or a --bundle not authentic); else 1 some\n"
+    "node is not ok; else 0.\n\n";
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {
   if (args.bundle.empty()) return std::nullopt;

@@ -20,17 +20,10 @@ std::string without_node(const std::string& message, const std::string& name) {
   return message.starts_with(prefix) ? message.substr(prefix.size()) : message;
 }
 
-}  // namespace
-
-NodeResult<void> run_post_and_check(Remote& remote, const NodeConfig& node,
-                                    std::uint64_t generation) {
-  KF_CHECK(run_hook(remote, node, "post", node.post, generation));
-  return run_hook(remote, node, "check", node.check, generation);
-}
-
-NodeResult<void> run_hook(Remote& remote, const NodeConfig& node, const std::string& step,
-                          const std::string& command, std::uint64_t generation) {
-  if (command.empty()) return {};
+// Runs one hook: its exit status and output, or the transport's error when it could not be run
+// to its end.
+NodeResult<ExecResult> exec_hook(Remote& remote, const NodeConfig& node, const std::string& step,
+                                 const std::string& command, std::uint64_t generation) {
   // The hook's own output goes to files, read back once its shell has exited: a daemon it starts
   // without detaching would otherwise hold the channel's pipes, and sshd would keep the session
   // (and this node) open until it ends or the node's timeout.
@@ -44,11 +37,37 @@ NodeResult<void> run_hook(Remote& remote, const NodeConfig& node, const std::str
       step, shell_quote(node.dest), generation, command);
   auto result = remote.exec(line);
   if (!result) return std::unexpected(at_step(result.error(), step));
-  if (!result->ok()) {
-    std::string why = escape_untrusted(last_line(result->err), 300);
-    return node_fail(NodeStatus::failed, step, "{}: {} hook `{}` exited with status {}{}{}",
-                     node.name, step, escape_untrusted(command, 200), result->exit_status,
-                     why.empty() ? "" : ": ", why);
+  return result;
+}
+
+NodeError hook_failed(const NodeConfig& node, const std::string& step, const std::string& command,
+                      const ExecResult& result) {
+  std::string why = escape_untrusted(last_line(result.err), 300);
+  return {NodeStatus::failed, step,
+          fmt::format("{}: {} hook `{}` exited with status {}{}{}", node.name, step,
+                      escape_untrusted(command, 200), result.exit_status, why.empty() ? "" : ": ",
+                      why)};
+}
+
+}  // namespace
+
+NodeResult<void> run_hook(Remote& remote, const NodeConfig& node, const std::string& step,
+                          const std::string& command, std::uint64_t generation) {
+  if (command.empty()) return {};
+  KF_TRY_ASSIGN(ExecResult result, exec_hook(remote, node, step, command, generation));
+  if (!result.ok()) return std::unexpected(hook_failed(node, step, command, result));
+  return {};
+}
+
+std::expected<void, HookFailure> run_post_and_check(Remote& remote, const NodeConfig& node,
+                                                    std::uint64_t generation) {
+  for (const auto& [step, command] :
+       {std::pair<std::string, const std::string&>{"post", node.post}, {"check", node.check}}) {
+    if (command.empty()) continue;
+    auto result = exec_hook(remote, node, step, command, generation);
+    if (!result) return std::unexpected(HookFailure{std::move(result.error()), false});
+    if (!result->ok())
+      return std::unexpected(HookFailure{hook_failed(node, step, command, *result)});
   }
   return {};
 }
@@ -74,9 +93,10 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
     }
     return {policy.success, "check", "", generation};
   }
-  NodeError failure = hooks.error();
-  if (failure.status != NodeStatus::failed) {
-    // Lost or timed out: nothing more can be done there. The hooks stay owed in DEST/.pending.
+  NodeError failure = std::move(hooks.error().error);
+  if (!hooks.error().ran) {
+    // Lost or timed out: nothing more can be done there, and a rollback would be a guess. The
+    // hooks stay owed in DEST/.pending.
     failure.message += fmt::format(
         "; current is generation {} and its hooks are owed (recorded "
         "in {}: the next push or rollback runs them)",
@@ -128,24 +148,28 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
   }
   auto again = run_post_and_check(remote, node, *previous);
   // They ran, failed or not: nothing is owed any more.
-  (void)keydir::clear_pending(remote, dir, step);
+  if (again || again.error().ran) (void)keydir::clear_pending(remote, dir, step);
   if (!again) {
-    return rolled(previous, fmt::format("rolled back to generation {}, where the hooks failed "
-                                        "too ({}): the node is unhealthy on both",
-                                        *previous, without_node(again.error().message, node.name)));
+    return rolled(previous,
+                  fmt::format("rolled back to generation {}, where the hooks failed too ({}): the "
+                              "node is unhealthy on both",
+                              *previous, without_node(again.error().error.message, node.name)));
   }
   return rolled(previous, fmt::format("rolled back to generation {}", *previous));
 }
 
-NodeResult<void> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
+NodeResult<bool> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
                                 const keydir::NodeState& state) {
-  if (!state.pending && !state.pending_unreadable) return {};
-  if (state.pending && state.pending->generation != state.current) {
-    return keydir::clear_pending(remote, dir, "post");
+  if (!state.pending && !state.pending_unreadable) return false;
+  if (!state.current || (state.pending && state.pending->generation != state.current)) {
+    KF_CHECK(keydir::clear_pending(remote, dir, "post"));
+    return false;
   }
-  if (!state.current) return keydir::clear_pending(remote, dir, "post");
-  KF_CHECK(run_post_and_check(remote, node, *state.current));
-  return keydir::clear_pending(remote, dir, "check");
+  if (auto hooks = run_post_and_check(remote, node, *state.current); !hooks) {
+    return std::unexpected(std::move(hooks.error().error));
+  }
+  KF_CHECK(keydir::clear_pending(remote, dir, "check"));
+  return true;
 }
 
 }  // namespace kf

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <optional>
 #include <string>
@@ -24,9 +25,16 @@ namespace kf {
 NodeResult<void> run_hook(Remote& remote, const NodeConfig& node, const std::string& step,
                           const std::string& command, std::uint64_t generation);
 
+// How a hook failed: `ran` is false when it could not be run to its end (the connection was lost,
+// the deadline ran out), so whether it passes is unknown and the node cannot be acted on now.
+struct HookFailure {
+  NodeError error;
+  bool ran = true;
+};
+
 // `post` then `check` for `generation`: the first failure.
-NodeResult<void> run_post_and_check(Remote& remote, const NodeConfig& node,
-                                    std::uint64_t generation);
+std::expected<void, HookFailure> run_post_and_check(Remote& remote, const NodeConfig& node,
+                                                    std::uint64_t generation);
 
 // Records the hooks a switch to `generation` owes (`post` and `check`, those configured) in
 // DEST/.pending; nothing when none is configured.
@@ -47,11 +55,12 @@ struct AfterSwitch {
 };
 
 // After `current` switched to `generation` (from `previous`, if it was a real generation): runs
-// `post` and `check`, then clears DEST/.pending. When one fails, unless `keep_failed`, the node
-// goes back under `lock`: to `previous` with pre/post/check run for it (status rolled-back; if
-// they fail too, the report says the node is unhealthy on both), or, without a previous
-// generation, by removing `current` (the new generation stays for inspection). The outcome's
-// generation is what `current` really is at the end.
+// `post` and `check`, then clears DEST/.pending. When one cannot be run (the connection lost), the
+// hooks stay owed in DEST/.pending and the report says so. When one fails, unless `keep_failed`,
+// the node goes back under `lock`: to `previous` with pre/post/check run for it (status
+// rolled-back; if they fail too, the report says the node is unhealthy on both), or, without a
+// previous generation, by removing `current` (the new generation stays for inspection). The
+// outcome's generation is what `current` really is at the end.
 NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConfig& node,
                           const keydir::KeyDir& dir, std::uint64_t generation,
                           std::optional<std::uint64_t> previous, const AfterSwitch& policy);
@@ -59,8 +68,9 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
 // The hooks DEST/.pending says the current generation still owes (a switch whose connection was
 // lost), run now; the file is cleared once they pass. Nothing owed: nothing done. An unreadable
 // .pending owes every configured hook. A .pending for another generation than the current one is
-// dropped (the node was switched since): its hooks are the new switch's business.
-NodeResult<void> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
+// dropped (the node was switched since): its hooks are the new switch's business. Returns
+// whether the hooks ran (then `check` has just passed, when there is one).
+NodeResult<bool> run_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
                                 const keydir::NodeState& state);
 
 }  // namespace kf

@@ -1,5 +1,6 @@
 #include "fleet/push.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 
@@ -232,10 +233,13 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
   }
   if (plan.action == keydir::Action::unchanged) {
     // Verified identical: nothing to install, but hooks a lost connection left owed run now, and
-    // the check runs again: a failed check is never hidden behind `unchanged`.
-    if (auto owed = run_owed_hooks(remote, node, dir, state); !owed) return fail(owed.error());
-    if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
-      return fail(check.error());
+    // the check runs again (once): a failed check is never hidden behind `unchanged`.
+    auto owed = run_owed_hooks(remote, node, dir, state);
+    if (!owed) return fail(owed.error());
+    if (!*owed) {
+      if (auto check = run_hook(remote, node, "check", node.check, generation); !check) {
+        return fail(check.error());
+      }
     }
     return noted({NodeStatus::unchanged, "check", "", generation, {}});
   }
@@ -261,10 +265,13 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     NodeError error = installed.error();
     std::optional<std::uint64_t> now = current_now(remote, dir);
     if (now == generation && state.current != generation) {
-      error.message += fmt::format(
-          "; current is generation {}: its post and check hooks did not "
-          "run (recorded in {}: the next push or rollback runs them)",
-          generation, dir.pending());
+      error.message += fmt::format("; current is generation {}", generation);
+      if (!node.post.empty() || !node.check.empty()) {
+        error.message += fmt::format(
+            ": its post and check hooks did not run (recorded in {}: the next push or rollback "
+            "runs them)",
+            dir.pending());
+      }
     } else {
       (void)keydir::clear_pending(remote, dir, "install");
     }
@@ -292,10 +299,14 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                                                  plan.foreign_generations, "install")
                     : NodeResult<std::vector<std::uint64_t>>(std::unexpected(after_state.error()));
     if (!removed) return noted(NodeOutcome::from_error(removed.error(), generation));
-    // The one `current` named may have been replaced in place already (plan.reason says so).
-    if (!removed->empty())
-      outcome.detail += fmt::format("{}removed the other key set's generations {}",
-                                    outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
+    // The other key set's generations/G went already: the install replaced it.
+    if (std::find(plan.foreign_generations.begin(), plan.foreign_generations.end(), generation) !=
+        plan.foreign_generations.end()) {
+      removed->push_back(generation);
+      std::sort(removed->begin(), removed->end());
+    }
+    outcome.detail += fmt::format("{}removed the other key set's generations {}",
+                                  outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
   if (is_success(outcome.status)) {
     if (std::string pruned = prune_after_install(remote, node, dir); !pruned.empty()) {

@@ -115,9 +115,16 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
     return NodeOutcome::from_error(switched.error(), current);
   }
   if (auto hooks = run_post_and_check(remote, node, *target); !hooks) {
-    NodeError error = hooks.error();
-    if (error.status == NodeStatus::failed) (void)keydir::clear_pending(remote, dir, error.step);
-    error.message += fmt::format("; current is generation {}", *target);
+    NodeError error = std::move(hooks.error().error);
+    if (hooks.error().ran) {
+      (void)keydir::clear_pending(remote, dir, error.step);
+      error.message += fmt::format("; current is generation {}", *target);
+    } else {
+      error.message += fmt::format(
+          "; current is generation {} and its hooks are owed (recorded in {}: the next push or "
+          "rollback runs them)",
+          *target, dir.pending());
+    }
     return NodeOutcome::from_error(std::move(error), *target);
   }
   if (auto cleared = keydir::clear_pending(remote, dir, step); !cleared) {

@@ -1,6 +1,7 @@
 #include "support/fake_remote.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -399,6 +400,7 @@ NodeResult<void> FakeRemote::fsync_dir(const std::string& path) {
 NodeResult<std::unique_ptr<Channel>> FakeRemote::open_channel(std::string_view command) {
   if (auto a = words_after(command, "keyfleet-lock"); a && a->size() == 2) {
     if (auto e = enter("lock", (*a)[0])) return std::unexpected(*e);
+    if (before_lock) std::exchange(before_lock, nullptr)(*this);
     return std::make_unique<FakeLockChannel>(*this, (*a)[0], lock_held_elsewhere);
   }
   return std::make_unique<FakeExecChannel>(*this, std::string(command));

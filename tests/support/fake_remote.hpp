@@ -53,6 +53,9 @@ class FakeRemote final : public Remote {
   std::vector<std::string> log;  // "mkdir /a", "upload /a/b", "exec cmd", ...
   // DEST/.lock is held by another keyfleet command: taking it fails as the lock script does.
   bool lock_held_elsewhere = false;
+  // Runs once, just before DEST/.lock is taken: what another keyfleet command did on the node
+  // while this one waited for the lock.
+  std::function<void(FakeRemote&)> before_lock;
   // Answers every `sha256` request with this digest instead of the file's.
   std::string digest_override;
 

@@ -93,6 +93,20 @@ TEST(KeySet, SameKeySetGivesSameTar) {
   EXPECT_EQ(text(opened->manifest_bytes), serialize(one->manifest));
 }
 
+// push tells key sets apart by the id inside the (encrypted) manifest: the bundle carries it.
+TEST(Bundle, CarriesTheKeySetId) {
+  TempDir dir;
+  Manifest m = test::write_keyset(dir / "keys", 3);
+  m.keyset = new_keyset_id();
+  test::write_text(dir / "keys" / "manifest.json", serialize(m), 0644);
+  auto made = make_bundle(dir / "keys", test::kPassphrase, {false, test::kTestWorkFactor});
+  ASSERT_TRUE(made) << made.error().message;
+  auto opened = open_bundle(made->bytes, test::kPassphrase);
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened->manifest.keyset, m.keyset);
+  EXPECT_NE(text(opened->manifest_bytes).find(m.keyset), std::string::npos);
+}
+
 TEST(Bundle, RoundTripGivesIdenticalBytes) {
   TempDir dir;
   auto specs = test::keyset_files();

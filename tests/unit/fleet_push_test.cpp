@@ -176,6 +176,90 @@ TEST(PushNode, CheckHookFailureWithKeepFailedStaysOnTheNewGeneration) {
   EXPECT_NE(out.error.find("--keep-failed"), std::string::npos) << out.error;
 }
 
+// A post hook whose connection is lost did not fail: whether it passes is unknown, so the node
+// is not rolled back (a guess over a dead connection) and its hooks stay owed in DEST/.pending.
+// The next push finds it unchanged, runs the owed post and check, and the check only once.
+TEST(PushNode, HooksALostConnectionLeftOwedRunAtTheNextPushOnce) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.fail_next("exec", "KEYFLEET_STEP=post",
+              NodeError{NodeStatus::failed, "exec", "fake: connection lost"});
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::failed);
+  EXPECT_EQ(out.step, "post");
+  EXPECT_EQ(out.generation, 2u);
+  EXPECT_NE(out.error.find("current is generation 2 and its hooks are owed"), std::string::npos)
+      << out.error;
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
+  ASSERT_TRUE(r.exists("/keys/.pending"));
+  // post was tried (and lost); no rollback was attempted, no check run.
+  EXPECT_EQ(steps(r), (std::vector<std::string>{"pre", "install", "post"}));
+
+  r.log.clear();
+  out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::unchanged) << out.error;
+  EXPECT_FALSE(r.exists("/keys/.pending"));
+  EXPECT_EQ(steps(r), (std::vector<std::string>{"post", "check"}));
+}
+
+// The deadline runs out in the fsync that follows the switch: the node is on the new generation,
+// and the report says so (read again).
+TEST(PushNode, AFailureAfterTheSwitchReportsTheGenerationCurrentReallyIs) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  f.node.pre.clear();
+  f.node.post.clear();
+  f.node.check.clear();
+  // Without hooks (no DEST/.pending to write), the first fsync of DEST follows the switch.
+  r.fail_next("fsync_dir", "/keys", NodeError{NodeStatus::timeout, "sftp", "fake: timed out"});
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::timeout) << out.error;
+  EXPECT_EQ(out.step, "install");
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
+  EXPECT_EQ(out.generation, 2u);
+  EXPECT_TRUE(out.error.ends_with("; current is generation 2")) << out.error;
+}
+
+// Two pushes at once: the one that waited for DEST/.lock finds, under it, that the other installed
+// the same generation meanwhile, and reports unchanged (its check run) instead of failing; a node
+// switched to another key set meanwhile is refused before any hook.
+TEST(PushNode, ANodeChangedWhileWaitingForTheLockIsDecidedAgain) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.before_lock = [&](FakeRemote& node) {
+    node.entries.erase("/keys/current");
+    on_generation(node, f.opened);
+  };
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::unchanged) << out.error;
+  EXPECT_EQ(out.generation, 2u);
+  EXPECT_FALSE(r.exists("/stage"));
+  EXPECT_EQ(steps(r), std::vector<std::string>{"check"});
+
+  FakeRemote other;
+  give_shell(other);
+  on_generation_one(other);
+  other.before_lock = [](FakeRemote& node) {
+    node.entries.erase("/keys/current");
+    auto foreign = opened(3);
+    on_generation(node, foreign);
+    foreign.manifest.keyset = std::string(32, 'f');
+    const std::string text = serialize(foreign.manifest);
+    node.entries.at("/keys/generations/000003/manifest.json").data.assign(text.begin(), text.end());
+  };
+  f.opened.manifest.keyset = std::string(32, 'e');
+  out = push_node(other, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::conflict) << out.error;
+  EXPECT_EQ(other.entries.at("/keys/current").target, "generations/000003");
+  EXPECT_TRUE(steps(other).empty());
+}
+
 // What push found on the node is reported (a repair names the damage), escaped: link texts and
 // file names are the node's.
 TEST(PushNode, ARepairSaysWhatItFoundEscaped) {

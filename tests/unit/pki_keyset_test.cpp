@@ -125,6 +125,31 @@ TEST(Keyset, ForceArchivesTheOldSetAndWritesTheNextGeneration) {
   EXPECT_EQ(test::snapshot(tmp / "archive/000001").size(), 8u);
 }
 
+// Generations of one directory (--force, --keep-ca) are one key set; a fresh directory is another.
+TEST(Keyset, OneDirectoryKeepsItsKeySetIdAndAFreshDirectoryGetsAnother) {
+  TempDir tmp;
+  auto first = create_keyset(options_for(tmp / "a"));
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(is_keyset_id(first->manifest.keyset)) << first->manifest.keyset;
+  auto o = options_for(tmp / "a");
+  o.force = true;
+  auto forced = create_keyset(o);
+  ASSERT_TRUE(forced) << forced.error().message;
+  EXPECT_EQ(forced->manifest.keyset, first->manifest.keyset);
+  o.keep_ca = true;
+  auto kept = create_keyset(o);
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(kept->manifest.keyset, first->manifest.keyset);
+  auto on_disk = parse_manifest(test::read_text(tmp / "a" / "manifest.json"), "manifest.json");
+  ASSERT_TRUE(on_disk) << on_disk.error().message;
+  EXPECT_EQ(on_disk->keyset, first->manifest.keyset);
+
+  auto fresh = create_keyset(options_for(tmp / "b"));
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  EXPECT_TRUE(is_keyset_id(fresh->manifest.keyset));
+  EXPECT_NE(fresh->manifest.keyset, first->manifest.keyset);
+}
+
 TEST(Keyset, KeepCaReusesTheCaByteForByte) {
   TempDir tmp;
   auto first = create_keyset(options_for(tmp.path()));

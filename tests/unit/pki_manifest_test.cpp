@@ -72,6 +72,32 @@ TEST(Manifest, RefusesWhatIsNotAKeySetManifest) {
   expect_refused(parse_edited([](auto& j) { j.erase("format"); }), "\"format\"");
 }
 
+// The key set id: optional (manifests written before it have none), else 32 lowercase hex digits,
+// written only when there is one.
+TEST(Manifest, KeysetIdIsOptionalAnd32LowercaseHexDigits) {
+  Manifest m = sample();
+  EXPECT_EQ(serialize(m).find("\"keyset\""), std::string::npos);
+  auto without = parse_manifest(serialize(m), "manifest.json");
+  ASSERT_TRUE(without) << without.error().message;
+  EXPECT_EQ(without->keyset, "");
+
+  m.keyset = new_keyset_id();
+  EXPECT_TRUE(is_keyset_id(m.keyset)) << m.keyset;
+  EXPECT_NE(new_keyset_id(), m.keyset);
+  std::string text = serialize(m);
+  EXPECT_NE(text.find("\"keyset\": \"" + m.keyset + "\""), std::string::npos) << text;
+  auto with = parse_manifest(text, "manifest.json");
+  ASSERT_TRUE(with) << with.error().message;
+  EXPECT_EQ(*with, m);
+
+  for (nlohmann::json bad :
+       {nlohmann::json(std::string(32, 'A')), nlohmann::json(std::string(31, 'a')),
+        nlohmann::json(std::string(33, 'a')), nlohmann::json(std::string(32, 'g')),
+        nlohmann::json(""), nlohmann::json(7), nlohmann::json(nullptr)}) {
+    expect_refused(parse_edited([&](auto& j) { j["keyset"] = bad; }), "\"keyset\"");
+  }
+}
+
 TEST(Manifest, GenerationMustBeAnIntegerFromOneTo999999) {
   for (nlohmann::json bad : {nlohmann::json(0), nlohmann::json(1000000), nlohmann::json(-1),
                              nlohmann::json("3"), nlohmann::json(2.5)}) {
