@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -215,6 +216,32 @@ TEST_F(HostileNodeTest, LeftoversAreGoneAfterTheNextPushAndListed) {
   EXPECT_THAT(detail, HasSubstr("removed leftovers of interrupted runs: "));
   EXPECT_THAT(detail, HasSubstr("generations/.tmp-deadbeef"));
   EXPECT_THAT(detail, HasSubstr("current.tmp-cafe"));
+}
+
+// libssh reads `@revoked` as a host pattern and skips the line; keyfleet's own reader does not:
+// a revoked key beside a plain line for it fails the node before anything is sent.
+TEST_F(HostileNodeTest, ARevokedHostKeyBesideAPlainLineIsHostkeyAndExit3) {
+  const Fleet& fleet = *fleet_;
+  const std::string prefix = fmt::format("[127.0.0.1]:{} ", fleet.node(2).port);
+  std::string plain;
+  std::istringstream lines(test::read_text(fleet.known_hosts()));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(prefix)) plain = line;
+  }
+  ASSERT_FALSE(plain.empty()) << "no known_hosts line for node2";
+  fs::path known_hosts = fleet.dir() / "revoked_known_hosts";
+  test::write_text(known_hosts, test::read_text(fleet.known_hosts()) + "@revoked " + plain + "\n");
+  fs::path inventory = fleet.inventory_with(
+      "revoked.toml", {{2, fmt::format("known_hosts = '{}'", known_hosts.string())}});
+  auto trees = test::node_trees(fleet);
+  auto r = bundles_->push(1, inventory, {"--limit", "node1,node2"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  auto nodes = nodes_of(r);
+  EXPECT_EQ(nodes["node2"]["status"], "hostkey") << nodes["node2"];
+  EXPECT_THAT(nodes["node2"]["error"].get<std::string>(), HasSubstr("revoked"));
+  EXPECT_EQ(nodes["node1"]["status"], "ok") << nodes["node1"];
+  EXPECT_EQ(current_of(fleet.node(2)), "");
+  EXPECT_THAT(entries_below(fleet.node(2).staging), IsEmpty());
 }
 
 // A hook that leaves a process behind holding what it was given as stdout: the node is done when
