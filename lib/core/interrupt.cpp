@@ -8,10 +8,13 @@
 namespace kf {
 namespace {
 
-std::atomic<bool> g_interrupted{false};
+std::atomic<int> g_count{0};
+std::atomic<int> g_handled{0};  // live SecondInterruptHandled
+static_assert(std::atomic<int>::is_always_lock_free, "used from a signal handler");
 
 extern "C" void on_signal(int sig) {
-  if (g_interrupted.exchange(true)) {
+  int count = g_count.fetch_add(1) + 1;
+  if (count >= 3 || (count == 2 && g_handled.load() == 0)) {
     ::signal(sig, SIG_DFL);
     ::raise(sig);
   }
@@ -29,10 +32,23 @@ void install_interrupt_handler() {
 }
 
 bool interrupted() {
-  return g_interrupted.load();
+  return g_count.load() > 0;
 }
+
+int interrupt_count() {
+  return g_count.load();
+}
+
 void clear_interrupted() {
-  g_interrupted = false;
+  g_count = 0;
+}
+
+SecondInterruptHandled::SecondInterruptHandled() {
+  ++g_handled;
+}
+
+SecondInterruptHandled::~SecondInterruptHandled() {
+  --g_handled;
 }
 
 }  // namespace kf

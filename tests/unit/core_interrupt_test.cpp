@@ -43,6 +43,41 @@ TEST(Interrupt, SecondSignalEndsTheProcessAtOnceBySignal) {
   EXPECT_EQ(WTERMSIG(status), SIGINT);
 }
 
+// The fleet scheduler prints the report so far at a second Ctrl-C, then exits itself.
+TEST(Interrupt, WhileHandledTheSecondSignalOnlyCounts) {
+  int status = wait_status_of_child([] {
+    install_interrupt_handler();
+    {
+      SecondInterruptHandled handled;
+      ::raise(SIGINT);
+      ::raise(SIGINT);
+      if (interrupt_count() != 2) ::_exit(2);
+    }
+    clear_interrupted();
+    ::raise(SIGINT);
+    if (interrupt_count() != 1) ::_exit(3);
+    ::raise(SIGINT);  // no longer handled: ends the process
+    ::_exit(4);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+}
+
+// Should printing the report hang (stdout a full pipe), the third Ctrl-C still ends it.
+TEST(Interrupt, ThirdSignalEndsTheProcessEvenWhileHandled) {
+  int status = wait_status_of_child([] {
+    install_interrupt_handler();
+    SecondInterruptHandled handled;
+    ::raise(SIGTERM);
+    ::raise(SIGTERM);
+    if (interrupt_count() != 2) ::_exit(2);
+    ::raise(SIGTERM);
+    ::_exit(3);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+}
+
 TEST(Interrupt, BrokenPipesAreErrorsNotSignals) {
   int status = wait_status_of_child([] {
     install_interrupt_handler();
