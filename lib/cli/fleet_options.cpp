@@ -1,6 +1,7 @@
 #include "cli/fleet_options.hpp"
 
 #include "cli/audit.hpp"
+#include "core/interrupt.hpp"
 
 namespace kf::cli {
 
@@ -13,7 +14,6 @@ void FleetOptions::add_to(CLI::App& sub, bool confirms) {
   if (confirms) {
     sub.add_flag("-y,--yes", yes, "Do not ask for confirmation (needed without a terminal)");
   }
-  sub.add_flag("--json", json, "Print one JSON document with a line per node");
 }
 
 Result<Selection> FleetOptions::load() const {
@@ -22,11 +22,30 @@ Result<Selection> FleetOptions::load() const {
   return selection;
 }
 
-FleetRunOptions FleetOptions::run_options(ProgressLine& progress) const {
+FleetReporter::FleetReporter(const FleetOptions& options, Output& out, std::string label,
+                             FleetReport report)
+    : options_(options), out_(out), progress_(std::move(label)), report_(std::move(report)) {}
+
+FleetRunOptions FleetReporter::run_options() {
   FleetRunOptions run;
-  run.schedule.parallel = parallel;
-  run.schedule.on_progress = [&progress](const FleetProgress& p) { progress.update(p); };
+  run.schedule.parallel = options_.parallel;
+  run.schedule.on_progress = [this](const FleetProgress& p) { progress_.update(p); };
   return run;
+}
+
+int FleetReporter::finish(const ReportOutput& extra, std::optional<std::string> text) {
+  progress_.clear();
+  report_.interrupted = kf::interrupted();
+  RenderedReport rendered = render_fleet_report(report_, extra);
+  out_.set(rendered.fields);
+  out_.text() << (text ? *text : rendered.text);
+  return to_int(rendered.code);
+}
+
+void FleetReporter::record() {
+  progress_.clear();
+  report_.interrupted = kf::interrupted();
+  out_.set(render_fleet_report(report_, {}).fields);
 }
 
 }  // namespace kf::cli
