@@ -24,7 +24,8 @@ constexpr std::string_view kExitCodes =
     "       unsafe archive entry, host key mismatch\n"
     "  4    refused for safety: would overwrite without --force, generation downgrade, lock held,\n"
     "       confirmation missing\n"
-    "  130  interrupted\n";
+    "  130  interrupted (Ctrl-C): running nodes are waited for, the rest skipped; a second\n"
+    "       Ctrl-C stops at once with the report so far\n";
 
 void print_error(std::string_view message) {
   std::cerr << "keyfleet: error: " << message << '\n';

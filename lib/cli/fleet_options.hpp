@@ -30,12 +30,14 @@ struct FleetOptions {
   [[nodiscard]] Result<Selection> load() const;
 };
 
-// One fleet command from its first node to its report: the live progress line on stderr, and
-// the report printed through Output.
+// One fleet command from its first node to its report: the live progress line on stderr,
+// Ctrl-C -- at the first, the nodes still running named on stderr (they are waited for, the rest
+// skipped); at the second, the report so far printed and exit 130 at once -- and the report
+// printed through Output.
 class FleetReporter {
  public:
   // `label` names the progress line ("push --dry-run"); `report` is the report's header (command,
-  // generation, bundle digest, inventory size).
+  // generation, bundle digest, inventory size), kept for a report printed at a second Ctrl-C.
   FleetReporter(const FleetOptions& options, Output& out, std::string label, FleetReport report);
 
   // The scheduler and connection settings of one pass over the selected nodes.
@@ -51,10 +53,18 @@ class FleetReporter {
   void record();
 
  private:
+  // The second Ctrl-C: prints the report so far and ends the process with 130.
+  [[noreturn]] void abandon(std::vector<NodeReport> so_far);
+
   const FleetOptions& options_;
   Output& out_;
   ProgressLine progress_;
   FleetReport report_;
 };
+
+// "keyfleet: interrupted: waiting for 2 running nodes: node[3,5] (3 not started, skipped;
+// Ctrl-C again stops at once, leaving them in an unknown state)"
+[[nodiscard]] std::string interrupt_notice(const std::vector<std::string>& running,
+                                           std::size_t not_started);
 
 }  // namespace kf::cli

@@ -3,11 +3,37 @@
 #include <iostream>
 #include <string_view>
 
+#include <fmt/format.h>
+
+#include "core/interrupt.hpp"
+
 namespace kf::cli {
+
+namespace {
+
+constexpr std::string_view kInterrupted = "interrupted (Ctrl-C)";
+
+std::string dump(const nlohmann::ordered_json& doc) {
+  // Node errors may carry any bytes: replaced, never an exception that loses the document.
+  return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + '\n';
+}
+
+}  // namespace
 
 Output::Output(std::string command, bool json, nlohmann::ordered_json skeleton)
     : command_(std::move(command)), json_(json), fields_(std::move(skeleton)) {
   if (!fields_.is_object()) fields_ = nlohmann::ordered_json::object();
+  if (json_) {
+    // A second Ctrl-C before the command has a report of its own still gets its one document.
+    Error error{ExitCode::interrupted, std::string(kInterrupted)};
+    nlohmann::ordered_json doc = document(to_int(ExitCode::interrupted), &error);
+    if (doc.contains("interrupted")) doc["interrupted"] = true;
+    set_interrupt_document(dump(doc), fmt::format("\nkeyfleet: error: {}\n", kInterrupted));
+  }
+}
+
+Output::~Output() {
+  if (json_ && !finished_) clear_interrupt_document();
 }
 
 void Output::set(const nlohmann::ordered_json& fields) {
@@ -28,10 +54,8 @@ nlohmann::ordered_json Output::document(int exit_code, const Error* error) const
 
 void Output::finish(int exit_code, const Error* error) {
   if (json_ && !finished_) {
-    // Node errors may carry any bytes: replaced, never an exception that loses the document.
-    std::cout << document(exit_code, error)
-                     .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-              << '\n';
+    clear_interrupt_document();
+    std::cout << dump(document(exit_code, error));
   }
   finished_ = true;
   std::cout.flush();

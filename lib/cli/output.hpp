@@ -15,13 +15,15 @@ namespace kf::cli {
 //   {"command", "exit_code", "error": null or {"message"}, ...the command's own fields}
 // The command's fields start as its skeleton (every field null; a fleet command's report empty)
 // and the command sets them as it learns them, so that a document has the same keys however far
-// the command got. Commands never print to std::cout themselves.
+// the command got. Commands never print to std::cout themselves. Until the document is printed, a
+// second Ctrl-C prints the skeleton's, with exit_code 130 (core/interrupt.hpp).
 class Output {
  public:
   // `command`: "push", "inventory show"; empty for an unknown command (null in the document).
   Output(std::string command, bool json, nlohmann::ordered_json skeleton);
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
+  ~Output();
 
   [[nodiscard]] const std::string& command() const { return command_; }
   [[nodiscard]] bool json() const { return json_; }

@@ -61,6 +61,26 @@ std::string format_ranges(const std::vector<std::uint64_t>& numbers, std::size_t
   return out;
 }
 
+// "push: interrupted (Ctrl-C): 3 not started (skipped); the running nodes were waited for".
+std::string interrupted_line(const FleetReport& report) {
+  auto count = [&](auto pred) {
+    return std::count_if(report.nodes.begin(), report.nodes.end(), pred);
+  };
+  auto skipped = count([](const NodeReport& n) { return n.status == NodeStatus::skipped; });
+  auto abandoned = count([](const NodeReport& n) {
+    return n.status == NodeStatus::failed && n.step == kAbandonedStep;
+  });
+  std::string out =
+      fmt::format("{}: interrupted (Ctrl-C): {} not started (skipped); ", report.command, skipped);
+  if (abandoned > 0) {
+    out +=
+        fmt::format("{} abandoned while running, state unknown: run keyfleet verify\n", abandoned);
+  } else {
+    out += "the running nodes were waited for\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::pair<NodeStatus, std::size_t>> tally(const std::vector<NodeReport>& nodes) {
@@ -215,6 +235,7 @@ std::string format_summary(const FleetReport& report) {
   out += fmt::format("{}: {} node{}{}{}{}\n", report.command, report.nodes.size(),
                      report.nodes.size() == 1 ? "" : "s", selected, counts.empty() ? "" : ": ",
                      counts);
+  if (report.interrupted) out += interrupted_line(report);
   return out;
 }
 

@@ -70,7 +70,8 @@ ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted)
 nlohmann::ordered_json to_json(const FleetReport& report);
 
 // For people: successes as folded name lists ("ok (98): node[1-40,43-100]"), then every other
-// node on its own line with its step and error, then the tally.
+// node on its own line with its step and error, then the tally, then after Ctrl-C a line that
+// says so.
 std::string format_summary(const FleetReport& report);
 
 // How a fleet command prints its report; what differs between commands is a field here.

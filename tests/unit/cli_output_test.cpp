@@ -1,9 +1,16 @@
 #include "cli/output.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <iostream>
 #include <sstream>
 
 #include <gtest/gtest.h>
+
+#include "cli/fleet_options.hpp"
+#include "core/interrupt.hpp"
+#include "support/test_support.hpp"
 
 namespace kf::cli {
 namespace {
@@ -87,6 +94,45 @@ TEST(CliOutput, JsonIsRequestedByTheFlagBeforeAnyDoubleDash) {
   EXPECT_FALSE(requested({"push", "b.kfb"}));
   EXPECT_FALSE(requested({"inspect", "--", "--json"}));
   EXPECT_FALSE(requested({"push", "--jsonx"}));
+}
+
+int g_out[2];
+
+// A second Ctrl-C before the command printed anything: the skeleton, exit 130, one document.
+TEST(CliOutput, ASecondCtrlCBeforeTheReportPrintsTheSkeleton) {
+  ASSERT_EQ(::pipe(g_out), 0);
+  int status = test::wait_status_of_child([] {
+    ::dup2(g_out[1], STDOUT_FILENO);
+    install_interrupt_handler();
+    Output out("verify", true,
+               {{"interrupted", false}, {"nodes", nlohmann::ordered_json::array()}});
+    ::raise(SIGINT);
+    ::raise(SIGINT);
+    ::_exit(5);  // not reached
+  });
+  ::close(g_out[1]);
+  std::string text;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = ::read(g_out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  ::close(g_out[0]);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto doc = nlohmann::ordered_json::parse(text);
+  EXPECT_EQ(doc["command"], "verify");
+  EXPECT_EQ(doc["exit_code"], 130);
+  EXPECT_EQ(doc["error"]["message"], "interrupted (Ctrl-C)");
+  EXPECT_EQ(doc["interrupted"], true);
+  EXPECT_EQ(doc["nodes"], nlohmann::ordered_json::array());
+}
+
+TEST(CliOutput, TheInterruptNoticeNamesTheRunningNodes) {
+  EXPECT_EQ(interrupt_notice({"node3", "node5", "node4"}, 7),
+            "keyfleet: interrupted: waiting for 3 running nodes: node[3-5] (7 not started, "
+            "skipped; Ctrl-C again stops at once, leaving them in an unknown state)\n");
+  EXPECT_EQ(interrupt_notice({"web1"}, 0),
+            "keyfleet: interrupted: waiting for 1 running node: web1 (0 not started, skipped; "
+            "Ctrl-C again stops at once, leaving it in an unknown state)\n");
 }
 
 }  // namespace

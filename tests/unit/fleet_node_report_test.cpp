@@ -185,6 +185,24 @@ TEST(FleetNodeReport, RendersTheSummaryForPeople) {
   EXPECT_THAT(text, HasSubstr("hostkey (1):\n  node2 [hostkey]: host key of [h]:22"));
 }
 
+// After Ctrl-C the report says so: a line for people, "interrupted" in JSON, exit 130.
+TEST(FleetNodeReport, AnInterruptedReportSaysSo) {
+  FleetReport r = sample();
+  r.interrupted = true;
+  auto rendered = render_fleet_report(r, {});
+  EXPECT_EQ(rendered.code, ExitCode::interrupted);
+  EXPECT_EQ(rendered.fields["interrupted"], true);
+  EXPECT_THAT(rendered.text,
+              ::testing::EndsWith("push: interrupted (Ctrl-C): 2 not started (skipped); the "
+                                  "running nodes were waited for\n"));
+  r.nodes[4] = report("node5", NodeStatus::failed, std::string(kAbandonedStep),
+                      "node5: abandoned while running at a second Ctrl-C");
+  EXPECT_THAT(format_summary(r),
+              ::testing::EndsWith("push: interrupted (Ctrl-C): 2 not started (skipped); 1 "
+                                  "abandoned while running, state unknown: run keyfleet verify\n"));
+  EXPECT_THAT(format_summary(sample()), Not(HasSubstr("interrupted (Ctrl-C):")));
+}
+
 TEST(FleetNodeReport, NodeDetailsAndLocalNoteComeBeforeTheSummary) {
   FleetReport r = sample();
   std::vector<std::size_t> asked;
