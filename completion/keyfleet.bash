@@ -13,22 +13,22 @@ _keyfleet() {
       case ${COMP_WORDS[2]} in
         show) opts='--help -h --inventory --limit --exclude --ssh-config --json'; valued='--inventory --limit --exclude --ssh-config';;
       esac;;
-    create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --import --exclude-path --secret --keep-secret --json --audit-log --no-audit-log'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org --import --exclude-path --secret --keep-secret --audit-log'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
+    create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --import --exclude-path --secret --keep-secret --audit-log --no-audit-log --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org --import --exclude-path --secret --keep-secret --audit-log'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
     pull) opts='--help -h --inventory --node --path --out --exclude-path --force --ssh-config --json'; valued='--inventory --node --path --out --exclude-path --ssh-config';;
-    keygen) opts='--help -h --out --json --audit-log --no-audit-log'; valued='--out --audit-log';;
-    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --json --audit-log --no-audit-log'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor --audit-log';;
+    keygen) opts='--help -h --out --audit-log --no-audit-log --json'; valued='--out --audit-log';;
+    bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --audit-log --no-audit-log --json'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor --audit-log';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --identity --json'; valued='--passphrase-file --passphrase-fd --identity';;
-    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --replace-keyset --owner --json --audit-log --no-audit-log'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner --audit-log';;
-    push) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --replace-keyset --keep-failed --no-install --dry-run --audit-log --no-audit-log'; valued='--inventory --limit --exclude --ssh-config --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures --audit-log';;
-    verify) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --json --bundle --manifest --served --passphrase-file --passphrase-fd --identity'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
-    status) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --json --warn-days --prometheus'; valued='--inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus';;
-    cleanup) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --bundle --keep --purge-old --dry-run --audit-log --no-audit-log'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --keep --audit-log';;
-    rollback) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --json --to --audit-log --no-audit-log'; valued='--inventory --limit --exclude --ssh-config --parallel --to --audit-log';;
+    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --replace-keyset --owner --audit-log --no-audit-log --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner --audit-log';;
+    push) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --replace-keyset --keep-failed --no-install --dry-run --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures --audit-log';;
+    verify) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --bundle --manifest --served --passphrase-file --passphrase-fd --identity --json'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
+    status) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus --json'; valued='--inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus';;
+    cleanup) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --bundle --keep --purge-old --dry-run --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --keep --audit-log';;
+    rollback) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --to --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --to --audit-log';;
     audit)
       if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W 'show verify --help' -- "$cur")); return; fi
       case ${COMP_WORDS[2]} in
         show) opts='--help -h --json'; valued='';;
-        verify) opts='--help -h'; valued='';;
+        verify) opts='--help -h --json'; valued='';;
       esac;;
     help) opts='--help -h inventory create-keys pull keygen bundle inspect unpack push verify status cleanup rollback audit help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;

@@ -8,7 +8,8 @@ declare -A groups=(
            libboost-filesystem-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtoml11-dev
            libyaml-cpp-dev"
   [test]="googletest libgtest-dev libgmock-dev openssl openssh-server openssh-client
-          openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless time"
+          openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless time
+          python3 python3-jsonschema"
   [package]="dpkg-dev fakeroot lintian gzip file"
   [fuzz]="clang-16 libclang-rt-16-dev"
   [lint]="clang-format clang-tidy-16"

@@ -24,7 +24,8 @@ constexpr std::string_view kExitCodes =
     "       unsafe archive entry, host key mismatch, authentication refused\n"
     "  4    refused for safety: would overwrite without --force, another key set, generation\n"
     "       downgrade, lock held, confirmation missing\n"
-    "  130  interrupted\n"
+    "  130  interrupted (Ctrl-C): running nodes are waited for, the rest skipped; a second\n"
+    "       Ctrl-C stops at once with the report so far\n"
     "push, verify, status, cleanup and rollback: 3 if any node failed its host key or\n"
     "authentication check (or the bundle is not authentic), else 4 if any node was refused, else\n"
     "1 if any node failed, else 0.\n";
@@ -41,6 +42,32 @@ std::vector<std::string_view> command_names() {
   return names;
 }
 
+const Command* find_command(std::string_view name) {
+  for (const auto& command : commands()) {
+    if (command.name == name) return &command;
+  }
+  return nullptr;
+}
+
+// Prints `error` on stderr and, with --json, the document that carries it; returns its exit code.
+int report_error(Output& out, const Error& error) {
+  print_error(error.message);
+  out.finish(to_int(error.code), &error);
+  return to_int(error.code);
+}
+
+// The output of a command line the parser refused: with --json, a document for the command named
+// (null when none is, or help and completion, which print nothing for scripts), so that a script
+// that asked for JSON always gets one.
+Output refused_output(int argc, char** argv, const std::vector<CLI::App*>& chain) {
+  bool json = json_requested(argc, argv);
+  const Command* command = chain.empty() ? nullptr : find_command(chain.front()->get_name());
+  if (command == nullptr) return Output("", json, nlohmann::ordered_json::object());
+  std::string name;
+  for (CLI::App* sub : chain) name += (name.empty() ? "" : " ") + sub->get_name();
+  return Output(name, json, json_skeleton(*command));
+}
+
 // "keyfleet creat-keys": name the command the operator most likely meant.
 std::optional<int> reject_unknown_command(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') return std::nullopt;
@@ -50,9 +77,29 @@ std::optional<int> reject_unknown_command(int argc, char** argv) {
   std::string message = fmt::format("unknown command '{}'", word);
   if (auto guess = closest_match(word, names))
     message += fmt::format(": did you mean '{}'?", *guess);
-  print_error(message);
+  Output out = refused_output(argc, argv, {});
+  int code = report_error(out, Error{ExitCode::usage, message});
   std::cerr << "Run 'keyfleet help' for the list of commands.\n";
-  return to_int(ExitCode::usage);
+  return code;
+}
+
+std::string json_help(const Command& command) {
+  std::string fields = "command, exit_code, error";
+  nlohmann::ordered_json skeleton = json_skeleton(command);
+  for (const auto& [key, value] : skeleton.items()) fields += ", " + key;
+  return "Print one JSON document on standard output, also on errors (docs/json.md): " + fields;
+}
+
+// The command's document: "inventory show" for `inventory`'s subcommand.
+Output command_output(const Command& command, CLI::App& sub) {
+  std::string name(command.name);
+  CLI::App* leaf = &sub;
+  for (CLI::App* inner : sub.get_subcommands()) {
+    name += " " + inner->get_name();
+    leaf = inner;
+  }
+  const CLI::Option* json = leaf->get_option_no_throw("--json");
+  return Output(name, json != nullptr && json->count() > 0, json_skeleton(command));
 }
 
 std::string upper(std::string text) {
@@ -113,6 +160,9 @@ void build_app(CLI::App& app, std::vector<Action>& actions) {
     sub->footer(std::string(kExitCodes));
     actions.push_back(command.setup(*sub));
     if (is_audited(command.name)) add_audit_options(*sub);
+    std::vector<CLI::App*> leaves = sub->get_subcommands({});
+    if (leaves.empty()) leaves.push_back(sub);
+    for (CLI::App* leaf : leaves) leaf->add_flag("--json")->description(json_help(command));
   }
 }
 
@@ -163,11 +213,12 @@ int run(int argc, char** argv) {
         message = missing_positional_message(*sub).value_or(message);
       }
     }
-    print_error(message);
+    Output out = refused_output(argc, argv, chain);
+    int code = report_error(out, Error{ExitCode::usage, message});
     std::string where = "keyfleet";
     for (CLI::App* sub : chain) where += " " + sub->get_name();
     std::cerr << "Run '" << where << " --help' for usage.\n";
-    return to_int(ExitCode::usage);
+    return code;
   }
 
   if (help->parsed()) {
@@ -197,12 +248,18 @@ int run(int argc, char** argv) {
 
   auto all = commands();
   for (std::size_t i = 0; i < all.size(); ++i) {
-    if (!app.got_subcommand(std::string(all[i].name))) continue;
-    Result<int> result = run_audited(all[i].name, argc, argv, actions[i]);
-    if (!result) {
-      print_error(result.error().message);
-      return to_int(result.error().code);
+    CLI::App* sub = app.get_subcommand(std::string(all[i].name));
+    if (!sub->parsed()) continue;
+    Output out = command_output(all[i], *sub);
+    Result<int> result;
+    try {
+      result = run_audited(all[i].name, argc, argv, [&] { return actions[i](out); });
+    } catch (const std::exception& e) {
+      // The edge of every command, as main() is: the document is printed all the same.
+      result = fail(ExitCode::failure, "internal error: {}", e.what());
     }
+    if (!result) return report_error(out, result.error());
+    out.finish(*result, nullptr);
     return *result;
   }
 

@@ -133,7 +133,8 @@ std::vector<std::string> recorded_argv(int argc, char** argv) {
   return out;
 }
 
-Result<int> run_audited(std::string_view command, int argc, char** argv, const Action& action) {
+Result<int> run_audited(std::string_view command, int argc, char** argv,
+                        const std::function<Result<int>()>& action) {
   if (!is_audited(command) || options().disabled) return action();
   const fs::path path = options().file.empty() ? audit::default_path() : fs::path(options().file);
   if (auto ready = audit::prepare(path); !ready) {

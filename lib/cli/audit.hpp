@@ -47,7 +47,8 @@ void note_inventory(const std::string& path);
 // prepared (made, checked writable) before the command runs, so that a log that cannot be
 // written stops it before it changes anything (exit 2); a record that cannot be appended
 // afterwards is a warning on stderr. argv is recorded with any secret-looking word replaced.
-Result<int> run_audited(std::string_view command, int argc, char** argv, const Action& action);
+Result<int> run_audited(std::string_view command, int argc, char** argv,
+                        const std::function<Result<int>()>& action);
 
 // argv as recorded: words that hold secret material (an age identity) are replaced by
 // "[redacted]".

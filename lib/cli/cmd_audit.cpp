@@ -17,7 +17,6 @@ namespace {
 
 struct AuditArgs {
   std::string file;  // empty: the default log
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -56,12 +55,14 @@ Result<std::vector<audit::Line>> lines_of(const fs::path& path) {
   return audit::read_lines(path);
 }
 
-Result<int> run_verify(const AuditArgs& args) {
+Result<int> run_verify(const AuditArgs& args, Output& out) {
   const fs::path path = log_of(args);
+  out.set({{"file", path.string()}});
   KF_TRY_ASSIGN(auto lines, lines_of(path));
   KF_TRY_ASSIGN(std::size_t records, audit::verify_chain(lines, path.string()));
-  std::cout << fmt::format("{}: {} record{}, chain intact\n", path.string(), records,
-                           records == 1 ? "" : "s");
+  out.set({{"count", records}});
+  out.text() << fmt::format("{}: {} record{}, chain intact\n", path.string(), records,
+                            records == 1 ? "" : "s");
   return 0;
 }
 
@@ -76,8 +77,9 @@ std::string node_summary(const nlohmann::json& nodes) {
   return out.empty() ? "0 nodes" : out;
 }
 
-Result<int> run_show(const AuditArgs& args) {
+Result<int> run_show(const AuditArgs& args, Output& out) {
   const fs::path path = log_of(args);
+  out.set({{"file", path.string()}});
   KF_TRY_ASSIGN(auto lines, lines_of(path));
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
   for (const auto& line : lines) {
@@ -88,14 +90,6 @@ Result<int> run_show(const AuditArgs& args) {
     }
     records.push_back(std::move(record));
   }
-  if (args.json) {
-    nlohmann::ordered_json doc = nlohmann::ordered_json::object();
-    doc["command"] = "audit show";
-    doc["file"] = path.string();
-    doc["records"] = std::move(records);
-    std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    return 0;
-  }
   for (const auto& r : records) {
     auto text = [&](const char* key) {
       return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : std::string("-");
@@ -103,12 +97,13 @@ Result<int> run_show(const AuditArgs& args) {
     std::string generation =
         r.contains("generation") && r["generation"].is_number() ? r["generation"].dump() : "-";
     std::string nodes = r.contains("nodes") ? node_summary(r["nodes"]) : "-";
-    std::cout << escape_untrusted(fmt::format(
-                     "{}  {}@{}  {:<11}  exit {:>3}  generation {}  {}", text("time"), text("user"),
-                     text("host"), text("command"),
-                     r.contains("exit_code") ? r["exit_code"].dump() : "?", generation, nodes))
-              << '\n';
+    out.text() << escape_untrusted(fmt::format(
+                      "{}  {}@{}  {:<11}  exit {:>3}  generation {}  {}", text("time"),
+                      text("user"), text("host"), text("command"),
+                      r.contains("exit_code") ? r["exit_code"].dump() : "?", generation, nodes))
+               << '\n';
   }
+  out.set({{"count", records.size()}, {"records", std::move(records)}});
   return 0;
 }
 
@@ -120,7 +115,6 @@ Action setup_audit(CLI::App& sub) {
   CLI::App* show = sub.add_subcommand("show", "Print the audit log's records");
   show->add_option("file", args->file, "The audit log (default: the one commands append to)")
       ->type_name("FILE");
-  show->add_flag("--json", args->json, "Print one JSON document with every record");
   show->footer(std::string(kExamples) + sub.get_footer());
   CLI::App* verify = sub.add_subcommand(
       "verify", "Check the audit log's hash chain: exit 3 naming the first edited record");
@@ -128,9 +122,9 @@ Action setup_audit(CLI::App& sub) {
       ->type_name("FILE");
   verify->footer(std::string(kExamples) + sub.get_footer());
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args, show, verify]() -> Result<int> {
-    if (show->parsed()) return run_show(*args);
-    if (verify->parsed()) return run_verify(*args);
+  return [args, show, verify](Output& out) -> Result<int> {
+    if (show->parsed()) return run_show(*args, out);
+    if (verify->parsed()) return run_verify(*args, out);
     return fail(ExitCode::usage,
                 "'audit' needs a command: keyfleet audit show, or keyfleet audit verify (see "
                 "'keyfleet audit --help')");

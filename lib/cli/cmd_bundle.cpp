@@ -25,7 +25,6 @@ struct BundleArgs {
   bool include_ca_key = false;
   int work_factor = age::kDefaultWorkFactor;
   CLI::Option* work_factor_option = nullptr;
-  bool json = false;
 
   [[nodiscard]] bool to_recipients() const {
     return !recipients.empty() || !recipients_files.empty();
@@ -72,7 +71,7 @@ Result<bundle::SealKey> read_seal_key(const BundleArgs& args) {
   return bundle::SealKey::to_recipients(KF_TRY(read_recipients(args)));
 }
 
-Result<int> run_bundle(const BundleArgs& args) {
+Result<int> run_bundle(const BundleArgs& args, Output& output) {
   fs::path out = args.out;
   if (args.to_recipients() && has_passphrase(args.passphrase.source()))
     return fail(ExitCode::usage,
@@ -98,34 +97,28 @@ Result<int> run_bundle(const BundleArgs& args) {
   audit_note().keyset = made.manifest.keyset;
   audit_note().generation = made.manifest.generation;
 
-  nlohmann::json files = nlohmann::json::array();
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& f : made.manifest.files) files.push_back(f.name);
-  nlohmann::json recipients = nlohmann::json::array();
+  nlohmann::ordered_json recipients = nlohmann::ordered_json::array();
   if (const auto* seal = std::get_if<bundle::RecipientSeal>(&key.key))
     for (const auto& r : seal->recipients) recipients.push_back(age::format_recipient(r));
-  if (args.json) {
-    std::cout << nlohmann::json{{"path", out.string()},
-                                {"sha256", made.sha256},
-                                {"generation", made.manifest.generation},
-                                {"size", made.bytes.size()},
-                                {"sealed_with", args.to_recipients() ? "x25519" : "scrypt"},
-                                {"work_factor", args.to_recipients()
-                                                    ? nlohmann::json(nullptr)
-                                                    : nlohmann::json(args.work_factor)},
-                                {"recipients", recipients},
-                                {"files", files}}
-                     .dump(2)
-              << '\n';
-  } else {
-    std::string names;
-    for (const auto& f : made.manifest.files) names += (names.empty() ? "" : ", ") + f.name;
-    std::cout << fmt::format("Wrote {} ({} bytes, mode 0600)\n", out.string(), made.bytes.size())
-              << fmt::format("  generation  {}\n", made.manifest.generation)
-              << fmt::format("  files       {}\n", names)
-              << fmt::format("  sha256      {}\n", made.sha256);
-    for (const auto& r : recipients)
-      std::cout << fmt::format("  recipient   {}\n", r.get<std::string>());
-  }
+  output.set({{"path", out.string()},
+              {"sha256", made.sha256},
+              {"generation", made.manifest.generation},
+              {"size", made.bytes.size()},
+              {"sealed_with", args.to_recipients() ? "x25519" : "scrypt"},
+              {"work_factor", args.to_recipients() ? nlohmann::ordered_json(nullptr)
+                                                   : nlohmann::ordered_json(args.work_factor)},
+              {"recipients", recipients},
+              {"files", files}});
+  std::string names;
+  for (const auto& f : made.manifest.files) names += (names.empty() ? "" : ", ") + f.name;
+  output.text() << fmt::format("Wrote {} ({} bytes, mode 0600)\n", out.string(), made.bytes.size())
+                << fmt::format("  generation  {}\n", made.manifest.generation)
+                << fmt::format("  files       {}\n", names)
+                << fmt::format("  sha256      {}\n", made.sha256);
+  for (const auto& r : recipients)
+    output.text() << fmt::format("  recipient   {}\n", r.get<std::string>());
   if (args.include_ca_key) {
     std::cerr << "keyfleet: note: this bundle holds ca.key, the CA's private key: guard it\n";
   }
@@ -161,9 +154,8 @@ Action setup_bundle(CLI::App& sub) {
           ->check(CLI::Range(bundle::kMinWorkFactor, age::kMaxWorkFactor))
           ->type_name("N")
           ->capture_default_str();
-  sub.add_flag("--json", args->json, "Print one JSON document: path, sha256, generation, files");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_bundle(*args); };
+  return [args](Output& output) { return run_bundle(*args, output); };
 }
 
 }  // namespace kf::cli

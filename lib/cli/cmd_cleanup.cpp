@@ -98,7 +98,7 @@ void wipe_local_bundle(const std::string& bundle, bool present, bool dry_run, bo
 
 // --purge-old removes key material for good: asked as push asks, with the plan read first.
 Result<void> confirm_purge(const CleanupArgs& args, const Selection& selection,
-                           FleetRunOptions& run, SessionPool& pool, ProgressLine& progress) {
+                           FleetRunOptions& run, SessionPool& pool, FleetReporter& fleet) {
   if (!can_ask()) {
     return fail(ExitCode::refused,
                 "cleanup: --purge-old needs confirmation and there is no terminal to ask on: "
@@ -108,7 +108,7 @@ Result<void> confirm_purge(const CleanupArgs& args, const Selection& selection,
   CleanupOptions planning = args.options;
   planning.dry_run = true;
   auto planned = cleanup_fleet(selection.nodes, planning, run);
-  progress.clear();
+  fleet.clear_progress();
   std::size_t generations = 0;
   for (std::size_t i = 0; i < planned.reports.size(); ++i) {
     if (!planned.values[i]) continue;
@@ -129,7 +129,7 @@ Result<void> confirm_purge(const CleanupArgs& args, const Selection& selection,
   return confirmed;
 }
 
-Result<int> run_cleanup(const CleanupArgs& args) {
+Result<int> run_cleanup(const CleanupArgs& args, Output& out) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   bool bundle_there = false;
   if (!args.bundle.empty()) {
@@ -137,34 +137,33 @@ Result<int> run_cleanup(const CleanupArgs& args) {
   }
 
   const bool dry_run = args.options.dry_run;
-  ProgressLine progress(dry_run ? "cleanup --dry-run" : "cleanup");
-  FleetRunOptions run = args.fleet.run_options(progress);
+  FleetReport header{dry_run ? "cleanup --dry-run" : "cleanup", std::nullopt, "", {}};
+  header.inventory_nodes = selection.total;
+  FleetReporter fleet(args.fleet, out, dry_run ? "cleanup --dry-run" : "cleanup",
+                      std::move(header));
+  FleetRunOptions run = fleet.run_options();
   SessionPool pool;
   if (args.options.purge_old && !dry_run && !args.fleet.yes) {
-    KF_CHECK(confirm_purge(args, selection, run, pool, progress));
+    KF_CHECK(confirm_purge(args, selection, run, pool, fleet));
   }
   auto cleaned = cleanup_fleet(selection.nodes, args.options, run);
-  progress.clear();
   pool.close();
-  FleetReport report{dry_run ? "cleanup --dry-run" : "cleanup", std::nullopt, "",
-                     std::move(cleaned.reports)};
-  report.inventory_nodes = selection.total;
+  fleet.report().nodes = std::move(cleaned.reports);
   const auto& receipts = cleaned.values;
 
-  ReportOutput output{.json = args.fleet.json};
+  ReportOutput output;
   output.node_detail = [&](std::size_t i, const NodeReport&) {
     return receipts[i] ? describe(*receipts[i]) : std::string();
   };
   output.node_json = [&](std::size_t i, const NodeReport&) {
     return receipts[i] ? to_json(*receipts[i]) : nlohmann::ordered_json(nullptr);
   };
-  output.interrupted = kf::interrupted();
-  note_fleet_report(report);
+  note_fleet_report(fleet.report());
   if (!args.bundle.empty()) {
-    const bool nodes_clean = all_succeeded(report.nodes) && !output.interrupted;
+    const bool nodes_clean = all_succeeded(fleet.report().nodes) && !kf::interrupted();
     wipe_local_bundle(args.bundle, bundle_there, dry_run, nodes_clean, output);
   }
-  return to_int(print_fleet_report(std::cout, report, output));
+  return fleet.finish(output);
 }
 
 }  // namespace
@@ -186,7 +185,7 @@ Action setup_cleanup(CLI::App& sub) {
   sub.add_flag("--dry-run", args->options.dry_run,
                "Read every node and say what would be wiped and removed; change nothing");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_cleanup(*args); };
+  return [args](Output& out) { return run_cleanup(*args, out); };
 }
 
 }  // namespace kf::cli

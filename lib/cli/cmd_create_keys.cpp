@@ -29,7 +29,6 @@ struct CreateKeysArgs {
   std::string org;
   bool keep_ca = false;
   bool force = false;
-  bool json = false;
   std::string import_dir;
   std::vector<std::string> exclude;
   std::vector<std::string> secrets;
@@ -84,50 +83,54 @@ boost::filesystem::path absolute_dir(std::string path) {
   return boost::filesystem::absolute(path).lexically_normal();
 }
 
-void print_imported(const CreatedKeyset& created, const boost::filesystem::path& out) {
+void print_imported(std::ostream& text, const CreatedKeyset& created,
+                    const boost::filesystem::path& out) {
   const Manifest& m = created.manifest;
-  fmt::print("Wrote key set generation {} (imported, {} files) to {}\n", m.generation,
-             m.files.size(), out.string());
+  text << fmt::format("Wrote key set generation {} (imported, {} files) to {}\n", m.generation,
+                      m.files.size(), out.string());
   for (const auto& d : m.directories) {
-    fmt::print("  {:<24}{:04o}  directory\n", escape_untrusted(d.name + "/"), d.mode);
+    text << fmt::format("  {:<24}{:04o}  directory\n", escape_untrusted(d.name + "/"), d.mode);
   }
   for (const auto& file : m.files) {
     bool secret = std::find(m.secrets.begin(), m.secrets.end(), file.name) != m.secrets.end();
-    fmt::print("  {:<24}{:04o}  {} bytes{}\n", escape_untrusted(file.name), file.mode, file.size,
-               secret ? ", random secret" : "");
+    text << fmt::format("  {:<24}{:04o}  {} bytes{}\n", escape_untrusted(file.name), file.mode,
+                        file.size, secret ? ", random secret" : "");
   }
   for (const auto& path : created.excluded) {
-    fmt::print("  excluded: {}\n", escape_untrusted(path));
+    text << fmt::format("  excluded: {}\n", escape_untrusted(path));
   }
   if (created.archived_to) {
-    fmt::print("Archived the previous set to {}\n",
-               absolute_dir(created.archived_to->string()).string());
+    text << fmt::format("Archived the previous set to {}\n",
+                        absolute_dir(created.archived_to->string()).string());
   }
-  fmt::print("Modes are the source's (a node gets them); the copies here are 0600/0700.\n");
-  fmt::print("Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n");
+  text << "Modes are the source's (a node gets them); the copies here are 0600/0700.\n";
+  text << "Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n";
 }
 
-void print_human(const CreatedKeyset& created, const boost::filesystem::path& out) {
+void print_human(std::ostream& text, const CreatedKeyset& created,
+                 const boost::filesystem::path& out) {
   const Manifest& m = created.manifest;
-  fmt::print("Wrote key set generation {} ({}) to {}\n", m.generation, m.key_type, out.string());
+  text << fmt::format("Wrote key set generation {} ({}) to {}\n", m.generation, m.key_type,
+                      out.string());
   for (const auto& file : m.files) {
     if (!describe(file.name).empty()) {
-      fmt::print("  {:<16}{:04o}  {}\n", file.name, file.mode, describe(file.name));
+      text << fmt::format("  {:<16}{:04o}  {}\n", file.name, file.mode, describe(file.name));
     }
   }
   for (const auto& name : m.secrets) {
-    fmt::print("  {:<16}0600  random secret ({} bytes)\n", name, m.find(name)->size);
+    text << fmt::format("  {:<16}0600  random secret ({} bytes)\n", name, m.find(name)->size);
   }
-  fmt::print("  {:<16}0644  {}\n", kManifestName, "generation, hosts, fingerprints, digests");
+  text << fmt::format("  {:<16}0644  {}\n", kManifestName,
+                      "generation, hosts, fingerprints, digests");
   if (created.archived_to) {
-    fmt::print("Archived the previous set to {}\n",
-               absolute_dir(created.archived_to->string()).string());
+    text << fmt::format("Archived the previous set to {}\n",
+                        absolute_dir(created.archived_to->string()).string());
   }
-  fmt::print("Hosts:      {}\n", fmt::join(m.hosts, ", "));
-  fmt::print("CA:         {} ({})\n", m.ca_fingerprint, created.ca_kept ? "kept" : "new");
-  fmt::print("Agent:      {}\n", m.agent_fingerprint);
-  fmt::print("Not after:  {} (agent certificate)\n", m.not_after);
-  fmt::print("Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n");
+  text << fmt::format("Hosts:      {}\n", fmt::join(m.hosts, ", "));
+  text << fmt::format("CA:         {} ({})\n", m.ca_fingerprint, created.ca_kept ? "kept" : "new");
+  text << fmt::format("Agent:      {}\n", m.agent_fingerprint);
+  text << fmt::format("Not after:  {} (agent certificate)\n", m.not_after);
+  text << "Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n";
 }
 
 }  // namespace
@@ -195,16 +198,15 @@ Action setup_create_keys(CLI::App& sub) {
                            "--cn", "--org", "--keep-ca"}) {
     import->excludes(sub.get_option(name));
   }
-  sub.add_flag("--json", args->json, "Print the manifest and the directory as one JSON document");
 
-  return [args]() -> Result<int> {
+  return [args](Output& output) -> Result<int> {
     CreateKeysOptions options;
     options.out = args->out;
     // In this order: --host, --hosts, the inventory. The first is the CN unless --cn says.
     std::vector<std::string> given = args->host;
     given.insert(given.end(), args->hosts.begin(), args->hosts.end());
-    options.hosts = KF_TRY(add_inventory_hosts(std::move(given), args->inventory));
-    options.key_type = KF_TRY(parse_key_type(args->key_type));
+    KF_TRY_ASSIGN(options.hosts, add_inventory_hosts(std::move(given), args->inventory));
+    KF_TRY_ASSIGN(options.key_type, parse_key_type(args->key_type));
     options.days = args->days;
     if (args->ca_days_option->count() > 0) options.ca_days = args->ca_days;
     options.common_name = args->cn;
@@ -219,22 +221,21 @@ Action setup_create_keys(CLI::App& sub) {
     }
     options.keep_secrets = args->keep_secrets;
     if (!args->inventory.empty()) note_inventory(args->inventory);
-    auto created = KF_TRY(create_keyset(options));
+    KF_TRY_ASSIGN(auto created, create_keyset(options));
     audit_note().keyset = created.manifest.keyset;
     audit_note().generation = created.manifest.generation;
     audit_note().extra["out"] = absolute_dir(args->out).string();
     auto out = absolute_dir(args->out);
-    if (args->json) {
-      nlohmann::json doc = to_json(created.manifest);
-      doc["out"] = out.string();
-      doc["archived_to"] =
-          created.archived_to ? nlohmann::json(absolute_dir(created.archived_to->string()).string())
-                              : nlohmann::json(nullptr);
-      std::cout << doc.dump(2) << '\n';
-    } else if (created.manifest.imported()) {
-      print_imported(created, out);
+    output.set({{"out", out.string()},
+                {"archived_to",
+                 created.archived_to
+                     ? nlohmann::ordered_json(absolute_dir(created.archived_to->string()).string())
+                     : nlohmann::ordered_json(nullptr)},
+                {"manifest", to_json(created.manifest)}});
+    if (created.manifest.imported()) {
+      print_imported(output.text(), created, out);
     } else {
-      print_human(created, out);
+      print_human(output.text(), created, out);
     }
     return 0;
   };

@@ -15,7 +15,6 @@ namespace {
 struct InspectArgs {
   std::string file;
   BundleKeyOptions key;
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -41,59 +40,53 @@ std::string sealing(const age::HeaderInfo& header) {
   return out;
 }
 
-void print_human(const fs::path& path, const bundle::BundleInfo& info,
+void print_human(std::ostream& out, const fs::path& path, const bundle::BundleInfo& info,
                  const bundle::OpenedBundle* opened) {
-  std::cout << fmt::format("bundle        {}\n", path.string())
-            << fmt::format("size          {} bytes\n", info.size)
-            << fmt::format("sha256        {}\n", info.sha256)
-            << fmt::format("format        age v1, {}\n", sealing(info.header));
+  out << fmt::format("bundle        {}\n", path.string())
+      << fmt::format("size          {} bytes\n", info.size)
+      << fmt::format("sha256        {}\n", info.sha256)
+      << fmt::format("format        age v1, {}\n", sealing(info.header));
   if (opened == nullptr) {
-    std::cout << (info.header.kind == age::RecipientKind::scrypt
-                      ? "contents      encrypted (give --passphrase-file or --passphrase-fd to "
-                        "check and show them)\n"
-                      : "contents      encrypted (give --identity FILE to check and show them)\n");
+    out << (info.header.kind == age::RecipientKind::scrypt
+                ? "contents      encrypted (give --passphrase-file or --passphrase-fd to "
+                  "check and show them)\n"
+                : "contents      encrypted (give --identity FILE to check and show them)\n");
     return;
   }
   const Manifest& m = opened->manifest;
   std::string hosts;
   for (const auto& h : m.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
-  std::cout << "contents      authentic; every entry matches the manifest\n"
-            << fmt::format("generation    {}\n", m.generation)
-            << fmt::format("created       {}\n", m.created)
-            << fmt::format("key type      {}\n", m.key_type)
-            << fmt::format("not after     {}\n", m.not_after)
-            << fmt::format("hosts         {}\n", hosts)
-            << fmt::format("ca            {}\n", m.ca_fingerprint)
-            << fmt::format("agent         {}\n", m.agent_fingerprint) << "files\n";
+  out << "contents      authentic; every entry matches the manifest\n"
+      << fmt::format("generation    {}\n", m.generation)
+      << fmt::format("created       {}\n", m.created)
+      << fmt::format("key type      {}\n", m.key_type)
+      << fmt::format("not after     {}\n", m.not_after) << fmt::format("hosts         {}\n", hosts)
+      << fmt::format("ca            {}\n", m.ca_fingerprint)
+      << fmt::format("agent         {}\n", m.agent_fingerprint) << "files\n";
   for (const auto& f : m.files) {
-    std::cout << fmt::format("  {:04o} {:>8}  {:<16} {}\n", f.mode, f.size, f.name, f.sha256);
+    out << fmt::format("  {:04o} {:>8}  {:<16} {}\n", f.mode, f.size, f.name, f.sha256);
   }
 }
 
-Result<int> run_inspect(const InspectArgs& args) {
-  auto file = KF_TRY(bundle::check_bundle_file(args.file));
+Result<int> run_inspect(const InspectArgs& args, Output& out) {
+  KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.file));
+  const bundle::BundleInfo& info = file.info;
+  const bool scrypt = info.header.kind == age::RecipientKind::scrypt;
+  out.set({{"path", file.path.string()},
+           {"size", info.size},
+           {"sha256", info.sha256},
+           {"sealed_with", scrypt ? "scrypt" : "x25519"},
+           {"work_factor", scrypt ? nlohmann::ordered_json(info.header.work_factor)
+                                  : nlohmann::ordered_json(nullptr)},
+           {"x25519_recipients", info.header.x25519_stanzas},
+           {"authenticated", false}});
   std::optional<bundle::OpenedBundle> opened;
   // inspect never prompts: without a passphrase source or an identity it shows only the header.
   if (bundle::KeySource source = args.key.source(); bundle::has_key(source)) {
-    opened = KF_TRY(bundle::open_checked_bundle(file, source));
+    KF_TRY_ASSIGN(opened, bundle::open_checked_bundle(file, source));
+    out.set({{"authenticated", true}, {"manifest", to_json(opened->manifest)}});
   }
-  if (args.json) {
-    const bundle::BundleInfo& info = file.info;
-    const bool scrypt = info.header.kind == age::RecipientKind::scrypt;
-    nlohmann::json doc{
-        {"path", file.path.string()},
-        {"size", info.size},
-        {"sha256", info.sha256},
-        {"sealed_with", scrypt ? "scrypt" : "x25519"},
-        {"work_factor", scrypt ? nlohmann::json(info.header.work_factor) : nlohmann::json(nullptr)},
-        {"x25519_recipients", info.header.x25519_stanzas},
-        {"authenticated", opened.has_value()},
-        {"manifest", nullptr}};
-    if (opened) doc["manifest"] = to_json(opened->manifest);
-    std::cout << doc.dump(2) << '\n';
-  } else {
-    print_human(file.path, file.info, opened ? &*opened : nullptr);
-  }
+  print_human(out.text(), file.path, file.info, opened ? &*opened : nullptr);
   return 0;
 }
 
@@ -103,11 +96,8 @@ Action setup_inspect(CLI::App& sub) {
   auto args = std::make_shared<InspectArgs>();
   sub.add_option("bundle", args->file, "The bundle to inspect")->required()->type_name("FILE");
   add_bundle_key_options(sub, args->key);
-  sub.add_flag("--json", args->json,
-               "Print one JSON document: path, size, sha256, sealed_with, work_factor, "
-               "x25519_recipients, authenticated, manifest");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_inspect(*args); };
+  return [args](Output& out) { return run_inspect(*args, out); };
 }
 
 }  // namespace kf::cli

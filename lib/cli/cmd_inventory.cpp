@@ -12,7 +12,6 @@ namespace {
 
 struct ShowArgs {
   InventoryOptions inventory;
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -26,8 +25,7 @@ constexpr std::string_view kExamples =
     "ssh_config as push, verify, cleanup and rollback do, applies --limit and --exclude, and\n"
     "prints every node with every setting it resolved to and where each value came from: a\n"
     "FILE:LINE of the inventory or the ssh_config, or keyfleet's default. It connects to\n"
-    "nothing. With --json, one document: {\"command\", \"exit_code\", \"error\", \"selected\",\n"
-    "\"total\", \"nodes\": [...]}, also when the inventory is refused.\n\n";
+    "nothing. With --json, one document (docs/json.md), also when the inventory is refused.\n\n";
 
 nlohmann::ordered_json null_if_empty(const std::string& text) {
   return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
@@ -101,18 +99,17 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
-void print_text(const Inventory& inventory, const Selection& selection) {
-  std::cout << fmt::format("{}: {} ({}), {} of {} node{}; ssh_config: {}\n", inventory.origin,
-                           format_name(inventory.format), inventory.nodes.size(),
-                           selection.nodes.size(), selection.total, selection.total == 1 ? "" : "s",
-                           inventory.ssh_config.empty() ? "none" : inventory.ssh_config);
+void print_text(std::ostream& out, const Inventory& inventory, const Selection& selection) {
+  out << fmt::format("{}: {} ({}), {} of {} node{}; ssh_config: {}\n", inventory.origin,
+                     format_name(inventory.format), inventory.nodes.size(), selection.nodes.size(),
+                     selection.total, selection.total == 1 ? "" : "s",
+                     inventory.ssh_config.empty() ? "none" : inventory.ssh_config);
   for (const NodeConfig& node : selection.nodes) {
-    std::cout << '\n' << node.name << '\n';
+    out << '\n' << node.name << '\n';
     auto row = [&](std::string_view key, const std::string& value) {
       auto it = node.origins.find(key);
       std::string from = it == node.origins.end() ? "default" : it->second;
-      std::cout << fmt::format("  {:<16}{:<40} {}\n", key, value.empty() ? "-" : one_line(value),
-                               from);
+      out << fmt::format("  {:<16}{:<40} {}\n", key, value.empty() ? "-" : one_line(value), from);
     };
     auto list = [](const std::vector<std::string>& items) {
       return fmt::format("{}", fmt::join(items, ", "));
@@ -147,41 +144,22 @@ void print_text(const Inventory& inventory, const Selection& selection) {
   }
 }
 
-Result<int> run_show(const ShowArgs& args) {
+Result<int> run_show(const ShowArgs& args, Output& out) {
+  out.set({{"inventory", args.inventory.inventory},
+           {"warnings", nlohmann::ordered_json::array()},
+           {"nodes", nlohmann::ordered_json::array()}});
   Inventory inventory;
-  auto selection = load_selection(args.inventory, &inventory);
-  if (!args.json) {
-    if (!selection) return std::unexpected(selection.error());
-    print_text(inventory, *selection);
-    return 0;
-  }
-  nlohmann::ordered_json document = {
-      {"command", "inventory show"},
-      {"exit_code", 0},
-      {"error", nullptr},
-      {"inventory", args.inventory.inventory},
-      {"format", nullptr},
-      {"ssh_config", nullptr},
-      {"selected", 0},
-      {"total", 0},
-      {"warnings", inventory.warnings},
-      {"nodes", nlohmann::ordered_json::array()},
-  };
-  int code = 0;
-  if (!selection) {
-    code = to_int(selection.error().code);
-    document["exit_code"] = code;
-    document["error"] = {{"message", selection.error().message}};
-    std::cerr << "keyfleet: error: " << selection.error().message << '\n';
-  } else {
-    document["format"] = format_name(inventory.format);
-    document["ssh_config"] = null_if_empty(inventory.ssh_config);
-    document["selected"] = selection->nodes.size();
-    document["total"] = selection->total;
-    for (const NodeConfig& node : selection->nodes) document["nodes"].push_back(to_json(node));
-  }
-  std::cout << document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-  return code;
+  KF_TRY_ASSIGN(Selection selection, load_selection(args.inventory, &inventory));
+  nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
+  for (const NodeConfig& node : selection.nodes) nodes.push_back(to_json(node));
+  out.set({{"format", format_name(inventory.format)},
+           {"ssh_config", null_if_empty(inventory.ssh_config)},
+           {"selected", selection.nodes.size()},
+           {"total", selection.total},
+           {"warnings", inventory.warnings},
+           {"nodes", std::move(nodes)}});
+  print_text(out.text(), inventory, selection);
+  return 0;
 }
 
 }  // namespace
@@ -192,11 +170,9 @@ Action setup_inventory(CLI::App& sub) {
   CLI::App* show = sub.add_subcommand(
       "show", "Print every node with the settings keyfleet resolved for it, and where from");
   add_inventory_options(*show, args->inventory);
-  show->add_flag("--json", args->json,
-                 "Print one JSON document: the selected nodes with every resolved key");
   show->footer(std::string(kExamples) + sub.get_footer());
-  return [args, show]() -> Result<int> {
-    if (show->parsed()) return run_show(*args);
+  return [args, show](Output& out) -> Result<int> {
+    if (show->parsed()) return run_show(*args, out);
     return fail(ExitCode::usage,
                 "'inventory' needs a command: keyfleet inventory show --inventory FILE (see "
                 "'keyfleet inventory --help')");

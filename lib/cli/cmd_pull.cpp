@@ -16,7 +16,6 @@ struct PullArgs {
   std::string node;
   PullOptions options;
   std::string out;
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -47,28 +46,29 @@ Result<const NodeConfig*> find_node(const Inventory& inventory, const std::strin
               inventory.origin);
 }
 
-void print_human(const PulledKeyset& pulled, const boost::filesystem::path& out) {
+void print_human(std::ostream& text, const PulledKeyset& pulled,
+                 const boost::filesystem::path& out) {
   const Manifest& m = pulled.created.manifest;
-  fmt::print(
+  text << fmt::format(
       "Pulled {}:{} as key set generation {} ({} files, digests checked on the node) to "
       "{}\n",
       pulled.node, escape_untrusted(pulled.path), m.generation, m.files.size(), out.string());
   for (const auto& d : m.directories) {
-    fmt::print("  {:<24}{:04o}  directory\n", escape_untrusted(d.name + "/"), d.mode);
+    text << fmt::format("  {:<24}{:04o}  directory\n", escape_untrusted(d.name + "/"), d.mode);
   }
   for (const auto& f : m.files) {
-    fmt::print("  {:<24}{:04o}  {} bytes\n", escape_untrusted(f.name), f.mode, f.size);
+    text << fmt::format("  {:<24}{:04o}  {} bytes\n", escape_untrusted(f.name), f.mode, f.size);
   }
   for (const auto& path : pulled.created.excluded) {
-    fmt::print("  excluded: {}\n", escape_untrusted(path));
+    text << fmt::format("  excluded: {}\n", escape_untrusted(path));
   }
   if (pulled.created.archived_to) {
-    fmt::print("Archived the previous set to {}\n", pulled.created.archived_to->string());
+    text << fmt::format("Archived the previous set to {}\n", pulled.created.archived_to->string());
   }
-  fmt::print("Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n");
+  text << "Next: seal it with 'keyfleet bundle' and install it with 'keyfleet push'.\n";
 }
 
-Result<int> run_pull(PullArgs& args) {
+Result<int> run_pull(PullArgs& args, Output& output) {
   LoadOptions load;
   if (!args.ssh_config.empty()) load.ssh_config = args.ssh_config;
   KF_TRY_ASSIGN(Inventory inventory, load_inventory(args.inventory, load));
@@ -76,18 +76,14 @@ Result<int> run_pull(PullArgs& args) {
   args.options.out = args.out;
   KF_TRY_ASSIGN(PulledKeyset pulled, pull_keyset(*node, args.options));
   auto out = boost::filesystem::absolute(args.out).lexically_normal();
-  if (args.json) {
-    nlohmann::json doc = to_json(pulled.created.manifest);
-    doc["out"] = out.string();
-    doc["node"] = pulled.node;
-    doc["path"] = pulled.path;
-    doc["archived_to"] = pulled.created.archived_to
-                             ? nlohmann::json(pulled.created.archived_to->string())
-                             : nlohmann::json(nullptr);
-    std::cout << doc.dump(2) << '\n';
-  } else {
-    print_human(pulled, out);
-  }
+  output.set({{"node", pulled.node},
+              {"path", pulled.path},
+              {"out", out.string()},
+              {"archived_to", pulled.created.archived_to
+                                  ? nlohmann::ordered_json(pulled.created.archived_to->string())
+                                  : nlohmann::ordered_json(nullptr)},
+              {"manifest", to_json(pulled.created.manifest)}});
+  print_human(output.text(), pulled, out);
   return 0;
 }
 
@@ -119,10 +115,8 @@ Action setup_pull(CLI::App& sub) {
   sub.add_option("--ssh-config", args->ssh_config,
                  "Read Host aliases from FILE (default: ~/.ssh/config when it exists; 'none')")
       ->type_name("FILE");
-  sub.add_flag("--json", args->json,
-               "Print the manifest, the node and KEYDIR as one JSON document");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args]() { return run_pull(*args); };
+  return [args](Output& output) { return run_pull(*args, output); };
 }
 
 }  // namespace kf::cli

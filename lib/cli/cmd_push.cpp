@@ -83,7 +83,7 @@ std::string found(std::size_t, const NodeReport& node) {
   return node.detail;
 }
 
-Result<int> run_push(const PushArgs& args) {
+Result<int> run_push(const PushArgs& args, Output& out) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   audit_note().bundle = args.bundle;
   KF_TRY_ASSIGN(auto file, bundle::check_bundle_file(args.bundle));
@@ -100,8 +100,11 @@ Result<int> run_push(const PushArgs& args) {
     return &*bundle.get();
   };
 
-  ProgressLine progress(args.options.dry_run ? "push --dry-run" : "push");
-  FleetRunOptions run = args.fleet.run_options(progress);
+  FleetReport header{"push", std::nullopt, "", {}};
+  header.inventory_nodes = selection.total;
+  FleetReporter fleet(args.fleet, out, args.options.dry_run ? "push --dry-run" : "push",
+                      std::move(header));
+  FleetRunOptions run = fleet.run_options();
   // The plan and the push share their connections when the whole fleet fits in --parallel.
   SessionPool pool;
   if (ask && selection.nodes.size() <= args.fleet.parallel) {
@@ -110,12 +113,19 @@ Result<int> run_push(const PushArgs& args) {
   if (ask) {
     // The question names the generation and the plan, read from every node first.
     KF_TRY_ASSIGN(const bundle::OpenedBundle* decrypted, opened());
+    fleet.report().generation = decrypted->manifest.generation;
+    fleet.report().bundle_sha256 = decrypted->sha256;
     PushOptions planning = args.options;
     planning.dry_run = true;
     auto planned = push_fleet(selection.nodes, file.bytes, bundle, planning, run);
-    progress.clear();
+    fleet.clear_progress();
+    if (kf::interrupted()) {
+      // Ctrl-C while the plan was read: nothing was changed, and nothing is asked.
+      fleet.report().nodes = std::move(planned);
+      return fleet.finish();
+    }
     FleetReport plan{"push --dry-run", decrypted->manifest.generation, decrypted->sha256, planned};
-    (void)print_fleet_report(std::cerr, plan, {.node_detail = found});
+    std::cerr << render_fleet_report(plan, {.node_detail = found}).text;
     Result<void> confirmed;
     pool.off_the_clock([&] {
       confirmed = confirm_or_refuse(
@@ -132,19 +142,22 @@ Result<int> run_push(const PushArgs& args) {
   run.schedule.rolling = args.rolling;
   run.schedule.batch = args.batch;
   if (args.max_failures_option->count() > 0) run.schedule.max_failures = args.max_failures;
-  auto nodes = push_fleet(selection.nodes, file.bytes, bundle, args.options, run);
-  progress.clear();
+  fleet.report().nodes = push_fleet(selection.nodes, file.bytes, bundle, args.options, run);
   pool.close();
 
-  KF_TRY_ASSIGN(const bundle::OpenedBundle* opened_bundle, opened());
-  FleetReport report{"push", opened_bundle->manifest.generation, opened_bundle->sha256,
-                     std::move(nodes)};
-  report.inventory_nodes = selection.total;
-  note_fleet_report(report);
-  audit_note().keyset = opened_bundle->manifest.keyset;
-  ReportOutput output{.json = args.fleet.json, .interrupted = kf::interrupted()};
+  auto opened_bundle = opened();
+  if (!opened_bundle) {
+    // The nodes were skipped; the document says so beside the bundle's error.
+    fleet.record();
+    return std::unexpected(opened_bundle.error());
+  }
+  fleet.report().generation = (*opened_bundle)->manifest.generation;
+  fleet.report().bundle_sha256 = (*opened_bundle)->sha256;
+  note_fleet_report(fleet.report());
+  audit_note().keyset = (*opened_bundle)->manifest.keyset;
+  ReportOutput output;
   output.node_detail = found;
-  return to_int(print_fleet_report(std::cout, report, output));
+  return fleet.finish(output);
 }
 
 }  // namespace
@@ -180,7 +193,7 @@ Action setup_push(CLI::App& sub) {
                "Read every node and show what push would do (would-install, would-repair, ...), "
                "with host keys, authentication and free space checked; write nothing");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_push(*args); };
+  return [args](Output& out) { return run_push(*args, out); };
 }
 
 }  // namespace kf::cli

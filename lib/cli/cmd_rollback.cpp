@@ -1,11 +1,9 @@
-#include <iostream>
 #include <memory>
 
 #include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "cli/confirm.hpp"
 #include "cli/fleet_options.hpp"
-#include "core/interrupt.hpp"
 #include "fleet/rollback.hpp"
 
 namespace kf::cli {
@@ -40,7 +38,7 @@ constexpr std::string_view kExamples =
     "Exit: 3 a host key or authentication failure; else 4 a node refused or not confirmed (pass\n"
     "--yes without a terminal); else 1 some node failed; else 0.\n\n";
 
-Result<int> run_rollback(const RollbackArgs& args) {
+Result<int> run_rollback(const RollbackArgs& args, Output& out) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   RollbackOptions options;
   if (args.to_option->count() > 0) options.to = args.to;
@@ -50,14 +48,12 @@ Result<int> run_rollback(const RollbackArgs& args) {
                                          options.to ? fmt::format("generation {}", *options.to)
                                                     : std::string("the previous generation")),
                              args.fleet.yes));
-  ProgressLine progress("rollback");
-  FleetReport report{"rollback", options.to, "", {}};
-  report.inventory_nodes = selection.total;
-  report.nodes = rollback_fleet(selection.nodes, options, args.fleet.run_options(progress));
-  progress.clear();
-  note_fleet_report(report);
-  return to_int(print_fleet_report(std::cout, report,
-                                   {.json = args.fleet.json, .interrupted = kf::interrupted()}));
+  FleetReport header{"rollback", options.to, "", {}};
+  header.inventory_nodes = selection.total;
+  FleetReporter fleet(args.fleet, out, "rollback", std::move(header));
+  fleet.report().nodes = rollback_fleet(selection.nodes, options, fleet.run_options());
+  note_fleet_report(fleet.report());
+  return fleet.finish();
 }
 
 }  // namespace
@@ -69,7 +65,7 @@ Action setup_rollback(CLI::App& sub) {
                         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{999999}))
                         ->type_name("GEN");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_rollback(*args); };
+  return [args](Output& out) { return run_rollback(*args, out); };
 }
 
 }  // namespace kf::cli

@@ -1,11 +1,9 @@
 #include <ctime>
-#include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "cli/fleet_options.hpp"
 #include "core/files.hpp"
-#include "core/interrupt.hpp"
 #include "fleet/status.hpp"
 
 namespace kf::cli {
@@ -41,15 +39,18 @@ constexpr std::string_view kExamples =
     "Exit: 0 every node ok; 3 a host key or authentication failure; else 1 any other problem,\n"
     "a certificate expiring within --warn-days included.\n\n";
 
-Result<int> run_status(const StatusArgs& args) {
+Result<int> run_status(const StatusArgs& args, Output& out) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   StatusOptions options;
   options.warn_days = args.warn_days;
   options.now = std::time(nullptr);
 
-  ProgressLine progress("status");
-  FleetStatus status = status_fleet(selection.nodes, options, args.fleet.run_options(progress));
-  progress.clear();
+  FleetReport header{"status", std::nullopt, "", {}};
+  header.inventory_nodes = selection.total;
+  FleetReporter fleet(args.fleet, out, "status", std::move(header));
+  out.set({{"warn_days", args.warn_days}});
+  FleetStatus status = status_fleet(selection.nodes, options, fleet.run_options());
+  fleet.report().nodes = status.nodes;
 
   if (!args.prometheus.empty()) {
     std::string text = prometheus_text(status, options.now);
@@ -57,23 +58,17 @@ Result<int> run_status(const StatusArgs& args) {
         args.prometheus, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
         0644);
     if (!written) {
+      fleet.record();
       return std::unexpected(with_context(written.error(), "--prometheus"));
     }
   }
 
-  FleetReport report{"status", std::nullopt, "", status.nodes};
-  report.inventory_nodes = selection.total;
-  if (args.fleet.json) {
-    nlohmann::ordered_json doc = to_json(report);
-    doc["warn_days"] = args.warn_days;
-    for (std::size_t i = 0; i < status.keys.size(); ++i) {
-      if (status.keys[i]) doc["nodes"][i].update(status_json(*status.keys[i]));
-    }
-    std::cout << doc.dump(2) << '\n';
-  } else {
-    std::cout << format_status_table(status, args.warn_days);
-  }
-  return to_int(fleet_exit_code(status.nodes, kf::interrupted()));
+  ReportOutput output;
+  output.node_json = [&](std::size_t i, const NodeReport&) {
+    return i < status.keys.size() && status.keys[i] ? status_json(*status.keys[i])
+                                                    : nlohmann::ordered_json(nullptr);
+  };
+  return fleet.finish(output, format_status_table(status, args.warn_days));
 }
 
 }  // namespace
@@ -90,7 +85,7 @@ Action setup_status(CLI::App& sub) {
                  "Also write the metrics as a node_exporter textfile, atomically (0644)")
       ->type_name("FILE");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_status(*args); };
+  return [args](Output& out) { return run_status(*args, out); };
 }
 
 }  // namespace kf::cli

@@ -22,7 +22,6 @@ struct UnpackArgs {
   bool allow_downgrade = false;
   bool replace_keyset = false;
   std::string owner;
-  bool json = false;
 };
 
 constexpr std::string_view kExamples =
@@ -48,65 +47,61 @@ constexpr std::string_view kExamples =
     "--owner chowns the new generation; DEST and DEST/generations, when unpack creates them, get\n"
     "the owner's group and mode 0710 so the owner can reach DEST/current/.\n\n";
 
-void print_human(const keydir::InstallReport& r) {
+void print_human(std::ostream& out, const keydir::InstallReport& r) {
   std::string headline = r.action == "unchanged"     ? "Unchanged: generation {} in {}"
                          : r.action == "repaired"    ? "Repaired generation {} in {}"
                          : r.action == "reactivated" ? "Reactivated generation {} in {}"
                                                      : "Installed generation {} into {}";
-  std::cout << fmt::format(fmt::runtime(headline), r.generation, r.dest.string())
-            << (r.reused && r.action == "installed" ? " (its complete directory was already there)"
-                                                    : "")
-            << '\n';
-  if (!r.detail.empty())
-    std::cout << fmt::format("  found     {}\n", escape_untrusted(r.detail, 400));
-  std::cout << fmt::format("  current   -> {}\n", keydir::KeyDir::link_target(r.generation))
-            << fmt::format("  previous  {}\n", r.previous ? generation_name(*r.previous) : "none");
+  out << fmt::format(fmt::runtime(headline), r.generation, r.dest.string())
+      << (r.reused && r.action == "installed" ? " (its complete directory was already there)" : "")
+      << '\n';
+  if (!r.detail.empty()) out << fmt::format("  found     {}\n", escape_untrusted(r.detail, 400));
+  out << fmt::format("  current   -> {}\n", keydir::KeyDir::link_target(r.generation))
+      << fmt::format("  previous  {}\n", r.previous ? generation_name(*r.previous) : "none");
   std::string files;
   for (const auto& f : r.files) files += (files.empty() ? "" : ", ") + f;
-  std::cout << fmt::format("  files     {}\n", files);
+  out << fmt::format("  files     {}\n", files);
   if (!r.pruned.empty()) {
     std::string pruned;
     for (auto g : r.pruned) pruned += (pruned.empty() ? "" : ", ") + generation_name(g);
-    std::cout << fmt::format("  pruned    {}\n", pruned);
+    out << fmt::format("  pruned    {}\n", pruned);
   }
   if (!r.removed_foreign.empty()) {
     std::string removed;
     for (auto g : r.removed_foreign) removed += (removed.empty() ? "" : ", ") + generation_name(g);
-    std::cout << fmt::format("  removed   {} (the other key set's)\n", removed);
+    out << fmt::format("  removed   {} (the other key set's)\n", removed);
   }
 }
 
-Result<int> run_unpack(const UnpackArgs& args) {
+Result<int> run_unpack(const UnpackArgs& args, Output& out) {
   keydir::LocalInstallOptions options;
   options.keep = args.keep;
   options.allow_downgrade = args.allow_downgrade;
   options.replace_keyset = args.replace_keyset;
-  if (!args.owner.empty()) options.owner = KF_TRY(keydir::parse_owner(args.owner));
+  if (!args.owner.empty()) {
+    KF_TRY_ASSIGN(options.owner, keydir::parse_owner(args.owner));
+  }
   audit_note().bundle = args.file;
-  auto file = KF_TRY(bundle::open_bundle_file(args.file, args.key.source()));
+  KF_TRY_ASSIGN(auto file, bundle::open_bundle_file(args.file, args.key.source()));
   audit_note().bundle_sha256 = file.bundle.sha256;
   audit_note().keyset = file.bundle.manifest.keyset;
   audit_note().generation = file.bundle.manifest.generation;
-  auto report = KF_TRY(keydir::install_bundle(file.bundle, args.dest, options));
+  KF_TRY_ASSIGN(auto report, keydir::install_bundle(file.bundle, args.dest, options));
 
   for (const auto& w : report.warnings) std::cerr << "keyfleet: warning: " << w << '\n';
-  if (args.json) {
-    std::cout << nlohmann::json{{"dest", report.dest.string()},
-                                {"action", report.action},
-                                {"detail", report.detail},
-                                {"generation", report.generation},
-                                {"previous", report.previous ? nlohmann::json(*report.previous)
-                                                             : nlohmann::json(nullptr)},
-                                {"files", report.files},
-                                {"pruned", report.pruned},
-                                {"removed_foreign", report.removed_foreign},
-                                {"reused", report.reused},
-                                {"warnings", report.warnings}}
-                     .dump(2)
-              << '\n';
-  } else {
-    print_human(report);
-  }
+  out.set({{"dest", report.dest.string()},
+           {"action", report.action},
+           {"detail", report.detail.empty() ? nlohmann::ordered_json(nullptr)
+                                            : nlohmann::ordered_json(report.detail)},
+           {"generation", report.generation},
+           {"previous", report.previous ? nlohmann::ordered_json(*report.previous)
+                                        : nlohmann::ordered_json(nullptr)},
+           {"files", report.files},
+           {"pruned", report.pruned},
+           {"removed_foreign", report.removed_foreign},
+           {"reused", report.reused},
+           {"warnings", report.warnings}});
+  print_human(out.text(), report);
   return 0;
 }
 
@@ -130,10 +125,8 @@ Action setup_unpack(CLI::App& sub) {
                "Install over another key set and remove its generations");
   sub.add_option("--owner", args->owner, "chown the installed files to USER:GROUP")
       ->type_name("USER:GROUP");
-  sub.add_flag("--json", args->json,
-               "Print one JSON document: dest, action, generation, previous, files, pruned");
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_unpack(*args); };
+  return [args](Output& out) { return run_unpack(*args, out); };
 }
 
 }  // namespace kf::cli

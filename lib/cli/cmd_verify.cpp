@@ -1,5 +1,4 @@
 #include <ctime>
-#include <iostream>
 #include <memory>
 
 #include "bundle/bundle_file.hpp"
@@ -7,7 +6,6 @@
 #include "cli/commands.hpp"
 #include "cli/fleet_options.hpp"
 #include "core/files.hpp"
-#include "core/interrupt.hpp"
 #include "fleet/verify.hpp"
 #include "fleet/verify_served.hpp"
 
@@ -61,7 +59,7 @@ Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& ar
   return std::move(file.bundle);
 }
 
-Result<int> run_verify(const VerifyArgs& args) {
+Result<int> run_verify(const VerifyArgs& args, Output& out) {
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   std::optional<Manifest> expected;
   std::optional<bundle::OpenedBundle> opened_bundle;  // for --served: its client certificate
@@ -85,22 +83,22 @@ Result<int> run_verify(const VerifyArgs& args) {
     }
   }
 
-  ProgressLine progress("verify");
+  FleetReport header{
+      "verify", expected ? std::optional(expected->generation) : std::nullopt, bundle_sha256, {}};
+  header.inventory_nodes = selection.total;
+  FleetReporter fleet(args.fleet, out, "verify", std::move(header));
   FleetVerification verified;
   if (args.served) {
     ServedVerifyOptions served;
     served.bundle = opened_bundle ? &*opened_bundle : nullptr;
     served.now = std::time(nullptr);
-    verified =
-        verify_fleet_served(selection.nodes, expected, served, args.fleet.run_options(progress));
+    verified = verify_fleet_served(selection.nodes, expected, served, fleet.run_options());
   } else {
-    verified = verify_fleet(selection.nodes, expected, args.fleet.run_options(progress));
+    verified = verify_fleet(selection.nodes, expected, fleet.run_options());
   }
-  progress.clear();
-  FleetReport report{"verify", verified.generation, bundle_sha256, std::move(verified.nodes)};
-  report.inventory_nodes = selection.total;
-  return to_int(print_fleet_report(std::cout, report,
-                                   {.json = args.fleet.json, .interrupted = kf::interrupted()}));
+  fleet.report().generation = verified.generation;
+  fleet.report().nodes = std::move(verified.nodes);
+  return fleet.finish();
 }
 
 }  // namespace
@@ -125,7 +123,7 @@ Action setup_verify(CLI::App& sub) {
   args->key.passphrase.fd_option->needs(bundle);
   args->key.identity_option->needs(bundle);
   sub.footer(std::string(kExamples) + sub.get_footer());
-  return [args] { return run_verify(*args); };
+  return [args](Output& out) { return run_verify(*args, out); };
 }
 
 }  // namespace kf::cli

@@ -5,6 +5,8 @@
 #include <iostream>
 #include <string>
 
+#include "core/interrupt.hpp"
+
 namespace kf::cli {
 
 Result<void> confirm_or_refuse(std::string_view command, std::string_view question, bool yes) {
@@ -17,6 +19,11 @@ Result<void> confirm_or_refuse(std::string_view command, std::string_view questi
   std::cerr << question << " [y/N] " << std::flush;
   std::string answer;
   std::getline(std::cin, answer);
+  if (interrupted()) {
+    std::cerr << '\n';  // the question's line was left open
+    return fail(ExitCode::interrupted, "{}: interrupted at the question; nothing was done",
+                command);
+  }
   if (answer == "y" || answer == "Y" || answer == "yes" || answer == "YES") return {};
   return fail(ExitCode::refused, "{}: not confirmed; nothing was done", command);
 }

@@ -86,7 +86,11 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
                           const keydir::KeyDir& dir, std::uint64_t generation,
                           std::optional<std::uint64_t> previous, const AfterSwitch& policy) {
   auto hooks = run_post_and_check(remote, node, generation);
-  if (hooks && policy.after_check) hooks = policy.after_check(generation);
+  if (hooks && policy.after_check) {
+    if (auto probed = policy.after_check(generation); !probed) {
+      hooks = std::unexpected(HookFailure{std::move(probed.error())});
+    }
+  }
   if (hooks) {
     if (auto cleared = keydir::clear_pending(remote, dir, "check"); !cleared) {
       return NodeOutcome::from_error(cleared.error(), generation);

@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <map>
-#include <ostream>
 #include <set>
 
 #include <fmt/format.h>
@@ -62,6 +61,26 @@ std::string format_ranges(const std::vector<std::uint64_t>& numbers, std::size_t
   return out;
 }
 
+// "push: interrupted (Ctrl-C): 3 not started (skipped); the running nodes were waited for".
+std::string interrupted_line(const FleetReport& report) {
+  auto count = [&](auto pred) {
+    return std::count_if(report.nodes.begin(), report.nodes.end(), pred);
+  };
+  auto skipped = count([](const NodeReport& n) { return n.status == NodeStatus::skipped; });
+  auto abandoned = count([](const NodeReport& n) {
+    return n.status == NodeStatus::failed && n.step == kAbandonedStep;
+  });
+  std::string out =
+      fmt::format("{}: interrupted (Ctrl-C): {} not started (skipped); ", report.command, skipped);
+  if (abandoned > 0) {
+    out +=
+        fmt::format("{} abandoned while running, state unknown: run keyfleet verify\n", abandoned);
+  } else {
+    out += "the running nodes were waited for\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::pair<NodeStatus, std::size_t>> tally(const std::vector<NodeReport>& nodes) {
@@ -93,8 +112,10 @@ ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted)
 
 nlohmann::ordered_json to_json(const FleetReport& report) {
   nlohmann::ordered_json summary = nlohmann::ordered_json::object();
+  for (NodeStatus status : all_node_statuses()) summary[std::string(to_string(status))] = 0;
   for (const auto& [status, count] : tally(report.nodes))
     summary[std::string(to_string(status))] = count;
+  summary["total"] = report.nodes.size();
   nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
   for (const NodeReport& n : report.nodes) {
     nodes.push_back({
@@ -105,10 +126,11 @@ nlohmann::ordered_json to_json(const FleetReport& report) {
         {"error", null_if_empty(n.error)},
         {"generation", null_if_unset(n.generation)},
         {"seconds", std::round(n.seconds * 1000) / 1000},
+        {"detail", null_if_empty(n.detail)},
     });
   }
   return {
-      {"command", report.command},
+      {"interrupted", report.interrupted},
       {"generation", null_if_unset(report.generation)},
       {"bundle_sha256", null_if_empty(report.bundle_sha256)},
       {"summary", std::move(summary)},
@@ -213,40 +235,31 @@ std::string format_summary(const FleetReport& report) {
   out += fmt::format("{}: {} node{}{}{}{}\n", report.command, report.nodes.size(),
                      report.nodes.size() == 1 ? "" : "s", selected, counts.empty() ? "" : ": ",
                      counts);
+  if (report.interrupted) out += interrupted_line(report);
   return out;
 }
 
-ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,
-                            const ReportOutput& output) {
-  if (output.json) {
-    nlohmann::ordered_json doc = to_json(report);
-    if (output.node_detail) {
-      for (std::size_t i = 0; i < report.nodes.size(); ++i) {
-        std::string detail = output.node_detail(i, report.nodes[i]);
-        if (!detail.empty()) doc["nodes"][i]["detail"] = detail;
-      }
+RenderedReport render_fleet_report(const FleetReport& report, const ReportOutput& output) {
+  RenderedReport rendered{to_json(report), {}, fleet_exit_code(report.nodes, report.interrupted)};
+  if (output.node_detail) {
+    for (std::size_t i = 0; i < report.nodes.size(); ++i) {
+      std::string detail = output.node_detail(i, report.nodes[i]);
+      if (detail.empty()) continue;
+      rendered.fields["nodes"][i]["detail"] = detail;
+      rendered.text += fmt::format("{}: {}\n", report.nodes[i].name, detail);
     }
-    if (output.node_json) {
-      for (std::size_t i = 0; i < report.nodes.size(); ++i) {
-        nlohmann::ordered_json fields = output.node_json(i, report.nodes[i]);
-        if (!fields.is_object()) continue;
-        for (auto& [key, value] : fields.items()) doc["nodes"][i][key] = std::move(value);
-      }
-    }
-    if (!output.local_json.is_null()) doc["local"] = output.local_json;
-    out << doc.dump(2) << '\n';
-  } else {
-    if (output.node_detail) {
-      for (std::size_t i = 0; i < report.nodes.size(); ++i) {
-        std::string detail = output.node_detail(i, report.nodes[i]);
-        if (!detail.empty()) out << fmt::format("{}: {}\n", report.nodes[i].name, detail);
-      }
-    }
-    out << output.local_note << format_summary(report);
   }
-  ExitCode code = fleet_exit_code(report.nodes, output.interrupted);
-  if (code == ExitCode::ok && output.local_failed) code = ExitCode::failure;
-  return code;
+  if (output.node_json) {
+    for (std::size_t i = 0; i < report.nodes.size(); ++i) {
+      nlohmann::ordered_json fields = output.node_json(i, report.nodes[i]);
+      if (!fields.is_object()) continue;
+      for (auto& [key, value] : fields.items()) rendered.fields["nodes"][i][key] = std::move(value);
+    }
+  }
+  if (!output.local_json.is_null()) rendered.fields["local"] = output.local_json;
+  rendered.text += output.local_note + format_summary(report);
+  if (rendered.code == ExitCode::ok && output.local_failed) rendered.code = ExitCode::failure;
+  return rendered;
 }
 
 ProgressLine::ProgressLine(std::string label)

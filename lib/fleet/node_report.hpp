@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <iosfwd>
 #include <optional>
 #include <string>
 #include <utility>
@@ -43,13 +42,14 @@ struct NodeReport {
   std::string detail = {};  // NodeOutcome::detail
 };
 
-// The whole account: the --json document and the human summary.
+// The whole account: the --json document's fields and the human summary.
 struct FleetReport {
   std::string command;                      // "push", "verify", ...
   std::optional<std::uint64_t> generation;  // the bundle's or manifest's, if any
   std::string bundle_sha256;                // empty: none
   std::vector<NodeReport> nodes;            // inventory order
   std::size_t inventory_nodes = 0;          // how many the inventory has (--limit/--exclude)
+  bool interrupted = false;                 // Ctrl-C: exit 130 whatever the nodes say
 };
 
 // How many nodes ended in each status, in the order statuses are declared.
@@ -62,25 +62,26 @@ bool all_succeeded(const std::vector<NodeReport>& nodes);
 // lock held), else 1 if any node failed, else 0.
 ExitCode fleet_exit_code(const std::vector<NodeReport>& nodes, bool interrupted);
 
-// {"command", "generation", "bundle_sha256", "summary": {status: count}, "nodes": [{"name",
-// "host", "status", "step", "error", "generation", "seconds"}]}, keys in that order; absent
-// values (no step, no error, unknown generation) are null.
+// The fields a fleet command adds to its --json document (docs/json.md), keys in this order:
+// {"interrupted", "generation", "bundle_sha256", "summary": {every status of all_node_statuses():
+// count, zeros included, "total"}, "nodes": [{"name", "host", "status", "step", "error",
+// "generation", "seconds", "detail"}]}; absent values (no step, no error, unknown generation, no
+// detail) are null. A FleetReport{} gives the fields of a command that stopped before its nodes.
 nlohmann::ordered_json to_json(const FleetReport& report);
 
 // For people: successes as folded name lists ("ok (98): node[1-40,43-100]"), then every other
-// node on its own line with its step and error, then the tally.
+// node on its own line with its step and error, then the tally, then after Ctrl-C a line that
+// says so.
 std::string format_summary(const FleetReport& report);
 
 // How a fleet command prints its report; what differs between commands is a field here.
 struct ReportOutput {
-  bool json = false;
-  bool interrupted = false;  // Ctrl-C was pressed: exit 130 whatever the nodes say
   // The command's own local step (cleanup's wipe of --bundle) failed: exit 1 even when every
   // node succeeded.
   bool local_failed = false;
   // Before the summary, "<name>: <detail>" for each node, in inventory order, whose detail is
-  // not empty (cleanup says what it removed); in --json, that node's "detail" member.
-  // `index` is the node's position.
+  // not empty (cleanup says what it removed); in --json, that node's "detail" (instead of
+  // NodeReport::detail). `index` is the node's position.
   std::function<std::string(std::size_t index, const NodeReport& node)> node_detail = {};
   // --json only: members added to that node's entry (cleanup's receipt), when an object.
   std::function<nlohmann::ordered_json(std::size_t index, const NodeReport& node)> node_json = {};
@@ -90,12 +91,13 @@ struct ReportOutput {
   nlohmann::ordered_json local_json = nullptr;
 };
 
-// Prints `report` on `out` -- the --json document (to_json with the details and local step added,
-// nothing else) or the node details,
-// local note and format_summary -- and returns the command's exit code: 130 when interrupted,
-// 0 when every node succeeded and no local step failed, else 1.
-ExitCode print_fleet_report(std::ostream& out, const FleetReport& report,
-                            const ReportOutput& output);
+// A fleet command's report both ways, for the command to print one of them.
+struct RenderedReport {
+  nlohmann::ordered_json fields;  // to_json with the node details and the "local" step added
+  std::string text;               // the node details, the local note, then format_summary
+  ExitCode code;                  // fleet_exit_code, or 1 when it is 0 and the local step failed
+};
+RenderedReport render_fleet_report(const FleetReport& report, const ReportOutput& output);
 
 // "node[1-3,7],web01": names that differ only in a trailing number, folded into ranges.
 std::string fold_names(const std::vector<std::string>& names);

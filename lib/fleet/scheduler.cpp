@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -41,6 +42,8 @@ class Dispatch {
         options_(options),
         task_(task),
         reports_(nodes.size()),
+        started_(nodes.size()),
+        running_nodes_(nodes.size(), false),
         batch_(std::max<std::size_t>(options.batch, 1)),
         limit_(options.rolling ? std::min(batch_, nodes.size()) : nodes.size()),
         max_failures_(options.max_failures ? options.max_failures
@@ -97,11 +100,14 @@ class Dispatch {
       }
       std::size_t index = next_++;
       ++running_;
+      running_nodes_[index] = true;
+      started_[index] = Clock::now();
       lock.unlock();
       NodeReport report = run_one(nodes_[index]);
       lock.lock();
       bool failed = !is_success(report.status);
       reports_[index] = std::move(report);
+      running_nodes_[index] = false;
       --running_;
       ++done_;
       if (failed) ++failed_;
@@ -138,12 +144,35 @@ class Dispatch {
 
   // The calling thread: progress reports, and Ctrl-C noticed even while every worker waits.
   void watch() {
+    std::optional<SecondInterruptHandled> handled;
+    if (options_.on_abandon) handled.emplace();
     std::unique_lock lock(mutex_);
+    bool noticed = false;
+    bool abandoned = false;
     while (!(closed() && running_ == 0)) {
-      changed_.wait_for(lock, std::chrono::milliseconds(250));
+      // After a first Ctrl-C, a second one is answered at once.
+      changed_.wait_for(lock, std::chrono::milliseconds(noticed ? 50 : 250));
       if (!closed() && interrupted()) {
         may_start();
         changed_.notify_all();
+      }
+      if (!noticed && interrupted()) {
+        noticed = true;
+        if (running_ > 0 && options_.on_interrupt) {
+          std::vector<std::string> running = running_names();
+          std::size_t not_started = nodes_.size() - next_;
+          lock.unlock();
+          options_.on_interrupt(running, not_started);
+          lock.lock();
+        }
+      }
+      if (noticed && !abandoned && running_ > 0 && options_.on_abandon &&
+          options_.interrupted_again && options_.interrupted_again()) {
+        abandoned = true;
+        std::vector<NodeReport> so_far = reports_so_far();
+        lock.unlock();
+        options_.on_abandon(std::move(so_far));
+        lock.lock();
       }
       if (options_.on_progress) {
         FleetProgress progress = snapshot();
@@ -164,17 +193,50 @@ class Dispatch {
     if (options_.on_progress) options_.on_progress(snapshot());
   }
 
-  void mark_skipped() {
-    for (std::size_t i = next_; i < nodes_.size(); ++i) {
-      reports_[i] =
-          NodeReport{nodes_[i].name, nodes_[i].host, NodeStatus::skipped, {}, stop_reason_, {}, 0};
+  std::vector<std::string> running_names() const {
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (running_nodes_[i]) names.push_back(nodes_[i].name);
     }
+    return names;
+  }
+
+  // Under the lock: the reports as they stand, the running nodes abandoned.
+  std::vector<NodeReport> reports_so_far() const {
+    std::vector<NodeReport> out = reports_;
+    auto now = Clock::now();
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (running_nodes_[i]) {
+        out[i] = NodeReport{nodes_[i].name,
+                            nodes_[i].host,
+                            NodeStatus::failed,
+                            std::string(kAbandonedStep),
+                            fmt::format("{}: abandoned while running at a second Ctrl-C: its state "
+                                        "is unknown (run keyfleet verify)",
+                                        nodes_[i].name),
+                            {},
+                            std::chrono::duration<double>(now - started_[i]).count()};
+      } else if (i >= next_) {
+        out[i] = skipped(i);
+      }
+    }
+    return out;
+  }
+
+  NodeReport skipped(std::size_t i) const {
+    return NodeReport{nodes_[i].name, nodes_[i].host, NodeStatus::skipped, {}, stop_reason_, {}, 0};
+  }
+
+  void mark_skipped() {
+    for (std::size_t i = next_; i < nodes_.size(); ++i) reports_[i] = skipped(i);
   }
 
   std::span<const NodeConfig> nodes_;
   const ScheduleOptions& options_;
   const NodeTask& task_;
   std::vector<NodeReport> reports_;
+  std::vector<Clock::time_point> started_;
+  std::vector<bool> running_nodes_;
   const std::size_t batch_;
 
   std::mutex mutex_;

@@ -5,6 +5,8 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/interrupt.hpp"
@@ -33,7 +35,23 @@ struct ScheduleOptions {
   std::function<void(const FleetProgress&)> on_progress;
   // Polled before each node starts; tests put a fake here.
   std::function<bool()> interrupted = kf::interrupted;
+  // Polled while nodes run, after a first interrupt: a second Ctrl-C.
+  std::function<bool()> interrupted_again = [] { return kf::interrupt_count() >= 2; };
+  // Called on the calling thread once, when the first interrupt is noticed, with the names of the
+  // nodes still running (inventory order; the scheduler waits for them) and how many will not be
+  // started (they are reported `skipped`).
+  std::function<void(const std::vector<std::string>& running, std::size_t not_started)>
+      on_interrupt;
+  // Called on the calling thread at a second interrupt, with the reports so far: the running
+  // nodes `failed` at step "interrupted" (their state unknown), the nodes never started `skipped`.
+  // It is meant to print them and end the process (exit 130), as the running nodes cannot be
+  // waited for; should it return, the scheduler goes on waiting for them. Unset: the second
+  // interrupt ends the process by its signal (core/interrupt.hpp).
+  std::function<void(std::vector<NodeReport> so_far)> on_abandon;
 };
+
+// The step of a node still running at a second Ctrl-C (status failed): its state is unknown.
+inline constexpr std::string_view kAbandonedStep = "interrupted";
 
 // The work on one node; runs on a worker thread, one node per call. It should poll
 // kf::interrupted() only where it can stop cleanly: the scheduler lets running nodes finish.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,7 +25,8 @@ std::string keyfleet_bin() {
   return KEYFLEET_BIN;
 }
 
-RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
+Spawned::Spawned(const std::vector<std::string>& argv, const RunOptions& options)
+    : input_(options.input) {
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe failed");
@@ -57,26 +59,46 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   for (auto& a : args) argp.push_back(a.data());
   argp.push_back(nullptr);
 
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+  int rc = posix_spawnp(&pid_, argp[0], &actions, nullptr, argp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
   close(out[1]);
   close(err[1]);
-  RunResult result;
   if (rc != 0) {
     close(in[1]);
     close(out[0]);
     close(err[0]);
-    result.err = std::string("spawn failed: ") + strerror(rc);
+    pid_ = -1;
+    spawn_error_ = std::string("spawn failed: ") + strerror(rc);
+    return;
+  }
+  in_ = in[1];
+  out_ = out[0];
+  err_ = err[0];
+}
+
+Spawned::~Spawned() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  finish();
+}
+
+void Spawned::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+RunResult Spawned::finish() {
+  RunResult result;
+  if (pid_ <= 0) {
+    result.err = spawn_error_;
     return result;
   }
   std::size_t written = 0;
-  if (options.input.empty()) {
-    close(in[1]);
-    in[1] = -1;
+  if (input_.empty()) {
+    close(in_);
+    in_ = -1;
   } else {
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    fcntl(in_, F_SETFL, O_NONBLOCK);
   }
   bool out_open = true, err_open = true;
   char buf[65536];
@@ -85,15 +107,15 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     int n = 0;
     int out_i = -1, err_i = -1, in_i = -1;
     if (out_open) {
-      fds[n] = {out[0], POLLIN, 0};
+      fds[n] = {out_, POLLIN, 0};
       out_i = n++;
     }
     if (err_open) {
-      fds[n] = {err[0], POLLIN, 0};
+      fds[n] = {err_, POLLIN, 0};
       err_i = n++;
     }
-    if (in[1] >= 0) {
-      fds[n] = {in[1], POLLOUT, 0};
+    if (in_ >= 0) {
+      fds[n] = {in_, POLLOUT, 0};
       in_i = n++;
     }
     if (poll(fds, static_cast<nfds_t>(n), -1) < 0) {
@@ -101,34 +123,35 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
       break;
     }
     if (in_i >= 0 && fds[in_i].revents) {
-      ssize_t w = write(in[1], options.input.data() + written, options.input.size() - written);
+      ssize_t w = write(in_, input_.data() + written, input_.size() - written);
       if (w > 0) written += static_cast<std::size_t>(w);
-      if (w < 0 || written == options.input.size()) {
-        close(in[1]);
-        in[1] = -1;
+      if (w < 0 || written == input_.size()) {
+        close(in_);
+        in_ = -1;
       }
     }
     if (out_i >= 0 && fds[out_i].revents) {
-      ssize_t r = read(out[0], buf, sizeof buf);
+      ssize_t r = read(out_, buf, sizeof buf);
       if (r <= 0)
         out_open = false;
       else
         result.out.append(buf, static_cast<std::size_t>(r));
     }
     if (err_i >= 0 && fds[err_i].revents) {
-      ssize_t r = read(err[0], buf, sizeof buf);
+      ssize_t r = read(err_, buf, sizeof buf);
       if (r <= 0)
         err_open = false;
       else
         result.err.append(buf, static_cast<std::size_t>(r));
     }
   }
-  if (in[1] >= 0) close(in[1]);
-  close(out[0]);
-  close(err[0]);
+  if (in_ >= 0) close(in_);
+  close(out_);
+  close(err_);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  pid_ = -1;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }
@@ -146,6 +169,21 @@ const std::string& test_audit_log() {
 }
 
 }  // namespace
+
+RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
+  return Spawned(argv, options).finish();
+}
+
+std::string json_schema_errors(const std::string& output) {
+  fs::path schema = fs::path(source_dir()) / "docs" / "keyfleet-output.schema.json";
+  fs::path script = fs::path(source_dir()) / "tests" / "support" / "validate_json.py";
+  // Debian's python3, where scripts/deps.sh installs python3-jsonschema.
+  RunOptions options;
+  options.input = output;
+  RunResult r = run({"/usr/bin/python3", script.string(), schema.string()}, options);
+  if (r.exit_code == 0) return "";
+  return r.err.empty() ? "validate_json.py exited " + std::to_string(r.exit_code) : r.err;
+}
 
 RunResult keyfleet(const std::vector<std::string>& args, const RunOptions& options) {
   std::vector<std::string> argv{keyfleet_bin()};

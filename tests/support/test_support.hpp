@@ -28,6 +28,32 @@ struct RunOptions {
 // Runs argv[0] (looked up in PATH) without a shell and collects its output.
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
+// A process started as run() starts it, for tests that act while it runs (signal it). finish()
+// collects its output until it exits; the destructor SIGKILLs and reaps one not finished.
+class Spawned {
+ public:
+  explicit Spawned(const std::vector<std::string>& argv, const RunOptions& options = {});
+  Spawned(const Spawned&) = delete;
+  Spawned& operator=(const Spawned&) = delete;
+  ~Spawned();
+  void signal(int sig);
+  RunResult finish();
+
+ private:
+  std::string input_;
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  int err_ = -1;
+  std::string spawn_error_;
+};
+
+// What is wrong with `output`, a command's whole standard output under --json, against
+// docs/keyfleet-output.schema.json and the rules the schema cannot say (tests/support/
+// validate_json.py, under Debian's python3 with python3-jsonschema); "" when it is exactly one
+// valid document.
+std::string json_schema_errors(const std::string& output);
+
 // Runs the keyfleet binary under test with `args`.
 RunResult keyfleet(const std::vector<std::string>& args, const RunOptions& options = {});
 

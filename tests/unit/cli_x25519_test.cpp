@@ -188,7 +188,7 @@ TEST(CliKeygen, WritesA0600IdentityOnceAndPrintsItsRecipient) {
   auto error = nlohmann::json::parse(refused.out);
   EXPECT_EQ(error["exit_code"], 4);
   EXPECT_TRUE(error["recipient"].is_null());
-  EXPECT_NE(error["error"].get<std::string>().find("already exists"), std::string::npos);
+  EXPECT_NE(error["error"]["message"].get<std::string>().find("already exists"), std::string::npos);
 }
 
 }  // namespace

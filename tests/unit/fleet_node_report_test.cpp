@@ -73,19 +73,31 @@ TEST(FleetNodeReport, JsonDocumentHasTheDocumentedShape) {
   auto j = to_json(sample());
   std::vector<std::string> keys;
   for (const auto& [key, value] : j.items()) keys.push_back(key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"command", "generation", "bundle_sha256", "summary",
+  EXPECT_EQ(keys, (std::vector<std::string>{"interrupted", "generation", "bundle_sha256", "summary",
                                             "nodes"}));
-  EXPECT_EQ(j["command"], "push");
+  EXPECT_EQ(j["interrupted"], false);
   EXPECT_EQ(j["generation"], 7);
   EXPECT_EQ(j["bundle_sha256"], "ab12");
-  EXPECT_EQ(j["summary"], nlohmann::ordered_json::parse(
-                              R"({"ok":2,"unchanged":1,"unreachable":1,"hostkey":1,"skipped":2})"));
+  // Every status in declaration order, zeros included, then the total.
+  std::vector<std::string> summary_keys;
+  for (const auto& [key, value] : j["summary"].items()) summary_keys.push_back(key);
+  std::vector<std::string> expected_keys;
+  for (NodeStatus status : all_node_statuses()) expected_keys.emplace_back(to_string(status));
+  expected_keys.emplace_back("total");
+  EXPECT_EQ(summary_keys, expected_keys);
+  EXPECT_EQ(j["summary"]["ok"], 2);
+  EXPECT_EQ(j["summary"]["unchanged"], 1);
+  EXPECT_EQ(j["summary"]["unreachable"], 1);
+  EXPECT_EQ(j["summary"]["hostkey"], 1);
+  EXPECT_EQ(j["summary"]["skipped"], 2);
+  EXPECT_EQ(j["summary"]["failed"], 0);
+  EXPECT_EQ(j["summary"]["total"], 7);
   ASSERT_EQ(j["nodes"].size(), 7u);
   const auto& first = j["nodes"][0];
   std::vector<std::string> node_keys;
   for (const auto& [key, value] : first.items()) node_keys.push_back(key);
   EXPECT_EQ(node_keys, (std::vector<std::string>{"name", "host", "status", "step", "error",
-                                                 "generation", "seconds"}));
+                                                 "generation", "seconds", "detail"}));
   EXPECT_EQ(first["name"], "node1");
   EXPECT_EQ(first["host"], "host-node1");
   EXPECT_EQ(first["status"], "ok");
@@ -98,6 +110,7 @@ TEST(FleetNodeReport, JsonDocumentHasTheDocumentedShape) {
   EXPECT_EQ(failed["error"], "node2: host key of [h]:22 does not match");
   EXPECT_TRUE(failed["generation"].is_null());
   EXPECT_TRUE(j["nodes"][5]["step"].is_null());
+  EXPECT_TRUE(j["nodes"][5]["detail"].is_null());
 }
 
 TEST(FleetNodeReport, JsonWithoutBundleOrGenerationUsesNull) {
@@ -107,8 +120,10 @@ TEST(FleetNodeReport, JsonWithoutBundleOrGenerationUsesNull) {
   EXPECT_TRUE(j["generation"].is_null());
   EXPECT_TRUE(j["bundle_sha256"].is_null());
   EXPECT_TRUE(j["summary"].is_object());
-  EXPECT_TRUE(j["summary"].empty());
+  EXPECT_EQ(j["summary"].size(), all_node_statuses().size() + 1);
+  for (const auto& [key, value] : j["summary"].items()) EXPECT_EQ(value, 0) << key;
   EXPECT_TRUE(j["nodes"].is_array());
+  EXPECT_TRUE(j["nodes"].empty());
 }
 
 TEST(FleetNodeReport, SummaryGroupsNodesByOutcome) {
@@ -142,36 +157,50 @@ TEST(FleetNodeReport, FoldNamesMakesRanges) {
   EXPECT_EQ(fold_names({"n12345678901234567890"}), "n12345678901234567890");
 }
 
-TEST(FleetNodeReport, PrintsOneJsonDocumentAndNothingElse) {
-  std::ostringstream out;
-  ReportOutput output{.json = true, .local_note = "local: wiped b.age\n"};
+TEST(FleetNodeReport, RenderedFieldsAddDetailsAndTheLocalStep) {
+  ReportOutput output{.local_note = "local: wiped b.age\n"};
   output.node_detail = [](std::size_t i, const NodeReport&) {
     return i == 1 ? std::string("removed 2 files") : std::string();
   };
   output.local_json = {{"bundle", "b.age"}, {"wiped", true}};
-  print_fleet_report(out, sample(), output);
-  auto expected = to_json(sample());
+  FleetReport r = sample();
+  r.nodes[3].detail = "found a dangling current";
+  auto rendered = render_fleet_report(r, output);
+  auto expected = to_json(r);
   expected["nodes"][1]["detail"] = "removed 2 files";
   expected["local"] = {{"bundle", "b.age"}, {"wiped", true}};
-  EXPECT_EQ(out.str(), expected.dump(2) + "\n");
-  auto parsed = nlohmann::ordered_json::parse(out.str());
-  EXPECT_EQ(parsed["command"], "push");
-  EXPECT_EQ(parsed["nodes"].size(), 7u);
-  EXPECT_FALSE(parsed["nodes"][0].contains("detail"));
+  EXPECT_EQ(rendered.fields, expected);
+  EXPECT_TRUE(rendered.fields["nodes"][0]["detail"].is_null());
+  EXPECT_EQ(rendered.fields["nodes"][3]["detail"], "found a dangling current");
 }
 
-TEST(FleetNodeReport, JsonWithoutDetailsOrLocalStepIsToJson) {
-  std::ostringstream out;
-  print_fleet_report(out, sample(), {.json = true});
-  EXPECT_EQ(out.str(), to_json(sample()).dump(2) + "\n");
+TEST(FleetNodeReport, RenderedWithoutDetailsOrLocalStepIsToJson) {
+  EXPECT_EQ(render_fleet_report(sample(), {}).fields, to_json(sample()));
 }
 
-TEST(FleetNodeReport, PrintsTheSummaryForPeople) {
-  std::ostringstream out;
-  print_fleet_report(out, sample(), {});
-  EXPECT_EQ(out.str(), format_summary(sample()));
-  EXPECT_THAT(out.str(), HasSubstr("ok (2): node[1,3] at generation 7\n"));
-  EXPECT_THAT(out.str(), HasSubstr("hostkey (1):\n  node2 [hostkey]: host key of [h]:22"));
+TEST(FleetNodeReport, RendersTheSummaryForPeople) {
+  std::string text = render_fleet_report(sample(), {}).text;
+  EXPECT_EQ(text, format_summary(sample()));
+  EXPECT_THAT(text, HasSubstr("ok (2): node[1,3] at generation 7\n"));
+  EXPECT_THAT(text, HasSubstr("hostkey (1):\n  node2 [hostkey]: host key of [h]:22"));
+}
+
+// After Ctrl-C the report says so: a line for people, "interrupted" in JSON, exit 130.
+TEST(FleetNodeReport, AnInterruptedReportSaysSo) {
+  FleetReport r = sample();
+  r.interrupted = true;
+  auto rendered = render_fleet_report(r, {});
+  EXPECT_EQ(rendered.code, ExitCode::interrupted);
+  EXPECT_EQ(rendered.fields["interrupted"], true);
+  EXPECT_THAT(rendered.text,
+              ::testing::EndsWith("push: interrupted (Ctrl-C): 2 not started (skipped); the "
+                                  "running nodes were waited for\n"));
+  r.nodes[4] = report("node5", NodeStatus::failed, std::string(kAbandonedStep),
+                      "node5: abandoned while running at a second Ctrl-C");
+  EXPECT_THAT(format_summary(r),
+              ::testing::EndsWith("push: interrupted (Ctrl-C): 2 not started (skipped); 1 "
+                                  "abandoned while running, state unknown: run keyfleet verify\n"));
+  EXPECT_THAT(format_summary(sample()), Not(HasSubstr("interrupted (Ctrl-C):")));
 }
 
 TEST(FleetNodeReport, NodeDetailsAndLocalNoteComeBeforeTheSummary) {
@@ -183,10 +212,9 @@ TEST(FleetNodeReport, NodeDetailsAndLocalNoteComeBeforeTheSummary) {
     EXPECT_EQ(&node, &r.nodes[i]);
     return node.status == NodeStatus::ok ? fmt::format("cleaned {}", i) : std::string();
   };
-  std::ostringstream out;
-  print_fleet_report(out, r, output);
+  std::string text = render_fleet_report(r, output).text;
   EXPECT_EQ(asked, (std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6}));
-  EXPECT_EQ(out.str(),
+  EXPECT_EQ(text,
             "node1: cleaned 0\nnode3: cleaned 2\nlocal: wiped keys.age\n" + format_summary(r));
 }
 
@@ -199,21 +227,18 @@ TEST(FleetNodeReport, PrintedExitCodeFollowsNodesInterruptAndLocalStep) {
   FleetReport empty;
   empty.command = "cleanup";
 
-  auto code = [](const FleetReport& r, ReportOutput output) {
-    std::ostringstream out;
-    return print_fleet_report(out, r, output);
+  auto code = [](FleetReport r, bool interrupted, bool local_failed) {
+    r.interrupted = interrupted;
+    return render_fleet_report(r, {.local_failed = local_failed}).code;
   };
-  for (bool json : {false, true}) {
-    EXPECT_EQ(code(good, {.json = json}), ExitCode::ok);
-    EXPECT_EQ(code(empty, {.json = json}), ExitCode::ok);
-    EXPECT_EQ(code(bad, {.json = json}), ExitCode::failure);
-    EXPECT_EQ(code(good, {.json = json, .interrupted = true}), ExitCode::interrupted);
-    EXPECT_EQ(code(bad, {.json = json, .interrupted = true}), ExitCode::interrupted);
-    EXPECT_EQ(code(good, {.json = json, .local_failed = true}), ExitCode::failure);
-    EXPECT_EQ(code(bad, {.json = json, .local_failed = true}), ExitCode::failure);
-    EXPECT_EQ(code(good, {.json = json, .interrupted = true, .local_failed = true}),
-              ExitCode::interrupted);
-  }
+  EXPECT_EQ(code(good, false, false), ExitCode::ok);
+  EXPECT_EQ(code(empty, false, false), ExitCode::ok);
+  EXPECT_EQ(code(bad, false, false), ExitCode::failure);
+  EXPECT_EQ(code(good, true, false), ExitCode::interrupted);
+  EXPECT_EQ(code(bad, true, false), ExitCode::interrupted);
+  EXPECT_EQ(code(good, false, true), ExitCode::failure);
+  EXPECT_EQ(code(bad, false, true), ExitCode::failure);
+  EXPECT_EQ(code(good, true, true), ExitCode::interrupted);
 }
 
 std::string drain(int fd) {

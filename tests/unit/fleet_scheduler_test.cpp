@@ -256,6 +256,81 @@ TEST(FleetScheduler, InterruptionNoticedWhileWaitingForABatch) {
   EXPECT_EQ(reports[3].status, NodeStatus::skipped);
 }
 
+// Waits (bounded: a broken scheduler fails the test instead of hanging it) until `flag` is set.
+bool wait_for(const std::atomic<bool>& flag) {
+  for (int i = 0; i < 500 && !flag; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return flag;
+}
+
+TEST(FleetScheduler, FirstInterruptNamesTheRunningNodesOnce) {
+  auto nodes = make_nodes(6);
+  std::atomic<bool> interrupted{false};
+  std::atomic<bool> noticed{false};
+  std::atomic<int> notices{0};
+  std::vector<std::string> running;
+  std::size_t not_started = 0;
+  ScheduleOptions o = options(2);
+  o.interrupted = [&] { return interrupted.load(); };
+  o.on_interrupt = [&](const std::vector<std::string>& names, std::size_t later) {
+    running = names;
+    not_started = later;
+    ++notices;
+    noticed = true;
+  };
+  auto reports = run_fleet(nodes, o, [&](const NodeConfig& node) {
+    if (number(node) == 2) interrupted = true;
+    EXPECT_TRUE(wait_for(noticed));  // both wait: the notice names them both
+    return NodeOutcome{};
+  });
+  EXPECT_EQ(notices, 1);
+  EXPECT_EQ(running, (std::vector<std::string>{"node1", "node2"}));
+  EXPECT_EQ(not_started, 4u);
+  EXPECT_EQ(reports[0].status, NodeStatus::ok);
+  EXPECT_EQ(reports[1].status, NodeStatus::ok);
+  for (int i = 2; i < 6; ++i) EXPECT_EQ(reports[i].status, NodeStatus::skipped);
+}
+
+// At the second Ctrl-C the report so far goes to on_abandon (which would print it and exit):
+// finished nodes as they ended, running ones failed with their state unknown, the rest skipped.
+TEST(FleetScheduler, SecondInterruptHandsOverTheReportSoFar) {
+  auto nodes = make_nodes(3);
+  std::atomic<bool> interrupted{false};
+  std::atomic<bool> again{false};
+  std::atomic<bool> abandoned{false};
+  std::vector<NodeReport> so_far;
+  ScheduleOptions o = options(1);
+  o.interrupted = [&] { return interrupted.load(); };
+  o.interrupted_again = [&] { return again.load(); };
+  o.on_interrupt = [&](const std::vector<std::string>& running, std::size_t) {
+    EXPECT_EQ(running, (std::vector<std::string>{"node2"}));
+    again = true;
+  };
+  o.on_abandon = [&](std::vector<NodeReport> reports) {
+    EXPECT_FALSE(abandoned.load());  // once
+    so_far = std::move(reports);
+    abandoned = true;
+  };
+  auto reports = run_fleet(nodes, o, [&](const NodeConfig& node) {
+    if (number(node) == 2) {
+      interrupted = true;
+      EXPECT_TRUE(wait_for(abandoned));
+    }
+    return NodeOutcome{NodeStatus::ok, "install", {}, 4};
+  });
+  ASSERT_EQ(so_far.size(), 3u);
+  EXPECT_EQ(so_far[0].status, NodeStatus::ok);
+  EXPECT_EQ(so_far[0].generation, 4u);
+  EXPECT_EQ(so_far[1].name, "node2");
+  EXPECT_EQ(so_far[1].status, NodeStatus::failed);
+  EXPECT_EQ(so_far[1].step, "interrupted");
+  EXPECT_THAT(so_far[1].error, HasSubstr("state is unknown"));
+  EXPECT_EQ(so_far[2].status, NodeStatus::skipped);
+  EXPECT_THAT(so_far[2].error, HasSubstr("interrupted"));
+  // on_abandon returned (a test): the scheduler waited for node 2 after all.
+  EXPECT_EQ(reports[1].status, NodeStatus::ok);
+  EXPECT_EQ(reports[2].status, NodeStatus::skipped);
+}
+
 // A real Ctrl-C reaches the calling thread, not a worker: a worker's poll() is not cut short, its
 // node finishes, and the nodes not yet started are skipped.
 TEST(FleetScheduler, CtrlCSparesTheWorkersSystemCalls) {
