@@ -160,24 +160,37 @@ bool inside_or_equal(std::string_view path, std::string_view dir) {
          (path.starts_with(dir) && path.size() > dir.size() && path[dir.size()] == '/');
 }
 
+// The directories an install writes: DEST, and with layout "link" DEST.generations beside it,
+// where the generations and everything else keyfleet keeps live (keydir/layout.hpp).
+std::vector<std::pair<std::string, std::string>> install_dirs(const NodeConfig& node) {
+  std::vector<std::pair<std::string, std::string>> dirs{{"'dest'", node.dest}};
+  if (node.layout == DestLayout::link) {
+    dirs.emplace_back("the generations of 'dest'", node.dest + ".generations");
+  }
+  return dirs;
+}
+
 Result<void> check_staging(const Draft& draft, std::string_view origin) {
   const NodeConfig& node = draft.config;
-  std::string_view relation;
-  if (node.staging == node.dest) {
-    relation = "is the same directory as";
-  } else if (inside_or_equal(node.staging, node.dest)) {
-    relation = "is inside";
-  } else if (inside_or_equal(node.dest, node.staging)) {
-    relation = "contains";
-  } else {
-    return {};
+  for (const auto& [what, dir] : install_dirs(node)) {
+    std::string_view relation;
+    if (node.staging == dir) {
+      relation = "is the same directory as";
+    } else if (inside_or_equal(node.staging, dir)) {
+      relation = "is inside";
+    } else if (inside_or_equal(dir, node.staging)) {
+      relation = "contains";
+    } else {
+      continue;
+    }
+    return fail_at(origin, latest_line(draft, {"staging", "dest", "layout"}),
+                   "node '{}': 'staging' ({}, {}) {} {} ({}, {}): cleanup wipes the staging "
+                   "directory and an install replaces the key directory; give them separate "
+                   "directories (by default staging is DEST.staging)",
+                   node.name, node.staging, where_set(draft, "staging"), relation, what, dir,
+                   where_set(draft, "dest"));
   }
-  return fail_at(origin, latest_line(draft, {"staging", "dest"}),
-                 "node '{}': 'staging' ({}, {}) {} 'dest' ({}, {}): cleanup wipes the staging "
-                 "directory and an install replaces the key directory; give them separate "
-                 "directories (by default staging is DEST.staging)",
-                 node.name, node.staging, where_set(draft, "staging"), relation, node.dest,
-                 where_set(draft, "dest"));
+  return {};
 }
 
 Result<void> check_timeouts(const Draft& draft, std::string_view origin) {
@@ -209,12 +222,16 @@ Result<void> check_same_host(const std::vector<Draft>& drafts, std::string_view 
                          later.config.name, earlier.config.name, latest_line(earlier, {"host"}));
         }
         for (auto [a, b] : {std::pair{&later, &earlier}, std::pair{&earlier, &later}}) {
-          if (inside_or_equal(a->config.staging, b->config.dest) ||
-              inside_or_equal(b->config.dest, a->config.staging)) {
-            return fail_at(origin, latest_line(later, {"staging", "dest"}),
-                           "node '{}': 'staging' ({}) overlaps the 'dest' ({}) of node '{}' on "
-                           "the same host: cleanup would wipe it",
-                           a->config.name, a->config.staging, b->config.dest, b->config.name);
+          for (const auto& [what, dir] : install_dirs(b->config)) {
+            if (inside_or_equal(a->config.staging, dir) ||
+                inside_or_equal(dir, a->config.staging)) {
+              return fail_at(origin, latest_line(later, {"staging", "dest"}),
+                             "node '{}': 'staging' ({}) overlaps {} ({}) of node '{}' on the "
+                             "same host: cleanup would wipe it",
+                             a->config.name, a->config.staging,
+                             what == "'dest'" ? std::string("the 'dest'") : what, dir,
+                             b->config.name);
+            }
           }
         }
         if (inside_or_equal(later.config.staging, earlier.config.staging) ||

@@ -147,6 +147,10 @@ std::string local_user_name() {
 
 }  // namespace inventory
 
+std::string_view to_string(DestLayout layout) {
+  return layout == DestLayout::link ? "link" : "generations";
+}
+
 std::string expand_tilde(std::string_view path) {
   if (path != "~" && !path.starts_with("~/")) return std::string(path);
   std::string home = home_directory();

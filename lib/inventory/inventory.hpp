@@ -10,8 +10,17 @@
 #include <boost/filesystem/path.hpp>
 
 #include "core/error.hpp"
+#include "core/path_pattern.hpp"
 
 namespace kf {
+
+// How a node's key directory is laid out (inventory `layout`; keydir/layout.hpp has the paths).
+enum class DestLayout {
+  generations,  // DEST/current -> generations/NNNNNN, DEST keyfleet's own directory
+  link,         // DEST itself -> DEST.generations/NNNNNN, the exact path a service reads
+};
+
+std::string_view to_string(DestLayout layout);
 
 // One hop of a jump chain (inventory `jump`, ssh_config `ProxyJump`), resolved through the
 // ssh_config like a node's host: connect to the first hop, from there to the next, then the node.
@@ -45,11 +54,15 @@ struct NodeConfig {
   int connect_timeout = 10;                             // seconds
   int timeout = 120;                                    // whole per-node deadline, seconds
   int lock_timeout = 10;                                // seconds to wait for DEST/.lock
-  int keep = 5;     // generations push leaves after pruning (current included); 2..999999
+  int keep = 5;  // generations push leaves after pruning (current included); 2..999999
+  DestLayout layout = DestLayout::generations;
+  // Files a service writes into its key directory (GnuPG's random_seed, lock files, sockets):
+  // rsync patterns that verify and push's decision ignore and that no new generation carries.
+  std::vector<PathPattern> runtime_files;
   std::string pre;  // optional hook commands run on the node
   std::string post;
   std::string check;
-  std::vector<std::string> sans;    // extra subjectAltNames for create-keys
+  std::vector<std::string> sans;  // extra subjectAltNames for create-keys
   // Who owns the installed generations on the node (names or numbers); empty: the SSH user.
   std::string owner;
   std::string group;

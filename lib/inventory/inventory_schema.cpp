@@ -155,6 +155,43 @@ Result<void> apply_keep(const Value& value, std::string_view key, const Where& w
   return {};
 }
 
+Result<void> apply_layout(const Value& value, std::string_view key, const Where& where,
+                          NodeConfig& node) {
+  KF_TRY_ASSIGN(std::string_view text, string_of(value, key, where));
+  if (text == "generations") {
+    node.layout = DestLayout::generations;
+  } else if (text == "link") {
+    node.layout = DestLayout::link;
+  } else {
+    return fail_key(where, value, key,
+                    fmt::format("'{}' is not a layout: \"generations\" (DEST/current -> "
+                                "DEST/generations/NNNNNN) or \"link\" (DEST -> "
+                                "DEST.generations/NNNNNN)",
+                                text));
+  }
+  return {};
+}
+
+// rsync patterns, as create-keys --exclude-path takes them.
+Result<void> apply_runtime_files(const Value& value, std::string_view key, const Where& where,
+                                 NodeConfig& node) {
+  KF_TRY_ASSIGN(auto items, items_of(value, key, where, "patterns"));
+  std::vector<PathPattern> patterns;
+  for (const auto& entry : items) {
+    auto which = fmt::format("entry {}: ", patterns.size() + 1);
+    if (entry.kind != Value::Kind::string) {
+      return fail_key(where, entry, key,
+                      fmt::format("{}expected a pattern string, got {}", which, entry.type));
+    }
+    KF_TRY_ASSIGN(std::string_view text, string_of(entry, key, where));
+    auto pattern = PathPattern::parse(text);
+    if (!pattern) return fail_key(where, entry, key, which + pattern.error().message);
+    patterns.push_back(std::move(*pattern));
+  }
+  node.runtime_files = std::move(patterns);
+  return {};
+}
+
 // identity_file and known_hosts are read on this machine, so "~" means our home, and a relative
 // path means next to the inventory rather than wherever the operator happens to be.
 template <std::string NodeConfig::*member>
@@ -328,6 +365,8 @@ constexpr std::array kFields{
     Field{"timeout", false, apply_seconds<&NodeConfig::timeout>},
     Field{"lock_timeout", false, apply_seconds<&NodeConfig::lock_timeout, kMaxLockSeconds>},
     Field{"keep", false, apply_keep},
+    Field{"layout", false, apply_layout},
+    Field{"runtime_files", false, apply_runtime_files},
     Field{"pre", false, apply_hook<&NodeConfig::pre>},
     Field{"post", false, apply_hook<&NodeConfig::post>},
     Field{"check", false, apply_hook<&NodeConfig::check>},

@@ -1,6 +1,7 @@
 #include "keydir/install.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 #include "core/escape.hpp"
 #include "core/files.hpp"
@@ -57,11 +58,18 @@ GenerationContent GenerationContent::of(const bundle::OpenedBundle& bundle) {
 
 bool GenerationContent::matches(const GenerationState& generation) const {
   if (!generation.files_read || generation.manifest_sha256 != manifest_sha256 ||
-      !generation.irregular.empty() || generation.files.size() != files.size() ||
-      generation.directories != directories) {
+      !generation.irregular.empty()) {
     return false;
   }
+  // What the generation ignores (runtime files) was never written nor read.
+  std::vector<ManifestDirectory> want_dirs;
+  for (const auto& d : directories) {
+    if (!generation.ignores(d.name, true)) want_dirs.push_back(d);
+  }
+  std::size_t want_files = 0;
   for (const auto& want : files) {
+    if (generation.ignores(want.name, false)) continue;
+    ++want_files;
     auto it = std::find_if(generation.files.begin(), generation.files.end(),
                            [&](const InstalledFile& f) { return f.name == want.name; });
     if (it == generation.files.end() || it->size != want.data.size() || it->mode != want.mode ||
@@ -69,13 +77,13 @@ bool GenerationContent::matches(const GenerationState& generation) const {
       return false;
     }
   }
-  return true;
+  return generation.files.size() == want_files && generation.directories == want_dirs;
 }
 
 NodeResult<void> ensure_layout(Remote& remote, const KeyDir& dir, const InstallOptions& options,
                                const std::string& step) {
-  auto made = make_dir(remote, dir.dest(), options);
-  if (made) made = make_dir(remote, dir.generations(), options);
+  auto made = make_dir(remote, dir.home(), options);
+  if (made && dir.generations() != dir.home()) made = make_dir(remote, dir.generations(), options);
   if (!made) return std::unexpected(at_step(made.error(), step));
   return {};
 }
@@ -99,6 +107,7 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
     KF_CHECK(put(std::string(kManifestName), content.manifest_bytes, kManifestMode));
     crash_point("file-written");
     for (const auto& d : content.directories) {
+      if (dir.is_runtime(d.name, true)) continue;
       KF_CHECK(check_name(remote, d.name));
       const std::string dir_path = join_path(path, d.name);
       KF_CHECK(remote.mkdir(dir_path, d.mode));
@@ -111,10 +120,13 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
       if (options.owner) KF_CHECK(remote.chown(dir_path, options.owner->uid, options.owner->gid));
     }
     for (const auto& file : content.files) {
+      if (dir.is_runtime(file.name, false)) continue;
       KF_CHECK(check_name(remote, file.name));
       KF_CHECK(put(file.name, file.data, file.mode));
     }
-    for (const auto& d : content.directories) KF_CHECK(remote.fsync_dir(join_path(path, d.name)));
+    for (const auto& d : content.directories) {
+      if (!dir.is_runtime(d.name, true)) KF_CHECK(remote.fsync_dir(join_path(path, d.name)));
+    }
     if (options.owner) KF_CHECK(remote.chown(path, options.owner->uid, options.owner->gid));
     return remote.fsync_dir(path);
   };
@@ -148,109 +160,100 @@ NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDi
   request.entry = generation_name(content.number);
   if (state.current_kind != CurrentKind::absent) request.expected = state.current_text;
   KF_CHECK(ensure_layout(remote, dir, options, step));
-  // A file or directory where the link belongs cannot be renamed over: moved aside first, put
-  // back if the switch does not happen, removed once it has.
-  std::optional<std::string> displaced;
-  if (state.current_kind == CurrentKind::not_symlink) {
-    KF_TRY_ASSIGN(displaced, move_aside(remote, dir, dir.current(), step));
+  // What is at the link's path and is no link of keyfleet's cannot be renamed over: the switch
+  // moves it aside first (and back if the link cannot take its place). A file or directory
+  // where DEST/current belongs is removed afterwards; what --adopt takes over is kept.
+  if (plan.adopt) {
+    result.adopted = dir.adopted_path(static_cast<std::int64_t>(std::time(nullptr)));
+    request.aside = result.adopted;
+    if (state.current_type != FileType::symlink) request.expected.reset();
+  } else if (state.current_kind == CurrentKind::not_symlink) {
+    request.aside = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
     request.expected.reset();
   }
-  auto switched_from_displaced = [&]() -> NodeResult<InstallResult> {
-    if (displaced) {
-      if (auto removed = remove_tree(remote, *displaced); !removed) {
+  const bool remove_aside = !request.aside.empty() && !plan.adopt;
+  auto switched = [&]() -> NodeResult<InstallResult> {
+    if (remove_aside) {
+      if (auto removed = remove_tree(remote, request.aside); !removed) {
         result.warnings.push_back(removed.error().message);
       }
     }
     return result;
   };
-  auto keep_displaced = [&](NodeError error) -> NodeResult<InstallResult> {
-    if (displaced && !remote.lstat(dir.current()).value_or(std::nullopt)) {
-      (void)remote.rename(*displaced, dir.current());
-    }
-    return std::unexpected(std::move(error));
-  };
   const GenerationState* existing = state.generation(content.number);
 
   if (plan.action == Action::reactivate || (existing != nullptr && !plan.replace_existing)) {
-    // generations/G must hold exactly B: then only `current` moves.
+    // generations/G must hold exactly B: then only the link moves.
     GenerationState* target = state.generation(content.number);
     if (target == nullptr) {
-      return keep_displaced(NodeError{
-          NodeStatus::failed, step,
-          fmt::format("{}: {} is gone", remote.node_name(), dir.generation(content.number))});
+      return node_fail(NodeStatus::failed, step, "{}: {} is gone", remote.node_name(),
+                       dir.generation(content.number));
     }
     if (!target->files_read) {
       if (auto read = read_files(remote, *target); !read) {
-        return keep_displaced(at_step(read.error(), step));
+        return std::unexpected(at_step(read.error(), step));
       }
     }
     if (!content.matches(*target)) {
-      return keep_displaced(NodeError{
-          NodeStatus::refused, step,
-          fmt::format("{}: {} already exists and differs from this bundle: keyfleet never "
-                      "overwrites an installed generation",
-                      remote.node_name(), target->path)});
+      return node_fail(NodeStatus::refused, step,
+                       "{}: {} already exists and differs from this bundle: keyfleet never "
+                       "overwrites an installed generation",
+                       remote.node_name(), target->path);
     }
-    if (auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
-        !switched) {
-      return keep_displaced(switched.error());
-    }
+    KF_CHECK(switch_current(remote, lock, dir, request, options.lock_wait, step));
     result.reused = true;
-    return switched_from_displaced();
+    return switched();
   }
 
-  auto temp = write_temp_generation(remote, dir, content, options, step);
-  if (!temp) return keep_displaced(temp.error());
-  request.temp = *temp;
+  KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
   auto drop_temp = [&] { (void)remove_tree(remote, dir.generation_entry(request.temp)); };
   if (existing != nullptr && plan.replace_current) {
-    // `current` names generations/G: first point it at the complete copy under its temporary
+    // The link names generations/G: first point it at the complete copy under its temporary
     // name, then G can move aside.
-    SwitchRequest to_copy{"", request.temp, request.expected};
-    if (auto switched = switch_current(remote, lock, dir, to_copy, options.lock_wait, step);
-        !switched) {
+    SwitchRequest to_copy{"", request.temp, request.expected, request.aside};
+    if (auto moved = switch_current(remote, lock, dir, to_copy, options.lock_wait, step); !moved) {
       drop_temp();
-      return std::unexpected(switched.error());
+      return std::unexpected(moved.error());
     }
     const std::string copy = request.temp;
-    request.expected = KeyDir::link_target_of(copy);
+    request.expected = dir.link_target_of(copy);
+    request.aside.clear();
     KF_TRY_ASSIGN(std::string old, move_aside(remote, dir, existing->path, step));
-    // From here on `current` is the temporary copy: a failure leaves it there, complete, and
-    // the next push finds a `current` that is no generation directory and repairs it.
+    // From here on the link names the temporary copy: a failure leaves it there, complete, and
+    // the next push finds a link that is no generation directory and repairs it.
     KF_TRY_ASSIGN(request.temp, write_temp_generation(remote, dir, content, options, step));
-    if (auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
-        !switched) {
+    if (auto moved = switch_current(remote, lock, dir, request, options.lock_wait, step); !moved) {
       drop_temp();
-      return std::unexpected(switched.error());
+      return std::unexpected(moved.error());
     }
     (void)remove_tree(remote, old);
     if (auto removed = remove_tree(remote, dir.generation_entry(copy)); !removed) {
       result.warnings.push_back(removed.error().message);
     }
-  } else {
-    std::optional<std::string> old;
-    if (existing != nullptr) {
-      auto moved = move_aside(remote, dir, existing->path, step);
-      if (!moved) {
-        drop_temp();
-        return keep_displaced(moved.error());
-      }
-      old = *moved;
-    }
-    if (auto switched = switch_current(remote, lock, dir, request, options.lock_wait, step);
-        !switched) {
+    request.aside = to_copy.aside;
+    return switched();
+  }
+  std::optional<std::string> old;
+  if (existing != nullptr) {
+    auto moved = move_aside(remote, dir, existing->path, step);
+    if (!moved) {
       drop_temp();
-      // Put the replaced generation back where it was: the node ends as it was found.
-      if (old) (void)remote.rename(*old, existing->path);
-      return keep_displaced(switched.error());
+      return std::unexpected(moved.error());
     }
-    if (old) {
-      if (auto removed = remove_tree(remote, *old); !removed) {
-        result.warnings.push_back(removed.error().message);
-      }
+    old = *moved;
+  }
+  if (auto moved = switch_current(remote, lock, dir, request, options.lock_wait, step); !moved) {
+    drop_temp();
+    // Put the replaced generation back where it was: the node ends as it was found.
+    if (old) (void)remote.rename(*old, existing->path);
+    return std::unexpected(moved.error());
+  }
+  if (old) {
+    if (auto removed = remove_tree(remote, *old); !removed) {
+      result.warnings.push_back(removed.error().message);
     }
   }
-  return switched_from_displaced();
+  return switched();
 }
 
 }  // namespace kf::keydir

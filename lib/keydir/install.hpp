@@ -45,18 +45,21 @@ struct Owner {
 };
 
 struct InstallOptions {
-  // The generation directory and its files are chowned to it; DEST and DEST/generations, when
-  // this install creates them, get its group and mode 0710 so that it can reach DEST/current/.
+  // The generation directory and its files are chowned to it; HOME and the generations directory
+  // (DEST and DEST/generations, or DEST.generations), when this install creates them, get its
+  // group and mode 0710 so that it can reach the generation the link names.
   std::optional<Owner> owner;
   int lock_wait = 10;  // seconds a one-shot switch waits for DEST/.lock (no `lock` held)
 };
 
-// Creates DEST and DEST/generations when missing (0700, or 0710 with the owner's group).
+// Creates HOME and the generations directory when missing (0700, or 0710 with the owner's
+// group): DEST and DEST/generations, or DEST.generations.
 NodeResult<void> ensure_layout(Remote& remote, const KeyDir& dir, const InstallOptions& options,
                                const std::string& step);
 
-// Writes `content` into DEST/generations/.tmp-<random> and fsyncs every file and the directory.
-// Returns the temporary entry's name; on failure nothing is left behind.
+// Writes `content` into GENERATIONS/.tmp-<random> and fsyncs every file and the directory.
+// Files and directories that match the node's runtime files (KeyDir::runtime) are not written:
+// they are the service's. Returns the temporary entry's name; on failure nothing is left behind.
 //
 // Nested names never lead a write out of the temporary directory: it is created fresh (0700,
 // keyfleet's), every name is checked again here (pki/keyset_path.hpp: no "..", no absolute
@@ -75,6 +78,8 @@ struct InstallResult {
   bool reused = false;
   // Temporaries that could not be removed afterwards: leftovers for the next run.
   std::vector<std::string> warnings;
+  // With Plan::adopt: where what was at DEST went (HOME/adopted-<time>), kept.
+  std::string adopted;
 };
 
 // Carries out a plan (keydir/plan.hpp) whose action is install, repair or reactivate: writes G
@@ -82,9 +87,11 @@ struct InstallResult {
 // or only switches when generations/G already holds exactly it. A damaged or different
 // generations/G is replaced atomically; when `current` points at it, in two switches (to a
 // complete temporary copy, then to the new G), so that `current` names a complete generation at
-// every instant. A file or directory where the `current` link belongs is moved aside for the
-// switch and removed after it. `current` must still be what `state` says. On a failure before
-// the switch, `current` is as it was found and no temporary directory stays.
+// every instant. A file or directory where DEST/current belongs is moved aside by the switch and
+// removed after it; with Plan::adopt, what is at DEST is moved to HOME/adopted-<time> by the
+// switch (DEST is absent between those two renames) and kept. The link must still be what
+// `state` says. On a failure before the switch, the link is as it was found and no temporary
+// directory stays.
 NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDir& dir,
                                      NodeState& state, const Plan& plan,
                                      const GenerationContent& content,

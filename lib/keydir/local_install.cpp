@@ -10,6 +10,7 @@
 
 #include <boost/filesystem/operations.hpp>
 
+#include "core/escape.hpp"
 #include "core/files.hpp"
 #include "keydir/crash_point.hpp"
 #include "keydir/history.hpp"
@@ -29,28 +30,36 @@ std::optional<std::uint32_t> parse_id(const std::string& text) {
   return static_cast<std::uint32_t>(std::stoul(text));
 }
 
-// What the local filesystem says about DEST before any key directory code runs: a missing parent
-// is the operator's typo (usage), a symlinked DEST a refusal.
-Result<void> check_dest(const fs::path& dest) {
+Result<void> check_parent(const fs::path& path) {
   struct stat st {};
-  if (::lstat(dest.c_str(), &st) == 0) {
+  fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return fail(ExitCode::usage, "cannot create {}: its parent directory does not exist",
+                path.string());
+  }
+  return {};
+}
+
+// What the local filesystem says about keyfleet's directory (DEST, or DEST.generations) before
+// any key directory code runs: a missing parent is the operator's typo (usage), a symlinked one a
+// refusal.
+Result<void> check_home(const fs::path& home, DestLayout layout) {
+  struct stat st {};
+  if (::lstat(home.c_str(), &st) == 0) {
     if (S_ISLNK(st.st_mode)) {
-      // DEST/.lock would be created through it, outside DEST: give the real directory instead.
-      return fail(ExitCode::refused, "{} is a symlink: give the directory it points at as --dest",
-                  dest.string());
+      // HOME/.lock would be created through it, outside it: give the real directory instead.
+      return fail(ExitCode::refused, "{} is a symlink: {}", home.string(),
+                  layout == DestLayout::link
+                      ? "keyfleet keeps its generations only in a real directory"
+                      : "give the directory it points at as --dest");
     }
     if (!S_ISDIR(st.st_mode)) {
-      return fail(ExitCode::refused, "{} exists and is not a directory", dest.string());
+      return fail(ExitCode::refused, "{} exists and is not a directory", home.string());
     }
     return {};
   }
-  if (errno != ENOENT) return fail_errno(fmt::format("cannot stat {}", dest.string()));
-  fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
-  if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return fail(ExitCode::usage, "cannot create {}: its parent directory does not exist",
-                dest.string());
-  }
-  return {};
+  if (errno != ENOENT) return fail_errno(fmt::format("cannot stat {}", home.string()));
+  return check_parent(home);
 }
 
 }  // namespace
@@ -96,9 +105,9 @@ Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle, const f
                 options.keep, kMinKeep);
   }
   ScopedUmask umask(077);
-  KF_CHECK(check_dest(dest));
-  const fs::path absolute = fs::absolute(dest);
-  const KeyDir dir(absolute.string());
+  const KeyDir dir(lexically_normal(fs::absolute(dest).string()), options.layout,
+                   options.runtime_files);
+  KF_CHECK(check_home(dir.home(), options.layout));
   LocalRemote remote("unpack");
   const GenerationContent content = GenerationContent::of(bundle);
   InstallOptions install_options;
@@ -120,8 +129,10 @@ Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle, const f
   report.previous = state.current;
   // The same decision push makes on a node (keydir/plan.hpp).
   const Plan plan = decide(state, BundleIdentity::of(bundle.manifest, content),
-                           {options.allow_downgrade, options.replace_keyset});
+                           {options.allow_downgrade, options.replace_keyset, options.adopt});
   report.detail = plan.reason;
+  report.link = dir.current();
+  report.link_target = dir.link_target(content.number);
   switch (plan.action) {
     case Action::conflict:
       return fail(ExitCode::refused,
@@ -132,6 +143,11 @@ Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle, const f
       return fail(ExitCode::refused,
                   "{}: {}: refusing a downgrade (pass --allow-downgrade if you mean it)",
                   dest.string(), plan.reason);
+    case Action::unmanaged:
+      return fail(ExitCode::refused,
+                  "{}: nothing changed: --adopt moves it to {}/{}<time> first, kept, and installs "
+                  "there",
+                  escape_untrusted(plan.reason, 400), dir.home(), kAdoptedPrefix);
     case Action::unchanged:
       report.action = "unchanged";
       report.files.emplace_back(kManifestName);
@@ -146,6 +162,7 @@ Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle, const f
                   : plan.action == Action::reactivate ? "reactivated"
                                                       : "installed";
   report.reused = installed.reused;
+  report.adopted = installed.adopted;
   HistoryEntry entry{plan.action == Action::repair       ? "repair"
                      : plan.action == Action::reactivate ? "reactivate"
                                                          : "install",

@@ -29,6 +29,9 @@ struct LocalInstallOptions {
   bool allow_downgrade = false;
   bool replace_keyset = false;
   std::optional<Owner> owner;
+  DestLayout layout = DestLayout::generations;  // keydir/layout.hpp
+  std::vector<PathPattern> runtime_files;       // never installed nor compared
+  bool adopt = false;  // layout "link": move what is at DEST to DEST.generations/adopted-*
 };
 
 struct InstallReport {
@@ -45,12 +48,16 @@ struct InstallReport {
   std::size_t leftovers_removed = 0;           // temporaries of an interrupted install
   bool reused = false;                         // see InstallResult::reused
   std::vector<std::string> warnings;           // e.g. an old generation that could not be pruned
+  std::string link;                            // the link switched: DEST/current, or DEST
+  std::string link_target;                     // what it now says: "generations/000002", ...
+  std::string adopted;  // --adopt: where what was at DEST went (kept); empty otherwise
 };
 
-// Takes DEST/.lock without waiting (held: ExitCode::refused), removes leftovers of interrupted
-// installs, decides as push does (keydir/plan.hpp: a conflict or a downgrade is
-// ExitCode::refused, an identical install is `unchanged`), installs (keydir/install.hpp), and
-// prunes old generations beyond `keep` (keydir/prune.hpp).
+// Takes the key directory's lock without waiting (held: ExitCode::refused), removes leftovers of
+// interrupted installs, decides as push does (keydir/plan.hpp: a conflict, a downgrade or, with
+// layout "link", a DEST keyfleet does not manage without `adopt` is ExitCode::refused, an
+// identical install is `unchanged`), installs (keydir/install.hpp), and prunes old generations
+// beyond `keep` (keydir/prune.hpp).
 Result<InstallReport> install_bundle(const bundle::OpenedBundle& bundle,
                                      const boost::filesystem::path& dest,
                                      const LocalInstallOptions& options);

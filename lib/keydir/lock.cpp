@@ -37,15 +37,22 @@ std::optional<Greeting> parse_greeting(std::string_view line) {
 
 }  // namespace
 
-std::string lock_command(const KeyDir& dir, int wait_seconds) {
+std::string layout_words(const KeyDir& dir) {
+  return shell_quote(dir.generations()) + " " + shell_quote(dir.current()) + " " +
+         shell_quote(dir.link_target_of(""));
+}
+
+std::string lock_command(const KeyDir& dir, int wait_seconds, std::optional<std::uint32_t> group) {
   return "sh -c " + shell_quote(scripts::lock_script()) + " keyfleet-lock " +
-         shell_quote(dir.dest()) + " " + std::to_string(wait_seconds);
+         shell_quote(dir.home()) + " " + std::to_string(wait_seconds) + " " + layout_words(dir) +
+         " " + shell_quote(group ? std::to_string(*group) : "");
 }
 
 NodeResult<DestLock> DestLock::acquire(Remote& remote, const KeyDir& dir, int wait_seconds,
-                                       const std::string& step) {
+                                       const std::string& step,
+                                       std::optional<std::uint32_t> group) {
   const std::string what = fmt::format("{}: locking {}", remote.node_name(), dir.lock());
-  auto channel = remote.open_channel(lock_command(dir, wait_seconds));
+  auto channel = remote.open_channel(lock_command(dir, wait_seconds, group));
   if (!channel) return std::unexpected(at_step(channel.error(), step));
   // The first line says whether the lock is ours and who we are there; the end of the output
   // first means it is not.
@@ -59,7 +66,7 @@ NodeResult<DestLock> DestLock::acquire(Remote& remote, const KeyDir& dir, int wa
   if (!ended) return std::unexpected(at_step(ended.error(), step));
   std::string why = trimmed(ended->err);
   if (why.empty()) why = fmt::format("the lock command exited with status {}", ended->exit_status);
-  // 75: held elsewhere for the whole wait; 77: DEST or its .lock a symlink (scripts::lock_script).
+  // 75: held elsewhere for the whole wait; 77: HOME or its .lock a symlink (scripts::lock_script).
   bool refused = ended->exit_status == 75 || ended->exit_status == 77;
   return node_fail(refused ? NodeStatus::refused : NodeStatus::failed, step, "{}: {}", what, why);
 }

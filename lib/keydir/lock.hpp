@@ -11,16 +11,19 @@
 
 namespace kf::keydir {
 
-// DEST/.lock held on a node: a process there (scripts::lock_script) has flock'ed it and serves
-// requests until released, so that push, cleanup, rollback and unpack never change one key
-// directory at the same time. A node without flock(1) goes unlocked (held() is false) but still
-// serves requests. The lock goes when this object does, or with the connection.
+// HOME/.lock (DEST/.lock, or DEST.generations/.lock with layout "link") held on a node: a
+// process there (scripts::lock_script) has flock'ed it and serves requests until released, so
+// that push, cleanup, rollback and unpack never change one key directory at the same time. A node
+// without flock(1) goes unlocked (held() is false) but still serves requests. The lock goes when
+// this object does, or with the connection.
 class DestLock {
  public:
   // Waits up to `wait_seconds` for the lock (the node's lock_timeout). Held elsewhere all that
-  // time, or DEST or its .lock a symlink: failed at `step`, naming the lock.
+  // time, or HOME or its .lock a symlink: failed at `step`, naming the lock. A HOME it has to
+  // create gets mode 0710 and `group` when one is given (an install for an owner), else 0700.
   static NodeResult<DestLock> acquire(Remote& remote, const KeyDir& dir, int wait_seconds,
-                                      const std::string& step);
+                                      const std::string& step,
+                                      std::optional<std::uint32_t> group = std::nullopt);
 
   DestLock(DestLock&&) noexcept = default;
   DestLock& operator=(DestLock&&) noexcept = default;
@@ -55,6 +58,11 @@ class DestLock {
 };
 
 // The command DestLock::acquire runs on the node.
-std::string lock_command(const KeyDir& dir, int wait_seconds);
+std::string lock_command(const KeyDir& dir, int wait_seconds,
+                         std::optional<std::uint32_t> group = std::nullopt);
+
+// The layout's words every node script takes after HOME: GENERATIONS, the link's path, and the
+// link text's prefix, each quoted.
+std::string layout_words(const KeyDir& dir);
 
 }  // namespace kf::keydir

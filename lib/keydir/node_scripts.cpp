@@ -4,38 +4,57 @@ namespace kf::keydir::scripts {
 
 namespace {
 
-// Needs dest tmp gen expect link set, DEST as the working directory.
+// Needs gens cur prefix (the layout) and tmp gen expect link aside (the request) set. Works from
+// the link's directory, where a relative EXPECTED resolves as the link's text does.
 constexpr std::string_view kSwitchFunction = R"sh(do_switch() {
+  curdir=${cur%/*}
+  curname=${cur##*/}
+  cd -- "${curdir:-/}" || return 1
   if [ -n "$tmp" ]; then
-    if [ -e "generations/$gen" ] || [ -L "generations/$gen" ]; then
-      echo "$dest/generations/$gen already exists" >&2; return 1
+    if [ -e "$gens/$gen" ] || [ -L "$gens/$gen" ]; then
+      echo "$gens/$gen already exists" >&2; return 1
     fi
-    if [ -L "generations/$tmp" ] || [ ! -d "generations/$tmp" ]; then
-      echo "$dest/generations/$tmp is not a directory" >&2; return 1
+    if [ -L "$gens/$tmp" ] || [ ! -d "$gens/$tmp" ]; then
+      echo "$gens/$tmp is not a directory" >&2; return 1
     fi
-  elif [ -L "generations/$gen" ] || [ ! -d "generations/$gen" ]; then
-    echo "$dest/generations/$gen is not a complete generation" >&2; return 1
+  elif [ -L "$gens/$gen" ] || [ ! -d "$gens/$gen" ]; then
+    echo "$gens/$gen is not a complete generation" >&2; return 1
   fi
   # Builtin tests first: reading the link costs two processes, paid only to explain a refusal.
   if [ -n "$expect" ]; then
     # Same directory (device and inode) as the one keyfleet read before: still that one.
-    # A dangling `current` is named by its text, which costs a readlink.
-    [ -L current ] && { [ current -ef "$expect" ] || [ "$(readlink current)" = "$expect" ]; } || {
-      now=$(readlink current 2>/dev/null || true)
-      echo "$dest/current changed meanwhile: it points at '${now:-nothing}', not '$expect'" >&2
+    # A dangling link is named by its text, which costs a readlink.
+    [ -L "$curname" ] && { [ "$curname" -ef "$expect" ] || [ "$(readlink -- "$curname")" = "$expect" ]; } || {
+      now=$(readlink -- "$curname" 2>/dev/null || true)
+      echo "$cur changed meanwhile: it points at '${now:-nothing}', not '$expect'" >&2
       return 1
     }
-  elif [ -e current ] || [ -L current ]; then
-    now=$(readlink current 2>/dev/null || true)
-    echo "$dest/current changed meanwhile: it points at '${now:-nothing}', not 'nothing'" >&2
+  elif [ -n "$aside" ]; then
+    # What keyfleet moves aside is a file or directory, never a link it has not read.
+    if [ -L "$curname" ] || [ ! -e "$curname" ]; then
+      now=$(readlink -- "$curname" 2>/dev/null || true)
+      echo "$cur changed meanwhile: it is no longer the directory or file keyfleet read (now '${now:-nothing}')" >&2
+      return 1
+    fi
+  elif [ -e "$curname" ] || [ -L "$curname" ]; then
+    now=$(readlink -- "$curname" 2>/dev/null || true)
+    echo "$cur changed meanwhile: it points at '${now:-nothing}', not 'nothing'" >&2
     return 1
   fi
-  if [ -n "$tmp" ]; then mv -T -- "generations/$tmp" "generations/$gen" || return 1; fi
-  # keyfleet makes LINK over SFTP beforehand (no process for it); ln serves other callers.
-  if { [ -L "$link" ] || ln -s -- "generations/$gen" "$link"; } && mv -T -- "$link" current; then
-    return 0
+  if [ -n "$aside" ] && { [ -e "$aside" ] || [ -L "$aside" ]; }; then
+    echo "$aside already exists" >&2; return 1
   fi
-  if [ -n "$tmp" ]; then mv -T -- "generations/$gen" "generations/$tmp" || true; fi
+  if [ -n "$tmp" ]; then mv -T -- "$gens/$tmp" "$gens/$gen" || return 1; fi
+  # keyfleet makes LINK over SFTP beforehand (no process for it); ln serves other callers.
+  if [ -L "$link" ] || ln -s -- "$prefix$gen" "$link"; then
+    # With ASIDE, what is at the link's path goes first: the path is empty between the two
+    # renames, and gets it back if the second one fails.
+    if [ -z "$aside" ] || mv -T -- "$curname" "$aside"; then
+      mv -T -- "$link" "$curname" && return 0
+      if [ -n "$aside" ]; then mv -T -- "$aside" "$curname" || true; fi
+    fi
+  fi
+  if [ -n "$tmp" ]; then mv -T -- "$gens/$gen" "$gens/$tmp" || true; fi
   return 1
 }
 switch_or_clean() {
@@ -45,14 +64,14 @@ switch_or_clean() {
 }
 )sh";
 
-// Refuses a DEST or DEST/.lock that is a symlink: the lock file is created through them
-// otherwise, outside DEST.
+// Refuses a HOME or HOME/.lock that is a symlink: the lock file is created through them
+// otherwise, outside HOME.
 constexpr std::string_view kOpenLock = R"sh(open_lock() {
-  if [ -L "$dest" ] || [ -L "$dest/.lock" ]; then
-    echo "$dest or $dest/.lock is a symlink; refusing to take the lock through it" >&2
+  if [ -L "$home" ] || [ -L "$home/.lock" ]; then
+    echo "$home or $home/.lock is a symlink; refusing to take the lock through it" >&2
     exit 77
   fi
-  exec 9>>"$dest/.lock" || exit 1
+  exec 9>>"$home/.lock" || exit 1
 }
 )sh";
 
@@ -67,8 +86,9 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
         sha256sum -- "$path" 2>&1
         echo "keyfleet-status $?" ;;
       switch)
-        IFS= read -r tmp && IFS= read -r gen && IFS= read -r expect && IFS= read -r link || exit 1
-        { cd -- "$dest" && switch_or_clean; } 2>&1
+        IFS= read -r tmp && IFS= read -r gen && IFS= read -r expect && IFS= read -r link &&
+          IFS= read -r aside || exit 1
+        { switch_or_clean; } 2>&1
         echo "keyfleet-status $?" ;;
       *)
         echo "unknown request '$op'"
@@ -77,19 +97,23 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
   done
   exit 0
 }
-dest=$1 wait=$2
-case $dest in /*) ;; *) dest=$PWD/$dest ;; esac
+home=$1 wait=$2 gens=$3 cur=$4 prefix=$5 group=$6
 umask 077
 # Who we are on the node, for the owner checks of the staging directory (SFTP cannot say).
 uid=$(id -u 2>/dev/null) || uid=
 if ! command -v flock >/dev/null 2>&1; then echo "unlocked $uid"; serve; fi
-# A dangling symlink is no DEST that cannot be made: open_lock refuses it.
-if [ ! -d "$dest" ] && [ ! -L "$dest" ] && ! (umask 077 && mkdir -- "$dest") 2>/dev/null; then
-  echo "unlocked $uid"; serve
+# A dangling symlink is no HOME that cannot be made: open_lock refuses it.
+if [ ! -d "$home" ] && [ ! -L "$home" ]; then
+  if ! (umask 077 && mkdir -- "$home") 2>/dev/null; then echo "unlocked $uid"; serve; fi
+  # Made for an owner's group (inventory owner/group): it must reach the generations.
+  if [ -n "$group" ] && ! { chgrp -- "$group" "$home" && chmod 0710 "$home"; }; then
+    echo "cannot give $home to group $group" >&2
+    exit 1
+  fi
 fi
 open_lock
 if ! flock -w "$wait" 9; then
-  echo "$dest is locked: $dest/.lock is held by another keyfleet command (waited $wait s)" >&2
+  echo "$home is locked: $home/.lock is held by another keyfleet command (waited $wait s)" >&2
   exit 75
 fi
 echo "locked $uid"
@@ -98,12 +122,11 @@ serve
 
 constexpr std::string_view kSwitchMain = R"sh(set -eu
 umask 077
-dest=$1 tmp=$2 gen=$3 expect=$4 link=$5 wait=$6
-cd -- "$dest"
+home=$1 gens=$2 cur=$3 prefix=$4 tmp=$5 gen=$6 expect=$7 link=$8 aside=$9 wait=${10}
 if command -v flock >/dev/null 2>&1; then
   open_lock
   # A cleanup or another switch holds it for moments; waiting a little beats failing the node.
-  if ! flock -w "$wait" 9; then echo "$dest/.lock is still held after $wait s by another keyfleet command" >&2; exit 75; fi
+  if ! flock -w "$wait" 9; then echo "$home/.lock is still held after $wait s by another keyfleet command" >&2; exit 75; fi
 fi
 switch_or_clean
 )sh";

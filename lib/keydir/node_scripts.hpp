@@ -4,28 +4,34 @@
 #include <string_view>
 
 // The POSIX shell scripts keyfleet runs on a node, in one place because two of them share the
-// switch of DEST/current: the one-shot switch script and the lock holder, which also serves
-// push's digest and switch so that a push starts one shell on the node where it would otherwise
-// start three. Only keydir/lock.cpp and keydir/switch.cpp run them.
+// switch of the link (DEST/current, or DEST with layout "link"): the one-shot switch script and
+// the lock holder, which also serves push's digest and switch so that a push starts one shell on
+// the node where it would otherwise start three. Only keydir/lock.cpp and keydir/switch.cpp run
+// them.
 namespace kf::keydir::scripts {
 
-// $1 = DEST, $2 = seconds to wait. Takes DEST/.lock (creating DEST 0700 when missing; a node
-// without flock(1), or where DEST cannot be created, goes unlocked), prints "locked UID" or
+// $1 = HOME, $2 = seconds to wait, $3 = GENERATIONS, $4 = the link's path, $5 = the link text's
+// prefix ("generations/", "NAME.generations/"), $6 = a group for a HOME it creates (or "").
+// Takes HOME/.lock (creating HOME 0700 when missing, 0710 and that group when one is given; a
+// node without flock(1), or where HOME cannot be created, goes unlocked), prints "locked UID" or
 // "unlocked UID" (UID: `id -u`, empty when that fails), then serves requests on stdin until it
 // ends, which lets go of the lock:
 //   sha256 / PATH         sha256sum's output for PATH
-//   switch / TMP / GEN / EXPECTED / LINK     the switch (see switch_script), run in DEST
+//   switch / TMP / GEN / EXPECTED / LINK / ASIDE     the switch (see switch_script)
 // one field per line; each answer is the command's output (stderr merged in) followed by a line
-// "keyfleet-status N" with its exit status. Exits 75 when the lock stays held, 77 when DEST or
-// DEST/.lock is a symlink.
+// "keyfleet-status N" with its exit status. Exits 75 when the lock stays held, 77 when HOME or
+// HOME/.lock is a symlink.
 std::string lock_script();
 
-// DEST TMP GEN EXPECTED LINK WAIT as $1..$6: under DEST/.lock (waiting up to WAIT s for it),
-// renames generations/TMP to generations/GEN (TMP empty: GEN must already be a complete
-// generation) and points `current` at generations/GEN by renaming the symlink LINK over it,
-// provided `current` still points at EXPECTED ("" for none). Everything that can refuse is
-// checked before the first rename; if the link cannot be switched after the generation was
-// renamed into place, it is renamed back. The caller fsyncs DEST afterwards.
+// HOME GENERATIONS LINKPATH PREFIX TMP GEN EXPECTED LINK ASIDE WAIT as $1..$10: under HOME/.lock
+// (waiting up to WAIT s for it), renames GENERATIONS/TMP to GENERATIONS/GEN (TMP empty: GEN must
+// already be a complete generation) and points the link at PREFIX+GEN by renaming the symlink
+// LINK (an absolute path in HOME) over it, provided it still points at EXPECTED ("" for none).
+// With ASIDE (an absolute path), what is at the link's path -- a file or directory when EXPECTED
+// is "", else the symlink EXPECTED names -- is renamed to ASIDE just before, and back if the link
+// cannot take its place. Everything that can refuse is checked before the first rename; if the
+// link cannot be switched after the generation was renamed into place, it is renamed back. The
+// caller fsyncs the link's directory afterwards.
 std::string switch_script();
 
 // The last line of a lock holder's answer: "keyfleet-status N".

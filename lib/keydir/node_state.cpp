@@ -36,6 +36,10 @@ NodeResult<void> read_manifest(Remote& remote, GenerationState& generation) {
     generation.problem = fmt::format("{} says generation {}, its directory is {}", path,
                                      parsed->generation, generation_name(generation.number));
   } else {
+    // parse_manifest checked every pattern.
+    if (auto excluded = parse_patterns(parsed->exclude, "exclude")) {
+      for (auto& p : *excluded) generation.ignored.push_back(std::move(p));
+    }
     generation.manifest = std::move(*parsed);
   }
   return {};
@@ -48,10 +52,15 @@ bool GenerationState::complete() const {
   return differences(manifest->files).empty();
 }
 
+bool GenerationState::ignores(std::string_view name, bool is_directory) const {
+  return excluded(ignored, name, is_directory);
+}
+
 std::vector<std::string> GenerationState::directory_differences(
     const std::vector<ManifestDirectory>& want) const {
   std::vector<std::string> out;
   for (const auto& w : want) {
+    if (ignores(w.name, true)) continue;
     auto it = std::find_if(directories.begin(), directories.end(),
                            [&](const ManifestDirectory& d) { return d.name == w.name; });
     if (it == directories.end()) {
@@ -71,6 +80,7 @@ std::vector<std::string> GenerationState::directory_differences(
 std::vector<std::string> GenerationState::differences(const std::vector<ManifestFile>& want) const {
   std::vector<std::string> out;
   for (const auto& w : want) {
+    if (ignores(w.name, false)) continue;
     auto it = std::find_if(files.begin(), files.end(),
                            [&](const InstalledFile& f) { return f.name == w.name; });
     if (it == files.end()) {
@@ -117,15 +127,22 @@ const GenerationState* NodeState::current_generation() const {
 std::string NodeState::describe_current() const {
   switch (current_kind) {
     case CurrentKind::absent:
-      return "no current";
+      return fmt::format("no {}", link_name);
     case CurrentKind::generation:
-      return KeyDir::link_target(*current);
+      return current_text;
     case CurrentKind::dangling:
-      return fmt::format("current is a dangling link to '{}'", current_text);
+      return fmt::format("{} is a dangling link to '{}'", link_name, current_text);
     case CurrentKind::not_symlink:
-      return "current is not a symlink";
+      return fmt::format("{} is not a symlink", link_name);
     case CurrentKind::foreign:
-      return fmt::format("current points at '{}', not at a generation directory", current_text);
+      return fmt::format("{} points at '{}', not at a generation directory", link_name,
+                         current_text);
+    case CurrentKind::unmanaged:
+      if (current_type == FileType::symlink) {
+        return fmt::format("{} is a link to '{}', not one keyfleet made", link_name, current_text);
+      }
+      return fmt::format("{} is a {} keyfleet does not manage", link_name,
+                         current_type == FileType::directory ? "real directory" : "file");
   }
   return "";
 }
@@ -138,7 +155,8 @@ NodeResult<void> read_tree(Remote& remote, GenerationState& generation, const st
   KF_TRY_ASSIGN(auto entries, remote.list_dir(dir));
   for (const auto& entry : entries) {
     const std::string name = prefix.empty() ? entry.name : prefix + "/" + entry.name;
-    if (name == kManifestName) continue;
+    if (generation.managed && name == kManifestName) continue;
+    if (generation.ignores(name, entry.stat.type == FileType::directory)) continue;
     const auto mode = static_cast<mode_t>(entry.stat.mode & 07777);
     if (entry.stat.type == FileType::directory && depth < kMaxPathDepth) {
       generation.directories.push_back({name, mode});
@@ -176,63 +194,93 @@ NodeResult<void> read_files(Remote& remote, GenerationState& generation) {
 
 namespace {
 
-NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOptions& options) {
-  NodeState state;
-  KF_TRY_ASSIGN(auto dest, remote.lstat(dir.dest()));
-  if (!dest) return state;
-  state.dest_exists = true;
-  if (dest->type != FileType::directory) {
-    // A symlinked DEST too: the lock and every write would go through it, outside DEST.
-    return node_fail(NodeStatus::refused, "read", "{}: {} is not a directory{}", remote.node_name(),
-                     dir.dest(), dest->type == FileType::symlink ? " but a symlink" : "");
-  }
+NodeResult<void> read_pending(Remote& remote, const KeyDir& dir, const DirEntry& entry,
+                              NodeState& state) {
+  auto text = entry.stat.type == FileType::regular
+                  ? remote.read_file(dir.pending(), kMaxManifestSize)
+                  : NodeResult<std::vector<std::uint8_t>>(std::vector<std::uint8_t>{});
+  if (!text) return std::unexpected(text.error());
+  state.pending = parse_pending(as_text(*text));
+  state.pending_unreadable = !state.pending;
+  return {};
+}
 
-  KF_TRY_ASSIGN(auto top, remote.list_dir(dir.dest()));
-  for (const auto& entry : top) {
-    if (entry.name.starts_with(kLinkTempPrefix) && entry.stat.type == FileType::symlink) {
-      state.leftovers.push_back(join_path(dir.dest(), entry.name));
-    } else if (entry.name == kPendingFile) {
-      auto text = entry.stat.type == FileType::regular
-                      ? remote.read_file(dir.pending(), kMaxManifestSize)
-                      : NodeResult<std::vector<std::uint8_t>>(std::vector<std::uint8_t>{});
-      if (!text) return std::unexpected(text.error());
-      state.pending = parse_pending(as_text(*text));
-      state.pending_unreadable = !state.pending;
+// One entry of GENERATIONS (which is HOME too with layout "link").
+NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& entry,
+                            NodeState& state) {
+  const std::string path = dir.generation_entry(entry.name);
+  switch (dir.classify(entry.name, entry.stat.type == FileType::directory,
+                       entry.stat.type == FileType::symlink)) {
+    case EntryKind::generation: {
+      GenerationState g;
+      g.number = *parse_generation_name(entry.name);
+      g.path = path;
+      g.ignored = dir.runtime();
+      KF_CHECK(read_manifest(remote, g));
+      state.generations.push_back(std::move(g));
+      break;
     }
+    case EntryKind::temp:
+    case EntryKind::link_temp:
+      state.leftovers.push_back(path);
+      break;
+    case EntryKind::pending:
+      KF_CHECK(read_pending(remote, dir, entry, state));
+      break;
+    case EntryKind::adopted:
+      state.adopted.push_back(path);
+      break;
+    case EntryKind::lock:
+    case EntryKind::history:
+      break;
+    case EntryKind::other:
+      state.unexpected.push_back(path);
+      break;
   }
+  return {};
+}
 
-  KF_TRY_ASSIGN(auto gens, remote.lstat(dir.generations()));
-  if (gens && gens->type == FileType::directory) {
-    KF_TRY_ASSIGN(auto entries, remote.list_dir(dir.generations()));
-    for (const auto& entry : entries) {
-      const std::string path = dir.generation_entry(entry.name);
-      auto number = parse_generation_name(entry.name);
-      if (number && entry.stat.type == FileType::directory) {
-        GenerationState g;
-        g.number = *number;
-        g.path = path;
-        KF_CHECK(read_manifest(remote, g));
-        state.generations.push_back(std::move(g));
-      } else if (entry.name.starts_with(kTempPrefix)) {
-        state.leftovers.push_back(path);
-      } else {
-        state.unexpected.push_back(path);
+NodeResult<void> read_home(Remote& remote, const KeyDir& dir, NodeState& state) {
+  if (dir.home() != dir.generations()) {
+    // Layout "generations": DEST holds the temporary links and the owed hooks, DEST/generations
+    // the generations.
+    KF_TRY_ASSIGN(auto top, remote.list_dir(dir.home()));
+    for (const auto& entry : top) {
+      if (entry.name.starts_with(kLinkTempPrefix) && entry.stat.type == FileType::symlink) {
+        state.leftovers.push_back(dir.link_temp(entry.name));
+      } else if (entry.name == kPendingFile) {
+        KF_CHECK(read_pending(remote, dir, entry, state));
       }
     }
-  } else if (gens) {
-    state.unexpected.push_back(dir.generations());
+    KF_TRY_ASSIGN(auto gens, remote.lstat(dir.generations()));
+    if (!gens) return {};
+    if (gens->type != FileType::directory) {
+      state.unexpected.push_back(dir.generations());
+      return {};
+    }
   }
-  std::sort(state.generations.begin(), state.generations.end(),
-            [](const auto& a, const auto& b) { return a.number < b.number; });
+  KF_TRY_ASSIGN(auto entries, remote.list_dir(dir.generations()));
+  for (const auto& entry : entries) KF_CHECK(take_entry(remote, dir, entry, state));
+  return {};
+}
 
+// What the link is; with layout "link", whether DEST is keyfleet's at all.
+NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions& options,
+                           NodeState& state) {
+  const bool link_layout = dir.layout() == DestLayout::link;
   KF_TRY_ASSIGN(auto link, remote.lstat(dir.current()));
-  if (!link) return state;
+  if (!link) return {};
+  state.current_type = link->type;
   if (link->type != FileType::symlink) {
-    state.current_kind = CurrentKind::not_symlink;
-    return state;
+    state.current_kind = link_layout ? CurrentKind::unmanaged : CurrentKind::not_symlink;
+    return {};
   }
   KF_TRY_ASSIGN(state.current_text, remote.readlink(dir.current()));
-  auto number = KeyDir::generation_of_target(state.current_text);
+  if (link_layout && !dir.names_generations(state.current_text)) {
+    state.current_kind = CurrentKind::unmanaged;
+    return {};
+  }
+  auto number = dir.generation_of_target(state.current_text);
   KF_TRY_ASSIGN(auto target, remote.stat(dir.current()));
   if (!target) {
     state.current_kind = CurrentKind::dangling;
@@ -244,6 +292,24 @@ NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOp
     state.current = number;
     if (options.current_files) KF_CHECK(read_files(remote, *state.generation(*number)));
   }
+  return {};
+}
+
+NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOptions& options) {
+  NodeState state;
+  if (dir.layout() == DestLayout::link) state.link_name = dir.current();
+  KF_TRY_ASSIGN(auto home, remote.lstat(dir.home()));
+  if (home && home->type != FileType::directory) {
+    // A symlinked home too: the lock and every write would go through it, outside it.
+    return node_fail(NodeStatus::refused, "read", "{}: {} is not a directory{}", remote.node_name(),
+                     dir.home(), home->type == FileType::symlink ? " but a symlink" : "");
+  }
+  state.dest_exists = home.has_value();
+  if (home) KF_CHECK(read_home(remote, dir, state));
+  std::sort(state.generations.begin(), state.generations.end(),
+            [](const auto& a, const auto& b) { return a.number < b.number; });
+  // Without DEST there is no DEST/current; DEST itself may be there without DEST.generations.
+  if (home || dir.layout() == DestLayout::link) KF_CHECK(read_link(remote, dir, options, state));
   return state;
 }
 
@@ -254,6 +320,18 @@ NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const R
   auto state = read_state(remote, dir, options);
   if (!state) return std::unexpected(at_step(state.error(), step));
   return state;
+}
+
+NodeResult<GenerationState> read_unmanaged(Remote& remote, const KeyDir& dir,
+                                           const std::string& step) {
+  GenerationState tree;
+  tree.path = dir.current();
+  tree.managed = false;
+  tree.ignored = dir.runtime();
+  if (auto read = read_files(remote, tree); !read) {
+    return std::unexpected(at_step(read.error(), step));
+  }
+  return tree;
 }
 
 }  // namespace kf::keydir

@@ -25,9 +25,16 @@ struct InstalledFile {
 };
 
 // What a generation directory holds. A name under DEST/generations is a claim; this is the truth.
+// Also what an unmanaged directory holds (read_unmanaged): no number, no manifest.
 struct GenerationState {
   std::uint64_t number = 0;
   std::string path;
+  // false: a directory keyfleet did not make (read_unmanaged), whose manifest.json, if any, is one
+  // of its files like the others.
+  bool managed = true;
+  // Paths never read nor compared: the node's runtime_files, and the exclude patterns of this
+  // generation's own manifest (files an import left out on purpose, which a service may keep).
+  std::vector<PathPattern> ignored;
   // manifest.json parsed; nullopt with `problem` saying why not (absent, unreadable, invalid).
   std::optional<Manifest> manifest;
   std::string manifest_sha256;  // of manifest.json's bytes, when it could be read
@@ -42,7 +49,9 @@ struct GenerationState {
 
   // Whether the directory holds exactly what its own manifest lists (names, sizes, modes,
   // SHA-256), nothing else; needs files_read. An empty or partial generation is not complete.
+  // Ignored paths count on neither side.
   [[nodiscard]] bool complete() const;
+  [[nodiscard]] bool ignores(std::string_view name, bool is_directory) const;
   // The files that differ from `want`, one phrase each ("agent.key (missing)"), and the
   // directories that differ from this generation's own manifest's.
   [[nodiscard]] std::vector<std::string> differences(const std::vector<ManifestFile>& want) const;
@@ -50,25 +59,33 @@ struct GenerationState {
       const std::vector<ManifestDirectory>& want) const;
 };
 
-// What DEST/current is.
+// What the link (DEST/current, or DEST with layout "link") is.
 enum class CurrentKind {
-  absent,       // no DEST/current
+  absent,       // no link
   generation,   // a symlink to generations/NNNNNN, a real directory
   dangling,     // a symlink to nothing
   not_symlink,  // a file or directory where the link should be
   foreign,      // a symlink anywhere but generations/NNNNNN (a symlinked directory included)
+  // Layout "link" only: DEST is not keyfleet's -- a real directory or file (the service's own
+  // key material, before keyfleet), or a symlink to somewhere outside DEST.generations. Never
+  // replaced without `push --adopt`.
+  unmanaged,
 };
 
 // A node's key directory read in one pass. Leftovers are what an interrupted keyfleet run left;
 // `unexpected` is anything else keyfleet did not make, named.
 struct NodeState {
-  bool dest_exists = false;
+  bool dest_exists = false;  // keyfleet's directory: DEST, or DEST.generations (KeyDir::home)
+  // How messages name the link: "current", or DEST itself with layout "link".
+  std::string link_name{kCurrentLink};
   CurrentKind current_kind = CurrentKind::absent;
+  FileType current_type = FileType::other;   // what is at the link's path, when anything is
   std::string current_text;                  // the link's text, when `current` is a symlink
   std::optional<std::uint64_t> current;      // set only for CurrentKind::generation
   std::vector<GenerationState> generations;  // every generations/NNNNNN directory, ascending
   std::vector<std::string> leftovers;        // paths: generations/.tmp-*, current.tmp-*
   std::vector<std::string> unexpected;       // paths of entries keyfleet does not make
+  std::vector<std::string> adopted;          // HOME/adopted-*: what `push --adopt` moved aside
   // DEST/.pending: hooks owed since the last switch. `pending_unreadable`: the file is there but
   // says nothing usable (a partly written one), so which hooks are owed is unknown.
   std::optional<PendingHooks> pending;
@@ -77,7 +94,8 @@ struct NodeState {
   [[nodiscard]] const GenerationState* generation(std::uint64_t number) const;
   [[nodiscard]] GenerationState* generation(std::uint64_t number);
   [[nodiscard]] const GenerationState* current_generation() const;
-  // "generations/000003", "dangling link to 'x'", ... for messages.
+  // "generations/000003", "current is a dangling link to 'x'", ... for messages (node text:
+  // escape it).
   [[nodiscard]] std::string describe_current() const;
 };
 
@@ -92,7 +110,13 @@ NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const R
                                       const std::string& step);
 
 // Reads and hashes the files of `generation`, descending into its directories without following
-// a symlink (key material: wiped from memory once hashed).
+// a symlink (key material: wiped from memory once hashed), leaving out what it ignores.
 NodeResult<void> read_files(Remote& remote, GenerationState& generation);
+
+// The files of what is at DEST when keyfleet does not manage it (CurrentKind::unmanaged: the
+// source of a pull, or a service's directory before `push --adopt`), read and hashed as a
+// generation is, without the node's runtime files: for verify to compare it by content.
+NodeResult<GenerationState> read_unmanaged(Remote& remote, const KeyDir& dir,
+                                           const std::string& step);
 
 }  // namespace kf::keydir

@@ -40,7 +40,7 @@ NodeResult<void> write_pending(Remote& remote, const KeyDir& dir, const PendingH
     KF_CHECK(clear_pending(remote, dir, step));
     const std::string text = serialize(pending);
     KF_CHECK(remote.upload(dir.pending(), as_bytes(text), 0600));
-    return remote.fsync_dir(dir.dest());
+    return remote.fsync_dir(dir.home());
   };
   if (auto written = write(); !written) return std::unexpected(at_step(written.error(), step));
   return {};
@@ -51,7 +51,7 @@ NodeResult<void> clear_pending(Remote& remote, const KeyDir& dir, const std::str
     KF_TRY_ASSIGN(auto st, remote.lstat(dir.pending()));
     if (!st) return {};
     KF_CHECK(remote.unlink(dir.pending()));
-    return remote.fsync_dir(dir.dest());
+    return remote.fsync_dir(dir.home());
   };
   if (auto cleared = gone(); !cleared) return std::unexpected(at_step(cleared.error(), step));
   return {};

@@ -17,7 +17,7 @@ Plan make(Action action, std::string reason = {}) {
 std::string broken_current(const NodeState& state) {
   switch (state.current_kind) {
     case CurrentKind::absent:
-      return fmt::format("{} missing while generations exist", kCurrentLink);
+      return fmt::format("{} missing while generations exist", state.link_name);
     case CurrentKind::generation:
       break;
     default:
@@ -25,8 +25,8 @@ std::string broken_current(const NodeState& state) {
   }
   const GenerationState& current = *state.current_generation();
   if (!current.manifest) {
-    return fmt::format("{} points at {}, which has no valid manifest: {}", kCurrentLink,
-                       KeyDir::link_target(current.number), current.problem);
+    return fmt::format("{} points at {}, which has no valid manifest: {}", state.link_name,
+                       state.current_text, current.problem);
   }
   return {};
 }
@@ -72,11 +72,27 @@ std::string_view to_string(Action action) {
       return "conflict";
     case Action::downgrade:
       return "downgrade";
+    case Action::unmanaged:
+      return "unmanaged";
   }
   return "install";
 }
 
 Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOptions& options) {
+  // 0. DEST is not keyfleet's: refused, or with --adopt decided as if it were not there.
+  if (state.current_kind == CurrentKind::unmanaged) {
+    std::string found = state.describe_current();
+    if (!options.adopt) return make(Action::unmanaged, std::move(found));
+    NodeState without = state;
+    without.current_kind = CurrentKind::absent;
+    without.current_text.clear();
+    DecideOptions rest = options;
+    rest.adopt = false;
+    Plan plan = decide(without, bundle, rest);
+    plan.adopt = true;
+    plan.reason = plan.reason.empty() ? std::move(found) : found + "; " + plan.reason;
+    return plan;
+  }
   const std::uint64_t g = bundle.generation;
   const GenerationState* target = state.generation(g);
   // A generations/G that is not B is replaced; whether it is, is known from its content alone.
@@ -156,7 +172,7 @@ Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOp
   if (target != nullptr && !target_intact) {
     plan.replace_existing = true;
     if (plan.reason.empty()) {
-      plan.reason = fmt::format("generations/{} was there and is replaced: {}", generation_name(g),
+      plan.reason = fmt::format("{} was there and is replaced: {}", target->path,
                                 target_is_bundle ? "damaged" : "it holds another manifest");
     }
   }

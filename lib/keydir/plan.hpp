@@ -31,6 +31,7 @@ enum class Action {
   unchanged,   // current is G, digest M, every file as the manifest says
   conflict,    // another key set, or G with another digest: nothing is changed
   downgrade,   // current is newer than G: nothing is changed
+  unmanaged,   // layout "link": DEST is not keyfleet's (no --adopt): nothing is changed
 };
 
 struct Plan {
@@ -49,14 +50,21 @@ struct Plan {
   std::optional<std::uint64_t> previous;
   // With --replace-keyset: the other key set's generations, removed once B is current.
   std::vector<std::uint64_t> foreign_generations;
+  // With --adopt, layout "link": what is at DEST (CurrentKind::unmanaged) is moved to
+  // HOME/adopted-<time> by the switch, just before the link takes its place, and kept.
+  bool adopt = false;
 };
 
 struct DecideOptions {
   bool allow_downgrade = false;
   bool replace_keyset = false;
+  bool adopt = false;  // layout "link": take DEST over from what is there (see Plan::adopt)
 };
 
 // The decision, rows checked in this order (the first that matches decides):
+//   0. layout "link", DEST not keyfleet's (a real directory, a file, a link elsewhere)
+//                                                                -> unmanaged (refused); with
+//      --adopt, the rows below for a node without DEST, and Plan::adopt
 //   1. DEST absent, or no generation and no `current`            -> install (first)
 //   2. `current` missing while generations exist, dangling, not a symlink, or not a link to a real
 //      generation directory with a valid manifest                -> repair

@@ -6,31 +6,6 @@
 #include "keydir/crash_point.hpp"
 
 namespace kf::keydir {
-namespace {
-
-// An absolute path with empty and "." components dropped and ".." applied, lexically: the entry
-// of DEST that `current`'s text names, however it is spelled ("./generations//.tmp-x/").
-std::string lexically_normal(std::string_view path) {
-  std::vector<std::string_view> parts;
-  for (std::size_t start = 0; start <= path.size();) {
-    std::size_t end = std::min(path.find('/', start), path.size());
-    std::string_view part = path.substr(start, end - start);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    start = end + 1;
-  }
-  std::string out;
-  for (auto part : parts) {
-    out += '/';
-    out += part;
-  }
-  return out.empty() ? "/" : out;
-}
-
-}  // namespace
 
 std::vector<std::uint64_t> generations_to_remove(std::vector<std::uint64_t> present,
                                                  std::optional<std::uint64_t> current,
@@ -93,12 +68,9 @@ NodeResult<std::vector<std::uint64_t>> prune_generations(Remote& remote, const K
 }
 
 std::vector<std::string> leftovers_to_remove(const KeyDir& dir, const NodeState& state) {
+  // What the link names, however it spells it ("./generations//.tmp-x/").
   std::string in_use;
-  if (!state.current_text.empty()) {
-    in_use = lexically_normal(state.current_text.starts_with('/')
-                                  ? state.current_text
-                                  : join_path(dir.dest(), state.current_text));
-  }
+  if (!state.current_text.empty()) in_use = dir.resolve_target(state.current_text);
   std::vector<std::string> doomed;
   for (const auto& path : state.leftovers) {
     if (lexically_normal(path) != in_use) doomed.push_back(path);
@@ -117,17 +89,17 @@ NodeResult<std::vector<std::string>> remove_leftovers(Remote& remote, const KeyD
     removed.push_back(path);
   }
   bool in_generations = false;
-  bool in_dest = false;
+  bool in_home = false;
   for (const auto& p : removed) {
-    (p.starts_with(dir.generations() + "/") ? in_generations : in_dest) = true;
+    (p.starts_with(dir.generations() + "/") ? in_generations : in_home) = true;
   }
   if (in_generations) {
     if (auto synced = remote.fsync_dir(dir.generations()); !synced) {
       return std::unexpected(at_step(synced.error(), step));
     }
   }
-  if (in_dest) {
-    if (auto synced = remote.fsync_dir(dir.dest()); !synced) {
+  if (in_home) {
+    if (auto synced = remote.fsync_dir(dir.home()); !synced) {
       return std::unexpected(at_step(synced.error(), step));
     }
   }
