@@ -40,12 +40,14 @@ constexpr std::string_view kExamples =
     "which may hold plaintext keys) are removed, and old generations beyond --keep, oldest\n"
     "first (--keep defaults to the node's inventory `keep`, 5): never DEST/current and never the\n"
     "generation before it (rollback's target).\n"
-    "--purge-old removes every generation but current; with `current` missing or damaged it\n"
-    "removes none and fails the node, naming the generations left. A generation is renamed to\n"
-    "generations/.tmp-prune-<random> first, then deleted, so a crash never leaves half a\n"
-    "generation under its real name. DEST is then listed again: the report says per node what\n"
-    "was wiped and removed (generation, manifest SHA-256) and what remains (--json: `wiped`,\n"
-    "`left_alone`, `leftovers`, `removed`, `remaining`, `unexpected`).\n"
+    "--purge-old removes every generation but current, and (inventory layout = \"link\") what\n"
+    "push --adopt kept in DEST.generations/adopted-*, which pruning never removes; with\n"
+    "`current` missing or damaged it removes none and fails the node, naming the generations\n"
+    "left. A generation is renamed to generations/.tmp-prune-<random> first, then deleted, so\n"
+    "a crash never leaves half a generation under its real name. DEST is then listed again:\n"
+    "the report says per node what was wiped and removed (generation, manifest SHA-256) and\n"
+    "what remains (--json: `wiped`, `left_alone`, `leftovers`, `removed`, `remaining`,\n"
+    "`unexpected`, `adopted_removed`, `adopted`).\n"
     "--purge-old asks first (without a terminal pass --yes); plain cleanup never asks.\n"
     "--dry-run reads every node and says what would go; it takes no lock and writes nothing.\n"
     "Each node's work holds DEST/.lock, the lock push and rollback take too: cleanup waits up\n"
@@ -110,9 +112,11 @@ Result<void> confirm_purge(const CleanupArgs& args, const Selection& selection,
   auto planned = cleanup_fleet(selection.nodes, planning, run);
   fleet.clear_progress();
   std::size_t generations = 0;
+  std::size_t adopted = 0;
   for (std::size_t i = 0; i < planned.reports.size(); ++i) {
     if (!planned.values[i]) continue;
     generations += planned.values[i]->removed.size();
+    adopted += planned.values[i]->adopted_removed.size();
     std::cerr << planned.reports[i].name << ": " << describe(*planned.values[i]) << '\n';
   }
   FleetReport plan{"cleanup --dry-run", std::nullopt, "", planned.reports};
@@ -121,9 +125,12 @@ Result<void> confirm_purge(const CleanupArgs& args, const Selection& selection,
   pool.off_the_clock([&] {
     confirmed = confirm_or_refuse(
         "cleanup",
-        fmt::format("Remove {} old generation{} from {} node{}, keeping only current?", generations,
-                    generations == 1 ? "" : "s", selection.nodes.size(),
-                    selection.nodes.size() == 1 ? "" : "s"),
+        fmt::format("Remove {} old generation{}{} from {} node{}, keeping only current?",
+                    generations, generations == 1 ? "" : "s",
+                    adopted == 0 ? ""
+                                 : fmt::format(" and {} director{} push --adopt kept", adopted,
+                                               adopted == 1 ? "y" : "ies"),
+                    selection.nodes.size(), selection.nodes.size() == 1 ? "" : "s"),
         false);
   });
   return confirmed;

@@ -6,6 +6,7 @@
 #include "bundle/bundle_file.hpp"
 #include "cli/bundle_key_options.hpp"
 #include "cli/commands.hpp"
+#include "core/escape.hpp"
 
 namespace kf::cli {
 
@@ -53,18 +54,38 @@ void print_human(std::ostream& out, const fs::path& path, const bundle::BundleIn
                 : "contents      encrypted (give --identity FILE to check and show them)\n");
     return;
   }
+  // Authentic means made by whoever holds the key, not harmless on a terminal: every string of
+  // the manifest is shown escaped.
   const Manifest& m = opened->manifest;
-  std::string hosts;
-  for (const auto& h : m.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
+  auto list = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : ", ") + escape_untrusted(item);
+    return out;
+  };
   out << "contents      authentic; every entry matches the manifest\n"
-      << fmt::format("generation    {}\n", m.generation)
-      << fmt::format("created       {}\n", m.created)
-      << fmt::format("key type      {}\n", m.key_type)
-      << fmt::format("not after     {}\n", m.not_after) << fmt::format("hosts         {}\n", hosts)
-      << fmt::format("ca            {}\n", m.ca_fingerprint)
-      << fmt::format("agent         {}\n", m.agent_fingerprint) << "files\n";
+      << fmt::format("generation    {}\n", m.generation);
+  if (!m.keyset.empty()) out << fmt::format("key set       {}\n", m.keyset);
+  out << fmt::format("created       {}\n", escape_untrusted(m.created));
+  if (m.imported()) {
+    // Existing files (create-keys --import, pull): no certificate fields to show.
+    out << "kind          imported (existing files, as they were)\n";
+    if (!m.exclude.empty()) out << fmt::format("excluded      {}\n", list(m.exclude));
+  } else {
+    out << fmt::format("key type      {}\n", escape_untrusted(m.key_type))
+        << fmt::format("not after     {}\n", escape_untrusted(m.not_after))
+        << fmt::format("hosts         {}\n", list(m.hosts))
+        << fmt::format("ca            {}\n", escape_untrusted(m.ca_fingerprint))
+        << fmt::format("agent         {}\n", escape_untrusted(m.agent_fingerprint));
+  }
+  if (!m.secrets.empty()) out << fmt::format("secrets       {}\n", list(m.secrets));
+  if (!m.directories.empty()) out << "directories\n";
+  for (const auto& d : m.directories) {
+    out << fmt::format("  {:04o}            {}/\n", d.mode, escape_untrusted(d.name));
+  }
+  out << "files\n";
   for (const auto& f : m.files) {
-    out << fmt::format("  {:04o} {:>8}  {:<16} {}\n", f.mode, f.size, f.name, f.sha256);
+    out << fmt::format("  {:04o} {:>8}  {:<16} {}\n", f.mode, f.size, escape_untrusted(f.name),
+                       f.sha256);
   }
 }
 

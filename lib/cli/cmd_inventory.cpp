@@ -31,6 +31,12 @@ nlohmann::ordered_json null_if_empty(const std::string& text) {
   return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
 }
 
+std::vector<std::string> runtime_texts(const NodeConfig& node) {
+  std::vector<std::string> out;
+  for (const auto& pattern : node.runtime_files) out.push_back(pattern.text());
+  return out;
+}
+
 nlohmann::ordered_json to_json(const NodeConfig& node) {
   nlohmann::ordered_json jump = nlohmann::ordered_json::array();
   for (const JumpHost& hop : node.jump) {
@@ -56,6 +62,8 @@ nlohmann::ordered_json to_json(const NodeConfig& node) {
       {"timeout", node.timeout},
       {"lock_timeout", node.lock_timeout},
       {"keep", node.keep},
+      {"layout", to_string(node.layout)},
+      {"runtime_files", runtime_texts(node)},
       {"owner", null_if_empty(node.owner)},
       {"group", null_if_empty(node.group)},
       {"pre", null_if_empty(node.pre)},
@@ -132,6 +140,8 @@ void print_text(std::ostream& out, const Inventory& inventory, const Selection& 
     row("timeout", std::to_string(node.timeout));
     row("lock_timeout", std::to_string(node.lock_timeout));
     row("keep", std::to_string(node.keep));
+    row("layout", std::string(to_string(node.layout)));
+    row("runtime_files", list(runtime_texts(node)));
     row("owner", node.owner.empty() && node.group.empty()
                      ? "(the SSH user)"
                      : fmt::format("{}:{}", node.owner.empty() ? "(SSH user)" : node.owner,

@@ -29,7 +29,10 @@ constexpr std::string_view kExamples =
     "      --out /srv/keyfleet/kt --force\n"
     "\n"
     "The node is reached as every fleet command reaches it (the inventory's user, identity and\n"
-    "known_hosts, strictly). Every entry under --path is listed without following a symlink and\n"
+    "known_hosts, strictly). Links in the directories above --path are followed once, as the\n"
+    "node resolves them (/var/lib -> /data/var/lib), and everything is read under that real\n"
+    "path, which the output names; --path itself must be a real directory, and every entry\n"
+    "under it is listed without following a symlink and\n"
     "held to the rules of create-keys --import: regular files and directories only (symlinks,\n"
     "devices, FIFOs refused, each named), checked names, modes at most 0644/0755. Every file is\n"
     "read over SFTP and its SHA-256 is computed on the node too (sha256sum): any difference is\n"
@@ -53,6 +56,10 @@ void print_human(std::ostream& text, const PulledKeyset& pulled,
       "Pulled {}:{} as key set generation {} ({} files, digests checked on the node) to "
       "{}\n",
       pulled.node, escape_untrusted(pulled.path), m.generation, m.files.size(), out.string());
+  if (pulled.resolved != pulled.path) {
+    text << fmt::format("  read from {}, the real directory (links above --path followed)\n",
+                        escape_untrusted(pulled.resolved));
+  }
   for (const auto& d : m.directories) {
     text << fmt::format("  {:<24}{:04o}  directory\n", escape_untrusted(d.name + "/"), d.mode);
   }
@@ -78,6 +85,7 @@ Result<int> run_pull(PullArgs& args, Output& output) {
   auto out = boost::filesystem::absolute(args.out).lexically_normal();
   output.set({{"node", pulled.node},
               {"path", pulled.path},
+              {"resolved_path", pulled.resolved},
               {"out", out.string()},
               {"archived_to", pulled.created.archived_to
                                   ? nlohmann::ordered_json(pulled.created.archived_to->string())

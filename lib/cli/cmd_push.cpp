@@ -32,9 +32,14 @@ constexpr std::string_view kExamples =
     "  keyfleet push keys-gen2.age --inventory fleet.toml --identity /root/.kf-identity --yes\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --dry-run\n"
     "  keyfleet push keys-gen2.age --inventory fleet.toml --limit 'web[1-4]' --rolling --yes\n"
+    "  # layout = \"link\" and DEST still the service's own directory: take it over, kept aside\n"
+    "  keyfleet push kt.kfb --inventory kms.toml --limit kms2 --adopt --dry-run\n"
+    "  keyfleet push kt.kfb --inventory kms.toml --limit kms2 --adopt --passphrase-file pass\n"
     "\n"
     "Push decides each node from what it really holds (B: the bundle's key set, generation G,\n"
     "manifest digest M), the first matching row deciding:\n"
+    "  layout \"link\": DEST a real directory or file, or\n"
+    "    a link keyfleet did not make                      refuse     -> refused (exit 4)\n"
     "  DEST absent, or no generation and no current        install    -> ok\n"
     "  current missing, dangling, not a link to a real\n"
     "    generation with a valid manifest                  repair     -> repaired\n"
@@ -48,6 +53,13 @@ constexpr std::string_view kExamples =
     "--replace-keyset installs over a conflict, then removes the other key set's generations;\n"
     "--allow-downgrade installs an older G. A damaged or different generations/G is replaced\n"
     "atomically: current names a complete generation at every instant.\n"
+    "With the inventory's layout = \"link\", DEST itself is the link (services read DEST/FILE),\n"
+    "switched to DEST.generations/NNNNNN; the generations, .lock, .pending and history.log live\n"
+    "in DEST.generations. A DEST that is not keyfleet's is refused until --adopt, which moves it\n"
+    "to DEST.generations/adopted-<UTC time> (kept: pruning never removes it, cleanup\n"
+    "--purge-old does) in the same step that puts the link in place: DEST is absent for the\n"
+    "moment between those two renames. The inventory's runtime_files (files the service writes\n"
+    "there) are never compared nor installed.\n"
     "\n"
     "Without --yes push first reads every node and shows the plan (3 to install, 1 to repair,\n"
     "26 unchanged, 1 conflict) and asks; --dry-run stops there (would-install, would-repair,\n"
@@ -185,6 +197,9 @@ Action setup_push(CLI::App& sub) {
                "Install even on nodes holding a newer generation");
   sub.add_flag("--replace-keyset", args->options.replace_keyset,
                "Install over another key set (a conflict), then remove its generations");
+  sub.add_flag("--adopt", args->options.adopt,
+               "layout \"link\": move a DEST keyfleet does not manage to "
+               "DEST.generations/adopted-<time> (kept), then install");
   sub.add_flag("--keep-failed", args->options.keep_failed,
                "Leave the new generation current when a post or check hook fails (no rollback)");
   sub.add_flag("--no-install", args->options.no_install,

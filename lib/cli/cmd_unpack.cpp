@@ -22,6 +22,9 @@ struct UnpackArgs {
   bool allow_downgrade = false;
   bool replace_keyset = false;
   std::string owner;
+  std::string layout = "generations";
+  std::vector<std::string> runtime_files;
+  bool adopt = false;
 };
 
 constexpr std::string_view kExamples =
@@ -30,6 +33,9 @@ constexpr std::string_view kExamples =
     "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent --owner agent:agent \\\n"
     "      --passphrase-file /root/.keyfleet-pass\n"
     "  keyfleet unpack keys-gen2.age --dest /etc/keyfleet/agent --identity /root/.kf-identity\n"
+    "  # the exact path a service reads, taken over from what is there (kept aside)\n"
+    "  keyfleet unpack kt.kfb --dest /var/lib/keytrustee/.keytrustee --layout link --adopt \\\n"
+    "      --runtime-file random_seed --runtime-file 'S.gpg-agent*'\n"
     "\n"
     "Layout: DEST/generations/NNNNNN/ holds each generation; DEST/current is a relative symlink\n"
     "to the installed one (services read DEST/current/agent.crt); DEST/.lock is held while\n"
@@ -45,7 +51,13 @@ constexpr std::string_view kExamples =
     "other contents (--replace-keyset installs and removes the other key set's generations);\n"
     "current is newer than the bundle (--allow-downgrade); DEST/.lock is held.\n"
     "--owner chowns the new generation; DEST and DEST/generations, when unpack creates them, get\n"
-    "the owner's group and mode 0710 so the owner can reach DEST/current/.\n\n";
+    "the owner's group and mode 0710 so the owner can reach DEST/current/.\n"
+    "--layout link (as the inventory's layout): DEST itself is the link, switched to\n"
+    "DEST.generations/NNNNNN, where the generations and DEST/.lock's equivalent live. A DEST that\n"
+    "is not keyfleet's is refused (exit 4) until --adopt moves it to\n"
+    "DEST.generations/adopted-<UTC time>, kept, as the link takes its place. --runtime-file\n"
+    "PATTERN (rsync-style, repeatable): files the service writes there, never compared nor\n"
+    "installed.\n\n";
 
 void print_human(std::ostream& out, const keydir::InstallReport& r) {
   std::string headline = r.action == "unchanged"     ? "Unchanged: generation {} in {}"
@@ -56,8 +68,10 @@ void print_human(std::ostream& out, const keydir::InstallReport& r) {
       << (r.reused && r.action == "installed" ? " (its complete directory was already there)" : "")
       << '\n';
   if (!r.detail.empty()) out << fmt::format("  found     {}\n", escape_untrusted(r.detail, 400));
-  out << fmt::format("  current   -> {}\n", keydir::KeyDir::link_target(r.generation))
+  out << fmt::format("  link      {} -> {}\n", r.link, r.link_target)
       << fmt::format("  previous  {}\n", r.previous ? generation_name(*r.previous) : "none");
+  if (!r.adopted.empty())
+    out << fmt::format("  adopted   what was at {} is now {}\n", r.link, r.adopted);
   std::string files;
   for (const auto& f : r.files) files += (files.empty() ? "" : ", ") + f;
   out << fmt::format("  files     {}\n", files);
@@ -81,6 +95,12 @@ Result<int> run_unpack(const UnpackArgs& args, Output& out) {
   if (!args.owner.empty()) {
     KF_TRY_ASSIGN(options.owner, keydir::parse_owner(args.owner));
   }
+  options.layout = args.layout == "link" ? DestLayout::link : DestLayout::generations;
+  options.adopt = args.adopt;
+  KF_TRY_ASSIGN(options.runtime_files, parse_patterns(args.runtime_files, "--runtime-file"));
+  if (options.adopt && options.layout != DestLayout::link) {
+    return fail(ExitCode::usage, "--adopt takes over DEST itself: it needs --layout link");
+  }
   audit_note().bundle = args.file;
   KF_TRY_ASSIGN(auto file, bundle::open_bundle_file(args.file, args.key.source()));
   audit_note().bundle_sha256 = file.bundle.sha256;
@@ -100,6 +120,8 @@ Result<int> run_unpack(const UnpackArgs& args, Output& out) {
            {"pruned", report.pruned},
            {"removed_foreign", report.removed_foreign},
            {"reused", report.reused},
+           {"adopted", report.adopted.empty() ? nlohmann::ordered_json(nullptr)
+                                              : nlohmann::ordered_json(report.adopted)},
            {"warnings", report.warnings}});
   print_human(out.text(), report);
   return 0;
@@ -125,6 +147,18 @@ Action setup_unpack(CLI::App& sub) {
                "Install over another key set and remove its generations");
   sub.add_option("--owner", args->owner, "chown the installed files to USER:GROUP")
       ->type_name("USER:GROUP");
+  sub.add_option("--layout", args->layout,
+                 "generations: DEST/current -> DEST/generations/NNNNNN; link: DEST itself -> "
+                 "DEST.generations/NNNNNN")
+      ->check(CLI::IsMember({"generations", "link"}))
+      ->capture_default_str();
+  sub.add_flag("--adopt", args->adopt,
+               "With --layout link: move a DEST keyfleet does not manage to "
+               "DEST.generations/adopted-<time> (kept), then install");
+  sub.add_option("--runtime-file", args->runtime_files,
+                 "A file the service writes into DEST (rsync pattern): never compared nor "
+                 "installed")
+      ->type_name("PATTERN");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args](Output& out) { return run_unpack(*args, out); };
 }

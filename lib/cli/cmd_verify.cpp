@@ -39,6 +39,11 @@ constexpr std::string_view kExamples =
     "generation) are the reference, and the odd nodes out are named; only complete generations\n"
     "(every file as the node's own manifest.json lists it) count, and an incomplete one is a\n"
     "mismatch.\n"
+    "With the inventory's layout = \"link\", a node whose DEST is a real directory keyfleet does\n"
+    "not manage (the source of a `pull`) is compared by content: ok when every file matches\n"
+    "(the detail says it is unmanaged; it has no generation and never votes). Paths the\n"
+    "manifest's `exclude` (an import's --exclude-path) or the node's `runtime_files` name are\n"
+    "left out on both sides.\n"
     "Statuses: ok, mismatch (the files are named), missing (nothing installed), stale (older\n"
     "generation), damaged (current missing while generations exist, dangling, not a symlink, or\n"
     "not a link to a generation with a valid manifest: push repairs it), pending-hooks (the\n"
@@ -98,7 +103,11 @@ Result<int> run_verify(const VerifyArgs& args, Output& out) {
   }
   fleet.report().generation = verified.generation;
   fleet.report().nodes = std::move(verified.nodes);
-  return fleet.finish();
+  ReportOutput output;
+  // A node that holds no generation of keyfleet's but the right files says so (escaped by the
+  // library).
+  output.node_detail = [](std::size_t, const NodeReport& node) { return node.detail; };
+  return fleet.finish(output);
 }
 
 }  // namespace

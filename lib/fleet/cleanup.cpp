@@ -118,6 +118,11 @@ std::optional<NodeError> current_problem(const std::string& node, const keydir::
   if (state.current_kind == CurrentKind::absent && (!purge_old || state.generations.empty())) {
     return std::nullopt;
   }
+  // Layout "link", DEST not keyfleet's and nothing of keyfleet's beside it: nothing to clean.
+  if (state.current_kind == CurrentKind::unmanaged && state.generations.empty() &&
+      state.adopted.empty()) {
+    return std::nullopt;
+  }
   std::string what = state.current_kind == CurrentKind::absent
                          ? fmt::format("{} is missing", dir.current())
                          : fmt::format("{}: {}", dir.current(), shown(state.describe_current()));
@@ -160,6 +165,24 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
     KF_TRY_ASSIGN(removed, keydir::remove_generations(remote, dir, state, doomed, step));
   }
   for (auto g : removed) receipt.removed.push_back(record_of(*state.generation(g), state));
+  receipt.adopted = state.adopted;
+  if (options.purge_old) {
+    // What --adopt took over was kept as a backup: only a purge, confirmed, removes it.
+    for (const auto& path : state.adopted) {
+      if (!options.dry_run) {
+        if (auto gone = remove_tree(remote, path); !gone) {
+          return std::unexpected(at_step(gone.error(), step));
+        }
+      }
+      receipt.adopted_removed.push_back(path);
+    }
+    receipt.adopted.clear();
+    if (!receipt.adopted_removed.empty() && !options.dry_run) {
+      if (auto synced = remote.fsync_dir(dir.home()); !synced) {
+        return std::unexpected(at_step(synced.error(), step));
+      }
+    }
+  }
   if (!removed.empty() && !options.dry_run) {
     // The generations are gone whatever becomes of the line: it cannot fail the cleanup.
     (void)keydir::append_history(
@@ -167,7 +190,8 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
         {options.purge_old ? "purge" : "prune", state.current, {}, "", removed, "cleanup"});
   }
 
-  const bool changed = !removed.empty() || !receipt.leftovers.empty();
+  const bool changed =
+      !removed.empty() || !receipt.leftovers.empty() || !receipt.adopted_removed.empty();
   if (!changed && !options.purge_old) return {};
   if (options.dry_run) {
     for (const auto& r : records_of(state)) {
@@ -180,9 +204,15 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
   KF_TRY_ASSIGN(auto after, keydir::read_node_state(remote, dir, {false}, step));
   receipt.remaining = records_of(after);
   receipt.unexpected = after.unexpected;
+  receipt.adopted = after.adopted;
   std::vector<std::string> still;
   for (auto g : removed) {
     if (after.generation(g) != nullptr) still.push_back(dir.generation(g));
+  }
+  for (const auto& path : receipt.adopted_removed) {
+    if (std::find(after.adopted.begin(), after.adopted.end(), path) != after.adopted.end()) {
+      still.push_back(path);
+    }
   }
   for (const auto& path : keydir::leftovers_to_remove(dir, after)) still.push_back(path);
   if (!still.empty()) {
@@ -211,9 +241,19 @@ std::string describe(const CleanupReceipt& receipt) {
                                 receipt.removed.size() == 1 ? "" : "s",
                                 join_records(receipt.removed)));
   }
+  if (!receipt.adopted_removed.empty()) {
+    parts.push_back(fmt::format("{} what push --adopt kept: {}", dry ? "would remove" : "removed",
+                                join_shown(receipt.adopted_removed)));
+  }
   if (!receipt.remaining.empty()) {
     parts.push_back(
         fmt::format("{}: {}", dry ? "would remain" : "remaining", join_records(receipt.remaining)));
+  }
+  if (!receipt.adopted.empty()) {
+    parts.push_back(
+        fmt::format("kept what push --adopt moved aside (cleanup --purge-old removes "
+                    "it): {}",
+                    join_shown(receipt.adopted)));
   }
   if (!receipt.left_alone.empty()) parts.push_back("left alone: " + join_shown(receipt.left_alone));
   if (!receipt.unexpected.empty()) {
@@ -233,6 +273,8 @@ nlohmann::ordered_json to_json(const CleanupReceipt& receipt) {
       {"removed", records_json(receipt.removed)},
       {"remaining", records_json(receipt.remaining)},
       {"unexpected", paths_json(receipt.unexpected)},
+      {"adopted_removed", paths_json(receipt.adopted_removed)},
+      {"adopted", paths_json(receipt.adopted)},
   };
 }
 
@@ -240,7 +282,7 @@ NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options) {
   CleanupReceipt receipt;
   receipt.dry_run = options.dry_run;
-  const keydir::KeyDir dir(node.dest);
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
   // Under the lock push holds while staging and installing: no staged copy is wiped while it is
   // written, and `current` cannot move between reading it and pruning around it. A dry run
   // writes nothing, DEST/.lock included.

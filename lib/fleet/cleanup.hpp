@@ -44,6 +44,10 @@ struct CleanupReceipt {
   // removed, with --purge-old, and when the node fails for its `current`.
   std::vector<GenerationRecord> remaining;
   std::vector<std::string> unexpected;  // entries of DEST/generations keyfleet does not make
+  // Layout "link": what `push --adopt` moved aside (DEST.generations/adopted-*). Pruning keeps
+  // them; --purge-old removes them with the old generations.
+  std::vector<std::string> adopted_removed;
+  std::vector<std::string> adopted;  // those there once done
   // Why the node failed although the receipt says what was done (a STAGING that breaks the rules,
   // a purge refused for a missing or damaged `current`, something still there after removal).
   std::optional<NodeError> failure;
@@ -53,15 +57,16 @@ struct CleanupReceipt {
 std::string describe(const CleanupReceipt& receipt);
 
 // The receipt as members of the node's --json entry: "wiped", "left_alone", "leftovers",
-// "removed" and "remaining" ([{"generation", "manifest_sha256", "current"}]), "unexpected".
+// "removed" and "remaining" ([{"generation", "manifest_sha256", "current"}]), "unexpected",
+// "adopted_removed", "adopted".
 nlohmann::ordered_json to_json(const CleanupReceipt& receipt);
 
 // One node, under DEST/.lock (step "lock"; none with dry_run): the staged copies push made under
 // STAGING (keydir/staging.hpp: anything else there is left alone and named), then the leftovers
 // of interrupted runs (keydir/prune.hpp), then generations beyond options.keep, or every one but
-// current with purge_old -- which fails the node when `current` is missing or damaged and
-// generations remain. DEST is read again after any removal. A transport error is the result's
-// error; the node's other failures are receipt.failure.
+// current and every adopted directory with purge_old -- which fails the node when `current` is
+// missing or damaged and generations remain. DEST is read again after any removal. A transport
+// error is the result's error; the node's other failures are receipt.failure.
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options);
 

@@ -127,7 +127,7 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
     if (auto removed = remote.unlink(dir.current()); !removed) {
       return NodeOutcome::from_error(removed.error(), generation);
     }
-    (void)remote.fsync_dir(dir.dest());
+    (void)remote.fsync_dir(dir.link_dir());
     (void)keydir::clear_pending(remote, dir, step);
     return rolled(std::nullopt,
                   fmt::format("there was no previous generation: current was removed, and "
@@ -137,8 +137,7 @@ NodeOutcome finish_switch(Remote& remote, keydir::DestLock* lock, const NodeConf
   auto back = [&]() -> NodeResult<void> {
     KF_CHECK(run_hook(remote, node, "pre", node.pre, *previous));
     KF_CHECK(record_owed_hooks(remote, dir, node, *previous, policy.command, step));
-    keydir::SwitchRequest request{"", generation_name(*previous),
-                                  keydir::KeyDir::link_target(generation)};
+    keydir::SwitchRequest request{"", generation_name(*previous), dir.link_target(generation), ""};
     return keydir::switch_current(remote, lock, dir, request, node.lock_timeout, step);
   }();
   if (!back) {

@@ -103,6 +103,61 @@ Result<std::string> check_pull_path(std::string_view path) {
   return normal;
 }
 
+Result<std::string> resolve_parents(Remote& remote, const std::string& path) {
+  // As Linux's path walk: at most 40 links, ".." applied to the real directory reached so far.
+  constexpr int kMaxLinks = 40;
+  auto split = [](std::string_view text) {
+    std::vector<std::string> parts;
+    for (std::size_t start = 0; start <= text.size();) {
+      std::size_t slash = std::min(text.find('/', start), text.size());
+      if (slash > start) parts.emplace_back(text.substr(start, slash - start));
+      start = slash + 1;
+    }
+    return parts;
+  };
+  auto joined = [](const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& p : parts) out += "/" + p;
+    return out;
+  };
+  const std::string origin = fmt::format("{}:{}", remote.node_name(), path);
+  std::vector<std::string> done;
+  std::vector<std::string> todo = split(parent_path(path));
+  std::reverse(todo.begin(), todo.end());  // a stack: the next component last
+  int links = 0;
+  while (!todo.empty()) {
+    std::string part = std::move(todo.back());
+    todo.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    const std::string candidate = joined(done) + "/" + part;
+    KF_TRY_ASSIGN(auto st, as_result(remote.lstat(candidate)));
+    if (!st) {
+      return fail(ExitCode::usage, "{}: {} does not exist on the node", origin,
+                  escape_untrusted(candidate));
+    }
+    if (st->type == FileType::symlink) {
+      if (++links > kMaxLinks) {
+        return fail(ExitCode::usage, "{}: more than {} symbolic links above it", origin, kMaxLinks);
+      }
+      KF_TRY_ASSIGN(std::string target, as_result(remote.readlink(candidate)));
+      if (target.starts_with('/')) done.clear();
+      auto more = split(target);
+      todo.insert(todo.end(), more.rbegin(), more.rend());
+      continue;
+    }
+    if (st->type != FileType::directory) {
+      return fail(ExitCode::usage, "{}: {} is not a directory on the node", origin,
+                  escape_untrusted(candidate));
+    }
+    done.push_back(std::move(part));
+  }
+  return joined(done) + "/" + path.substr(path.find_last_of('/') + 1);
+}
+
 Result<ImportedTree> read_remote_tree(Remote& remote, const std::string& path,
                                       std::span<const PathPattern> exclude) {
   RemoteWalk w{remote, path, fmt::format("{}:{}", remote.node_name(), path), exclude, {}, {}};
@@ -181,8 +236,10 @@ Result<PulledKeyset> pull_keyset(const NodeConfig& node, const PullOptions& opti
   KF_TRY_ASSIGN(std::string path, check_pull_path(options.path));
   KF_TRY_ASSIGN(auto patterns, parse_patterns(options.exclude, "--exclude-path"));
   KF_TRY_ASSIGN(auto remote, as_result(connect(node)));
-  KF_TRY_ASSIGN(auto tree, read_remote_tree(*remote, path, patterns));
-  KF_CHECK(check_node_digests(*remote, path, tree));
+  // Links above --path are followed, once; the tree itself is read through none.
+  KF_TRY_ASSIGN(std::string resolved, resolve_parents(*remote, path));
+  KF_TRY_ASSIGN(auto tree, read_remote_tree(*remote, resolved, patterns));
+  KF_CHECK(check_node_digests(*remote, resolved, tree));
   remote.reset();  // says goodbye: the rest is local
 
   CreateKeysOptions create;
@@ -192,6 +249,7 @@ Result<PulledKeyset> pull_keyset(const NodeConfig& node, const PullOptions& opti
   PulledKeyset pulled;
   pulled.node = node.name;
   pulled.path = path;
+  pulled.resolved = resolved;
   KF_TRY_ASSIGN(pulled.created, create_keyset_from(create, std::move(tree)));
   return pulled;
 }

@@ -30,12 +30,20 @@ struct PullOptions {
 struct PulledKeyset {
   CreatedKeyset created;
   std::string node;
-  std::string path;  // as read on the node
+  std::string path;      // as given (--path, normalised)
+  std::string resolved;  // where it was read: `path` with the links above it followed
 };
 
 // "/a/b" with no "." or ".." component, no control byte and not "/" itself; else a usage error
 // naming --path.
 Result<std::string> check_pull_path(std::string_view path);
+
+// `path` with every symlink in the directories above it followed, as the node's kernel (and
+// OpenSSH's sftp, and the service itself) would follow them -- /var/lib -> /data/var/lib is
+// common and legitimate -- and its last component left as it is. Resolved once, over SFTP
+// (lstat, readlink), so that everything pull reads and hashes afterwards is under one real path.
+// A missing or non-directory component, or more than 40 links, is a usage error.
+Result<std::string> resolve_parents(Remote& remote, const std::string& path);
 
 // Lists and reads `path` on the node (itself a directory, not a symlink): every entry checked
 // with check_source_entry (origin "NODE:PATH"), excluded paths left out, directories down to

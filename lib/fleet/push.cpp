@@ -60,7 +60,7 @@ NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPa
   KF_TRY_ASSIGN(std::uint32_t uid, keydir::login_uid(remote, "staging"));
   KF_TRY_ASSIGN(auto found, keydir::inspect_staging(remote, node.staging, uid, "staging"));
   KF_TRY_ASSIGN(auto staging, writable_home(remote, node, found.existing, "staging"));
-  KF_TRY_ASSIGN(auto dest, writable_home(remote, node, node.dest, "install"));
+  KF_TRY_ASSIGN(auto dest, writable_home(remote, node, keydir::KeyDir::of(node).home(), "install"));
   const std::uint64_t staged = payload.bundle->size;
   const std::uint64_t installed = installed_size(*payload.bundle);
   auto space_of = [&](const std::string& dir, const std::string& step) -> NodeResult<SpaceInfo> {
@@ -132,16 +132,30 @@ std::string found(const keydir::Plan& plan) {
 }
 
 // A plan that changes nothing and says why: conflict (another key set, or this generation with
-// other files) and downgrade are refusals, exit 4, before any hook runs.
+// other files), downgrade and a DEST keyfleet does not manage are refusals, exit 4, before any
+// hook runs.
 NodeOutcome refusal(const NodeConfig& node, const keydir::NodeState& state,
                     const keydir::Plan& plan, bool dry_run) {
   NodeStatus status = dry_run                                   ? NodeStatus::would_refuse
                       : plan.action == keydir::Action::conflict ? NodeStatus::conflict
                                                                 : NodeStatus::refused;
-  std::string hint = plan.action == keydir::Action::conflict
-                         ? "nothing changed; --replace-keyset installs this one and removes the "
-                           "other key set's generations"
-                         : "nothing changed; --allow-downgrade installs it anyway";
+  std::string hint;
+  switch (plan.action) {
+    case keydir::Action::conflict:
+      hint =
+          "nothing changed; --replace-keyset installs this one and removes the other key set's "
+          "generations";
+      break;
+    case keydir::Action::unmanaged:
+      hint = fmt::format(
+          "nothing changed; push --adopt moves it to {}/{}<time> (kept until cleanup "
+          "--purge-old) and installs there",
+          keydir::KeyDir::of(node).home(), keydir::kAdoptedPrefix);
+      break;
+    default:
+      hint = "nothing changed; --allow-downgrade installs it anyway";
+      break;
+  }
   return {
       status, "decide", fmt::format("{}: {}: {}", node.name, found(plan), hint), state.current, {}};
 }
@@ -171,7 +185,18 @@ NodeStatus done_status(keydir::Action action) {
 }
 
 bool refuses(const keydir::Plan& plan) {
-  return plan.action == keydir::Action::conflict || plan.action == keydir::Action::downgrade;
+  return plan.action == keydir::Action::conflict || plan.action == keydir::Action::downgrade ||
+         plan.action == keydir::Action::unmanaged;
+}
+
+// What --adopt does, for the report: `where` is the adopted-* path, or "" for a dry run.
+std::string adoption(const keydir::KeyDir& dir, const std::string& where) {
+  if (where.empty()) {
+    return fmt::format("--adopt: would move {} to {}/{}<time> (kept), then install", dir.current(),
+                       dir.home(), keydir::kAdoptedPrefix);
+  }
+  return fmt::format("moved what was at {} to {} (kept; cleanup --purge-old removes it)",
+                     dir.current(), where);
 }
 
 // After a failed switch: what `current` really is, read again (unknown when the node is gone).
@@ -184,6 +209,7 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
                     const keydir::NodeState& state, const keydir::Plan& plan) {
   if (refuses(plan)) return refusal(node, state, plan, true);
   NodeOutcome planned{planned_status(plan.action), "decide", "", state.current, found(plan)};
+  if (plan.adopt) planned.detail += "; " + adoption(keydir::KeyDir::of(node), "");
   if (plan.action == keydir::Action::unchanged) return planned;
   if (auto owner = resolve_owner(remote, node); !owner) {
     return NodeOutcome::from_error(owner.error(), state.current);
@@ -214,7 +240,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                         keydir::NodeState& state, const keydir::Plan& plan,
                         const keydir::GenerationContent& content,
                         const std::optional<keydir::Owner>& owner) {
-  const keydir::KeyDir dir(node.dest);
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
   const std::uint64_t generation = content.number;
   // Leftovers of interrupted runs may hold plaintext keys: removed, and named in the report.
   std::string leftovers;
@@ -289,6 +315,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
         {action, outcome.generation, state.current, payload.bundle->manifest.keyset, {}, "push"});
   }
   outcome.detail = found(plan);
+  if (!installed->adopted.empty()) outcome.detail += "; " + adoption(dir, installed->adopted);
   for (const auto& warning : installed->warnings) {
     outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;
   }
@@ -323,8 +350,9 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   const auto& bundle = *payload.bundle;
   const keydir::GenerationContent content = keydir::GenerationContent::of(bundle);
   const keydir::BundleIdentity identity = identity_of(bundle, content);
-  const keydir::DecideOptions decide_options{options.allow_downgrade, options.replace_keyset};
-  const keydir::KeyDir dir(node.dest);
+  const keydir::DecideOptions decide_options{options.allow_downgrade, options.replace_keyset,
+                                             options.adopt};
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
 
   auto state = keydir::read_for_plan(remote, dir, content.number, "read");
   if (!state) return NodeOutcome::from_error(state.error());
@@ -346,7 +374,10 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
   // Cleanup and rollback take the same lock: nothing else changes DEST while this push stages,
   // installs and runs its hooks. Its holder on the node also runs the digest and the switch, so
   // the push starts one shell there.
-  auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, "staging");
+  // A HOME the lock creates for an owner must let it reach the generations.
+  auto lock =
+      keydir::DestLock::acquire(remote, dir, node.lock_timeout, "staging",
+                                owner ? std::optional<std::uint32_t>(owner->gid) : std::nullopt);
   if (!lock) return NodeOutcome::from_error(lock.error(), state->current);
   // Under the lock the node may have changed (another push was first): decided again.
   state = keydir::read_for_plan(remote, dir, content.number, "read");

@@ -22,6 +22,9 @@ struct PushOptions {
   bool keep_failed = false;      // a failing post/check hook leaves the new generation current
   bool no_install = false;       // stop once the staged copy's digest is checked: `staged`
   bool dry_run = false;          // read and decide, check free space, write nothing: would-*
+  // Layout "link": where DEST is not keyfleet's (a real directory), move it to
+  // DEST.generations/adopted-<time> (kept) and install; without it such a node is refused.
+  bool adopt = false;
 };
 
 // What push sends: the bundle file's bytes (staged unchanged) and its opened contents (installed).
@@ -36,7 +39,8 @@ struct PushPayload {
 // (hooks owed recorded in DEST/.pending, then the switch) -> "post" -> "check" (a failure rolls
 // the node back, see fleet/hooks.hpp). Statuses: ok (installed), unchanged (verified identical;
 // its check hook runs again), repaired, reactivated, staged (--no-install), conflict and refused
-// (nothing changed, before any hook), rolled-back, and the transport's. --dry-run stops after the
+// (nothing changed, before any hook; refused also for a DEST keyfleet does not manage, layout
+// "link", without --adopt), rolled-back, and the transport's. --dry-run stops after the
 // decision: would-install, would-repair, would-reactivate, would-refuse, unchanged. The staged
 // copy (keydir/staging.hpp: refused, nothing uploaded, where others could change it) stays for
 // `keyfleet cleanup`. Leftovers of interrupted runs are removed under the lock and named in the

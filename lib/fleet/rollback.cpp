@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/escape.hpp"
 #include "fleet/hooks.hpp"
 #include "fleet/node_history.hpp"
 #include "keydir/lock.hpp"
@@ -21,7 +22,7 @@ namespace {
 NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
                                         keydir::NodeState& state, const RollbackOptions& options,
                                         const std::string& step) {
-  const keydir::KeyDir dir(node.dest);
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto complete = [&](keydir::GenerationState& g) -> NodeResult<bool> {
     if (!g.files_read) {
       if (auto read = keydir::read_files(remote, g); !read) {
@@ -55,7 +56,7 @@ NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
     return node_fail(NodeStatus::failed, step,
                      "{}: {}: without a current generation there is nothing to go back from; "
                      "name one with --to (or push to repair the node)",
-                     node.name, state.describe_current());
+                     node.name, escape_untrusted(state.describe_current()));
   }
   std::vector<std::string> skipped;
   for (auto it = state.generations.rbegin(); it != state.generations.rend(); ++it) {
@@ -75,11 +76,20 @@ NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
 
 NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options) {
   const std::string step = "rollback";
-  const keydir::KeyDir dir(node.dest);
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, step);
   if (!lock) return NodeOutcome::from_error(lock.error());
   auto state = keydir::read_node_state(remote, dir, {false}, step);
   if (!state) return NodeOutcome::from_error(state.error());
+  if (state->current_kind == keydir::CurrentKind::unmanaged) {
+    return {NodeStatus::refused,
+            step,
+            fmt::format("{}: {}: nothing of keyfleet's to roll back there (push --adopt takes it "
+                        "over, keeping it)",
+                        node.name, escape_untrusted(state->describe_current())),
+            std::nullopt,
+            {}};
+  }
   if (state->current_kind == keydir::CurrentKind::absent && !options.to) {
     return {NodeStatus::failed,
             step,
@@ -106,7 +116,7 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   }
   std::optional<std::string> expected;
   if (state->current_kind != keydir::CurrentKind::absent) expected = state->current_text;
-  keydir::SwitchRequest request{"", generation_name(*target), expected};
+  keydir::SwitchRequest request{"", generation_name(*target), expected, ""};
   if (auto switched = keydir::switch_current(remote, &*lock, dir, request, node.lock_timeout, step);
       !switched) {
     auto now = keydir::read_node_state(remote, dir, {false}, step);

@@ -85,6 +85,7 @@ NodeResult<NodeKeyStatus> describe_install(const std::string& node, const keydir
     }
     return {};
   };
+  if (current != nullptr && current->manifest && current->manifest->imported()) return keys;
   KF_CHECK(add(agent_crt, keyset_files::agent_crt, "agent"));
   KF_CHECK(add(ca_crt, keyset_files::ca_crt, "ca"));
   return keys;
@@ -127,7 +128,7 @@ NodeOutcome judge_status(const NodeKeyStatus& keys, int warn_days) {
 
 NodeOutcome status_node(Remote& remote, const NodeConfig& node, const StatusOptions& options,
                         std::optional<NodeKeyStatus>& keys) {
-  const keydir::KeyDir dir(node.dest);
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto state = keydir::read_node_state(remote, dir, {true}, "read");
   if (!state) return NodeOutcome::from_error(state.error());
   auto failed = [&](NodeStatus status, std::string why) {
@@ -143,16 +144,21 @@ NodeOutcome status_node(Remote& remote, const NodeConfig& node, const StatusOpti
                               "repair it",
                               dir.current(), dir.generations()));
   }
+  if (state->current_kind == keydir::CurrentKind::unmanaged) {
+    return failed(NodeStatus::missing,
+                  fmt::format("no key set installed by keyfleet: {} (push --adopt takes it over)",
+                              escape_untrusted(state->describe_current())));
+  }
   if (state->current_kind != keydir::CurrentKind::generation) {
     return failed(NodeStatus::damaged, fmt::format("{}: run keyfleet push to repair it",
                                                    escape_untrusted(state->describe_current())));
   }
   const keydir::GenerationState& current = *state->current_generation();
   if (!current.manifest) {
-    return failed(NodeStatus::damaged,
-                  fmt::format("current points at {}, which has no valid manifest: {}",
-                              keydir::KeyDir::link_target(current.number),
-                              escape_untrusted(current.problem)));
+    return failed(
+        NodeStatus::damaged,
+        fmt::format("{} points at {}, which has no valid manifest: {}", state->link_name,
+                    escape_untrusted(state->current_text), escape_untrusted(current.problem)));
   }
   if (!current.complete()) {
     return failed(
@@ -161,6 +167,15 @@ NodeOutcome status_node(Remote& remote, const NodeConfig& node, const StatusOpti
                     "to repair it",
                     generation_name(current.number),
                     escape_untrusted(join(current.differences(current.manifest->files), ", "))));
+  }
+  if (current.manifest->imported()) {
+    // Files taken from elsewhere (create-keys --import, pull) carry no certificate of keyfleet's:
+    // what is installed, kept and owed is all there is to say.
+    auto described = describe_install(node.name, *state, {}, {}, options.now);
+    if (!described) return NodeOutcome::from_error(described.error(), current.number);
+    NodeOutcome outcome = judge_status(*described, options.warn_days);
+    keys = std::move(*described);
+    return outcome;
   }
   auto agent_crt = read_cert_file(remote, current, keyset_files::agent_crt);
   if (!agent_crt) return NodeOutcome::from_error(agent_crt.error(), current.number);

@@ -52,7 +52,8 @@ struct StatusOptions {
 
 // The key set in `state`'s current generation, from its certificate files' bytes (`agent_crt`,
 // `ca_crt`, as read from the node): the certificates parsed (every CA of ca.crt), days left from
-// `now`. A certificate that does not parse fails the node as `damaged`, naming the file.
+// `now`. A certificate that does not parse fails the node as `damaged`, naming the file. An
+// imported key set (create-keys --import, pull) has no certificate of keyfleet's: none are read.
 NodeResult<NodeKeyStatus> describe_install(const std::string& node, const keydir::NodeState& state,
                                            std::span<const std::uint8_t> agent_crt,
                                            std::span<const std::uint8_t> ca_crt, std::time_t now);
@@ -63,8 +64,9 @@ NodeResult<NodeKeyStatus> describe_install(const std::string& node, const keydir
 NodeOutcome judge_status(const NodeKeyStatus& keys, int warn_days);
 
 // One node: read DEST (keydir::read_node_state, the current generation's files hashed against its
-// manifest), and its certificates, and with a probe the served certificate. Nothing installed:
-// missing; `current` broken or its files differing from their manifest: damaged.
+// manifest), and its certificates, and with a probe the served certificate. Nothing installed, or
+// (layout "link") a DEST keyfleet does not manage: missing; `current` broken or its files
+// differing from their manifest: damaged.
 NodeOutcome status_node(Remote& remote, const NodeConfig& node, const StatusOptions& options,
                         std::optional<NodeKeyStatus>& keys);
 

@@ -65,11 +65,83 @@ NodeOutcome mismatch(const NodeInstall& install, std::string why) {
   return {NodeStatus::mismatch, "compare", std::move(why), install.generation};
 }
 
+// What is never compared: the node's runtime files and what the manifest excludes.
+std::vector<PathPattern> ignored_with(const NodeInstall& install, const Manifest* manifest) {
+  std::vector<PathPattern> out = install.ignored;
+  if (manifest != nullptr) {
+    // parse_manifest checked every pattern.
+    if (auto excluded = parse_patterns(manifest->exclude, "exclude")) {
+      for (auto& p : *excluded) out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+template <class T>
+std::vector<T> kept(const std::vector<T>& items, std::span<const PathPattern> ignored, bool dirs) {
+  std::vector<T> out;
+  for (const auto& item : items) {
+    if (!excluded(ignored, item.name, dirs)) out.push_back(item);
+  }
+  return out;
+}
+
+// `install` without what `ignored` leaves out.
+NodeInstall without(NodeInstall install, std::span<const PathPattern> ignored) {
+  install.files = kept(install.files, ignored, false);
+  install.directories = kept(install.directories, ignored, true);
+  std::erase_if(install.irregular,
+                [&](const std::string& name) { return excluded(ignored, name, false); });
+  return install;
+}
+
+// An unmanaged directory against the files and directories it should hold (`against` says
+// whose: "of the manifest", "most nodes hold").
+NodeOutcome compare_content(const NodeInstall& content, const std::vector<ManifestFile>& want,
+                            const std::vector<ManifestDirectory>& want_dirs,
+                            std::uint64_t generation, std::string_view against) {
+  std::vector<std::string> problems = diff_files(content.files, want);
+  keydir::GenerationState tree;
+  tree.directories = content.directories;
+  for (auto& d : tree.directory_differences(want_dirs)) problems.push_back(std::move(d));
+  for (const auto& name : content.irregular) problems.push_back(name + " (not a regular file)");
+  if (!problems.empty()) {
+    return {NodeStatus::mismatch,
+            "compare",
+            fmt::format("{} (a directory keyfleet does not manage) differs from generation {} {}: "
+                        "{}",
+                        content.path, generation_name(generation), against,
+                        escape_untrusted(join(problems), 2000)),
+            std::nullopt,
+            {}};
+  }
+  return {NodeStatus::ok, "compare", "", std::nullopt,
+          fmt::format("{} is a directory keyfleet does not manage (unmanaged): its files match "
+                      "generation {} {}",
+                      content.path, generation_name(generation), against)};
+}
+
 }  // namespace
 
-NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
-  const keydir::KeyDir dir(dest);
+NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir) {
   KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {true}, "read"));
+  if (state.current_kind == keydir::CurrentKind::unmanaged) {
+    if (state.current_type == FileType::regular || state.current_type == FileType::other) {
+      return node_fail(NodeStatus::missing, "read",
+                       "{}: no key set installed: {} is not a directory", remote.node_name(),
+                       dir.current());
+    }
+    // The source of a pull, or a service's own directory before push --adopt: by content.
+    KF_TRY_ASSIGN(auto tree, keydir::read_unmanaged(remote, dir, "read"));
+    NodeInstall install;
+    install.unmanaged = true;
+    install.path = dir.current();
+    install.files = std::move(tree.files);
+    install.directories = std::move(tree.directories);
+    install.irregular = std::move(tree.irregular);
+    install.ignored = dir.runtime();
+    return install;
+  }
   if (state.current_kind == keydir::CurrentKind::absent) {
     if (state.generations.empty()) {
       return node_fail(NodeStatus::missing, "read", "{}: no key set installed: {} does not exist",
@@ -86,8 +158,8 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
   const keydir::GenerationState& current = *state.current_generation();
   if (!current.manifest) {
     return node_fail(NodeStatus::damaged, "read",
-                     "{}: current points at {}, which has no valid manifest: {}",
-                     remote.node_name(), keydir::KeyDir::link_target(current.number),
+                     "{}: {} points at {}, which has no valid manifest: {}", remote.node_name(),
+                     state.link_name, escape_untrusted(state.current_text),
                      escape_untrusted(current.problem));
   }
   NodeInstall install;
@@ -98,6 +170,8 @@ NodeResult<NodeInstall> read_install(Remote& remote, const std::string& dest) {
   install.directories = current.directories;
   install.irregular = current.irregular;
   install.pending_hooks = state.pending.has_value() || state.pending_unreadable;
+  install.path = current.path;
+  install.ignored = dir.runtime();
   return install;
 }
 
@@ -111,7 +185,14 @@ std::vector<ManifestFile> expected_files(const Manifest& expected, const NodeIns
   return files;
 }
 
-NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected) {
+NodeOutcome compare_install(const NodeInstall& found, const Manifest& expected) {
+  const std::vector<PathPattern> ignored = ignored_with(found, &expected);
+  const NodeInstall install = without(found, ignored);
+  const std::vector<ManifestFile> want = kept(expected_files(expected, install), ignored, false);
+  const std::vector<ManifestDirectory> want_dirs = kept(expected.directories, ignored, true);
+  if (install.unmanaged) {
+    return compare_content(install, want, want_dirs, expected.generation, "of the manifest");
+  }
   if (install.generation < expected.generation) {
     return {NodeStatus::stale, "compare",
             fmt::format("holds generation {}, older than the expected {}",
@@ -123,16 +204,15 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
                                          generation_name(install.generation),
                                          generation_name(expected.generation)));
   }
-  std::vector<ManifestFile> want = expected_files(expected, install);
   std::vector<std::string> problems = diff_files(install.files, want);
   keydir::GenerationState tree;
   tree.directories = install.directories;
-  for (auto& d : tree.directory_differences(expected.directories)) problems.push_back(std::move(d));
+  for (auto& d : tree.directory_differences(want_dirs)) problems.push_back(std::move(d));
   for (const auto& name : install.irregular) problems.push_back(name + " (not a regular file)");
   if (!install.manifest) {
     problems.push_back(fmt::format("{} ({})", kManifestName, install.manifest_problem));
   } else if (install.manifest->generation != install.generation ||
-             install.manifest->files != want) {
+             kept(expected_files(*install.manifest, install), ignored, false) != want) {
     problems.push_back(fmt::format("{} (differs from the expected manifest)", kManifestName));
   }
   if (problems.empty()) {
@@ -143,8 +223,8 @@ NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected
                                        generation_name(install.generation), join(problems)));
 }
 
-NodeOutcome verify_node(Remote& remote, const std::string& dest, const Manifest& expected) {
-  auto install = read_install(remote, dest);
+NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected) {
+  auto install = read_install(remote, dir);
   if (!install) return NodeOutcome::from_error(install.error());
   return compare_install(*install, expected);
 }
@@ -155,9 +235,29 @@ namespace {
 // complete generation, the only kind that may set the fleet's reference.
 std::vector<std::string> self_check(const NodeInstall& install) {
   if (!install.manifest) return {fmt::format("{} ({})", kManifestName, install.manifest_problem)};
-  std::vector<std::string> problems = diff_files(install.files, install.manifest->files);
+  std::vector<std::string> problems =
+      diff_files(install.files, kept(install.manifest->files, install.ignored, false));
   for (const auto& name : install.irregular) problems.push_back(name + " (not a regular file)");
   return problems;
+}
+
+// An unmanaged directory against the generation most nodes hold (`reference`, one of them; none
+// when no node holds a complete generation), by content.
+NodeOutcome judge_unmanaged(const NodeInstall& install, const NodeInstall* reference) {
+  if (reference == nullptr) {
+    return {NodeStatus::mismatch, "compare",
+            fmt::format("{} is a directory keyfleet does not manage, and no node holds a "
+                        "complete generation to compare it with",
+                        install.path),
+            std::nullopt};
+  }
+  const std::vector<PathPattern> ignored =
+      ignored_with(install, reference->manifest ? &*reference->manifest : nullptr);
+  const NodeInstall expected = without(*reference, ignored);
+  std::vector<ManifestFile> want;
+  for (const auto& f : expected.files) want.push_back({f.name, f.size, f.mode, f.sha256});
+  return compare_content(without(install, ignored), want, expected.directories,
+                         reference->generation, "most nodes hold");
 }
 
 }  // namespace
@@ -167,9 +267,12 @@ std::optional<std::uint64_t> judge_by_majority(
   using Key = std::tuple<std::uint64_t, std::vector<InstalledFile>>;
   // Only complete generations vote: nodes edited alike must not outvote an intact one.
   std::map<Key, std::size_t> votes;
+  std::map<Key, const NodeInstall*> voter;  // one of them, for its manifest
   for (const auto& install : installs) {
-    if (install && self_check(*install).empty()) {
-      ++votes[{install->generation, with_directories(*install)}];
+    if (install && !install->unmanaged && self_check(*install).empty()) {
+      Key key{install->generation, with_directories(*install)};
+      ++votes[key];
+      voter.emplace(key, &*install);
     }
   }
   std::optional<Key> reference;
@@ -185,6 +288,15 @@ std::optional<std::uint64_t> judge_by_majority(
     if (!installs[i]) continue;
     const NodeInstall& install = *installs[i];
     NodeReport& report = reports[i];
+    if (install.unmanaged) {
+      NodeOutcome judged = judge_unmanaged(install, reference ? voter.at(*reference) : nullptr);
+      report.status = judged.status;
+      report.step = judged.step;
+      report.error = judged.error;
+      report.generation = std::nullopt;
+      report.detail = judged.detail;
+      continue;
+    }
     report.generation = install.generation;
     report.step = "compare";
     std::vector<std::string> problems;
@@ -249,15 +361,17 @@ FleetVerification verify_fleet(std::span<const NodeConfig> nodes,
   if (expected) {
     out.generation = expected->generation;
     out.nodes = run_on_nodes(nodes, run, [&](Remote& remote, const NodeConfig& node) {
-      return verify_node(remote, node.dest, *expected);
+      return verify_node(remote, keydir::KeyDir::of(node), *expected);
     });
     return out;
   }
   auto read = run_on_nodes<NodeInstall>(
       nodes, run, [](Remote& remote, const NodeConfig& node, std::optional<NodeInstall>& value) {
-        auto install = read_install(remote, node.dest);
+        auto install = read_install(remote, keydir::KeyDir::of(node));
         if (!install) return NodeOutcome::from_error(install.error());
-        NodeOutcome outcome{NodeStatus::ok, "read", "", install->generation};
+        NodeOutcome outcome{
+            NodeStatus::ok, "read", "",
+            install->unmanaged ? std::nullopt : std::optional<std::uint64_t>(install->generation)};
         value = std::move(*install);
         return outcome;
       });

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/escape.hpp"
 #include "keydir/layout.hpp"
 #include "keydir/node_state.hpp"
 #include "pki/cert.hpp"
@@ -34,10 +35,11 @@ struct Read {
 }  // namespace
 
 NodeResult<ExpectedServed> expected_served(Remote& remote, const NodeConfig& node) {
-  const keydir::KeyDir dir(node.dest);
+  const keydir::KeyDir dir = keydir::KeyDir::of(node);
   KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, "probe"));
   if (!state.current) {
-    return node_fail(NodeStatus::damaged, "probe", "{}: {}", node.name, state.describe_current());
+    return node_fail(NodeStatus::damaged, "probe", "{}: {}", node.name,
+                     escape_untrusted(state.describe_current()));
   }
   const std::string generation = dir.generation(*state.current);
   KF_TRY_ASSIGN(auto agent_pem,
@@ -104,14 +106,15 @@ FleetVerification verify_fleet_served(std::span<const NodeConfig> nodes,
   if (expected) {
     out.generation = expected->generation;
     out.nodes = run_on_nodes(nodes, run, [&](Remote& remote, const NodeConfig& node) {
-      return with_served(verify_node(remote, node.dest, *expected), remote, node, options);
+      return with_served(verify_node(remote, keydir::KeyDir::of(node), *expected), remote, node,
+                         options);
     });
     return out;
   }
   // Against the majority: every node is probed while connected; the verdict waits for the vote.
   auto read = run_on_nodes<Read>(
       nodes, run, [&](Remote& remote, const NodeConfig& node, std::optional<Read>& value) {
-        auto install = read_install(remote, node.dest);
+        auto install = read_install(remote, keydir::KeyDir::of(node));
         if (!install) return NodeOutcome::from_error(install.error());
         NodeOutcome outcome{NodeStatus::ok, "read", "", install->generation};
         value = Read{std::move(*install), probe_node(remote, node, options)};
