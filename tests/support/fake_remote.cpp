@@ -59,8 +59,8 @@ std::optional<std::vector<std::string>> words_after(std::string_view command,
 // The lock holder as the node runs it: "locked UID", then one answer per request.
 class FakeLockChannel final : public Channel {
  public:
-  FakeLockChannel(FakeRemote& node, std::string dest, bool held_elsewhere)
-      : node_(node), dest_(std::move(dest)), ended_(held_elsewhere) {
+  FakeLockChannel(FakeRemote& node, FakeRemote::Layout layout, bool held_elsewhere)
+      : node_(node), layout_(std::move(layout)), ended_(held_elsewhere) {
     if (!held_elsewhere) out_ = fmt::format("locked {}\n", node.login_uid);
   }
   NodeResult<void> write(std::string_view data) override {
@@ -68,7 +68,7 @@ class FakeLockChannel final : public Channel {
     for (;;) {
       std::vector<std::string> lines;
       std::size_t pos = 0;
-      while (lines.size() < 5) {
+      while (lines.size() < 6) {
         auto nl = in_.find('\n', pos);
         if (nl == std::string::npos) break;
         lines.push_back(in_.substr(pos, nl - pos));
@@ -76,14 +76,14 @@ class FakeLockChannel final : public Channel {
       }
       std::size_t need = lines.empty()          ? 1
                          : lines[0] == "sha256" ? 2
-                         : lines[0] == "switch" ? 5
+                         : lines[0] == "switch" ? 6
                                                 : 1;
       if (lines.size() < need) return {};
       lines.resize(need);
       std::size_t used = 0;
       for (const auto& l : lines) used += l.size() + 1;
       in_.erase(0, used);
-      KF_TRY_ASSIGN(auto answer, node_.serve(dest_, lines));
+      KF_TRY_ASSIGN(auto answer, node_.serve(layout_, lines));
       out_ += answer.out + fmt::format("keyfleet-status {}\n", answer.exit_status);
     }
   }
@@ -98,14 +98,14 @@ class FakeLockChannel final : public Channel {
     if (ended_) {
       return ExecResult{
           75, "",
-          fmt::format("{}/.lock is held by another keyfleet command (waited 1 s)\n", dest_)};
+          fmt::format("{}/.lock is held by another keyfleet command (waited 1 s)\n", layout_.home)};
     }
     return ExecResult{0, std::exchange(out_, {}), ""};
   }
 
  private:
   FakeRemote& node_;
-  std::string dest_;
+  FakeRemote::Layout layout_;
   bool ended_;
   std::string in_;
   std::string out_;
@@ -215,12 +215,12 @@ RemoteStat FakeRemote::stat_of(const std::string& path, const Entry& entry) cons
 NodeResult<ExecResult> FakeRemote::exec(std::string_view command,
                                         std::span<const std::uint8_t> stdin_data) {
   if (auto e = enter("exec", std::string(command))) return std::unexpected(*e);
-  if (auto a = words_after(command, "keyfleet-switch"); a && a->size() == 6) {
+  if (auto a = words_after(command, "keyfleet-switch"); a && a->size() == 10) {
     if (lock_held_elsewhere) {
       return ExecResult{75, "",
-                        fmt::format("{}/.lock is still held after {} s\n", (*a)[0], (*a)[5])};
+                        fmt::format("{}/.lock is still held after {} s\n", (*a)[0], (*a)[9])};
     }
-    return fake_switch((*a)[0], {a->begin() + 1, a->begin() + 5});
+    return fake_switch({(*a)[0], (*a)[1], (*a)[2], (*a)[3]}, {a->begin() + 4, a->begin() + 9});
   }
   if (command == "id -u") return ExecResult{0, fmt::format("{}\n", login_uid), ""};
   if (auto a = words_after(command, "keyfleet-history"); a && a->size() == 1) {
@@ -398,15 +398,23 @@ NodeResult<void> FakeRemote::fsync_dir(const std::string& path) {
 }
 
 NodeResult<std::unique_ptr<Channel>> FakeRemote::open_channel(std::string_view command) {
-  if (auto a = words_after(command, "keyfleet-lock"); a && a->size() == 2) {
-    if (auto e = enter("lock", (*a)[0])) return std::unexpected(*e);
+  if (auto a = words_after(command, "keyfleet-lock"); a && a->size() == 6) {
+    const std::string& home = (*a)[0];
+    if (auto e = enter("lock", home)) return std::unexpected(*e);
     if (before_lock) std::exchange(before_lock, nullptr)(*this);
-    return std::make_unique<FakeLockChannel>(*this, (*a)[0], lock_held_elsewhere);
+    if (!exists(home) && exists(parent_of(home))) {
+      // As the script: a missing HOME is made 0700, or 0710 for a group.
+      const std::string& group = (*a)[5];
+      entries[home] = Entry{FileType::directory, group.empty() ? 0700u : 0710u, {}, {}};
+      if (!group.empty()) groups[home] = static_cast<std::uint32_t>(std::stoul(group));
+    }
+    return std::make_unique<FakeLockChannel>(*this, Layout{home, (*a)[2], (*a)[3], (*a)[4]},
+                                             lock_held_elsewhere);
   }
   return std::make_unique<FakeExecChannel>(*this, std::string(command));
 }
 
-NodeResult<ExecResult> FakeRemote::serve(const std::string& dest,
+NodeResult<ExecResult> FakeRemote::serve(const Layout& layout,
                                          const std::vector<std::string>& fields) {
   const std::string& op = fields.at(0);
   if (auto e = enter("request",
@@ -423,7 +431,7 @@ NodeResult<ExecResult> FakeRemote::serve(const std::string& dest,
     return ExecResult{0, fmt::format("{}  {}\n", digest, fields[1]), ""};
   }
   if (op == "switch") {
-    auto result = fake_switch(dest, {fields.begin() + 1, fields.end()});
+    auto result = fake_switch(layout, {fields.begin() + 1, fields.end()});
     if (result && !result->ok()) result->out = result->err;
     return result;
   }
@@ -431,15 +439,16 @@ NodeResult<ExecResult> FakeRemote::serve(const std::string& dest,
 }
 
 // The switch script's rules (keydir/node_scripts.cpp) on the in-memory tree: a = TMP ENTRY
-// EXPECTED LINK.
-NodeResult<ExecResult> FakeRemote::fake_switch(const std::string& dest,
+// EXPECTED LINK ASIDE.
+NodeResult<ExecResult> FakeRemote::fake_switch(const Layout& layout,
                                                const std::vector<std::string>& a) {
   const std::string& tmp = a.at(0);
   const std::string& gen = a.at(1);
   const std::string& expect = a.at(2);
-  const std::string link = dest + "/" + a.at(3);
-  const std::string gens = dest + "/generations/";
-  const std::string current = dest + "/current";
+  const std::string& link = a.at(3);
+  const std::string& aside = a.at(4);
+  const std::string gens = layout.generations + "/";
+  const std::string& current = layout.link;
   auto refuse = [&](std::string why) {
     entries.erase(link);
     return ExecResult{1, "", why + "\n"};
@@ -449,28 +458,35 @@ NodeResult<ExecResult> FakeRemote::fake_switch(const std::string& dest,
     return it != entries.end() && it->second.type == FileType::directory;
   };
   if (!tmp.empty()) {
-    if (exists(gens + gen))
-      return refuse(fmt::format("{}generations/{} already exists", dest + "/", gen));
+    if (exists(gens + gen)) return refuse(fmt::format("{}{} already exists", gens, gen));
     if (!is_dir(gens + tmp)) return refuse(fmt::format("{}{} is not a directory", gens, tmp));
   } else if (!is_dir(gens + gen)) {
-    return refuse(fmt::format("{}/generations/{} is not a complete generation", dest, gen));
+    return refuse(fmt::format("{}{} is not a complete generation", gens, gen));
   }
   auto it = entries.find(current);
-  std::string now =
-      it != entries.end() && it->second.type == FileType::symlink ? it->second.target : "";
+  const bool is_link = it != entries.end() && it->second.type == FileType::symlink;
+  std::string now = is_link ? it->second.target : "";
   if (!expect.empty()) {
-    bool same = it != entries.end() && it->second.type == FileType::symlink &&
-                (now == expect || follow(current) == follow(dest + "/" + expect));
+    bool same =
+        is_link && (now == expect || follow(current) == follow(parent_of(current) + "/" + expect));
     if (!same) {
-      return refuse(fmt::format("{}/current changed meanwhile: it points at '{}', not '{}'", dest,
+      return refuse(fmt::format("{} changed meanwhile: it points at '{}', not '{}'", current,
                                 now.empty() ? "nothing" : now, expect));
     }
+  } else if (!aside.empty()) {
+    if (it == entries.end() || is_link) {
+      return refuse(fmt::format(
+          "{} changed meanwhile: it is no longer the directory or file keyfleet read (now '{}')",
+          current, now.empty() ? "nothing" : now));
+    }
   } else if (it != entries.end()) {
-    return refuse(fmt::format("{}/current changed meanwhile: it points at '{}', not 'nothing'",
-                              dest, now.empty() ? "nothing" : now));
+    return refuse(fmt::format("{} changed meanwhile: it points at '{}', not 'nothing'", current,
+                              now.empty() ? "nothing" : now));
   }
+  if (!aside.empty() && exists(aside)) return refuse(fmt::format("{} already exists", aside));
   if (!tmp.empty()) KF_CHECK(rename(gens + tmp, gens + gen));
-  if (!exists(link)) KF_CHECK(symlink("generations/" + gen, link));
+  if (!exists(link)) KF_CHECK(symlink(layout.prefix + gen, link));
+  if (!aside.empty()) KF_CHECK(rename(current, aside));
   Entry moved = entries.at(link);
   entries.erase(link);
   entries[current] = moved;

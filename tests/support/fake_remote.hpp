@@ -20,7 +20,8 @@ namespace kf::test {
 //
 // keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
 // holder (keydir::lock_command: "locked UID", then `sha256` and `switch` requests, logged as
-// "request sha256 PATH" / "request switch ENTRY"), the one-shot switch script, `id -u` and the
+// "request sha256 PATH" / "request switch ENTRY"; a HOME it must create is made as the script
+// makes it), the one-shot switch script, `id -u` and the
 // history append (keydir::append_history, "keyfleet-history PATH": stdin appended). Every other
 // command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
 // fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
@@ -89,8 +90,17 @@ class FakeRemote final : public Remote {
   NodeResult<void> chmod(const std::string& path, mode_t mode) override;
   NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
 
+  // The layout words every node script takes (keydir::lock_command, keydir::switch_command):
+  // HOME, GENERATIONS, the link's path and the link text's prefix.
+  struct Layout {
+    std::string home;
+    std::string generations;
+    std::string link;
+    std::string prefix;
+  };
+
   // A lock-holder request or the one-shot switch, as the node scripts serve them.
-  NodeResult<ExecResult> serve(const std::string& dest, const std::vector<std::string>& fields);
+  NodeResult<ExecResult> serve(const Layout& layout, const std::vector<std::string>& fields);
   NodeResult<SpaceInfo> space(const std::string& path) override;
   NodeResult<void> fsync_dir(const std::string& path) override;
 
@@ -108,7 +118,8 @@ class FakeRemote final : public Remote {
   // The path a symlink in last position leads to (nullopt: dangling or a loop).
   std::optional<std::string> follow(const std::string& path) const;
   [[nodiscard]] RemoteStat stat_of(const std::string& path, const Entry& entry) const;
-  NodeResult<ExecResult> fake_switch(const std::string& dest, const std::vector<std::string>& a);
+  // a = TMP ENTRY EXPECTED LINK ASIDE
+  NodeResult<ExecResult> fake_switch(const Layout& layout, const std::vector<std::string>& a);
 
   std::string name_;
   std::vector<Failure> failures_;

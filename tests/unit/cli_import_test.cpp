@@ -41,6 +41,41 @@ TEST(CliImport, ImportsPrintsModesAndExclusionsAndBundlesTheSet) {
   EXPECT_EQ(test::read_text(tmp / "dest" / "current" / "sub" / "key"), "k");
 }
 
+// inspect of an imported set shows what applies to it -- kind, key set, exclusions,
+// directories -- not a generated set's empty certificate lines; and the names it prints come from
+// the bundle, escaped as every other name keyfleet prints.
+TEST(CliImport, InspectShowsWhatAppliesToAnImportedSetWithNamesEscaped) {
+  TempDir tmp;
+  boost::filesystem::create_directories(tmp / "src" / "private-keys-v1.d");
+  test::write_text(tmp / "src" / "private-keys-v1.d" / "A.key", "k", 0600);
+  // A backslash is allowed in a name; printed raw it would pass for an escape of ours.
+  test::write_text(tmp / "src" / "a\\x1b[2Jb.key", "e", 0600);
+  test::write_text(tmp / "src" / "old.bak", "b", 0600);
+  auto made = keyfleet({"create-keys", "--out", (tmp / "keys").string(), "--import",
+                        (tmp / "src").string(), "--exclude-path", "*.bak"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  test::write_text(tmp / "pass", "a passphrase\n", 0600);
+  ASSERT_EQ(
+      keyfleet({"bundle", "--keys", (tmp / "keys").string(), "--out", (tmp / "b.kfb").string(),
+                "--passphrase-file", (tmp / "pass").string(), "--work-factor", "10"})
+          .exit_code,
+      0);
+  auto inspected =
+      keyfleet({"inspect", (tmp / "b.kfb").string(), "--passphrase-file", (tmp / "pass").string()});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  const std::string& out = inspected.out;
+  EXPECT_NE(out.find("kind          imported"), std::string::npos) << out;
+  EXPECT_NE(out.find("key set       "), std::string::npos) << out;
+  EXPECT_NE(out.find("excluded      *.bak"), std::string::npos) << out;
+  EXPECT_NE(out.find("private-keys-v1.d/\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("private-keys-v1.d/A.key"), std::string::npos) << out;
+  EXPECT_NE(out.find("a\\\\x1b[2Jb.key"), std::string::npos) << out;
+  EXPECT_EQ(out.find(" a\\x1b[2Jb.key"), std::string::npos) << "the name printed raw";
+  for (const char* absent : {"key type", "not after", "hosts ", "\nca ", "\nagent "}) {
+    EXPECT_EQ(out.find(absent), std::string::npos) << absent << " in:\n" << out;
+  }
+}
+
 TEST(CliImport, OptionsThatMeanNothingForAnImportAreRefused) {
   TempDir tmp;
   boost::filesystem::create_directories(tmp / "src");

@@ -78,7 +78,7 @@ void add_generations(FakeRemote& node, std::vector<std::uint64_t> generations,
     node.add_file(dir + "/agent.key", "key " + std::to_string(g), 0600);
     node.add_file(dir + "/manifest.json", "manifest " + std::to_string(g), 0600);
   }
-  ASSERT_TRUE(node.symlink(keydir::KeyDir::link_target(current), "/dest/current"));
+  ASSERT_TRUE(node.symlink(keydir::KeyDir("/dest").link_target(current), "/dest/current"));
 }
 
 std::string manifest_sha(std::uint64_t g) {
@@ -498,6 +498,62 @@ TEST(FleetCleanup, KeepComesFromTheInventoryUnlessGiven) {
     ASSERT_TRUE(receipt) << receipt.error().message;
     EXPECT_EQ(generations_left(node).size(), left);
   }
+}
+
+// Layout "link": what push --adopt kept in DEST.generations/adopted-* is a backup that pruning
+// never counts; only a purge removes it, and says so.
+TEST(FleetCleanup, AdoptedDirectoriesStayUntilAPurgeWhichListsThem) {
+  FakeRemote node("node1");
+  std::vector<std::string> zeroed;
+  give_shell(node, zeroed);
+  node.add_dir("/srv", 0755);
+  node.add_dir("/srv/gpg.generations", 0700);
+  for (std::uint64_t g : {1, 2, 3}) {
+    const std::string dir = "/srv/gpg.generations/" + generation_name(g);
+    node.add_dir(dir, 0700);
+    node.add_file(dir + "/manifest.json", "manifest " + std::to_string(g), 0600);
+  }
+  const std::string adopted = "/srv/gpg.generations/adopted-20261123T101500Z";
+  node.add_dir(adopted, 0700);
+  node.add_file(adopted + "/secring.gpg", "the old ring", 0600);
+  ASSERT_TRUE(node.symlink("gpg.generations/000003", "/srv/gpg"));
+  NodeConfig link = config();
+  link.dest = "/srv/gpg";
+  link.layout = DestLayout::link;
+
+  CleanupOptions keep2;
+  keep2.keep = 2;
+  auto pruned = cleanup_node(node, link, keep2);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_FALSE(pruned->failure);
+  EXPECT_THAT(numbers(pruned->removed), ElementsAre(1u));
+  EXPECT_THAT(pruned->adopted, ElementsAre(adopted));
+  EXPECT_THAT(pruned->adopted_removed, IsEmpty());
+  EXPECT_THAT(pruned->unexpected, IsEmpty());
+  EXPECT_THAT(describe(*pruned), HasSubstr("kept what push --adopt moved aside"));
+  EXPECT_TRUE(node.exists(adopted + "/secring.gpg"));
+
+  CleanupOptions purge;
+  purge.purge_old = true;
+  purge.dry_run = true;
+  auto planned = cleanup_node(node, link, purge);
+  ASSERT_TRUE(planned) << planned.error().message;
+  EXPECT_THAT(planned->adopted_removed, ElementsAre(adopted));
+  EXPECT_THAT(describe(*planned), HasSubstr("would remove what push --adopt kept"));
+  EXPECT_TRUE(node.exists(adopted));
+
+  purge.dry_run = false;
+  auto purged = cleanup_node(node, link, purge);
+  ASSERT_TRUE(purged) << purged.error().message;
+  EXPECT_FALSE(purged->failure) << purged->failure->message;
+  EXPECT_THAT(numbers(purged->removed), ElementsAre(2u));
+  EXPECT_THAT(purged->adopted_removed, ElementsAre(adopted));
+  EXPECT_THAT(purged->adopted, IsEmpty());
+  EXPECT_THAT(numbers(purged->remaining), ElementsAre(3u));
+  EXPECT_FALSE(node.exists(adopted));
+  auto json = to_json(*purged);
+  EXPECT_EQ(json["adopted_removed"], nlohmann::ordered_json::array({adopted}));
+  EXPECT_EQ(json["adopted"], nlohmann::ordered_json::array());
 }
 
 }  // namespace

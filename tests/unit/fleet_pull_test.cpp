@@ -142,6 +142,52 @@ TEST(Pull, ADigestThatDiffersOnTheNodeIsExit3AndWritesNothing) {
   EXPECT_EQ(ok->created.manifest.find_directory("sub")->mode, 0750u);
 }
 
+// /var/lib -> /data/var/lib is common and legitimate: links above --path are followed, once,
+// as the node resolves them, and everything is read under the real path, which pull names. The
+// directory itself must be real: a link there is refused, as inside the tree.
+TEST(Pull, FollowsLinksAboveThePathOnceAndNamesTheRealDirectory) {
+  TempDir tmp;
+  make_source(tmp / "data" / "var" / "lib" / "kt");
+  fs::create_directories(tmp / "var");
+  fs::create_symlink("../data/var/lib", tmp / "var" / "lib");
+  const std::string given = (tmp / "var" / "lib" / "kt").string();
+  const std::string real = fs::canonical(tmp / "data" / "var" / "lib" / "kt").string();
+  keydir::LocalRemote remote("node1");
+  auto resolved = resolve_parents(remote, given);
+  ASSERT_TRUE(resolved) << resolved.error().message;
+  EXPECT_EQ(*resolved, real);
+
+  PullOptions options{given, tmp / "keys", {".ssl"}, false};
+  auto pulled = pull_keyset(node1(), options, local_node());
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(pulled->path, given);
+  EXPECT_EQ(pulled->resolved, real);
+  EXPECT_EQ(test::read_text(tmp / "keys" / "secring.gpg"), "ring");
+
+  // The last component a link: refused, nothing written.
+  fs::create_symlink(real, tmp / "kt-link");
+  options = {(tmp / "kt-link").string(), tmp / "keys2", {}, false};
+  auto refused = pull_keyset(node1(), options, local_node());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ExitCode::usage);
+  EXPECT_NE(refused.error().message.find("a symbolic link on the node"), std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(fs::exists(tmp / "keys2"));
+
+  // A missing or non-directory component above is named; a loop ends.
+  auto missing = resolve_parents(remote, (tmp / "nope" / "kt").string());
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("does not exist on the node"), std::string::npos);
+  test::write_text(tmp / "file", "x");
+  auto file = resolve_parents(remote, (tmp / "file" / "kt").string());
+  ASSERT_FALSE(file);
+  EXPECT_NE(file.error().message.find("is not a directory"), std::string::npos);
+  fs::create_symlink("loop", tmp / "loop");
+  auto loop = resolve_parents(remote, (tmp / "loop" / "kt").string());
+  ASSERT_FALSE(loop);
+  EXPECT_NE(loop.error().message.find("more than 40 symbolic links"), std::string::npos);
+}
+
 TEST(Pull, PathChecks) {
   EXPECT_EQ(check_pull_path("/var/lib//keytrustee/.keytrustee/").value(),
             "/var/lib/keytrustee/.keytrustee");

@@ -58,14 +58,14 @@ void install(FakeRemote& node, std::uint64_t generation, const std::vector<Spec>
   node.add_file(dir + "/manifest.json", serialize(manifest_of(files, generation)), 0644);
   if (make_current) {
     node.entries.erase("/dest/current");
-    ASSERT_TRUE(node.symlink(keydir::KeyDir::link_target(generation), "/dest/current"));
+    ASSERT_TRUE(node.symlink(keydir::KeyDir("/dest").link_target(generation), "/dest/current"));
   }
 }
 
 TEST(FleetVerify, IdenticalInstallIsOk) {
   FakeRemote node("node1");
   install(node, 3);
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::ok) << outcome.error;
   EXPECT_EQ(outcome.generation, 3u);
 }
@@ -74,7 +74,7 @@ TEST(FleetVerify, EditedFileIsMismatchNamingTheFile) {
   FakeRemote node("node1");
   install(node, 3);
   node.entries["/dest/generations/000003/agent.key"].data = bytes("agent private kez");
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::mismatch);
   EXPECT_THAT(outcome.error, HasSubstr("agent.key (digest differs)"));
   EXPECT_THAT(outcome.error, Not(HasSubstr("agent.crt")));
@@ -87,7 +87,7 @@ TEST(FleetVerify, MissingExtraResizedAndModeChangedFilesAreNamed) {
   node.add_file("/dest/generations/000003/extra.pem", "x", 0600);
   node.entries["/dest/generations/000003/agent.crt"].data = bytes("short");
   node.entries["/dest/generations/000003/agent.key"].mode = 0644;
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::mismatch);
   EXPECT_THAT(outcome.error, HasSubstr("ca.crt (missing)"));
   EXPECT_THAT(outcome.error, HasSubstr("extra.pem (not in the manifest)"));
@@ -100,7 +100,7 @@ TEST(FleetVerify, SymlinkInGenerationIsMismatch) {
   install(node, 3);
   node.entries.erase("/dest/generations/000003/agent.key");
   ASSERT_TRUE(node.symlink("/etc/shadow", "/dest/generations/000003/agent.key"));
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::mismatch);
   EXPECT_THAT(outcome.error, HasSubstr("agent.key (not a regular file)"));
   EXPECT_THAT(node.log,
@@ -110,7 +110,7 @@ TEST(FleetVerify, SymlinkInGenerationIsMismatch) {
 TEST(FleetVerify, OlderGenerationIsStale) {
   FakeRemote node("node1");
   install(node, 2);
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::stale);
   EXPECT_THAT(outcome.error, HasSubstr("000002"));
   EXPECT_EQ(outcome.generation, 2u);
@@ -119,7 +119,7 @@ TEST(FleetVerify, OlderGenerationIsStale) {
 TEST(FleetVerify, NoCurrentIsMissing) {
   FakeRemote node("node1");
   node.add_dir("/dest", 0700);
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::missing);
   EXPECT_THAT(outcome.error, HasSubstr("/dest/current"));
 }
@@ -129,7 +129,7 @@ TEST(FleetVerify, TransportErrorKeepsItsStatus) {
   install(node, 3);
   node.fail_next("read_file", "",
                  NodeError{NodeStatus::timeout, "sftp", "node1: deadline ran out"});
-  NodeOutcome outcome = verify_node(node, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::timeout);
 }
 
@@ -137,12 +137,13 @@ TEST(FleetVerify, CaKeyIsExcusedOnlyWhenTheInstalledManifestLacksIt) {
   std::vector<Spec> without_ca_key(kFiles.begin(), kFiles.begin() + 3);
   FakeRemote node("node1");
   install(node, 3, without_ca_key);
-  EXPECT_EQ(verify_node(node, "/dest", manifest_of(kFiles, 3)).status, NodeStatus::ok);
+  EXPECT_EQ(verify_node(node, keydir::KeyDir("/dest"), manifest_of(kFiles, 3)).status,
+            NodeStatus::ok);
 
   FakeRemote full("node2");
   install(full, 3);
   full.entries.erase("/dest/generations/000003/ca.key");
-  NodeOutcome outcome = verify_node(full, "/dest", manifest_of(kFiles, 3));
+  NodeOutcome outcome = verify_node(full, keydir::KeyDir("/dest"), manifest_of(kFiles, 3));
   EXPECT_EQ(outcome.status, NodeStatus::mismatch);
   EXPECT_THAT(outcome.error, HasSubstr("ca.key (missing)"));
 }
@@ -154,7 +155,7 @@ TEST(FleetVerify, MajorityNamesTheOddNodesOut) {
     FakeRemote node("node" + std::to_string(k));
     install(node, k == 4 ? 2 : 3);
     if (k == 3) node.entries["/dest/generations/000003/ca.crt"].data = bytes("forged");
-    auto read = read_install(node, "/dest");
+    auto read = read_install(node, keydir::KeyDir("/dest"));
     ASSERT_TRUE(read) << read.error().message;
     installs.push_back(std::move(*read));
     reports.push_back({node.node_name(), "h", NodeStatus::ok, "read", "", {}, 0});
@@ -180,7 +181,7 @@ TEST(FleetVerify, MajorityCountsOnlyCompleteGenerations) {
     FakeRemote node("node" + std::to_string(k));
     install(node, 2);
     if (k != 3) node.entries["/dest/generations/000002/agent.key"].data = bytes("replaced");
-    auto read = read_install(node, "/dest");
+    auto read = read_install(node, keydir::KeyDir("/dest"));
     ASSERT_TRUE(read) << read.error().message;
     installs.push_back(std::move(*read));
     reports.push_back({node.node_name(), "h", NodeStatus::ok, "read", "", {}, 0});
@@ -199,6 +200,86 @@ TEST(FleetVerify, MajorityCountsOnlyCompleteGenerations) {
   EXPECT_EQ(judge_by_majority(report, alone), std::nullopt);
   EXPECT_EQ(report[0].status, NodeStatus::mismatch);
   EXPECT_THAT(report[0].error, HasSubstr("agent.key (size 8 instead of 17)"));
+}
+
+// The source of a pull: a real directory at DEST (layout "link") that keyfleet does not manage,
+// checked by content against the manifest. What the import excluded (the manifest's `exclude`)
+// and what the service writes (runtime_files) count on neither side.
+TEST(FleetVerify, AnUnmanagedDirectoryIsComparedByContent) {
+  const std::vector<Spec> ring = {{"pubring.kbx", 0644, "public ring"},
+                                  {"private-keys-v1.d/A.key", 0600, "secret key"}};
+  Manifest manifest = manifest_of(ring, 4);
+  manifest.kind = std::string(kKindImported);
+  manifest.directories = {{"private-keys-v1.d", 0700}};
+  manifest.exclude = {".ssl"};
+  FakeRemote node("kms1");
+  node.add_dir("/srv/kt", 0700);
+  for (const auto& f : ring) node.add_file("/srv/kt/" + f.name, f.data, f.mode);
+  node.entries.at("/srv/kt/private-keys-v1.d").mode = 0700;
+  node.add_file("/srv/kt/.ssl/ssl-cert-keytrustee.pem", "tls", 0600);
+  node.add_file("/srv/kt/random_seed", "seed", 0600);
+  auto seed = PathPattern::parse("random_seed");
+  ASSERT_TRUE(seed);
+  const keydir::KeyDir dir("/srv/kt", DestLayout::link, {*seed});
+
+  NodeOutcome outcome = verify_node(node, dir, manifest);
+  EXPECT_EQ(outcome.status, NodeStatus::ok) << outcome.error;
+  EXPECT_EQ(outcome.generation, std::nullopt);
+  EXPECT_THAT(outcome.detail, HasSubstr("/srv/kt is a directory keyfleet does not manage"));
+  EXPECT_THAT(outcome.detail, HasSubstr("unmanaged"));
+  EXPECT_FALSE(node.exists("/srv/kt.generations")) << "verify writes nothing";
+
+  // Without the runtime pattern, the service's file is a difference; so is an edited key.
+  EXPECT_EQ(verify_node(node, keydir::KeyDir("/srv/kt", DestLayout::link), manifest).status,
+            NodeStatus::mismatch);
+  node.entries.at("/srv/kt/pubring.kbx").data = bytes("other ring!");
+  outcome = verify_node(node, dir, manifest);
+  EXPECT_EQ(outcome.status, NodeStatus::mismatch);
+  EXPECT_THAT(outcome.error, HasSubstr("pubring.kbx (digest differs)"));
+  EXPECT_THAT(outcome.error, HasSubstr("does not manage"));
+}
+
+// Without a manifest the unmanaged source does not vote; it is held to what most nodes hold.
+TEST(FleetVerify, MajorityComparesAnUnmanagedDirectoryWithTheReference) {
+  const std::vector<Spec> ring = {{"pubring.kbx", 0644, "public ring"}};
+  std::vector<std::optional<NodeInstall>> installs;
+  std::vector<NodeReport> reports;
+  FakeRemote source("kms1");
+  source.add_dir("/srv/kt", 0700);
+  source.add_file("/srv/kt/pubring.kbx", "public ring", 0644);
+  source.add_file("/srv/kt/.ssl/x.pem", "tls", 0600);
+  auto read = read_install(source, keydir::KeyDir("/srv/kt", DestLayout::link));
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_TRUE(read->unmanaged);
+  installs.push_back(std::move(*read));
+  reports.push_back({"kms1", "h", NodeStatus::ok, "read", "", {}, 0});
+  for (int k = 2; k <= 3; ++k) {
+    FakeRemote node("kms" + std::to_string(k));
+    Manifest m = manifest_of(ring, 1);
+    m.kind = std::string(kKindImported);
+    m.exclude = {".ssl"};
+    node.add_dir("/dest/generations/000001", 0700);
+    node.add_file("/dest/generations/000001/pubring.kbx", "public ring", 0644);
+    node.add_file("/dest/generations/000001/manifest.json", serialize(m), 0644);
+    ASSERT_TRUE(node.symlink("generations/000001", "/dest/current"));
+    auto got = read_install(node, keydir::KeyDir("/dest"));
+    ASSERT_TRUE(got) << got.error().message;
+    installs.push_back(std::move(*got));
+    reports.push_back({node.node_name(), "h", NodeStatus::ok, "read", "", {}, 0});
+  }
+  EXPECT_EQ(judge_by_majority(reports, installs), 1u);
+  EXPECT_EQ(reports[0].status, NodeStatus::ok) << reports[0].error;
+  EXPECT_EQ(reports[0].generation, std::nullopt);
+  EXPECT_THAT(reports[0].detail, HasSubstr("unmanaged"));
+  EXPECT_EQ(reports[1].status, NodeStatus::ok);
+
+  for (auto& f : installs[0]->files) {
+    if (f.name == "pubring.kbx") f.sha256 = std::string(64, '0');
+  }
+  reports[0] = {"kms1", "h", NodeStatus::ok, "read", "", {}, 0};
+  judge_by_majority(reports, installs);
+  EXPECT_EQ(reports[0].status, NodeStatus::mismatch);
+  EXPECT_THAT(reports[0].error, HasSubstr("pubring.kbx (digest differs)"));
 }
 
 }  // namespace

@@ -504,3 +504,71 @@ TEST(InventoryKeep, DefaultsTo5AndIsSetPerNodeOrInDefaults) {
 
 }  // namespace
 }  // namespace kf
+
+namespace kf {
+namespace {
+
+TEST(InventoryLayout, GenerationsByDefaultLinkWhenSaidWithRuntimeFiles) {
+  auto inventory = parse_inventory(
+      "[defaults]\nlayout = \"link\"\nruntime_files = [\"random_seed\", \"S.gpg-agent*\"]\n"
+      "[[node]]\nname = \"a\"\nhost = \"a\"\ndest = \"/var/lib/keytrustee/.keytrustee\"\n"
+      "[[node]]\nname = \"b\"\nhost = \"b\"\nlayout = \"generations\"\nruntime_files = []\n",
+      "inv.toml", "/base");
+  ASSERT_TRUE(inventory) << inventory.error().message;
+  const NodeConfig& a = inventory->nodes[0];
+  EXPECT_EQ(a.layout, DestLayout::link);
+  ASSERT_EQ(a.runtime_files.size(), 2u);
+  EXPECT_EQ(a.runtime_files[1].text(), "S.gpg-agent*");
+  EXPECT_EQ(a.staging, "/var/lib/keytrustee/.keytrustee.staging");
+  EXPECT_EQ(a.origins.at("layout"), "inv.toml:2");
+  EXPECT_EQ(inventory->nodes[1].layout, DestLayout::generations);
+  EXPECT_TRUE(inventory->nodes[1].runtime_files.empty());
+  auto plain = parse_inventory("[[node]]\nname = \"a\"\nhost = \"a\"\n", "inv.toml", "/base");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->nodes[0].layout, DestLayout::generations);
+
+  // Ansible's keyfleet_* variables say the same; a list may be written as INI does.
+  auto ini = parse_inventory(
+      "[kms]\nkms1 keyfleet_layout=link keyfleet_runtime_files='random_seed,trustdb.gpg'\n",
+      "hosts.ini", "/base");
+  ASSERT_TRUE(ini) << ini.error().message;
+  EXPECT_EQ(ini->nodes[0].layout, DestLayout::link);
+  ASSERT_EQ(ini->nodes[0].runtime_files.size(), 2u);
+  EXPECT_EQ(ini->nodes[0].runtime_files[1].text(), "trustdb.gpg");
+}
+
+TEST(InventoryLayout, BadValuesAndAStagingInsideTheGenerationsAreRefused) {
+  const std::string node = "[[node]]\nname = \"a\"\nhost = \"a\"\ndest = \"/srv/kt\"\n";
+  struct Bad {
+    std::string text;
+    std::string expected;
+  };
+  const std::vector<Bad> bad = {
+      {node + "layout = \"symlink\"\n",
+       "inv.toml:5: 'layout' in [[node]] 'a': 'symlink' is not a layout: \"generations\""},
+      {node + "layout = 1\n", "inv.toml:5: 'layout' in [[node]] 'a': expected a string"},
+      {node + "runtime_files = \"random_seed\"\n",
+       "inv.toml:5: 'runtime_files' in [[node]] 'a': expected an array of patterns"},
+      {node + "runtime_files = [\"ok\", \"[x\"]\n",
+       "inv.toml:5: 'runtime_files' in [[node]] 'a': entry 2: pattern '[x': '[' without ']'"},
+      {node + "runtime_files = [\"\"]\n", "inv.toml:5: 'runtime_files' in [[node]] 'a': entry 1"},
+      {node + "layout = \"link\"\nstaging = \"/srv/kt.generations/tmp\"\n",
+       "inv.toml:6: node 'a': 'staging' (/srv/kt.generations/tmp, line 6) is inside the "
+       "generations of 'dest' (/srv/kt.generations"},
+      {node + "layout = \"link\"\n[[node]]\nname = \"b\"\nhost = \"a\"\ndest = \"/srv/b\"\n"
+              "staging = \"/srv/kt.generations\"\n",
+       "node 'b': 'staging' (/srv/kt.generations) overlaps the generations of 'dest' "
+       "(/srv/kt.generations) of node 'a' on the same host"},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.text);
+    auto inventory = parse_inventory(b.text, "inv.toml", "/base");
+    ASSERT_FALSE(inventory);
+    EXPECT_EQ(inventory.error().code, ExitCode::usage);
+    EXPECT_NE(inventory.error().message.find(b.expected), std::string::npos)
+        << inventory.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace kf

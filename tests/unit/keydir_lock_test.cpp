@@ -100,7 +100,8 @@ TEST_F(LockTest, ServesDigestAndSwitchRequestsInOrder) {
   EXPECT_EQ(sum->out, digest + "  " + staged.string() + "\n");
 
   fs::create_symlink("generations/000001", dest() / "current.tmp-a");
-  auto switched = request(*lock, {"switch", ".tmp-aaaa", "000001", "", "current.tmp-a"});
+  auto switched = request(
+      *lock, {"switch", ".tmp-aaaa", "000001", "", (dest() / "current.tmp-a").string(), ""});
   ASSERT_TRUE(switched) << switched.error().message;
   EXPECT_EQ(switched->exit_status, 0) << switched->out;
   EXPECT_EQ(fs::read_symlink(dest() / "current").string(), "generations/000001");
@@ -116,8 +117,8 @@ TEST_F(LockTest, ServesDigestAndSwitchRequestsInOrder) {
   EXPECT_THAT(unknown->out, HasSubstr("unknown request 'reboot'"));
 
   fs::create_symlink("generations/000002", dest() / "current.tmp-b");
-  auto refused =
-      request(*lock, {"switch", ".tmp-none", "000002", "generations/000009", "current.tmp-b"});
+  auto refused = request(*lock, {"switch", ".tmp-none", "000002", "generations/000009",
+                                 (dest() / "current.tmp-b").string(), ""});
   ASSERT_TRUE(refused) << refused.error().message;
   EXPECT_EQ(refused->exit_status, 1);
   EXPECT_FALSE(fs::is_symlink(dest() / "current.tmp-b"));  // removed by the refusal

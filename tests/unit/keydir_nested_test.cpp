@@ -72,13 +72,13 @@ TEST(NestedInstall, DirectoriesWithTheirModesFilesWithTheirsAndVerifyAgrees) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->action, "unchanged");
 
-  auto verified = verify_node(remote, fs::absolute(dest).string(), manifest);
+  auto verified = verify_node(remote, KeyDir(fs::absolute(dest).string()), manifest);
   EXPECT_EQ(verified.status, NodeStatus::ok) << verified.error;
 
   // A directory whose mode changed, or one more directory, is a mismatch naming it.
   ::chmod((gen / ".keytrustee").c_str(), 0700);
   fs::create_directory(gen / "extra");
-  auto differs = verify_node(remote, fs::absolute(dest).string(), manifest);
+  auto differs = verify_node(remote, KeyDir(fs::absolute(dest).string()), manifest);
   EXPECT_EQ(differs.status, NodeStatus::mismatch);
   EXPECT_NE(differs.error.find(".keytrustee/ (mode 0700 instead of 0750)"), std::string::npos)
       << differs.error;

@@ -84,7 +84,7 @@ class Decide : public ::testing::Test {
   // place, and current -> it.
   void install(const KeySet& set) {
     place(set);
-    link_current(KeyDir::link_target(set.generation()));
+    link_current(dir_.link_target(set.generation()));
   }
 
   Plan decide_for(const KeySet& bundle, DecideOptions options = {}) {

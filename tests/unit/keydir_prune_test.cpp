@@ -67,7 +67,7 @@ class PruneLocal : public ::testing::Test {
       test::write_text(entry(generation_name(g)) / "agent.key", "key " + std::to_string(g));
       test::write_text(entry(generation_name(g)) / "sub" / "nested", "n");
     }
-    if (current) fs::create_symlink(KeyDir::link_target(*current), dest() / "current");
+    if (current) fs::create_symlink(dir().link_target(*current), dest() / "current");
   }
   NodeState read() {
     auto state = read_node_state(remote_, dir(), {false}, "prune");

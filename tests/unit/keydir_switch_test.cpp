@@ -42,14 +42,14 @@ class SwitchTest : public ::testing::Test {
   }
   NodeResult<void> switch_to(const std::string& temp, const std::string& entry,
                              std::optional<std::string> expected, DestLock* lock = nullptr) {
-    return switch_current(remote_, lock, dir(), SwitchRequest{temp, entry, std::move(expected)}, 1,
-                          "switch");
+    return switch_current(remote_, lock, dir(), SwitchRequest{temp, entry, std::move(expected), ""},
+                          1, "switch");
   }
-  // The one-shot script as a node runs it, with a link name of the caller's.
+  // The one-shot script as a node runs it, with a link (in DEST) of the caller's.
   ExecResult run_command(const std::string& temp, const std::string& entry,
                          std::optional<std::string> expected, const std::string& link) {
-    auto result = remote_.exec(
-        switch_command(dir(), SwitchRequest{temp, entry, std::move(expected)}, link, 1));
+    auto result = remote_.exec(switch_command(
+        dir(), SwitchRequest{temp, entry, std::move(expected), ""}, (dest() / link).string(), 1));
     EXPECT_TRUE(result) << result.error().message;
     return result ? *result : ExecResult{};
   }
@@ -292,8 +292,8 @@ TEST(SwitchFake, FsyncsDestAfterTheSwitch) {
   node.add_dir("/dest/generations/.tmp-aaaa", 0700);
   ASSERT_TRUE(node.symlink("generations/000001", "/dest/current"));
   const KeyDir dir("/dest");
-  ASSERT_TRUE(switch_current(node, nullptr, dir, {".tmp-aaaa", "000002", "generations/000001"}, 1,
-                             "switch"));
+  ASSERT_TRUE(switch_current(node, nullptr, dir, {".tmp-aaaa", "000002", "generations/000001", ""},
+                             1, "switch"));
   auto at = [&](const std::string& line) {
     return std::find(node.log.begin(), node.log.end(), line) - node.log.begin();
   };
@@ -306,7 +306,7 @@ TEST(SwitchFake, FsyncsDestAfterTheSwitch) {
 
   node.log.clear();
   ASSERT_TRUE(
-      switch_current(node, nullptr, dir, {"", "000001", "generations/000002"}, 1, "switch"));
+      switch_current(node, nullptr, dir, {"", "000001", "generations/000002", ""}, 1, "switch"));
   EXPECT_LT(at("switch 000001"), at("fsync_dir /dest"));
   EXPECT_LT(at("fsync_dir /dest"), static_cast<std::ptrdiff_t>(node.log.size()));
   EXPECT_EQ(at("fsync_dir /dest/generations"), static_cast<std::ptrdiff_t>(node.log.size()))
@@ -320,7 +320,7 @@ TEST(SwitchFake, ALostConnectionLeavesNoTemporaryLink) {
   ASSERT_TRUE(node.symlink("generations/000001", "/dest/current"));
   node.fail_next("exec", "keyfleet-switch", {NodeStatus::timeout, "exec", "node: timed out"});
   auto switched = switch_current(node, nullptr, KeyDir("/dest"),
-                                 {".tmp-aaaa", "000002", "generations/000001"}, 1, "switch");
+                                 {".tmp-aaaa", "000002", "generations/000001", ""}, 1, "switch");
   ASSERT_FALSE(switched);
   EXPECT_EQ(switched.error().status, NodeStatus::timeout);
   EXPECT_EQ(switched.error().step, "switch");
@@ -336,7 +336,7 @@ TEST(SwitchFake, LockHeldElsewhereIsARefusal) {
   node.add_dir("/dest/generations/.tmp-aaaa", 0700);
   node.lock_held_elsewhere = true;
   auto switched =
-      switch_current(node, nullptr, KeyDir("/dest"), {".tmp-aaaa", "000001", {}}, 1, "switch");
+      switch_current(node, nullptr, KeyDir("/dest"), {".tmp-aaaa", "000001", {}, ""}, 1, "switch");
   ASSERT_FALSE(switched);
   EXPECT_EQ(switched.error().status, NodeStatus::refused) << switched.error().message;
   EXPECT_FALSE(node.exists("/dest/current"));
