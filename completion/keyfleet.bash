@@ -14,7 +14,7 @@ _keyfleet() {
         show) opts='--help -h --inventory --limit --exclude --ssh-config --json'; valued='--inventory --limit --exclude --ssh-config';;
       esac;;
     create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --import --exclude-path --secret --keep-secret --audit-log --no-audit-log --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org --import --exclude-path --secret --keep-secret --audit-log'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
-    pull) opts='--help -h --inventory --node --path --out --exclude-path --force --ssh-config --json'; valued='--inventory --node --path --out --exclude-path --ssh-config';;
+    pull) opts='--help -h --inventory --node --path --out --exclude-path --force --ssh-config --audit-log --no-audit-log --json'; valued='--inventory --node --path --out --exclude-path --ssh-config --audit-log';;
     keygen) opts='--help -h --out --audit-log --no-audit-log --json'; valued='--out --audit-log';;
     bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --audit-log --no-audit-log --json'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor --audit-log';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --identity --json'; valued='--passphrase-file --passphrase-fd --identity';;

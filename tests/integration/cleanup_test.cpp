@@ -186,7 +186,7 @@ TEST_F(CleanupTest, PurgeOldLeavesOnlyCurrentAndGivesAReceipt) {
   auto dry = cleanup({"--purge-old", "--dry-run", "--json"});
   EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
   auto planned = nlohmann::json::parse(dry.out);
-  EXPECT_EQ(planned["command"], "cleanup --dry-run");
+  EXPECT_EQ(planned["command"], "cleanup");
   EXPECT_EQ(planned["nodes"][0]["removed"].size(), 3u) << dry.out;
   EXPECT_EQ(test::node_trees(fleet()), trees);
 

@@ -543,7 +543,9 @@ TEST_F(NodeTruth, DryRunSaysWhatPushWouldDoAndWritesNothing) {
   EXPECT_THAT(text_of(nodes["node1"]["detail"]), HasSubstr("agent.key"));
   EXPECT_EQ(nodes["node2"]["status"], "would-reactivate");
   EXPECT_EQ(nodes["node3"]["status"], "would-install");
-  EXPECT_THAT(planned.out, Not(HasSubstr("\"ok\"")));
+  // Never ok: a dry run installs nothing.
+  EXPECT_THAT(planned.out, Not(HasSubstr("\"status\": \"ok\"")));
+  EXPECT_EQ(nlohmann::json::parse(planned.out)["summary"]["ok"], 0);
   EXPECT_EQ(test::node_trees(fleet()), before);
 
   auto refused = push("b1", {"--dry-run"});

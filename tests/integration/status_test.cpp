@@ -241,6 +241,36 @@ TEST(Status, ProbeSeesWhatTheAgentServes) {
   EXPECT_EQ(status_nodes(gone)["node2"]["status"], "served-unreachable");
 }
 
+// A node behind a jump host has its agent probed through it too: the bastion forwards to node 1's
+// agent only, so node 2's probe fails there although its agent answers this machine directly.
+TEST(Status, TheProbeGoesThroughTheNodesJumpHost) {
+  Fleet fleet(2);
+  Bundles bundles(fleet, 1);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  auto servers = agents(fleet);
+  const int bastion = fleet.start_bastion({servers[0]->port()});
+  std::map<int, std::string> extra;
+  for (int k = 1; k <= 2; ++k) {
+    extra[k] = "probe = \":" + std::to_string(servers[k - 1]->port()) + "\"\njump = \"" +
+               fleet.node(k).user + "@127.0.0.1:" + std::to_string(bastion) + "\"";
+  }
+  fs::path inventory = fleet.inventory_with("jump-probe.toml", extra);
+
+  auto result = run_status(inventory, {"--json"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  auto nodes = status_nodes(result);
+  EXPECT_EQ(nodes["node1"]["status"], "ok") << nodes["node1"].dump();
+  EXPECT_EQ(nodes["node1"]["served"]["status"], "served-ok") << nodes["node1"].dump();
+  EXPECT_EQ(nodes["node2"]["status"], "served-unreachable") << nodes["node2"].dump();
+  EXPECT_THAT(nodes["node2"]["error"].get<std::string>(), HasSubstr("jump host"));
+  const std::string log = test::read_text(fleet.bastion_log());
+  EXPECT_THAT(log, HasSubstr("port " + std::to_string(servers[0]->port())));
+  // One login for the command: the nodes' sessions and the probes share the bastion's session.
+  const std::string login = "Accepted publickey for";
+  ASSERT_NE(log.find(login), std::string::npos) << log;
+  EXPECT_EQ(log.find(login), log.rfind(login)) << log;
+}
+
 TEST(Status, PushWaitsForTheAgentToServeTheNewCertificate) {
   Fleet fleet(2);
   Bundles bundles(fleet, 2);
