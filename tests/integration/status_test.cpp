@@ -271,6 +271,33 @@ TEST(Status, TheProbeGoesThroughTheNodesJumpHost) {
   EXPECT_EQ(log.find(login), log.rfind(login)) << log;
 }
 
+// An agent that requires a client certificate: keyfleet offers one only where it holds the key
+// set (verify --served --bundle, push); status, holding none, cannot complete the handshake.
+TEST(Status, AClientCertificateIsOfferedOnlyWhereKeyfleetHoldsTheKeySet) {
+  Fleet fleet(1);
+  Bundles bundles(fleet, 1);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  const std::string current = fleet.node(1).dest + "/current/";
+  TlsServer agent(fleet.node_dir(1) / "agent", current + "agent.crt", current + "agent.key",
+                  current + "ca.crt");
+  fs::path inventory = fleet.inventory_with(
+      "mtls.toml", {{1, "probe = \":" + std::to_string(agent.port()) + "\""}});
+
+  auto with_bundle = test::keyfleet({"verify", "--inventory", inventory.string(), "--served",
+                                     "--bundle", bundles.bundle(1).string(), "--passphrase-file",
+                                     bundles.pass().string(), "--json"});
+  EXPECT_EQ(with_bundle.exit_code, 0) << with_bundle.out << with_bundle.err;
+  EXPECT_EQ(status_nodes(with_bundle)["node1"]["status"], "served-ok") << with_bundle.out;
+
+  auto without = test::keyfleet({"verify", "--inventory", inventory.string(), "--served", "--json"});
+  EXPECT_EQ(without.exit_code, 1) << without.out;
+  EXPECT_EQ(status_nodes(without)["node1"]["status"], "served-unreachable") << without.out;
+
+  auto status = run_status(inventory, {"--json"});
+  EXPECT_EQ(status.exit_code, 1) << status.out;
+  EXPECT_EQ(status_nodes(status)["node1"]["status"], "served-unreachable") << status.out;
+}
+
 TEST(Status, PushWaitsForTheAgentToServeTheNewCertificate) {
   Fleet fleet(2);
   Bundles bundles(fleet, 2);
