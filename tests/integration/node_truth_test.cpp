@@ -67,15 +67,23 @@ class KeySets {
 
 class NodeTruth : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // Started by the first test's SetUp, not SetUpTestSuite: a failure there would show as
+  // skipped tests, and ctest counts skipped tests as no failure.
+  static inline bool started_ = false;
+  static void start_suite() {
     fleet_ = std::make_unique<Fleet>(3);
     sets_ = std::make_unique<KeySets>(*fleet_);
+    started_ = true;
   }
   static void TearDownTestSuite() {
     sets_.reset();
     fleet_.reset();
+    started_ = false;
   }
   void SetUp() override {
+    if (!started_) start_suite();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(started_) << "the suite's fleet did not start";
     fleet_->restore_known_hosts();
     for (int k = 1; k <= fleet_->size(); ++k) {
       for (const std::string& dir : {node(k).dest, node(k).staging}) {
