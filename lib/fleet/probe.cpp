@@ -140,9 +140,8 @@ ServedCheck judge_served(const NodeConfig& node, const NodeResult<ServedChain>& 
   ServedCheck check;
   check.endpoint = endpoint_name(*node.probe);
   if (!served) {
-    check.status = served.error().status == NodeStatus::served_down
-                       ? NodeStatus::served_down
-                       : NodeStatus::failed;
+    check.status = served.error().status == NodeStatus::served_down ? NodeStatus::served_down
+                                                                    : NodeStatus::failed;
     check.error = served.error().message;
     return check;
   }
@@ -199,8 +198,8 @@ std::function<NodeResult<void>(std::uint64_t)> served_check_after_install(
     for (;;) {
       ServedCheck check = judge_served(node, prober(node, &client), expected, std::time(nullptr));
       if (check.status == NodeStatus::served_ok) return {};
-      bool may_settle = check.status == NodeStatus::served_down ||
-                        check.status == NodeStatus::served_stale;
+      bool may_settle =
+          check.status == NodeStatus::served_down || check.status == NodeStatus::served_stale;
       if (!may_settle || patience.expired()) {
         std::string why = check.error;
         if (why.starts_with(node.name + ": ")) why.erase(0, node.name.size() + 2);
