@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"  // KF_TRY / KF_CHECK work on NodeResult too
+#include "core/error.hpp"  // KF_TRY_ASSIGN / KF_CHECK work on NodeResult too
 
 namespace kf {
 
