@@ -49,7 +49,7 @@ struct NodeConfig {
   std::string pre;  // optional hook commands run on the node
   std::string post;
   std::string check;
-  std::vector<std::string> sans;    // extra subjectAltNames for create-keys
+  std::vector<std::string> sans;  // extra subjectAltNames for create-keys
   // Who owns the installed generations on the node (names or numbers); empty: the SSH user.
   std::string owner;
   std::string group;

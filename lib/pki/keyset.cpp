@@ -82,7 +82,7 @@ Result<Plan> validate(const CreateKeysOptions& o) {
   if (o.out.empty()) {
     return fail(ExitCode::usage, "--out is required: the directory to write the key set to");
   }
-  plan.hosts = KF_TRY(normalize_hosts(o.hosts));
+  KF_TRY_ASSIGN(plan.hosts, normalize_hosts(o.hosts));
   if (plan.hosts.empty()) {
     return fail(ExitCode::usage,
                 "no hosts: name the nodes with --host, --hosts or --inventory (every one goes into "
@@ -136,10 +136,11 @@ Result<CaMaterial> load_ca(const fs::path& dir, std::time_t agent_not_after, int
     }
   }
   CaMaterial ca;
-  ca.cert_file = to_bytes(KF_TRY(read_file(crt, kMaxCertFileSize)));
-  ca.cert = KF_TRY(parse_cert_pem(ca.cert_file, crt.string()));
-  ca.key_file = KF_TRY(read_secret_file(key, kMaxKeyFileSize));
-  ca.key = KF_TRY(parse_private_key_pem(ca.key_file, key.string()));
+  KF_TRY_ASSIGN(auto cert_pem_bytes, read_file(crt, kMaxCertFileSize));
+  ca.cert_file = to_bytes(cert_pem_bytes);
+  KF_TRY_ASSIGN(ca.cert, parse_cert_pem(ca.cert_file, crt.string()));
+  KF_TRY_ASSIGN(ca.key_file, read_secret_file(key, kMaxKeyFileSize));
+  KF_TRY_ASSIGN(ca.key, parse_private_key_pem(ca.key_file, key.string()));
   if (X509_check_private_key(ca.cert.get(), ca.key.get()) != 1) {
     (void)openssl_error();  // clears the queue; the mismatch is the message
     return fail(ExitCode::usage, "--keep-ca: {} is not the private key of {}", key.string(),
@@ -152,7 +153,7 @@ Result<CaMaterial> load_ca(const fs::path& dir, std::time_t agent_not_after, int
                 "keyCertSign key usage)",
                 crt.string());
   }
-  std::time_t ca_not_after = KF_TRY(not_after(*ca.cert));
+  KF_TRY_ASSIGN(std::time_t ca_not_after, not_after(*ca.cert));
   if (agent_not_after > ca_not_after) {
     return fail(ExitCode::usage,
                 "--days {}: the agent certificate would expire {}, after the kept CA {} ({}): "
@@ -165,13 +166,15 @@ Result<CaMaterial> load_ca(const fs::path& dir, std::time_t agent_not_after, int
 Result<CaMaterial> new_ca(KeyType type, const std::string& organization, std::time_t now,
                           int days) {
   CaMaterial ca;
-  ca.key = KF_TRY(generate_key(type));
+  KF_TRY_ASSIGN(ca.key, generate_key(type));
   // The creation time makes every CA's name distinct, so a node that trusts the old and the new
   // CA during a rotation (and an operator reading `openssl x509 -subject`) can tell them apart.
   CaSpec spec{fmt::format("keyfleet CA {}", rfc3339_utc(now)), organization, now, days};
-  ca.cert = KF_TRY(make_ca_cert(*ca.key, spec));
-  ca.key_file = to_bytes(KF_TRY(private_key_pem(*ca.key)));
-  ca.cert_file = to_bytes(KF_TRY(cert_pem(*ca.cert)));
+  KF_TRY_ASSIGN(ca.cert, make_ca_cert(*ca.key, spec));
+  KF_TRY_ASSIGN(SecretString key_pem, private_key_pem(*ca.key));
+  ca.key_file = to_bytes(key_pem);
+  KF_TRY_ASSIGN(std::string ca_cert_pem, cert_pem(*ca.cert));
+  ca.cert_file = to_bytes(ca_cert_pem);
   return ca;
 }
 
@@ -378,7 +381,9 @@ Result<CreatedKeyset> commit(const CreateKeysOptions& o, Target& t, Manifest man
   }
   KF_CHECK(keyset_dir::wipe_stale_temporaries(dir));
   CreatedKeyset created;
-  if (t.archiving) created.archived_to = KF_TRY(keyset_dir::archive(dir, *t.state.manifest));
+  if (t.archiving) {
+    KF_TRY_ASSIGN(created.archived_to, keyset_dir::archive(dir, *t.state.manifest));
+  }
   for (const auto& d : manifest.directories) KF_CHECK(make_dir(dir / d.name, 0700));
   auto standard = keyset_dir::file_names();
   for (const auto& file : files) {
@@ -482,7 +487,7 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
     KF_TRY_ASSIGN(auto tree, read_import_dir(*o.import_dir, patterns));
     return create_keyset_from(o, std::move(tree));
   }
-  Plan plan = KF_TRY(validate(o));
+  KF_TRY_ASSIGN(Plan plan, validate(o));
   const fs::path& dir = o.out;
   std::time_t now = std::time(nullptr);
   KF_TRY_ASSIGN(Target target, open_target(o));
@@ -494,21 +499,23 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   // 3. the new files are written (temporary name, fsync, rename), manifest.json last: a directory
   //    with key set files but no manifest is refused until an operator looks at it.
   // Writing the new set before archiving would need the old names free, or a second directory.
-  CaMaterial ca = o.keep_ca ? KF_TRY(load_ca(dir, now + std::time_t{o.days} * 86400, o.days))
-                            : KF_TRY(new_ca(o.key_type, o.organization, now, plan.ca_days));
-  auto agent_key = KF_TRY(generate_key(o.key_type));
+  KF_TRY_ASSIGN(CaMaterial ca, o.keep_ca ? load_ca(dir, now + std::time_t{o.days} * 86400, o.days)
+                                         : new_ca(o.key_type, o.organization, now, plan.ca_days));
+  KF_TRY_ASSIGN(auto agent_key, generate_key(o.key_type));
   AgentSpec spec{plan.hosts, plan.common_name, o.organization, now, o.days};
-  auto agent_cert = KF_TRY(make_agent_cert(*agent_key, spec, *ca.cert, *ca.key));
+  KF_TRY_ASSIGN(auto agent_cert, make_agent_cert(*agent_key, spec, *ca.cert, *ca.key));
   SecretString password = make_store_password();
-  SecretBytes keystore = KF_TRY(make_keystore(*agent_key, *agent_cert, *ca.cert, password.view()));
-  auto truststore = KF_TRY(make_truststore(*ca.cert, password.view()));
+  KF_TRY_ASSIGN(SecretBytes keystore,
+                make_keystore(*agent_key, *agent_cert, *ca.cert, password.view()));
+  KF_TRY_ASSIGN(auto truststore, make_truststore(*ca.cert, password.view()));
   password += '\n';
 
   Manifest manifest;
   manifest.created = rfc3339_utc(now);
   manifest.key_type = std::string(key_type_name(o.key_type));
   manifest.hosts = plan.hosts;
-  manifest.not_after = rfc3339_utc(KF_TRY(not_after(*agent_cert)));
+  KF_TRY_ASSIGN(std::time_t agent_not_after, not_after(*agent_cert));
+  manifest.not_after = rfc3339_utc(agent_not_after);
   manifest.ca_fingerprint = fingerprint(*ca.cert);
   manifest.agent_fingerprint = fingerprint(*agent_cert);
   std::vector<PendingFile> pending;
@@ -516,9 +523,11 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
     pending.push_back({std::string(name), std::move(data), mode, mode});
   };
   add(files::ca_crt, std::move(ca.cert_file), 0644);
-  add(files::agent_crt, to_bytes(KF_TRY(cert_pem(*agent_cert))), 0644);
+  KF_TRY_ASSIGN(std::string agent_cert_pem, cert_pem(*agent_cert));
+  add(files::agent_crt, to_bytes(agent_cert_pem), 0644);
   add(files::ca_key, std::move(ca.key_file), 0600);
-  add(files::agent_key, to_bytes(KF_TRY(private_key_pem(*agent_key))), 0600);
+  KF_TRY_ASSIGN(SecretString agent_key_pem, private_key_pem(*agent_key));
+  add(files::agent_key, to_bytes(agent_key_pem), 0600);
   add(files::keystore, std::move(keystore), 0600);
   add(files::truststore, to_bytes(truststore), 0600);
   add(files::storepass, to_bytes(password), 0600);

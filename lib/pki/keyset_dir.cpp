@@ -126,7 +126,7 @@ Result<State> inspect(const fs::path& dir) {
       state.manifest = std::unexpected(text.error());
     }
   }
-  state.highest_archived = KF_TRY(highest_archived(dir));
+  KF_TRY_ASSIGN(state.highest_archived, highest_archived(dir));
   return state;
 }
 
