@@ -282,6 +282,7 @@ Action setup_rotate(CLI::App& sub) {
       ->type_name("N")
       ->capture_default_str();
   sub.add_option("--days", args->days, "Validity of a new agent certificate in days")
+      ->type_name("N")
       ->check(CLI::Range(1, kMaxDays))
       ->capture_default_str();
   args->ca_days_option = sub.add_option("--ca-days", args->ca_days,
