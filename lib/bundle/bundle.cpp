@@ -276,4 +276,22 @@ Result<OpenedBundle> load_bundle(const fs::path& path, std::string_view passphra
   return load_bundle(path, OpenKey::with_passphrase(passphrase));
 }
 
+Result<SealedKeySet> seal_keyset(const KeySet& keyset, const SealKey& key) {
+  if (const auto* scrypt = std::get_if<ScryptSeal>(&key.key)) {
+    KF_CHECK(check_work_factor(scrypt->work_factor));
+  }
+  KF_TRY_ASSIGN(SecretBytes tar, keyset_tar(keyset));
+  SealedKeySet sealed;
+  KF_TRY_ASSIGN(sealed.made.bytes, seal(tar, key));
+  sealed.made.sha256 = sha256_hex(sealed.made.bytes);
+  sealed.made.manifest = keyset.manifest;
+  KF_TRY_ASSIGN(BundleInfo info, inspect_bundle(sealed.made.bytes));
+  KF_TRY_ASSIGN(sealed.opened, validate_tar(tar));
+  sealed.opened.sha256 = sealed.made.sha256;
+  sealed.opened.size = info.size;
+  sealed.opened.work_factor = info.header.work_factor;
+  sealed.opened.kind = info.header.kind;
+  return sealed;
+}
+
 }  // namespace kf::bundle

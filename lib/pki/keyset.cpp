@@ -18,6 +18,7 @@
 #include "pki/cert.hpp"
 #include "pki/hosts.hpp"
 #include "pki/keyset_dir.hpp"
+#include "pki/keyset_writer.hpp"
 #include "pki/pkcs12.hpp"
 
 namespace kf {
@@ -215,7 +216,7 @@ Result<bool> check_existing(const fs::path& dir, const keyset_dir::State& state,
 
 // The key directory under its lock, and what the new set will be numbered.
 struct Target {
-  keyset_dir::Lock lock;
+  std::optional<keyset_dir::Lock> lock;  // empty when the caller holds it (held_lock)
   keyset_dir::State state;
   bool archiving = false;
   std::uint64_t generation = 1;
@@ -232,7 +233,11 @@ Result<Target> open_target(const CreateKeysOptions& o) {
   }
   KF_CHECK(make_dir(dir, 0700));
   if (!existed) KF_CHECK(fsync_dir(dir.has_parent_path() ? dir.parent_path() : fs::path(".")));
-  KF_TRY_ASSIGN(auto lock, keyset_dir::Lock::acquire(dir));
+  std::optional<keyset_dir::Lock> lock;
+  if (o.held_lock == nullptr) {
+    KF_TRY_ASSIGN(auto acquired, keyset_dir::Lock::acquire(dir));
+    lock.emplace(std::move(acquired));
+  }
   KF_TRY_ASSIGN(auto state, keyset_dir::inspect(dir));
   KF_TRY_ASSIGN(bool archiving, check_existing(dir, state, o));
   std::uint64_t previous = archiving ? state.manifest->generation : 0;
@@ -507,7 +512,11 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   SecretString password = make_store_password();
   KF_TRY_ASSIGN(SecretBytes keystore,
                 make_keystore(*agent_key, *agent_cert, *ca.cert, password.view()));
-  KF_TRY_ASSIGN(auto truststore, make_truststore(*ca.cert, password.view()));
+  // A kept ca.crt may hold more than one CA (a CA rotation's): the truststore trusts them all.
+  KF_TRY_ASSIGN(auto trusted, parse_certs_pem(ca.cert_file, (dir / "ca.crt").string()));
+  std::vector<X509*> trusted_certs;
+  for (const auto& cert : trusted) trusted_certs.push_back(cert.get());
+  KF_TRY_ASSIGN(auto truststore, make_truststore(trusted_certs, password.view()));
   password += '\n';
 
   Manifest manifest;
@@ -518,6 +527,9 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   manifest.not_after = rfc3339_utc(agent_not_after);
   manifest.ca_fingerprint = fingerprint(*ca.cert);
   manifest.agent_fingerprint = fingerprint(*agent_cert);
+  if (trusted.size() > 1) {
+    for (const auto& cert : trusted) manifest.trusted_cas.push_back(fingerprint(*cert));
+  }
   std::vector<PendingFile> pending;
   auto add = [&](std::string_view name, SecretBytes data, mode_t mode) {
     pending.push_back({std::string(name), std::move(data), mode, mode});
@@ -532,6 +544,27 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   add(files::truststore, to_bytes(truststore), 0600);
   add(files::storepass, to_bytes(password), 0600);
   return commit(o, target, std::move(manifest), std::move(pending), {}, o.keep_ca);
+}
+
+Result<CreatedKeyset> write_generated_keyset(const CreateKeysOptions& o, const MakeKeyset& make) {
+  ScopedUmask umask(077);
+  if (o.out.empty()) {
+    return fail(ExitCode::usage, "--out is required: the directory to write the key set to");
+  }
+  KF_TRY_ASSIGN(Target target, open_target(o));
+  const Manifest* previous = target.archiving ? &*target.state.manifest : nullptr;
+  KF_TRY_ASSIGN(NewKeyset made, make(previous));
+  if (made.manifest.created.empty()) made.manifest.created = rfc3339_utc(std::time(nullptr));
+  std::vector<PendingFile> pending;
+  for (auto& f : made.files) {
+    pending.push_back({std::move(f.name), std::move(f.data), f.mode, f.mode});
+  }
+  return commit(o, target, std::move(made.manifest), std::move(pending), {}, false);
+}
+
+Result<CheckedNames> check_names(const CreateKeysOptions& o) {
+  KF_TRY_ASSIGN(Plan plan, validate(o));
+  return CheckedNames{std::move(plan.hosts), std::move(plan.common_name), plan.ca_days};
 }
 
 }  // namespace kf
