@@ -93,7 +93,8 @@ def push_digests(args):
     doc = load_json(args[0])
     digest = doc.get("bundle_sha256", "")
     for node in doc.get("nodes", []):
-        if node.get("status") in ("ok", "unchanged"):
+        # push --no-install reports "staged": the bundle is on the node, its digest checked.
+        if node.get("status") in ("ok", "unchanged", "staged"):
             print(node.get("name"), digest)
 
 

@@ -3,7 +3,7 @@ _keyfleet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'inventory create-keys pull keygen bundle inspect unpack push verify status cleanup rollback audit help completion --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'inventory create-keys pull keygen bundle inspect unpack push rotate verify status cleanup rollback audit help completion --help --version' -- "$cur"))
     return
   fi
   local opts='' valued='' choices=''
@@ -14,14 +14,15 @@ _keyfleet() {
         show) opts='--help -h --inventory --limit --exclude --ssh-config --json'; valued='--inventory --limit --exclude --ssh-config';;
       esac;;
     create-keys) opts='--help -h --out --host --hosts --inventory --key-type --days --ca-days --cn --org --keep-ca --force --import --exclude-path --secret --keep-secret --audit-log --no-audit-log --json'; valued='--out --host --hosts --inventory --key-type --days --ca-days --cn --org --import --exclude-path --secret --keep-secret --audit-log'; case $prev in --key-type) choices='ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096';; esac;;
-    pull) opts='--help -h --inventory --node --path --out --exclude-path --force --ssh-config --json'; valued='--inventory --node --path --out --exclude-path --ssh-config';;
+    pull) opts='--help -h --inventory --node --path --out --exclude-path --force --ssh-config --audit-log --no-audit-log --json'; valued='--inventory --node --path --out --exclude-path --ssh-config --audit-log';;
     keygen) opts='--help -h --out --audit-log --no-audit-log --json'; valued='--out --audit-log';;
     bundle) opts='--help -h --keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --include-ca-key --work-factor --audit-log --no-audit-log --json'; valued='--keys --out --passphrase-file --passphrase-fd --recipient --recipients-file --work-factor --audit-log';;
     inspect) opts='--help -h --passphrase-file --passphrase-fd --identity --json'; valued='--passphrase-file --passphrase-fd --identity';;
-    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --replace-keyset --owner --layout --adopt --runtime-file --audit-log --no-audit-log --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner --layout --runtime-file --audit-log'; case $prev in --layout) choices='generations link';; esac;;
-    push) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --replace-keyset --adopt --keep-failed --no-install --dry-run --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures --audit-log';;
+    unpack) opts='--help -h --dest --passphrase-file --passphrase-fd --identity --keep --allow-downgrade --replace-keyset --owner --audit-log --no-audit-log --json'; valued='--dest --passphrase-file --passphrase-fd --identity --keep --owner --audit-log';;
+    push) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --passphrase-file --passphrase-fd --identity --rolling --batch --max-failures --allow-downgrade --replace-keyset --keep-failed --no-install --dry-run --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --passphrase-file --passphrase-fd --identity --batch --max-failures --audit-log';;
+    rotate) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --keys --keep-ca --new-ca --emergency --abandon --until --canary --rolling --batch --max-failures --passphrase-file --passphrase-fd --work-factor --days --ca-days --cn --org --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --keys --until --canary --batch --max-failures --passphrase-file --passphrase-fd --work-factor --days --ca-days --cn --org --audit-log'; case $prev in --until) choices='trust leaf retire';; esac;;
     verify) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --bundle --manifest --served --passphrase-file --passphrase-fd --identity --json'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --manifest --passphrase-file --passphrase-fd --identity';;
-    status) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus --json'; valued='--inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus';;
+    status) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus --keys --json'; valued='--inventory --limit --exclude --ssh-config --parallel --warn-days --prometheus --keys';;
     cleanup) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --bundle --keep --purge-old --dry-run --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --bundle --keep --audit-log';;
     rollback) opts='--help -h --inventory --limit --exclude --ssh-config --parallel --yes -y --to --audit-log --no-audit-log --json'; valued='--inventory --limit --exclude --ssh-config --parallel --to --audit-log';;
     audit)
@@ -30,7 +31,7 @@ _keyfleet() {
         show) opts='--help -h --json'; valued='';;
         verify) opts='--help -h --json'; valued='';;
       esac;;
-    help) opts='--help -h inventory create-keys pull keygen bundle inspect unpack push verify status cleanup rollback audit help completion'; valued='';;
+    help) opts='--help -h inventory create-keys pull keygen bundle inspect unpack push rotate verify status cleanup rollback audit help completion'; valued='';;
     completion) opts='--help -h bash zsh fish'; valued='';;
   esac
   if [[ -n $choices ]]; then COMPREPLY=($(compgen -W "$choices" -- "$cur")); return; fi

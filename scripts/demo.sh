@@ -65,7 +65,19 @@ say "6. Each node's generation, certificates, days to expiry, and what its agent
 step "$kf" status --inventory "$probed" --prometheus "$work/keyfleet.prom"
 step grep -v '^#' "$work/keyfleet.prom"
 
-say "7. Who did what: the audit log, and its hash chain checked"
+say "7. Replace the CA without downtime, in one run: trust (old and new CA), leaf (new certificates
+#    from the new CA), retire (the new CA alone); node1 first each time (--canary 1). Each node's
+#    post hook restarts its agent, and the probe checks it serves the new certificate."
+rotated=$work/rotated.toml
+awk -v agents="$work/agent-" -v script="$top/tests/fleet/tls_server.sh" '{ print }
+  /^name = "node/ { k = $3; gsub(/[^0-9]/, "", k) }
+  /^probe = / { print "post = \"" script " restart " agents k "\"" }' "$probed" >"$rotated"
+step "$kf" rotate --inventory "$rotated" --keys "$work/keys" --new-ca --canary 1 \
+  --passphrase-file "$work/passphrase" --yes
+step "$kf" status --keys "$work/keys"
+step "$kf" status --inventory "$rotated"
+
+say "8. Who did what: the audit log, and its hash chain checked"
 step "$kf" audit show
 step "$kf" audit verify
 

@@ -101,9 +101,9 @@ Result<ScryptStanza> scrypt_stanza(const Header& header) {
 }
 
 Result<SecretBytes> unwrap_file_key(const ScryptStanza& stanza, std::string_view passphrase) {
-  SecretBytes wrap_key =
-      KF_TRY(scrypt_key(passphrase, salted_label(stanza.salt), stanza.work_factor));
-  ChaChaPoly aead = KF_TRY(ChaChaPoly::create(wrap_key, false));
+  KF_TRY_ASSIGN(SecretBytes wrap_key,
+                scrypt_key(passphrase, salted_label(stanza.salt), stanza.work_factor));
+  KF_TRY_ASSIGN(ChaChaPoly aead, ChaChaPoly::create(wrap_key, false));
   SecretBytes file_key(kFileKeySize);
   if (!aead.open(AeadNonce{}, stanza.body, file_key.data()))
     return fail(ExitCode::integrity, "wrong passphrase or corrupted header");
@@ -112,7 +112,7 @@ Result<SecretBytes> unwrap_file_key(const ScryptStanza& stanza, std::string_view
 
 Result<Mac> header_mac(std::span<const std::uint8_t> file_key,
                        std::span<const std::uint8_t> header_text) {
-  SecretBytes mac_key = KF_TRY(hkdf_sha256(file_key, {}, "header"));
+  KF_TRY_ASSIGN(SecretBytes mac_key, hkdf_sha256(file_key, {}, "header"));
   return hmac_sha256(mac_key, header_text);
 }
 
@@ -132,8 +132,8 @@ Result<Stanza> make_scrypt_stanza(std::span<const std::uint8_t> file_key,
                 kMaxWorkFactor);
   std::array<std::uint8_t, kSaltSize> salt;
   KF_CHECK(random_bytes(salt));
-  SecretBytes wrap_key = KF_TRY(scrypt_key(passphrase, salted_label(salt), work_factor));
-  ChaChaPoly aead = KF_TRY(ChaChaPoly::create(wrap_key, true));
+  KF_TRY_ASSIGN(SecretBytes wrap_key, scrypt_key(passphrase, salted_label(salt), work_factor));
+  KF_TRY_ASSIGN(ChaChaPoly aead, ChaChaPoly::create(wrap_key, true));
   Stanza stanza{{std::string(kScryptType), encode_base64(salt), std::to_string(work_factor)},
                 std::vector<std::uint8_t>(kWrappedKeySize)};
   KF_CHECK(aead.seal(AeadNonce{}, file_key, stanza.body.data()));
@@ -145,7 +145,7 @@ Result<std::vector<std::uint8_t>> seal_file(std::span<const Stanza> stanzas,
                                             std::span<const std::uint8_t> plaintext) {
   KF_CHECK(check_file_key_size(file_key));
   std::string header = format_header_until_mac(stanzas);
-  Mac mac = KF_TRY(header_mac(file_key, as_bytes(header)));
+  KF_TRY_ASSIGN(Mac mac, header_mac(file_key, as_bytes(header)));
   header += ' ';
   header += encode_base64(mac);
   header += '\n';
@@ -159,7 +159,7 @@ Result<std::vector<std::uint8_t>> seal_file(std::span<const Stanza> stanzas,
 Result<SecretBytes> open_with_file_key(std::span<const std::uint8_t> file, const Header& header,
                                        std::span<const std::uint8_t> file_key) {
   KF_CHECK(check_file_key_size(file_key));
-  Mac mac = KF_TRY(header_mac(file_key, file.first(header.mac_input_size)));
+  KF_TRY_ASSIGN(Mac mac, header_mac(file_key, file.first(header.mac_input_size)));
   if (CRYPTO_memcmp(mac.data(), header.mac.data(), mac.size()) != 0)
     return fail(ExitCode::integrity, "the header MAC does not match (the header was modified)");
   return open_payload(file_key, file.subspan(header.size));
@@ -168,17 +168,18 @@ Result<SecretBytes> open_with_file_key(std::span<const std::uint8_t> file, const
 Result<SecretBytes> open_with_file_key(std::span<const std::uint8_t> file,
                                        std::span<const std::uint8_t> file_key) {
   KF_CHECK(check_file_size(file));
-  Header header = KF_TRY(parse_header(file));
+  KF_TRY_ASSIGN(Header header, parse_header(file));
   return open_with_file_key(file, header, file_key);
 }
 
 Result<HeaderInfo> inspect_header(std::span<const std::uint8_t> file) {
   KF_CHECK(check_file_size(file));
-  Header header = KF_TRY(parse_header(file));
+  KF_TRY_ASSIGN(Header header, parse_header(file));
   HeaderInfo info;
   auto is_scrypt = [](const Stanza& s) { return s.args[0] == kScryptType; };
   if (std::any_of(header.stanzas.begin(), header.stanzas.end(), is_scrypt)) {
-    info.work_factor = KF_TRY(scrypt_stanza(header)).work_factor;
+    KF_TRY_ASSIGN(ScryptStanza stanza, scrypt_stanza(header));
+    info.work_factor = stanza.work_factor;
   } else {
     info.kind = RecipientKind::x25519;
     for (const Stanza& stanza : header.stanzas) {
@@ -207,8 +208,8 @@ Result<std::vector<std::uint8_t>> encrypt_scrypt(std::span<const std::uint8_t> p
   if (passphrase.empty()) return fail(ExitCode::usage, "the passphrase is empty");
   SecretBytes file_key(kFileKeySize);
   KF_CHECK(random_bytes(file_key));
-  Stanza stanza = KF_TRY(make_scrypt_stanza(file_key, passphrase, work_factor));
-  auto file = KF_TRY(seal_file(std::span(&stanza, 1), file_key, plaintext));
+  KF_TRY_ASSIGN(Stanza stanza, make_scrypt_stanza(file_key, passphrase, work_factor));
+  KF_TRY_ASSIGN(auto file, seal_file(std::span(&stanza, 1), file_key, plaintext));
   // Never write what every reader, this one included, would refuse to open.
   if (file.size() > kMaxFileSize)
     return fail(ExitCode::failure,
@@ -220,13 +221,13 @@ Result<std::vector<std::uint8_t>> encrypt_scrypt(std::span<const std::uint8_t> p
 Result<SecretBytes> decrypt_scrypt(std::span<const std::uint8_t> file, std::string_view passphrase,
                                    int max_work_factor) {
   KF_CHECK(check_file_size(file));
-  Header header = KF_TRY(parse_header(file));
-  ScryptStanza stanza = KF_TRY(scrypt_stanza(header));
+  KF_TRY_ASSIGN(Header header, parse_header(file));
+  KF_TRY_ASSIGN(ScryptStanza stanza, scrypt_stanza(header));
   if (stanza.work_factor > max_work_factor)
     return fail(ExitCode::integrity, "scrypt work factor {} is above the limit of {}",
                 stanza.work_factor, max_work_factor);
   KF_CHECK(check_payload_layout(file.size() - header.size));
-  SecretBytes file_key = KF_TRY(unwrap_file_key(stanza, passphrase));
+  KF_TRY_ASSIGN(SecretBytes file_key, unwrap_file_key(stanza, passphrase));
   return open_with_file_key(file, header, file_key);
 }
 

@@ -176,7 +176,8 @@ Result<Header> parse_header(std::span<const std::uint8_t> file) {
       return bad_line(lines, "expected a recipient stanza (\"-> \") or the MAC line (\"--- \")");
     if (header.stanzas.size() == kMaxStanzas)
       return bad_line(lines, fmt::format("more than {} recipient stanzas", kMaxStanzas));
-    header.stanzas.push_back(KF_TRY(parse_stanza(*line, lines)));
+    KF_TRY_ASSIGN(Stanza stanza, parse_stanza(*line, lines));
+    header.stanzas.push_back(std::move(stanza));
   }
   if (header.stanzas.empty())
     return fail(ExitCode::integrity, "invalid age header: it has no recipient stanza");

@@ -81,7 +81,7 @@ Result<std::vector<X25519Recipient>> read_recipients_file(const boost::filesyste
 }
 
 Result<SecretString> identity_file_text(const X25519Identity& identity, std::time_t created) {
-  SecretString key = KF_TRY(format_identity(identity));
+  KF_TRY_ASSIGN(SecretString key, format_identity(identity));
   SecretString out;
   out.reserve(256);  // no reallocation, so no stray copies of the key
   out.append(fmt::format("# created: {}\n", rfc3339_utc(created)));
@@ -93,7 +93,7 @@ Result<SecretString> identity_file_text(const X25519Identity& identity, std::tim
 
 Result<void> write_identity_file(const boost::filesystem::path& path,
                                  const X25519Identity& identity, std::time_t created) {
-  SecretString text = KF_TRY(identity_file_text(identity, created));
+  KF_TRY_ASSIGN(SecretString text, identity_file_text(identity, created));
   auto written = write_new_file(path, as_bytes(text.view()), 0600);
   if (!written) {
     // Only what this call created is removed: an existing file was never opened.

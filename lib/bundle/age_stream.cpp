@@ -25,7 +25,7 @@ std::size_t chunks_for_plaintext(std::size_t size) {
 
 Result<ChaChaPoly> payload_cipher(std::span<const std::uint8_t> file_key,
                                   std::span<const std::uint8_t> nonce, bool encrypt) {
-  SecretBytes key = KF_TRY(hkdf_sha256(file_key, nonce, "payload"));
+  KF_TRY_ASSIGN(SecretBytes key, hkdf_sha256(file_key, nonce, "payload"));
   return ChaChaPoly::create(key, encrypt);
 }
 
@@ -57,7 +57,7 @@ Result<void> seal_payload(std::span<const std::uint8_t> file_key,
                           std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& out) {
   PayloadNonce nonce;
   KF_CHECK(random_bytes(nonce));
-  ChaChaPoly aead = KF_TRY(payload_cipher(file_key, nonce, true));
+  KF_TRY_ASSIGN(ChaChaPoly aead, payload_cipher(file_key, nonce, true));
 
   std::size_t start = out.size();
   out.resize(start + sealed_payload_size(plaintext.size()));
@@ -75,10 +75,10 @@ Result<void> seal_payload(std::span<const std::uint8_t> file_key,
 
 Result<SecretBytes> open_payload(std::span<const std::uint8_t> file_key,
                                  std::span<const std::uint8_t> payload) {
-  std::size_t plaintext_size = KF_TRY(check_payload_layout(payload.size()));
+  KF_TRY_ASSIGN(std::size_t plaintext_size, check_payload_layout(payload.size()));
   auto nonce = payload.first(kPayloadNonceSize);
   auto body = payload.subspan(kPayloadNonceSize);
-  ChaChaPoly aead = KF_TRY(payload_cipher(file_key, nonce, false));
+  KF_TRY_ASSIGN(ChaChaPoly aead, payload_cipher(file_key, nonce, false));
 
   // Decrypted straight into the result, which nobody sees unless every chunk is authentic; on
   // failure the cleansing allocator wipes what was decrypted so far.

@@ -24,7 +24,7 @@ Result<ossl::PkeyPtr> private_key(std::span<const std::uint8_t> scalar) {
 }
 
 Result<X25519PublicKey> public_key_of(std::span<const std::uint8_t> scalar) {
-  ossl::PkeyPtr key = KF_TRY(private_key(scalar));
+  KF_TRY_ASSIGN(ossl::PkeyPtr key, private_key(scalar));
   X25519PublicKey out{};
   std::size_t size = out.size();
   if (EVP_PKEY_get_raw_public_key(key.get(), out.data(), &size) != 1 || size != out.size())
@@ -37,7 +37,7 @@ Result<X25519PublicKey> public_key_of(std::span<const std::uint8_t> scalar) {
 // share is at fault: a header failure.
 Result<SecretBytes> shared_secret(std::span<const std::uint8_t> scalar,
                                   std::span<const std::uint8_t> point) {
-  ossl::PkeyPtr ours = KF_TRY(private_key(scalar));
+  KF_TRY_ASSIGN(ossl::PkeyPtr ours, private_key(scalar));
   ossl::PkeyPtr theirs(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, point.data(), point.size()));
   if (!theirs) return fail_openssl(ExitCode::failure, "cannot load an X25519 public key");
@@ -108,7 +108,7 @@ Result<X25519Identity> parse_identity(std::string_view text) {
   if (!bytes || bytes->size() != kX25519KeySize) return bad("it does not hold a 32-byte key");
   X25519Identity out;
   out.scalar = std::move(*bytes);
-  out.public_key = KF_TRY(public_key_of(out.scalar));
+  KF_TRY_ASSIGN(out.public_key, public_key_of(out.scalar));
   return out;
 }
 
@@ -120,7 +120,7 @@ Result<X25519Identity> generate_identity() {
   X25519Identity out;
   out.scalar.resize(kX25519KeySize);
   KF_CHECK(random_bytes(out.scalar));
-  out.public_key = KF_TRY(public_key_of(out.scalar));
+  KF_TRY_ASSIGN(out.public_key, public_key_of(out.scalar));
   return out;
 }
 
@@ -132,15 +132,15 @@ Result<Stanza> make_x25519_stanza(std::span<const std::uint8_t> file_key,
                                   const X25519Recipient& recipient) {
   if (file_key.size() != kFileKeySize)
     return fail(ExitCode::failure, "an age file key is 16 bytes, not {}", file_key.size());
-  X25519Identity ephemeral = KF_TRY(generate_identity());
+  KF_TRY_ASSIGN(X25519Identity ephemeral, generate_identity());
   auto secret = shared_secret(ephemeral.scalar, recipient.public_key);
   if (!secret && secret.error().code != ExitCode::integrity)
     return std::unexpected(std::move(secret.error()));
   if (!secret)
     return fail(ExitCode::usage, "recipient {} is a low-order point, not a usable X25519 key",
                 format_recipient(recipient));
-  SecretBytes key = KF_TRY(wrap_key(*secret, ephemeral.public_key, recipient.public_key));
-  ChaChaPoly aead = KF_TRY(ChaChaPoly::create(key, true));
+  KF_TRY_ASSIGN(SecretBytes key, wrap_key(*secret, ephemeral.public_key, recipient.public_key));
+  KF_TRY_ASSIGN(ChaChaPoly aead, ChaChaPoly::create(key, true));
   Stanza stanza{{std::string(kX25519Type), encode_base64(ephemeral.public_key)},
                 std::vector<std::uint8_t>(kWrappedKeySize)};
   KF_CHECK(aead.seal(AeadNonce{}, file_key, stanza.body.data()));
@@ -169,9 +169,9 @@ Result<std::optional<SecretBytes>> unwrap_x25519(const Stanza& stanza,
   if (stanza.args.empty() || stanza.args[0] != kX25519Type) return std::nullopt;
   KF_CHECK(check_x25519_stanza(stanza));
   auto share = decode_base64(stanza.args[1]);
-  SecretBytes secret = KF_TRY(shared_secret(identity.scalar, *share));
-  SecretBytes key = KF_TRY(wrap_key(secret, *share, identity.public_key));
-  ChaChaPoly aead = KF_TRY(ChaChaPoly::create(key, false));
+  KF_TRY_ASSIGN(SecretBytes secret, shared_secret(identity.scalar, *share));
+  KF_TRY_ASSIGN(SecretBytes key, wrap_key(secret, *share, identity.public_key));
+  KF_TRY_ASSIGN(ChaChaPoly aead, ChaChaPoly::create(key, false));
   SecretBytes file_key(kFileKeySize);
   if (!aead.open(AeadNonce{}, stanza.body, file_key.data())) return std::nullopt;
   return file_key;
@@ -183,9 +183,11 @@ Result<std::vector<std::uint8_t>> encrypt_x25519(std::span<const std::uint8_t> p
   SecretBytes file_key(kFileKeySize);
   KF_CHECK(random_bytes(file_key));
   std::vector<Stanza> stanzas;
-  for (const X25519Recipient& recipient : recipients)
-    stanzas.push_back(KF_TRY(make_x25519_stanza(file_key, recipient)));
-  auto file = KF_TRY(seal_file(stanzas, file_key, plaintext));
+  for (const X25519Recipient& recipient : recipients) {
+    KF_TRY_ASSIGN(Stanza stanza, make_x25519_stanza(file_key, recipient));
+    stanzas.push_back(std::move(stanza));
+  }
+  KF_TRY_ASSIGN(auto file, seal_file(stanzas, file_key, plaintext));
   // Never write what every reader, this one included, would refuse to open.
   if (file.size() > kMaxFileSize)
     return fail(ExitCode::failure,
@@ -199,7 +201,7 @@ Result<SecretBytes> decrypt_x25519(std::span<const std::uint8_t> file,
   if (file.size() > kMaxFileSize)
     return fail(ExitCode::integrity, "the age file is {} bytes, above the limit of {} bytes",
                 file.size(), kMaxFileSize);
-  Header header = KF_TRY(parse_header(file));
+  KF_TRY_ASSIGN(Header header, parse_header(file));
   std::size_t tried = 0;
   for (const Stanza& stanza : header.stanzas) {
     if (stanza.args[0] == "scrypt" && header.stanzas.size() > 1)
@@ -216,7 +218,7 @@ Result<SecretBytes> decrypt_x25519(std::span<const std::uint8_t> file,
   KF_CHECK(check_payload_layout(file.size() - header.size));
   for (const Stanza& stanza : header.stanzas) {
     for (const X25519Identity& identity : identities) {
-      auto file_key = KF_TRY(unwrap_x25519(stanza, identity));
+      KF_TRY_ASSIGN(auto file_key, unwrap_x25519(stanza, identity));
       if (file_key) return open_with_file_key(file, header, *file_key);
     }
   }

@@ -47,7 +47,7 @@ Result<SecretBytes> read_listed_file(const fs::path& dir, const ManifestFile& f)
   if (static_cast<std::uint64_t>(st.st_size) != f.size) {
     return changed(fmt::format("has {} bytes, the manifest says {}", st.st_size, f.size));
   }
-  SecretBytes data = KF_TRY(read_secret_file(path, kMaxEntrySize));
+  KF_TRY_ASSIGN(SecretBytes data, read_secret_file(path, kMaxEntrySize));
   if (data.size() != f.size) {
     return changed(fmt::format("has {} bytes, the manifest says {}", data.size(), f.size));
   }
@@ -58,12 +58,13 @@ Result<SecretBytes> read_listed_file(const fs::path& dir, const ManifestFile& f)
 }  // namespace
 
 Result<KeySet> load_keyset(const fs::path& dir, bool include_ca_key) {
-  auto text = KF_TRY(read_manifest_file(dir));
+  KF_TRY_ASSIGN(auto text, read_manifest_file(dir));
   // Anyone who can write the directory could have replaced the keys in it.
   KF_CHECK(keyset_dir::check_private(dir));
   fs::path manifest_path = dir / std::string(kManifestName);
   KeySet keyset;
-  keyset.manifest = KF_TRY(
+  KF_TRY_ASSIGN(
+      keyset.manifest,
       parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
                      manifest_path.string(), ExitCode::usage));
   auto& files = keyset.manifest.files;
@@ -95,7 +96,7 @@ Result<KeySet> load_keyset(const fs::path& dir, bool include_ca_key) {
       return fail(ExitCode::usage, "key set {}: {} is larger than the limit of {} bytes",
                   dir.string(), f.name, kMaxEntrySize);
     }
-    auto data = KF_TRY(read_listed_file(dir, f));
+    KF_TRY_ASSIGN(auto data, read_listed_file(dir, f));
     keyset.files.push_back({f.name, f.mode, std::move(data)});
   }
   return keyset;
@@ -124,9 +125,9 @@ Result<void> check_work_factor(int work_factor) {
 Result<MadeBundle> make_bundle(const KeySet& keyset, const SealKey& key) {
   if (const auto* scrypt = std::get_if<ScryptSeal>(&key.key))
     KF_CHECK(check_work_factor(scrypt->work_factor));
-  SecretBytes tar = KF_TRY(keyset_tar(keyset));
+  KF_TRY_ASSIGN(SecretBytes tar, keyset_tar(keyset));
   MadeBundle made;
-  made.bytes = KF_TRY(seal(tar, key));
+  KF_TRY_ASSIGN(made.bytes, seal(tar, key));
   made.sha256 = sha256_hex(made.bytes);
   made.manifest = keyset.manifest;
   return made;
@@ -139,7 +140,7 @@ Result<MadeBundle> make_bundle(const KeySet& keyset, std::string_view passphrase
 Result<MadeBundle> make_bundle(const fs::path& keyset_dir, std::string_view passphrase,
                                const BundleOptions& options) {
   KF_CHECK(check_work_factor(options.work_factor));
-  KeySet keyset = KF_TRY(load_keyset(keyset_dir, options.include_ca_key));
+  KF_TRY_ASSIGN(KeySet keyset, load_keyset(keyset_dir, options.include_ca_key));
   return make_bundle(keyset, passphrase, options.work_factor);
 }
 
@@ -183,14 +184,14 @@ Result<BundleInfo> inspect_bundle(std::span<const std::uint8_t> bundle_bytes) {
                 bundle_bytes.size(), age::kMaxFileSize);
   }
   BundleInfo info;
-  info.header = KF_TRY(age::inspect_header(bundle_bytes));
+  KF_TRY_ASSIGN(info.header, age::inspect_header(bundle_bytes));
   info.sha256 = sha256_hex(bundle_bytes);
   info.size = bundle_bytes.size();
   return info;
 }
 
 Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
-  auto entries = KF_TRY(read_tar(tar, {kMaxEntries, kMaxEntrySize, true}));
+  KF_TRY_ASSIGN(auto entries, read_tar(tar, {kMaxEntries, kMaxEntrySize, true}));
   if (entries.empty()) {
     return fail(ExitCode::integrity, "the tar holds no entries (a bundle starts with {})",
                 kManifestName);
@@ -201,7 +202,8 @@ Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
   }
   OpenedBundle opened;
   opened.manifest_bytes = std::move(entries.front().data);
-  opened.manifest = KF_TRY(
+  KF_TRY_ASSIGN(
+      opened.manifest,
       parse_manifest(std::string_view(reinterpret_cast<const char*>(opened.manifest_bytes.data()),
                                       opened.manifest_bytes.size()),
                      fmt::format("{} in the bundle", kManifestName), ExitCode::integrity));
@@ -248,9 +250,9 @@ Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar) {
 }
 
 Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes, const OpenKey& key) {
-  BundleInfo info = KF_TRY(inspect_bundle(bundle_bytes));
-  SecretBytes tar = KF_TRY(unseal(bundle_bytes, key));
-  OpenedBundle opened = KF_TRY(validate_tar(tar));
+  KF_TRY_ASSIGN(BundleInfo info, inspect_bundle(bundle_bytes));
+  KF_TRY_ASSIGN(SecretBytes tar, unseal(bundle_bytes, key));
+  KF_TRY_ASSIGN(OpenedBundle opened, validate_tar(tar));
   opened.sha256 = std::move(info.sha256);
   opened.size = info.size;
   opened.work_factor = info.header.work_factor;
@@ -264,7 +266,7 @@ Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes,
 }
 
 Result<OpenedBundle> load_bundle(const fs::path& path, const OpenKey& key) {
-  auto bytes = KF_TRY(read_bundle_file(path));
+  KF_TRY_ASSIGN(auto bytes, read_bundle_file(path));
   auto opened = open_bundle(bytes, key);
   if (!opened) return std::unexpected(with_context(opened.error(), path.string()));
   return opened;
@@ -272,6 +274,24 @@ Result<OpenedBundle> load_bundle(const fs::path& path, const OpenKey& key) {
 
 Result<OpenedBundle> load_bundle(const fs::path& path, std::string_view passphrase) {
   return load_bundle(path, OpenKey::with_passphrase(passphrase));
+}
+
+Result<SealedKeySet> seal_keyset(const KeySet& keyset, const SealKey& key) {
+  if (const auto* scrypt = std::get_if<ScryptSeal>(&key.key)) {
+    KF_CHECK(check_work_factor(scrypt->work_factor));
+  }
+  KF_TRY_ASSIGN(SecretBytes tar, keyset_tar(keyset));
+  SealedKeySet sealed;
+  KF_TRY_ASSIGN(sealed.made.bytes, seal(tar, key));
+  sealed.made.sha256 = sha256_hex(sealed.made.bytes);
+  sealed.made.manifest = keyset.manifest;
+  KF_TRY_ASSIGN(BundleInfo info, inspect_bundle(sealed.made.bytes));
+  KF_TRY_ASSIGN(sealed.opened, validate_tar(tar));
+  sealed.opened.sha256 = sealed.made.sha256;
+  sealed.opened.size = info.size;
+  sealed.opened.work_factor = info.header.work_factor;
+  sealed.opened.kind = info.header.kind;
+  return sealed;
 }
 
 }  // namespace kf::bundle

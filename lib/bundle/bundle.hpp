@@ -103,6 +103,16 @@ Result<OpenedBundle> open_bundle(std::span<const std::uint8_t> bundle_bytes,
 Result<OpenedBundle> load_bundle(const boost::filesystem::path& path, const OpenKey& key);
 Result<OpenedBundle> load_bundle(const boost::filesystem::path& path, std::string_view passphrase);
 
+// A key set sealed as make_bundle seals it, and beside the file's bytes the bundle as open_bundle
+// would give it back -- built from the plaintext tar that was sealed, validated by the same rules
+// (validate_tar) -- so that a caller that pushes what it has just sealed (rotate) never decrypts
+// it: no second scrypt, no second prompt.
+struct SealedKeySet {
+  MadeBundle made;
+  OpenedBundle opened;
+};
+Result<SealedKeySet> seal_keyset(const KeySet& keyset, const SealKey& key);
+
 // Checks decrypted tar bytes against the rules (the part of open_bundle after decryption).
 Result<OpenedBundle> validate_tar(std::span<const std::uint8_t> tar);
 

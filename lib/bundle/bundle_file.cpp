@@ -11,9 +11,7 @@ bool has_key(const KeySource& source) {
 }
 
 Result<CheckedBundleFile> check_bundle_file(const boost::filesystem::path& path) {
-  // Not inside the braces: GCC does not destroy the members already built when a statement
-  // expression returns from a braced initializer.
-  std::vector<std::uint8_t> bytes = KF_TRY(read_bundle_file(path));
+  KF_TRY_ASSIGN(std::vector<std::uint8_t> bytes, read_bundle_file(path));
   CheckedBundleFile file{path, std::move(bytes), {}};
   auto info = inspect_bundle(file.bytes);
   if (!info) return std::unexpected(with_context(info.error(), path.string()));
@@ -39,19 +37,21 @@ Result<OpenKey> read_open_key(const CheckedBundleFile& file, const KeySource& so
                 "bundle {} is sealed with a passphrase, not to age recipients: give "
                 "--passphrase-file FILE or --passphrase-fd N instead of --identity",
                 file.path.string());
-  if (!identities)
-    return OpenKey::with_passphrase(
-        KF_TRY(read_passphrase(source.passphrase, PassphrasePurpose::decrypt)));
+  if (!identities) {
+    KF_TRY_ASSIGN(SecretString passphrase,
+                  read_passphrase(source.passphrase, PassphrasePurpose::decrypt));
+    return OpenKey::with_passphrase(std::move(passphrase));
+  }
   std::vector<age::X25519Identity> all;
   for (const auto& path : source.identity_files) {
-    auto some = KF_TRY(age::read_identity_file(path));
+    KF_TRY_ASSIGN(auto some, age::read_identity_file(path));
     for (auto& identity : some) all.push_back(std::move(identity));
   }
   return OpenKey::with_identities(std::move(all));
 }
 
 Result<OpenedBundle> open_checked_bundle(const CheckedBundleFile& file, const KeySource& source) {
-  OpenKey key = KF_TRY(read_open_key(file, source));
+  KF_TRY_ASSIGN(OpenKey key, read_open_key(file, source));
   return open_checked_bundle(file, key);
 }
 
@@ -68,8 +68,8 @@ Result<OpenedBundle> open_checked_bundle(const CheckedBundleFile& file,
 
 Result<OpenedBundleFile> open_bundle_file(const boost::filesystem::path& path,
                                           const KeySource& source) {
-  CheckedBundleFile file = KF_TRY(check_bundle_file(path));
-  OpenedBundle opened = KF_TRY(open_checked_bundle(file, source));
+  KF_TRY_ASSIGN(CheckedBundleFile file, check_bundle_file(path));
+  KF_TRY_ASSIGN(OpenedBundle opened, open_checked_bundle(file, source));
   return OpenedBundleFile{std::move(file.bytes), std::move(opened)};
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <ctime>
 #include <iostream>
@@ -18,7 +19,8 @@ namespace {
 constexpr std::array kAudited = {std::string_view("create-keys"), std::string_view("keygen"),
                                  std::string_view("bundle"),      std::string_view("unpack"),
                                  std::string_view("push"),        std::string_view("rollback"),
-                                 std::string_view("cleanup")};
+                                 std::string_view("cleanup"),     std::string_view("pull"),
+                                 std::string_view("rotate")};
 
 // Bound to every audited command's options; only one command runs per process.
 struct AuditOptions {
@@ -133,6 +135,35 @@ std::vector<std::string> recorded_argv(int argc, char** argv) {
   return out;
 }
 
+namespace {
+
+// The audited run in progress: its record is appended once, when the command returns or, after a
+// second Ctrl-C, just before the process ends without returning.
+struct RunningAudit {
+  std::string_view command;
+  int argc = 0;
+  char** argv = nullptr;
+  fs::path path;
+  std::atomic<bool> written{false};
+};
+
+RunningAudit& running_audit() {
+  static RunningAudit running;
+  return running;
+}
+
+void append_once(const Result<int>& result) {
+  RunningAudit& running = running_audit();
+  if (running.path.empty() || running.written.exchange(true)) return;
+  auto record = make_record(running.command, running.argc, running.argv, result);
+  if (auto appended = audit::append(running.path, record); !appended) {
+    std::cerr << "keyfleet: warning: no audit record of this run: " << appended.error().message
+              << '\n';
+  }
+}
+
+}  // namespace
+
 Result<int> run_audited(std::string_view command, int argc, char** argv,
                         const std::function<Result<int>()>& action) {
   if (!is_audited(command) || options().disabled) return action();
@@ -141,12 +172,18 @@ Result<int> run_audited(std::string_view command, int argc, char** argv,
     return fail(ExitCode::usage, "{} (--no-audit-log runs without a record)",
                 ready.error().message);
   }
+  RunningAudit& running = running_audit();
+  running.command = command;
+  running.argc = argc;
+  running.argv = argv;
+  running.path = path;
   Result<int> result = action();
-  if (auto appended = audit::append(path, make_record(command, argc, argv, result)); !appended) {
-    std::cerr << "keyfleet: warning: no audit record of this run: " << appended.error().message
-              << '\n';
-  }
+  append_once(result);
   return result;
+}
+
+void audit_before_exit(int exit_code) {
+  append_once(Result<int>(exit_code));
 }
 
 }  // namespace kf::cli

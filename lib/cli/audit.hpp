@@ -13,8 +13,8 @@
 #include "fleet/node_report.hpp"
 
 // The audit record of a command that changes key material (create-keys, keygen, bundle, unpack,
-// push, rollback, cleanup): one line in the operator's audit log (core/audit_log.hpp) per run,
-// failed and interrupted runs included. The command fills in what it knows as it goes.
+// pull, push, rollback, cleanup): one line in the operator's audit log (core/audit_log.hpp) per
+// run, failed and interrupted runs included. The command fills in what it knows as it goes.
 namespace kf::cli {
 
 // Whether `command` changes key material and so leaves an audit record.
@@ -49,6 +49,10 @@ void note_inventory(const std::string& path);
 // afterwards is a warning on stderr. argv is recorded with any secret-looking word replaced.
 Result<int> run_audited(std::string_view command, int argc, char** argv,
                         const std::function<Result<int>()>& action);
+
+// Appends the running command's record now, for a process that ends without returning from its
+// command (a second Ctrl-C); nothing when the command is not audited or its record is written.
+void audit_before_exit(int exit_code);
 
 // argv as recorded: words that hold secret material (an age identity) are replaced by
 // "[redacted]".

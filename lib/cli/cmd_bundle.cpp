@@ -56,7 +56,7 @@ Result<std::vector<age::X25519Recipient>> read_recipients(const BundleArgs& args
     out.push_back(*recipient);
   }
   for (const auto& file : args.recipients_files) {
-    auto some = KF_TRY(age::read_recipients_file(file));
+    KF_TRY_ASSIGN(auto some, age::read_recipients_file(file));
     out.insert(out.end(), some.begin(), some.end());
   }
   return out;
@@ -64,11 +64,12 @@ Result<std::vector<age::X25519Recipient>> read_recipients(const BundleArgs& args
 
 Result<bundle::SealKey> read_seal_key(const BundleArgs& args) {
   if (!args.to_recipients()) {
-    SecretString passphrase =
-        KF_TRY(read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
+    KF_TRY_ASSIGN(SecretString passphrase,
+                  read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
     return bundle::SealKey{bundle::ScryptSeal{std::move(passphrase), args.work_factor}};
   }
-  return bundle::SealKey::to_recipients(KF_TRY(read_recipients(args)));
+  KF_TRY_ASSIGN(auto recipients, read_recipients(args));
+  return bundle::SealKey::to_recipients(std::move(recipients));
 }
 
 Result<int> run_bundle(const BundleArgs& args, Output& output) {
@@ -88,9 +89,9 @@ Result<int> run_bundle(const BundleArgs& args, Output& output) {
                 "another --out, or remove the old one first)",
                 out.string());
   }
-  bundle::KeySet keyset = KF_TRY(bundle::load_keyset(args.keys, args.include_ca_key));
-  bundle::SealKey key = KF_TRY(read_seal_key(args));
-  bundle::MadeBundle made = KF_TRY(bundle::make_bundle(keyset, key));
+  KF_TRY_ASSIGN(bundle::KeySet keyset, bundle::load_keyset(args.keys, args.include_ca_key));
+  KF_TRY_ASSIGN(bundle::SealKey key, read_seal_key(args));
+  KF_TRY_ASSIGN(bundle::MadeBundle made, bundle::make_bundle(keyset, key));
   KF_CHECK(bundle::write_bundle_file(out, made.bytes));
   audit_note().bundle = out.string();
   audit_note().bundle_sha256 = made.sha256;

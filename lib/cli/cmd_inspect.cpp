@@ -58,9 +58,9 @@ void print_human(std::ostream& out, const fs::path& path, const bundle::BundleIn
   // the manifest is shown escaped.
   const Manifest& m = opened->manifest;
   auto list = [](const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& item : items) out += (out.empty() ? "" : ", ") + escape_untrusted(item);
-    return out;
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : ", ") + escape_untrusted(item);
+    return text;
   };
   out << "contents      authentic; every entry matches the manifest\n"
       << fmt::format("generation    {}\n", m.generation);

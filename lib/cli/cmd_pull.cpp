@@ -3,6 +3,7 @@
 
 #include <boost/filesystem/operations.hpp>
 
+#include "cli/audit.hpp"
 #include "cli/commands.hpp"
 #include "core/escape.hpp"
 #include "fleet/pull.hpp"
@@ -79,10 +80,16 @@ Result<int> run_pull(PullArgs& args, Output& output) {
   LoadOptions load;
   if (!args.ssh_config.empty()) load.ssh_config = args.ssh_config;
   KF_TRY_ASSIGN(Inventory inventory, load_inventory(args.inventory, load));
+  note_inventory(args.inventory);
   KF_TRY_ASSIGN(const NodeConfig* node, find_node(inventory, args.node));
   args.options.out = args.out;
-  KF_TRY_ASSIGN(PulledKeyset pulled, pull_keyset(*node, args.options));
   auto out = boost::filesystem::absolute(args.out).lexically_normal();
+  audit_note().extra["node"] = args.node;
+  audit_note().extra["path"] = args.options.path;
+  audit_note().extra["out"] = out.string();
+  KF_TRY_ASSIGN(PulledKeyset pulled, pull_keyset(*node, args.options));
+  audit_note().keyset = pulled.created.manifest.keyset;
+  audit_note().generation = pulled.created.manifest.generation;
   output.set({{"node", pulled.node},
               {"path", pulled.path},
               {"resolved_path", pulled.resolved},

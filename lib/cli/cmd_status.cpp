@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/fleet_options.hpp"
 #include "core/files.hpp"
+#include "fleet/rotation_journal.hpp"
 #include "fleet/status.hpp"
 
 namespace kf::cli {
@@ -14,6 +15,7 @@ struct StatusArgs {
   FleetOptions fleet;
   int warn_days = 30;
   std::string prometheus;
+  std::string keys;
 };
 
 constexpr std::string_view kExamples =
@@ -22,6 +24,7 @@ constexpr std::string_view kExamples =
     "  keyfleet status --inventory fleet.toml --warn-days 14 --json\n"
     "  keyfleet status --inventory fleet.toml --prometheus "
     "/var/lib/prometheus/node-exporter/keyfleet.prom\n"
+    "  keyfleet status --keys /srv/keyfleet/keys      (a rotation's progress, no node contacted)\n"
     "\n"
     "Reads every node over one SSH connection and changes nothing (no lock is taken): the\n"
     "generation DEST/current points at, its files hashed against its manifest, the key set id,\n"
@@ -36,10 +39,44 @@ constexpr std::string_view kExamples =
     "keyfleet_cert_not_after_seconds{node,cert}, keyfleet_generation{node},\n"
     "keyfleet_node_up{node}, keyfleet_status_timestamp_seconds; run it from cron or a systemd\n"
     "timer and alert on `keyfleet_cert_not_after_seconds - time() < 14 * 86400` (docs/status.md).\n"
+    "--keys DIR adds the rotation recorded in DIR/rotation.json (keyfleet rotate): its mode,\n"
+    "each phase and how far each node got; without --inventory, that alone.\n"
     "Exit: 0 every node ok; 3 a host key or authentication failure; else 1 any other problem,\n"
-    "a certificate expiring within --warn-days included.\n\n";
+    "a certificate expiring within --warn-days included. An unfinished rotation alone does not\n"
+    "change it (its journal's \"state\" says so).\n\n";
+
+// DIR/rotation.json as status shows it: the document's "rotation", and text for people.
+struct RotationView {
+  nlohmann::ordered_json json = nullptr;
+  std::string text;
+};
+
+Result<RotationView> read_rotation(const std::string& keys) {
+  RotationView view;
+  if (keys.empty()) return view;
+  KF_TRY_ASSIGN(auto journal, rotation::read_journal(keys));
+  if (!journal) {
+    view.text = fmt::format("No rotation recorded in {}.\n", keys);
+    return view;
+  }
+  view.json = rotation::to_json(*journal);
+  view.text = rotation::describe(*journal);
+  return view;
+}
 
 Result<int> run_status(const StatusArgs& args, Output& out) {
+  out.set({{"warn_days", args.warn_days}});
+  KF_TRY_ASSIGN(RotationView rotation, read_rotation(args.keys));
+  out.set({{"rotation", rotation.json}});
+  if (args.fleet.inventory.inventory.empty()) {
+    if (args.keys.empty() || !args.prometheus.empty()) {
+      return fail(ExitCode::usage, "--inventory is required{}",
+                  args.keys.empty() ? " (or --keys DIR, for a rotation's progress alone)"
+                                    : ": --prometheus writes the nodes' metrics");
+    }
+    FleetReporter fleet(args.fleet, out, "status", FleetReport{"status", std::nullopt, "", {}});
+    return fleet.finish({}, rotation.text);
+  }
   KF_TRY_ASSIGN(Selection selection, args.fleet.load());
   StatusOptions options;
   options.warn_days = args.warn_days;
@@ -48,7 +85,6 @@ Result<int> run_status(const StatusArgs& args, Output& out) {
   FleetReport header{"status", std::nullopt, "", {}};
   header.inventory_nodes = selection.total;
   FleetReporter fleet(args.fleet, out, "status", std::move(header));
-  out.set({{"warn_days", args.warn_days}});
   FleetStatus status = status_fleet(selection.nodes, options, fleet.run_options());
   fleet.report().nodes = status.nodes;
 
@@ -68,7 +104,9 @@ Result<int> run_status(const StatusArgs& args, Output& out) {
     return i < status.keys.size() && status.keys[i] ? status_json(*status.keys[i])
                                                     : nlohmann::ordered_json(nullptr);
   };
-  return fleet.finish(output, format_status_table(status, args.warn_days));
+  std::string text = format_status_table(status, args.warn_days);
+  if (!rotation.text.empty()) text += "\n" + rotation.text;
+  return fleet.finish(output, text);
 }
 
 }  // namespace
@@ -76,6 +114,8 @@ Result<int> run_status(const StatusArgs& args, Output& out) {
 Action setup_status(CLI::App& sub) {
   auto args = std::make_shared<StatusArgs>();
   args->fleet.add_to(sub, false);
+  // Not required with --keys: a rotation's journal is read without any node.
+  sub.get_option("--inventory")->required(false);
   sub.add_option("--warn-days", args->warn_days,
                  "A certificate expiring within this many days makes its node `expiring` (exit 1)")
       ->check(CLI::Range(0, 36525))
@@ -84,6 +124,9 @@ Action setup_status(CLI::App& sub) {
   sub.add_option("--prometheus", args->prometheus,
                  "Also write the metrics as a node_exporter textfile, atomically (0644)")
       ->type_name("FILE");
+  sub.add_option("--keys", args->keys,
+                 "Also show the rotation recorded in this key directory (DIR/rotation.json)")
+      ->type_name("DIR");
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args](Output& out) { return run_status(*args, out); };
 }

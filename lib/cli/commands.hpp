@@ -12,6 +12,7 @@ Action setup_bundle(CLI::App& sub);
 Action setup_inspect(CLI::App& sub);
 Action setup_unpack(CLI::App& sub);
 Action setup_push(CLI::App& sub);
+Action setup_rotate(CLI::App& sub);
 Action setup_rollback(CLI::App& sub);
 Action setup_verify(CLI::App& sub);
 Action setup_status(CLI::App& sub);

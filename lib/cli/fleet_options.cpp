@@ -65,6 +65,8 @@ void FleetReporter::abandon(std::vector<NodeReport> so_far) {
   finish();
   out_.finish(to_int(ExitCode::interrupted), nullptr);
   std::cerr.flush();
+  note_fleet_report(report_);
+  audit_before_exit(to_int(ExitCode::interrupted));
   // The running nodes' threads cannot be joined (they wait on their nodes): no destructor may
   // run under them, so the process ends here.
   ::_exit(to_int(ExitCode::interrupted));

@@ -7,7 +7,7 @@ namespace kf::cli {
 Result<std::vector<std::string>> add_inventory_hosts(std::vector<std::string> hosts,
                                                      const boost::filesystem::path& inventory) {
   if (inventory.empty()) return hosts;
-  auto loaded = KF_TRY(load_inventory(inventory));
+  KF_TRY_ASSIGN(auto loaded, load_inventory(inventory));
   auto names = certificate_hosts(loaded);
   hosts.insert(hosts.end(), names.begin(), names.end());
   return hosts;

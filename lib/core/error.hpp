@@ -49,7 +49,10 @@ template <class... Args>
 // declares or assigns `decl` from its value, in the enclosing scope:
 //   KF_TRY_ASSIGN(auto manifest, parse_manifest(text, origin));
 //   KF_TRY_ASSIGN(report.previous, read_current(dest));
-// Standard C++: no statement expression, so it may not sit inside another expression.
+// Standard C++ (no statement expression), so it expands to several statements: it may sit neither
+// inside another expression nor alone under an unbraced if/for. Name the value first:
+//   KF_TRY_ASSIGN(auto recipients, read_recipients(args));
+//   return SealKey::to_recipients(std::move(recipients));
 #define KF_TRY_ASSIGN(decl, expr)                                             \
   auto KF_CONCAT_(kf_try_, __LINE__) = (expr);                                \
   if (!KF_CONCAT_(kf_try_, __LINE__)) {                                       \
@@ -57,20 +60,13 @@ template <class... Args>
   }                                                                           \
   decl = std::move(*KF_CONCAT_(kf_try_, __LINE__))
 
-// Propagates an error from an expression returning Result<T>; yields the value otherwise.
-// GCC statement expressions keep call sites to one line, as ccache's TRY does.
-// Never inside a braced initializer: when it returns there, GCC does not destroy the members
-// already built (ASan reports the leak).
-#define KF_TRY(expr)                                                                \
-  ({                                                                                \
-    auto kf_try_result_ = (expr);                                                   \
-    if (!kf_try_result_) return std::unexpected(std::move(kf_try_result_.error())); \
-    std::move(*kf_try_result_);                                                     \
-  })
-
-// The same for Result<void>.
+// Propagates an error from `expr` (a Result<void>).
 #define KF_CHECK(expr)                                                                  \
   do {                                                                                  \
     auto kf_check_result_ = (expr);                                                     \
     if (!kf_check_result_) return std::unexpected(std::move(kf_check_result_.error())); \
   } while (false)
+
+// The value-yielding KF_TRY(expr) was a GCC statement expression (not standard C++, and unsafe in a
+// braced initializer); it is gone for good.
+#pragma GCC poison KF_TRY

@@ -134,6 +134,7 @@ nlohmann::ordered_json to_json(const FleetReport& report) {
       {"generation", null_if_unset(report.generation)},
       {"bundle_sha256", null_if_empty(report.bundle_sha256)},
       {"summary", std::move(summary)},
+      {"inventory_nodes", std::max(report.inventory_nodes, report.nodes.size())},
       {"nodes", std::move(nodes)},
   };
 }

@@ -16,6 +16,7 @@
 #include "pki/cert.hpp"
 #include "pki/cert_check.hpp"
 #include "pki/key.hpp"
+#include "ssh/jump.hpp"
 #include "ssh/tcp.hpp"
 
 namespace kf {
@@ -72,10 +73,23 @@ std::string endpoint_name(const ProbeEndpoint& endpoint) {
   return fmt::format("{}:{}", endpoint.host, endpoint.port);
 }
 
+namespace {
+
+// A TCP connection to the probe's endpoint, through the node's jump hosts when it has some: the
+// agent is reached the way its node is.
+NodeResult<Fd> connect_endpoint(const NodeConfig& node, const ProbeEndpoint& endpoint,
+                                Deadline deadline) {
+  if (node.jump.empty()) return tcp_connect(node.name, endpoint.host, endpoint.port, deadline);
+  KF_TRY_ASSIGN(std::shared_ptr<Tunnel> via, command_jump_hosts()->route(node, deadline));
+  return via->open(node.name, endpoint.host, endpoint.port, deadline);
+}
+
+}  // namespace
+
 NodeResult<ServedChain> fetch_served_chain(const NodeConfig& node, Deadline deadline,
                                            const ClientCredentials* client) {
   const ProbeEndpoint& endpoint = *node.probe;
-  auto fd = tcp_connect(node.name, endpoint.host, endpoint.port, deadline);
+  auto fd = connect_endpoint(node, endpoint, deadline);
   if (!fd) {
     NodeError error = fd.error();
     error.status = NodeStatus::served_down;
@@ -140,9 +154,8 @@ ServedCheck judge_served(const NodeConfig& node, const NodeResult<ServedChain>& 
   ServedCheck check;
   check.endpoint = endpoint_name(*node.probe);
   if (!served) {
-    check.status = served.error().status == NodeStatus::served_down
-                       ? NodeStatus::served_down
-                       : NodeStatus::failed;
+    check.status = served.error().status == NodeStatus::served_down ? NodeStatus::served_down
+                                                                    : NodeStatus::failed;
     check.error = served.error().message;
     return check;
   }
@@ -199,8 +212,8 @@ std::function<NodeResult<void>(std::uint64_t)> served_check_after_install(
     for (;;) {
       ServedCheck check = judge_served(node, prober(node, &client), expected, std::time(nullptr));
       if (check.status == NodeStatus::served_ok) return {};
-      bool may_settle = check.status == NodeStatus::served_down ||
-                        check.status == NodeStatus::served_stale;
+      bool may_settle =
+          check.status == NodeStatus::served_down || check.status == NodeStatus::served_stale;
       if (!may_settle || patience.expired()) {
         std::string why = check.error;
         if (why.starts_with(node.name + ": ")) why.erase(0, node.name.size() + 2);

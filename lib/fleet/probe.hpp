@@ -59,8 +59,7 @@ std::vector<std::pair<std::uint64_t, std::string>> agent_fingerprints(
     const keydir::NodeState& state, std::uint64_t except);
 
 struct ServedCheck {
-  NodeStatus status =
-      NodeStatus::served_down;               // served-ok, -stale, -untrusted, -unreachable
+  NodeStatus status = NodeStatus::served_down;      // served-ok, -stale, -untrusted, -unreachable
   std::string endpoint;                             // "HOST:PORT"
   std::string sha256;                               // the served leaf's; empty when none
   std::optional<std::uint64_t> matches_generation;  // served-stale: whose agent.crt it is

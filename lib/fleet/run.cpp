@@ -9,7 +9,7 @@ namespace kf {
 
 Connector ssh_connector() {
   // One session per jump host for the whole command, shared by the nodes behind it.
-  auto jumps = std::make_shared<JumpHosts>();
+  auto jumps = command_jump_hosts();
   return [jumps](const NodeConfig& node) -> NodeResult<std::shared_ptr<Remote>> {
     const Deadline deadline = Deadline::after_seconds(node.timeout);
     std::shared_ptr<Tunnel> via;

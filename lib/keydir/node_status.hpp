@@ -9,19 +9,19 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"  // KF_TRY / KF_CHECK work on NodeResult too
+#include "core/error.hpp"  // KF_TRY_ASSIGN / KF_CHECK work on NodeResult too
 
 namespace kf {
 
 // What happened to one node. The names are the JSON and summary vocabulary: scripts match on them.
 enum class NodeStatus {
-  ok,                // done as asked (push: installed now; verify: matches)
-  served_ok,         // verify --served: matches, and the agent serves the installed certificate
-  unchanged,         // push: the node already holds exactly this generation, verified
-  repaired,          // push: a damaged install (files or `current`) was replaced by this one
-  reactivated,       // push: this generation was there intact; `current` was switched back to it
-  staged,            // push --no-install: the bundle is on the node, its digest checked
-  would_install,     // push --dry-run: what push would do
+  ok,             // done as asked (push: installed now; verify: matches)
+  served_ok,      // verify --served: matches, and the agent serves the installed certificate
+  unchanged,      // push: the node already holds exactly this generation, verified
+  repaired,       // push: a damaged install (files or `current`) was replaced by this one
+  reactivated,    // push: this generation was there intact; `current` was switched back to it
+  staged,         // push --no-install: the bundle is on the node, its digest checked
+  would_install,  // push --dry-run: what push would do
   would_repair,
   would_reactivate,
   would_refuse,      // push --dry-run: push would refuse this node (see its error)
@@ -54,7 +54,8 @@ std::string_view to_string(NodeStatus status);
 std::optional<NodeStatus> parse_node_status(std::string_view name);
 
 // What a status means for the command: success (ok, served-ok, unchanged, repaired, reactivated,
-// staged, and a dry run's plans but would-refuse), else a failure whose exit code exit_code_of gives.
+// staged, and a dry run's plans but would-refuse), else a failure whose exit code exit_code_of
+// gives.
 bool is_success(NodeStatus status);
 
 // One node's failure: its status, the step that failed ("connect", "hostkey", "auth", "upload",

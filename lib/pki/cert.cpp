@@ -78,7 +78,7 @@ Result<void> add_subject_alt_names(X509& cert, const std::vector<std::string>& h
   ossl::GeneralNamesPtr names(GENERAL_NAMES_new());
   if (!names) return fail_openssl(ExitCode::failure, "cannot allocate the subjectAltName");
   for (const auto& host : hosts) {
-    HostKind kind = KF_TRY(classify_host(host));
+    KF_TRY_ASSIGN(HostKind kind, classify_host(host));
     ossl::GeneralNamePtr name(GENERAL_NAME_new());
     if (!name) return fail_openssl(ExitCode::failure, "cannot allocate a subjectAltName entry");
     if (kind == HostKind::dns) {
@@ -117,8 +117,8 @@ Result<void> sign(X509& cert, EVP_PKEY& key) {
 }  // namespace
 
 Result<ossl::X509Ptr> make_ca_cert(EVP_PKEY& ca_key, const CaSpec& spec) {
-  auto name = KF_TRY(make_name(spec.common_name, spec.organization));
-  auto cert = KF_TRY(new_cert(ca_key, *name, spec.now, spec.days));
+  KF_TRY_ASSIGN(auto name, make_name(spec.common_name, spec.organization));
+  KF_TRY_ASSIGN(auto cert, new_cert(ca_key, *name, spec.now, spec.days));
   if (X509_set_issuer_name(cert.get(), name.get()) != 1) {
     return fail_openssl(ExitCode::failure, "cannot set the CA's issuer name");
   }
@@ -135,8 +135,8 @@ Result<ossl::X509Ptr> make_ca_cert(EVP_PKEY& ca_key, const CaSpec& spec) {
 Result<ossl::X509Ptr> make_agent_cert(EVP_PKEY& agent_key, const AgentSpec& spec, X509& ca_cert,
                                       EVP_PKEY& ca_key) {
   if (spec.hosts.empty()) return fail(ExitCode::usage, "the agent certificate needs a host");
-  auto name = KF_TRY(make_name(spec.common_name, spec.organization));
-  auto cert = KF_TRY(new_cert(agent_key, *name, spec.now, spec.days));
+  KF_TRY_ASSIGN(auto name, make_name(spec.common_name, spec.organization));
+  KF_TRY_ASSIGN(auto cert, new_cert(agent_key, *name, spec.now, spec.days));
   if (X509_set_issuer_name(cert.get(), X509_get_subject_name(&ca_cert)) != 1) {
     return fail_openssl(ExitCode::failure, "cannot set the agent certificate's issuer name");
   }
@@ -162,7 +162,7 @@ std::string fingerprint(const X509& cert) {
 }
 
 Result<std::string> cert_pem(const X509& cert) {
-  auto bio = KF_TRY(ossl::memory_bio());
+  KF_TRY_ASSIGN(auto bio, ossl::memory_bio());
   if (PEM_write_bio_X509(bio.get(), &cert) != 1) {
     return fail_openssl(ExitCode::failure, "cannot encode the certificate as PEM");
   }
@@ -170,7 +170,7 @@ Result<std::string> cert_pem(const X509& cert) {
 }
 
 Result<ossl::X509Ptr> parse_cert_pem(std::span<const std::uint8_t> pem, std::string_view origin) {
-  auto bio = KF_TRY(ossl::read_bio(pem));
+  KF_TRY_ASSIGN(auto bio, ossl::read_bio(pem));
   ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) {
     return fail_openssl(ExitCode::usage, fmt::format("{}: not a PEM certificate", origin));
@@ -179,7 +179,7 @@ Result<ossl::X509Ptr> parse_cert_pem(std::span<const std::uint8_t> pem, std::str
 }
 
 Result<ossl::X509Ptr> read_cert(const boost::filesystem::path& path) {
-  auto pem = KF_TRY(read_file(path, kMaxCertFileSize));
+  KF_TRY_ASSIGN(auto pem, read_file(path, kMaxCertFileSize));
   return parse_cert_pem(pem, path.string());
 }
 
@@ -193,7 +193,7 @@ Result<std::time_t> not_after(const X509& cert) {
 
 Result<std::vector<ossl::X509Ptr>> parse_certs_pem(std::span<const std::uint8_t> pem,
                                                    std::string_view origin) {
-  auto bio = KF_TRY(ossl::read_bio(pem));
+  KF_TRY_ASSIGN(auto bio, ossl::read_bio(pem));
   std::vector<ossl::X509Ptr> certs;
   for (;;) {
     ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));

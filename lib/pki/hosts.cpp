@@ -31,7 +31,7 @@ Result<std::vector<std::string>> normalize_hosts(std::span<const std::string> ho
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& host : hosts) {
-    HostKind kind = KF_TRY(classify_host(host));
+    KF_TRY_ASSIGN(HostKind kind, classify_host(host));
     if (seen.insert(san_key(host, kind)).second) out.push_back(host);
   }
   return out;

@@ -76,7 +76,7 @@ const EVP_MD* signing_digest(const EVP_PKEY& key) {
 }
 
 Result<SecretString> private_key_pem(const EVP_PKEY& key) {
-  auto bio = KF_TRY(ossl::memory_bio(/*secure=*/true));
+  KF_TRY_ASSIGN(auto bio, ossl::memory_bio(/*secure=*/true));
   if (PEM_write_bio_PrivateKey(bio.get(), &key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return fail_openssl(ExitCode::failure, "cannot encode the private key as PEM");
   }
@@ -85,7 +85,7 @@ Result<SecretString> private_key_pem(const EVP_PKEY& key) {
 
 Result<ossl::PkeyPtr> parse_private_key_pem(std::span<const std::uint8_t> pem,
                                             std::string_view origin) {
-  auto bio = KF_TRY(ossl::read_bio(pem));
+  KF_TRY_ASSIGN(auto bio, ossl::read_bio(pem));
   ossl::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
   if (!key) {
     return fail_openssl(
@@ -97,7 +97,7 @@ Result<ossl::PkeyPtr> parse_private_key_pem(std::span<const std::uint8_t> pem,
 }
 
 Result<ossl::PkeyPtr> read_private_key(const boost::filesystem::path& path) {
-  SecretBytes pem = KF_TRY(read_secret_file(path, kMaxKeyFileSize));
+  KF_TRY_ASSIGN(SecretBytes pem, read_secret_file(path, kMaxKeyFileSize));
   return parse_private_key_pem(pem, path.string());
 }
 

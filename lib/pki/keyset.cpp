@@ -18,6 +18,7 @@
 #include "pki/cert.hpp"
 #include "pki/hosts.hpp"
 #include "pki/keyset_dir.hpp"
+#include "pki/keyset_writer.hpp"
 #include "pki/pkcs12.hpp"
 
 namespace kf {
@@ -82,7 +83,7 @@ Result<Plan> validate(const CreateKeysOptions& o) {
   if (o.out.empty()) {
     return fail(ExitCode::usage, "--out is required: the directory to write the key set to");
   }
-  plan.hosts = KF_TRY(normalize_hosts(o.hosts));
+  KF_TRY_ASSIGN(plan.hosts, normalize_hosts(o.hosts));
   if (plan.hosts.empty()) {
     return fail(ExitCode::usage,
                 "no hosts: name the nodes with --host, --hosts or --inventory (every one goes into "
@@ -136,10 +137,11 @@ Result<CaMaterial> load_ca(const fs::path& dir, std::time_t agent_not_after, int
     }
   }
   CaMaterial ca;
-  ca.cert_file = to_bytes(KF_TRY(read_file(crt, kMaxCertFileSize)));
-  ca.cert = KF_TRY(parse_cert_pem(ca.cert_file, crt.string()));
-  ca.key_file = KF_TRY(read_secret_file(key, kMaxKeyFileSize));
-  ca.key = KF_TRY(parse_private_key_pem(ca.key_file, key.string()));
+  KF_TRY_ASSIGN(auto cert_pem_bytes, read_file(crt, kMaxCertFileSize));
+  ca.cert_file = to_bytes(cert_pem_bytes);
+  KF_TRY_ASSIGN(ca.cert, parse_cert_pem(ca.cert_file, crt.string()));
+  KF_TRY_ASSIGN(ca.key_file, read_secret_file(key, kMaxKeyFileSize));
+  KF_TRY_ASSIGN(ca.key, parse_private_key_pem(ca.key_file, key.string()));
   if (X509_check_private_key(ca.cert.get(), ca.key.get()) != 1) {
     (void)openssl_error();  // clears the queue; the mismatch is the message
     return fail(ExitCode::usage, "--keep-ca: {} is not the private key of {}", key.string(),
@@ -152,7 +154,7 @@ Result<CaMaterial> load_ca(const fs::path& dir, std::time_t agent_not_after, int
                 "keyCertSign key usage)",
                 crt.string());
   }
-  std::time_t ca_not_after = KF_TRY(not_after(*ca.cert));
+  KF_TRY_ASSIGN(std::time_t ca_not_after, not_after(*ca.cert));
   if (agent_not_after > ca_not_after) {
     return fail(ExitCode::usage,
                 "--days {}: the agent certificate would expire {}, after the kept CA {} ({}): "
@@ -165,13 +167,15 @@ Result<CaMaterial> load_ca(const fs::path& dir, std::time_t agent_not_after, int
 Result<CaMaterial> new_ca(KeyType type, const std::string& organization, std::time_t now,
                           int days) {
   CaMaterial ca;
-  ca.key = KF_TRY(generate_key(type));
+  KF_TRY_ASSIGN(ca.key, generate_key(type));
   // The creation time makes every CA's name distinct, so a node that trusts the old and the new
   // CA during a rotation (and an operator reading `openssl x509 -subject`) can tell them apart.
   CaSpec spec{fmt::format("keyfleet CA {}", rfc3339_utc(now)), organization, now, days};
-  ca.cert = KF_TRY(make_ca_cert(*ca.key, spec));
-  ca.key_file = to_bytes(KF_TRY(private_key_pem(*ca.key)));
-  ca.cert_file = to_bytes(KF_TRY(cert_pem(*ca.cert)));
+  KF_TRY_ASSIGN(ca.cert, make_ca_cert(*ca.key, spec));
+  KF_TRY_ASSIGN(SecretString key_pem, private_key_pem(*ca.key));
+  ca.key_file = to_bytes(key_pem);
+  KF_TRY_ASSIGN(std::string ca_cert_pem, cert_pem(*ca.cert));
+  ca.cert_file = to_bytes(ca_cert_pem);
   return ca;
 }
 
@@ -212,7 +216,7 @@ Result<bool> check_existing(const fs::path& dir, const keyset_dir::State& state,
 
 // The key directory under its lock, and what the new set will be numbered.
 struct Target {
-  keyset_dir::Lock lock;
+  std::optional<keyset_dir::Lock> lock;  // empty when the caller holds it (held_lock)
   keyset_dir::State state;
   bool archiving = false;
   std::uint64_t generation = 1;
@@ -229,7 +233,11 @@ Result<Target> open_target(const CreateKeysOptions& o) {
   }
   KF_CHECK(make_dir(dir, 0700));
   if (!existed) KF_CHECK(fsync_dir(dir.has_parent_path() ? dir.parent_path() : fs::path(".")));
-  KF_TRY_ASSIGN(auto lock, keyset_dir::Lock::acquire(dir));
+  std::optional<keyset_dir::Lock> lock;
+  if (o.held_lock == nullptr) {
+    KF_TRY_ASSIGN(auto acquired, keyset_dir::Lock::acquire(dir));
+    lock.emplace(std::move(acquired));
+  }
   KF_TRY_ASSIGN(auto state, keyset_dir::inspect(dir));
   KF_TRY_ASSIGN(bool archiving, check_existing(dir, state, o));
   std::uint64_t previous = archiving ? state.manifest->generation : 0;
@@ -378,7 +386,9 @@ Result<CreatedKeyset> commit(const CreateKeysOptions& o, Target& t, Manifest man
   }
   KF_CHECK(keyset_dir::wipe_stale_temporaries(dir));
   CreatedKeyset created;
-  if (t.archiving) created.archived_to = KF_TRY(keyset_dir::archive(dir, *t.state.manifest));
+  if (t.archiving) {
+    KF_TRY_ASSIGN(created.archived_to, keyset_dir::archive(dir, *t.state.manifest));
+  }
   for (const auto& d : manifest.directories) KF_CHECK(make_dir(dir / d.name, 0700));
   auto standard = keyset_dir::file_names();
   for (const auto& file : files) {
@@ -482,7 +492,7 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
     KF_TRY_ASSIGN(auto tree, read_import_dir(*o.import_dir, patterns));
     return create_keyset_from(o, std::move(tree));
   }
-  Plan plan = KF_TRY(validate(o));
+  KF_TRY_ASSIGN(Plan plan, validate(o));
   const fs::path& dir = o.out;
   std::time_t now = std::time(nullptr);
   KF_TRY_ASSIGN(Target target, open_target(o));
@@ -494,35 +504,67 @@ Result<CreatedKeyset> create_keyset(const CreateKeysOptions& o) {
   // 3. the new files are written (temporary name, fsync, rename), manifest.json last: a directory
   //    with key set files but no manifest is refused until an operator looks at it.
   // Writing the new set before archiving would need the old names free, or a second directory.
-  CaMaterial ca = o.keep_ca ? KF_TRY(load_ca(dir, now + std::time_t{o.days} * 86400, o.days))
-                            : KF_TRY(new_ca(o.key_type, o.organization, now, plan.ca_days));
-  auto agent_key = KF_TRY(generate_key(o.key_type));
+  KF_TRY_ASSIGN(CaMaterial ca, o.keep_ca ? load_ca(dir, now + std::time_t{o.days} * 86400, o.days)
+                                         : new_ca(o.key_type, o.organization, now, plan.ca_days));
+  KF_TRY_ASSIGN(auto agent_key, generate_key(o.key_type));
   AgentSpec spec{plan.hosts, plan.common_name, o.organization, now, o.days};
-  auto agent_cert = KF_TRY(make_agent_cert(*agent_key, spec, *ca.cert, *ca.key));
+  KF_TRY_ASSIGN(auto agent_cert, make_agent_cert(*agent_key, spec, *ca.cert, *ca.key));
   SecretString password = make_store_password();
-  SecretBytes keystore = KF_TRY(make_keystore(*agent_key, *agent_cert, *ca.cert, password.view()));
-  auto truststore = KF_TRY(make_truststore(*ca.cert, password.view()));
+  KF_TRY_ASSIGN(SecretBytes keystore,
+                make_keystore(*agent_key, *agent_cert, *ca.cert, password.view()));
+  // A kept ca.crt may hold more than one CA (a CA rotation's): the truststore trusts them all.
+  KF_TRY_ASSIGN(auto trusted, parse_certs_pem(ca.cert_file, (dir / "ca.crt").string()));
+  std::vector<X509*> trusted_certs;
+  for (const auto& cert : trusted) trusted_certs.push_back(cert.get());
+  KF_TRY_ASSIGN(auto truststore, make_truststore(trusted_certs, password.view()));
   password += '\n';
 
   Manifest manifest;
   manifest.created = rfc3339_utc(now);
   manifest.key_type = std::string(key_type_name(o.key_type));
   manifest.hosts = plan.hosts;
-  manifest.not_after = rfc3339_utc(KF_TRY(not_after(*agent_cert)));
+  KF_TRY_ASSIGN(std::time_t agent_not_after, not_after(*agent_cert));
+  manifest.not_after = rfc3339_utc(agent_not_after);
   manifest.ca_fingerprint = fingerprint(*ca.cert);
   manifest.agent_fingerprint = fingerprint(*agent_cert);
+  if (trusted.size() > 1) {
+    for (const auto& cert : trusted) manifest.trusted_cas.push_back(fingerprint(*cert));
+  }
   std::vector<PendingFile> pending;
   auto add = [&](std::string_view name, SecretBytes data, mode_t mode) {
     pending.push_back({std::string(name), std::move(data), mode, mode});
   };
   add(files::ca_crt, std::move(ca.cert_file), 0644);
-  add(files::agent_crt, to_bytes(KF_TRY(cert_pem(*agent_cert))), 0644);
+  KF_TRY_ASSIGN(std::string agent_cert_pem, cert_pem(*agent_cert));
+  add(files::agent_crt, to_bytes(agent_cert_pem), 0644);
   add(files::ca_key, std::move(ca.key_file), 0600);
-  add(files::agent_key, to_bytes(KF_TRY(private_key_pem(*agent_key))), 0600);
+  KF_TRY_ASSIGN(SecretString agent_key_pem, private_key_pem(*agent_key));
+  add(files::agent_key, to_bytes(agent_key_pem), 0600);
   add(files::keystore, std::move(keystore), 0600);
   add(files::truststore, to_bytes(truststore), 0600);
   add(files::storepass, to_bytes(password), 0600);
   return commit(o, target, std::move(manifest), std::move(pending), {}, o.keep_ca);
+}
+
+Result<CreatedKeyset> write_generated_keyset(const CreateKeysOptions& o, const MakeKeyset& make) {
+  ScopedUmask umask(077);
+  if (o.out.empty()) {
+    return fail(ExitCode::usage, "--out is required: the directory to write the key set to");
+  }
+  KF_TRY_ASSIGN(Target target, open_target(o));
+  const Manifest* previous = target.archiving ? &*target.state.manifest : nullptr;
+  KF_TRY_ASSIGN(NewKeyset made, make(previous));
+  if (made.manifest.created.empty()) made.manifest.created = rfc3339_utc(std::time(nullptr));
+  std::vector<PendingFile> pending;
+  for (auto& f : made.files) {
+    pending.push_back({std::move(f.name), std::move(f.data), f.mode, f.mode});
+  }
+  return commit(o, target, std::move(made.manifest), std::move(pending), {}, false);
+}
+
+Result<CheckedNames> check_names(const CreateKeysOptions& o) {
+  KF_TRY_ASSIGN(Plan plan, validate(o));
+  return CheckedNames{std::move(plan.hosts), std::move(plan.common_name), plan.ca_days};
 }
 
 }  // namespace kf

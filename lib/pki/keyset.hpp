@@ -14,6 +14,10 @@
 
 namespace kf {
 
+namespace keyset_dir {
+class Lock;
+}
+
 inline constexpr int kDefaultDays = 825;     // the agent certificate: about 27 months
 inline constexpr int kDefaultCaDays = 3650;  // the CA: ten years
 
@@ -49,6 +53,9 @@ struct CreateKeysOptions {
   // over from the set being replaced (it must have been a secret there too).
   std::vector<SecretSpec> secrets;
   std::vector<std::string> keep_secrets;
+  // The caller already holds `out`'s directory lock (rotate holds it for its whole run): it is
+  // not taken again. Null: create_keyset takes it.
+  const keyset_dir::Lock* held_lock = nullptr;
 };
 
 struct CreatedKeyset {

@@ -126,7 +126,7 @@ Result<State> inspect(const fs::path& dir) {
       state.manifest = std::unexpected(text.error());
     }
   }
-  state.highest_archived = KF_TRY(highest_archived(dir));
+  KF_TRY_ASSIGN(state.highest_archived, highest_archived(dir));
   return state;
 }
 
@@ -179,6 +179,52 @@ Result<void> wipe_stale_temporaries(const fs::path& dir) {
   if (ec) return fail(ExitCode::failure, "cannot list {}: {}", dir.string(), ec.message());
   for (const auto& path : stale) KF_CHECK(wipe_file(path));
   return {};
+}
+
+Result<void> restore_archived(const fs::path& dir, std::uint64_t generation) {
+  const fs::path from = archive_path(dir, generation);
+  const fs::path manifest_path = from / std::string(kManifestName);
+  auto refused = [&](std::string_view why) {
+    return fail(ExitCode::refused, "cannot restore {} into {}: {}; look at both by hand",
+                from.string(), dir.string(), why);
+  };
+  if (exists_nofollow(dir / std::string(kManifestName))) return refused("it holds a manifest.json");
+  if (!exists_nofollow(manifest_path)) return refused("the archive holds no manifest.json");
+  KF_TRY_ASSIGN(auto text, read_file(manifest_path, kMaxManifestSize));
+  KF_TRY_ASSIGN(
+      Manifest archived,
+      parse_manifest(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
+                     manifest_path.string(), ExitCode::refused));
+  if (archived.generation != generation) return refused("its manifest names another generation");
+  std::vector<std::string> names;
+  auto add = [&](std::string_view name) {
+    name = name.substr(0, name.find('/'));
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
+  };
+  for (auto name : kFiles) add(name);
+  for (const auto& f : archived.files) add(f.name);
+  for (const auto& d : archived.directories) add(d.name);
+  // What the interrupted write left in DIR is the new set's, never the archived one's.
+  for (const auto& name : names) {
+    const fs::path path = dir / name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) {
+      KF_CHECK(wipe_file(path));
+    } else {
+      KF_CHECK(remove_tree(path));
+    }
+  }
+  KF_CHECK(wipe_stale_temporaries(dir));
+  names.emplace_back(kManifestName);  // last: see archive()
+  for (const auto& name : names) {
+    if (exists_nofollow(from / name)) KF_CHECK(move_noreplace(from / name, dir / name));
+  }
+  KF_CHECK(fsync_dir(dir));
+  if (::rmdir(from.c_str()) != 0) {
+    return fail_errno(fmt::format("cannot remove {} once restored", from.string()));
+  }
+  return fsync_dir(dir / std::string(archive_dir));
 }
 
 }  // namespace kf::keyset_dir

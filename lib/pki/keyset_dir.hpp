@@ -61,6 +61,13 @@ Result<State> inspect(const fs::path& dir);
 // interrupted run leaves it behind in DIR, and running again resumes the same move.
 Result<fs::path> archive(const fs::path& dir, const Manifest& manifest);
 
+// Undoes archive() of `generation` after a write of the next set that was interrupted before its
+// manifest.json (DIR holds no manifest.json, DIR/archive/NNNNNN the set whole, its manifest.json
+// included): the new set's partial files in DIR are wiped (they may hold key material) and the
+// archived set moved back, manifest.json last, so that the next set can be made again from it.
+// Running it again after an interruption goes on. Anything else is refused (exit 4).
+Result<void> restore_archived(const fs::path& dir, std::uint64_t generation);
+
 // Wipes temporary files an interrupted write left (".<name>.tmp-<hex>" of a key set file): they
 // may hold private key bytes.
 Result<void> wipe_stale_temporaries(const fs::path& dir);

@@ -13,6 +13,25 @@
 
 namespace kf {
 
+std::string_view to_string(CaPhase phase) {
+  switch (phase) {
+    case CaPhase::trust:
+      return "trust";
+    case CaPhase::leaf:
+      return "leaf";
+    case CaPhase::retire:
+      return "retire";
+  }
+  return "trust";
+}
+
+std::optional<CaPhase> parse_ca_phase(std::string_view text) {
+  for (CaPhase phase : {CaPhase::trust, CaPhase::leaf, CaPhase::retire}) {
+    if (to_string(phase) == text) return phase;
+  }
+  return std::nullopt;
+}
+
 const ManifestFile* Manifest::find(std::string_view name) const {
   for (const auto& f : files) {
     if (f.name == name) return &f;
@@ -80,6 +99,8 @@ nlohmann::json to_json(const Manifest& m) {
   if (!m.exclude.empty()) out["exclude"] = m.exclude;
   if (!m.secrets.empty()) out["secrets"] = m.secrets;
   if (!m.keyset.empty()) out["keyset"] = m.keyset;
+  if (m.ca_phase) out["ca_phase"] = to_string(*m.ca_phase);
+  if (!m.trusted_cas.empty()) out["trusted_cas"] = m.trusted_cas;
   return out;
 }
 
@@ -103,6 +124,45 @@ bool is_hex_digest(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
+}
+
+bool is_fingerprint(std::string_view s) {
+  return s.starts_with("sha256:") && is_hex_digest(s.substr(7));
+}
+
+// "ca_phase" and "trusted_cas": both optional (absent outside a CA rotation, and in every manifest
+// written before rotate existed). A phase names the CAs it trusts: two while both are trusted
+// (trust, leaf), the new one alone once the old one is retired.
+std::string ca_rotation_problem(const nlohmann::json& j, Manifest& m, bool certificate_fields) {
+  if (auto it = j.find("trusted_cas"); it != j.end()) {
+    if (!certificate_fields) return "\"trusted_cas\" belongs to a generated key set only";
+    if (!it->is_array() || it->empty()) return "\"trusted_cas\" must be a non-empty array";
+    for (const auto& v : *it) {
+      if (!v.is_string() || !is_fingerprint(v.get<std::string>())) {
+        return "\"trusted_cas\" holds a value that is not \"sha256:<64 lowercase hex>\"";
+      }
+      std::string fp = v.get<std::string>();
+      if (std::find(m.trusted_cas.begin(), m.trusted_cas.end(), fp) != m.trusted_cas.end()) {
+        return fmt::format("\"trusted_cas\" lists {} twice", fp);
+      }
+      m.trusted_cas.push_back(std::move(fp));
+    }
+    if (std::find(m.trusted_cas.begin(), m.trusted_cas.end(), m.ca_fingerprint) ==
+        m.trusted_cas.end()) {
+      return "\"trusted_cas\" does not list \"fingerprints\".\"ca\"";
+    }
+  }
+  if (auto it = j.find("ca_phase"); it != j.end()) {
+    auto phase = it->is_string() ? parse_ca_phase(it->get<std::string>()) : std::nullopt;
+    if (!phase) return "\"ca_phase\" must be \"trust\", \"leaf\" or \"retire\"";
+    const std::size_t want = *phase == CaPhase::retire ? 1 : 2;
+    if (*phase == CaPhase::retire ? m.trusted_cas.size() != 1 : m.trusted_cas.size() < 2) {
+      return fmt::format("\"ca_phase\" \"{}\" needs {} \"trusted_cas\"", to_string(*phase),
+                         want == 1 ? "exactly one CA in" : "at least two CAs in");
+    }
+    m.ca_phase = phase;
+  }
+  return {};
 }
 
 }  // namespace
@@ -193,6 +253,9 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view origin, 
     }
     m.ca_fingerprint = (*fps)["ca"].get<std::string>();
     m.agent_fingerprint = (*fps)["agent"].get<std::string>();
+  }
+  if (std::string problem = ca_rotation_problem(j, m, certificate_fields); !problem.empty()) {
+    return bad(problem);
   }
   auto name_problem = [&](const std::string& name) -> std::string {
     if (name == kManifestName) return "is not allowed: it is the manifest's own name";

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,15 @@ inline constexpr std::string_view storepass = "storepass";
 // --import, pull), which carry no certificate fields.
 inline constexpr std::string_view kKindGenerated = "generated";
 inline constexpr std::string_view kKindImported = "imported";
+
+// A CA rotation (`keyfleet rotate --new-ca`) in three generations: trust (the old and the new CA
+// trusted, the agent's files unchanged), leaf (a new agent certificate from the new CA, both still
+// trusted), retire (the new CA alone). Each generation's manifest says which it is.
+enum class CaPhase { trust, leaf, retire };
+
+std::string_view to_string(CaPhase phase);
+// "trust", "leaf", "retire"; anything else: nullopt.
+std::optional<CaPhase> parse_ca_phase(std::string_view text);
 
 struct ManifestFile {
   std::string name;  // a flat name (version 1) or a relative path (version 2)
@@ -69,6 +79,12 @@ struct Manifest {
   std::vector<ManifestDirectory> directories;  // sorted by name; version 2 only
   std::vector<std::string> exclude;            // the --exclude-path patterns of an import
   std::vector<std::string> secrets;            // files create-keys --secret made (listed files)
+  // Set in the generations of a CA rotation only (written as "ca_phase").
+  std::optional<CaPhase> ca_phase;
+  // The fingerprints of every CA certificate ca.crt (and truststore.p12) holds, in ca.crt's order,
+  // when that is more than the one CA: ca_fingerprint is among them. Empty otherwise. Written as
+  // "trusted_cas" when not empty.
+  std::vector<std::string> trusted_cas;
 
   [[nodiscard]] const ManifestFile* find(std::string_view name) const;
   [[nodiscard]] const ManifestDirectory* find_directory(std::string_view name) const;

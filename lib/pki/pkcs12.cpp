@@ -75,18 +75,29 @@ Result<SecretBytes> make_keystore(EVP_PKEY& agent_key, X509& agent_cert, X509& c
 }
 
 Result<std::vector<std::uint8_t>> make_truststore(X509& ca_cert, std::string_view password) {
+  X509* one[] = {&ca_cert};
+  return make_truststore(one, password);
+}
+
+Result<std::vector<std::uint8_t>> make_truststore(std::span<X509* const> ca_certs,
+                                                  std::string_view password) {
   auto failed = [] { return fail_openssl(ExitCode::failure, "cannot create the truststore"); };
-  STACK_OF(PKCS12_SAFEBAG)* raw_bags = nullptr;
-  PKCS12_SAFEBAG* bag = PKCS12_add_cert(&raw_bags, &ca_cert);
-  ossl::SafebagStackPtr bags(raw_bags);
-  if (bag == nullptr) return failed();
-  ossl::Asn1ObjectPtr any_usage(OBJ_txt2obj(kAnyExtendedKeyUsageOid, 1));
-  std::string alias(kTruststoreAlias);
-  // With len -1 and an object type, OpenSSL takes the ASN1_OBJECT itself as the value.
-  if (!any_usage || PKCS12_add_friendlyname_asc(bag, alias.c_str(), -1) != 1 ||
-      PKCS12_add1_attr_by_txt(bag, kJdkTrustedKeyUsageOid, V_ASN1_OBJECT,
-                              reinterpret_cast<const unsigned char*>(any_usage.get()), -1) != 1) {
-    return failed();
+  if (ca_certs.empty()) return fail(ExitCode::failure, "cannot create a truststore of no CA");
+  ossl::SafebagStackPtr bags(sk_PKCS12_SAFEBAG_new_null());
+  if (!bags) return failed();
+  for (std::size_t i = 0; i < ca_certs.size(); ++i) {
+    STACK_OF(PKCS12_SAFEBAG)* raw_bags = bags.get();  // appended to, never replaced
+    PKCS12_SAFEBAG* bag = PKCS12_add_cert(&raw_bags, ca_certs[i]);
+    if (bag == nullptr) return failed();
+    ossl::Asn1ObjectPtr any_usage(OBJ_txt2obj(kAnyExtendedKeyUsageOid, 1));
+    std::string alias(kTruststoreAlias);
+    if (i > 0) alias += "-" + std::to_string(i + 1);
+    // With len -1 and an object type, OpenSSL takes the ASN1_OBJECT itself as the value.
+    if (!any_usage || PKCS12_add_friendlyname_asc(bag, alias.c_str(), -1) != 1 ||
+        PKCS12_add1_attr_by_txt(bag, kJdkTrustedKeyUsageOid, V_ASN1_OBJECT,
+                                reinterpret_cast<const unsigned char*>(any_usage.get()), -1) != 1) {
+      return failed();
+    }
   }
   SecretString pass(password);
   STACK_OF(PKCS7)* raw_safes = nullptr;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -27,5 +28,9 @@ Result<SecretBytes> make_keystore(EVP_PKEY& agent_key, X509& agent_cert, X509& c
 // The CA certificate alone, marked as a trusted certificate entry for Java: keytool ignores a
 // certificate without a key unless the bag carries Oracle's trusted-key-usage attribute.
 Result<std::vector<std::uint8_t>> make_truststore(X509& ca_cert, std::string_view password);
+// The same with every CA of `ca_certs`, in that order, one trusted entry each (aliases "ca",
+// "ca-2", "ca-3", ...): during a CA rotation the agents trust the old and the new CA.
+Result<std::vector<std::uint8_t>> make_truststore(std::span<X509* const> ca_certs,
+                                                  std::string_view password);
 
 }  // namespace kf

@@ -246,4 +246,9 @@ NodeResult<std::shared_ptr<Tunnel>> JumpHosts::route(const NodeConfig& node, Dea
   return via;
 }
 
+std::shared_ptr<JumpHosts> command_jump_hosts() {
+  static const auto jumps = std::make_shared<JumpHosts>();
+  return jumps;
+}
+
 }  // namespace kf

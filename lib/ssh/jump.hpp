@@ -37,4 +37,8 @@ class JumpHosts {
   std::map<std::string, NodeResult<std::shared_ptr<Tunnel>>> hops_;  // by chain prefix
 };
 
+// The jump hosts of the command this process runs: its SSH connections and its served-certificate
+// probes share them, so a bastion sees one login per hop for the whole command.
+std::shared_ptr<JumpHosts> command_jump_hosts();
+
 }  // namespace kf

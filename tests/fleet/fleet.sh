@@ -7,8 +7,10 @@
 #   fleet.sh kill DIR K      kill node K's sshd and its sessions at once (a node that dies)
 #   fleet.sh restart DIR K   start node K again on its port with its host key
 #   fleet.sh status DIR      one line per node: name, port, running or stopped
-#   fleet.sh bastion DIR     start a jump host (DIR/bastion) that may forward only to the nodes'
-#                            ports, logging at DEBUG1; its key goes into DIR/known_hosts
+#   fleet.sh bastion DIR [EXTRA_PORT...]
+#                            start a jump host (DIR/bastion) that may forward only to the nodes'
+#                            ports (and the EXTRA_PORTs), logging at DEBUG1; its key goes into
+#                            DIR/known_hosts
 #   fleet.sh throttle DIR K RATE|off
 #                            restart node K with its SFTP input slowed to RATE bytes/s (pv -L,
 #                            e.g. 2k), so that a test can act while an upload is under way
@@ -278,13 +280,19 @@ cmd_stop() {
   return 0
 }
 
-# A jump host: sshd as the nodes' with TCP forwarding on, but only to the nodes' own ports
-# (PermitOpen), and a DEBUG1 log in which every authentication and direct-tcpip channel shows.
+# A jump host: sshd as the nodes' with TCP forwarding on, but only to the nodes' own ports and
+# the EXTRA_PORTs on 127.0.0.1 (PermitOpen), and a DEBUG1 log in which every authentication and
+# direct-tcpip channel shows.
 cmd_bastion() {
-  [[ $# -eq 1 ]] || usage
+  [[ $# -ge 1 ]] || usage
   need_tools
-  local dir bastion permit="" node_dir
+  local dir bastion permit="" node_dir extra
   dir=$(cd "$1" && pwd -P)
+  shift
+  for extra in "$@"; do
+    [[ $extra =~ ^[1-9][0-9]*$ ]] || die "bastion: '$extra' is not a port"
+    permit+=" 127.0.0.1:$extra"
+  done
   bastion=$dir/bastion
   [[ ! -e $bastion ]] || die "$bastion exists already"
   umask 077

@@ -52,9 +52,25 @@ NodeResult<SshSession> connect(const NodeConfig& node) {
 
 class SshSessionTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { fleet_ = std::make_unique<Fleet>(3); }
-  static void TearDownTestSuite() { fleet_.reset(); }
-  void TearDown() override { fleet_->restore_known_hosts(); }
+  // Started by the first test's SetUp, not SetUpTestSuite: a failure there would show as
+  // skipped tests, and ctest counts skipped tests as no failure.
+  static inline bool started_ = false;
+  static void start_suite() {
+    fleet_ = std::make_unique<Fleet>(3);
+    started_ = true;
+  }
+  void SetUp() override {
+    if (!started_) start_suite();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(started_) << "the suite's fleet did not start";
+  }
+  static void TearDownTestSuite() {
+    fleet_.reset();
+    started_ = false;
+  }
+  void TearDown() override {
+    if (fleet_) fleet_->restore_known_hosts();
+  }
 
   static const Fleet& fleet() { return *fleet_; }
   static Fleet& mutable_fleet() { return *fleet_; }

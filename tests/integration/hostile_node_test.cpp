@@ -55,17 +55,24 @@ std::vector<std::string> entries_below(const fs::path& dir) {
 
 class HostileNodeTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // Started by the first test's SetUp, not SetUpTestSuite: a failure there would show as
+  // skipped tests, and ctest counts skipped tests as no failure.
+  static inline bool started_ = false;
+  static void start_suite() {
     if (::geteuid() != 0) GTEST_SKIP() << "another local user needs root (CI runs as root)";
     fleet_ = std::make_unique<Fleet>(3);
     bundles_ = std::make_unique<Bundles>(*fleet_, 2);
+    started_ = true;
   }
   static void TearDownTestSuite() {
     bundles_.reset();
     fleet_.reset();
+    started_ = false;
   }
   void SetUp() override {
-    if (!fleet_) GTEST_SKIP();
+    if (!started_) start_suite();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(started_) << "the suite's fleet did not start";
     for (const auto& node : fleet_->nodes()) {
       fs::remove_all(node.dest);
       fs::remove_all(node.staging);

@@ -135,6 +135,22 @@ TEST(Pull, TakesANodesDirectoryOverSshAndRefusesSymlinks) {
   EXPECT_EQ(test::read_text(keys / "secring.gpg"), "rotated");
   EXPECT_TRUE(fs::exists(keys / "archive" / "000001" / "secring.gpg"));
 
+  // Pull changes key material: it leaves an audit record, also when refused.
+  test::RunOptions audited;
+  audited.env["KEYFLEET_AUDIT_LOG"] = (work.dir / "audit.jsonl").string();
+  test::write_text(source / "secring.gpg", "rotated again", 0600);
+  ASSERT_EQ(keyfleet(pull, audited).exit_code, 0);
+  auto shown = keyfleet({"audit", "show", "--json", (work.dir / "audit.jsonl").string()});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  auto records = nlohmann::json::parse(shown.out)["records"];
+  ASSERT_EQ(records.size(), 1u) << shown.out;
+  EXPECT_EQ(records[0]["command"], "pull");
+  EXPECT_EQ(records[0]["exit_code"], 0);
+  EXPECT_EQ(records[0]["node"], "node1");
+  EXPECT_EQ(records[0]["path"], source.string());
+  EXPECT_EQ(records[0]["generation"], 3);
+  EXPECT_EQ(records[0]["keyset"], manifest->keyset);
+
   // An unknown host key: exit 3, nothing read.
   fleet.corrupt_known_host(1);
   auto hostkey = keyfleet(pull);

@@ -65,6 +65,19 @@ class HookSleep {
   fs::path pidfile_;
 };
 
+// Every run of these tests appends its audit record to `log`, read back by audit_records.
+test::RunOptions audited_by(const fs::path& log) {
+  test::RunOptions options;
+  options.env["KEYFLEET_AUDIT_LOG"] = log.string();
+  return options;
+}
+
+nlohmann::json audit_records(const fs::path& log) {
+  auto shown = test::keyfleet({"audit", "show", "--json", log.string()});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  return nlohmann::json::parse(shown.out)["records"];
+}
+
 std::vector<std::string> push_args(const Bundles& bundles, int g, const fs::path& inventory,
                                    bool json) {
   std::vector<std::string> args = {test::keyfleet_bin(),
@@ -87,8 +100,9 @@ TEST(Interrupt, FirstCtrlCWaitsForTheRunningNodeAndSkipsTheRest) {
   Bundles bundles(fleet, 2);
   HookSleep hook(fleet.dir() / "hook.pid");
   fs::path inventory = slow_inventory(fleet, fleet.dir() / "hook.pid", 2);
+  const fs::path log = fleet.dir() / "audit.jsonl";
 
-  test::Spawned json_push(push_args(bundles, 1, inventory, true));
+  test::Spawned json_push(push_args(bundles, 1, inventory, true), audited_by(log));
   ASSERT_TRUE(hook.started());
   json_push.signal(SIGINT);
   auto r = json_push.finish();
@@ -105,10 +119,19 @@ TEST(Interrupt, FirstCtrlCWaitsForTheRunningNodeAndSkipsTheRest) {
   }
   EXPECT_EQ(current_of(fleet.node(1)), "generations/000001");
   for (int k : {2, 3}) EXPECT_TRUE(fs::is_empty(fleet.node(k).dest)) << k;
+  // The audit log says so too.
+  auto records = audit_records(log);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["command"], "push");
+  EXPECT_EQ(records[0]["exit_code"], 130);
+  EXPECT_EQ(records[0]["interrupted"], true);
+  ASSERT_EQ(records[0]["nodes"].size(), 3u);
+  EXPECT_EQ(records[0]["nodes"][0]["status"], "ok");
+  EXPECT_EQ(records[0]["nodes"][2]["status"], "skipped");
 
   // For people: the summary, and a last line, with its newline, that says so.
   hook.kill();
-  test::Spawned text_push(push_args(bundles, 2, inventory, false));
+  test::Spawned text_push(push_args(bundles, 2, inventory, false), audited_by(log));
   ASSERT_TRUE(hook.started());
   text_push.signal(SIGINT);
   r = text_push.finish();
@@ -127,10 +150,11 @@ TEST(Interrupt, SecondCtrlCExitsAtOnceWithTheReportSoFar) {
   HookSleep hook(fleet.dir() / "hook.pid");
   // Never waited out: the test ends it.
   fs::path inventory = slow_inventory(fleet, fleet.dir() / "hook.pid", 30);
+  const fs::path log = fleet.dir() / "audit.jsonl";
 
   for (bool json : {true, false}) {
     SCOPED_TRACE(json ? "--json" : "text");
-    test::Spawned push(push_args(bundles, 1, inventory, json));
+    test::Spawned push(push_args(bundles, 1, inventory, json), audited_by(log));
     ASSERT_TRUE(hook.started());
     push.signal(SIGINT);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -156,6 +180,15 @@ TEST(Interrupt, SecondCtrlCExitsAtOnceWithTheReportSoFar) {
     }
     // Its pre hook never finished: nothing was installed anywhere.
     for (int k = 1; k <= 3; ++k) EXPECT_EQ(current_of(fleet.node(k)), "") << k;
+  }
+  // Stopped at once, each run still left its record, the abandoned node's state unknown.
+  auto records = audit_records(log);
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& record : records) {
+    EXPECT_EQ(record["exit_code"], 130);
+    EXPECT_EQ(record["interrupted"], true);
+    ASSERT_EQ(record["nodes"].size(), 3u) << record;
+    EXPECT_EQ(record["nodes"][0]["status"], "failed");
   }
 }
 

@@ -86,7 +86,14 @@ TEST(JsonOutput, FleetCommandsSucceedAndFail) {
   EXPECT_EQ(cleaned["local"]["wiped"], true);
   auto plain = document(keyfleet({"cleanup", "--inventory", inv, "--json"}), 0);
   EXPECT_TRUE(plain["local"].is_null());
-  document(keyfleet({"cleanup", "--inventory", inv, "--bundle", local.string(), "--json"}), 2);
+  // Run again, the bundle is gone already: it counts as wiped, so a rerun finishes the job.
+  auto again =
+      document(keyfleet({"cleanup", "--inventory", inv, "--bundle", local.string(), "--json"}), 0);
+  EXPECT_EQ(again["local"]["already_gone"], true);
+  EXPECT_EQ(cleaned["local"]["already_gone"], false);
+  // A --bundle that is not a regular file is a usage error, and still one document.
+  document(keyfleet({"cleanup", "--inventory", inv, "--bundle", bundles.dir().string(), "--json"}),
+           2);
 }
 
 }  // namespace

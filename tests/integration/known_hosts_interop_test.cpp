@@ -55,7 +55,10 @@ HostKey presented_key(const NodeConfig& node) {
 
 class KnownHostsInterop : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // Started by the first test's SetUp, not SetUpTestSuite: a failure there would show as
+  // skipped tests, and ctest counts skipped tests as no failure.
+  static inline bool started_ = false;
+  static void start_suite() {
     fleet_ = std::make_unique<Fleet>(1);
     key_ = presented_key(fleet_->node(1));
     host_ = "[127.0.0.1]:" + std::to_string(fleet_->node(1).port);
@@ -63,8 +66,17 @@ class KnownHostsInterop : public ::testing::Test {
     line_ = test::read_text(fleet_->known_hosts());
     line_ = line_.substr(0, line_.find('\n'));
     key_text_ = line_.substr(line_.find(' ') + 1);
+    started_ = true;
   }
-  static void TearDownTestSuite() { fleet_.reset(); }
+  void SetUp() override {
+    if (!started_) start_suite();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(started_) << "the suite's fleet did not start";
+  }
+  static void TearDownTestSuite() {
+    fleet_.reset();
+    started_ = false;
+  }
 
   static fs::path write(const std::string& name, const std::string& text) {
     fs::path path = fleet_->dir() / name;

@@ -304,5 +304,48 @@ TEST(LinkLayout, ARealDirectoryAtDestIsRefusedThenAdoptedKeptAndListed) {
   EXPECT_EQ(test::read_text(old / "pubring.kbx"), "new ring");
 }
 
+// rotate installs through push's own code: on a link-layout node it switches DEST itself, keeps
+// the previous generation beside it, and carries none of the service's runtime files over.
+TEST(LinkLayout, RotateKeepCaSwitchesTheLinkedDest) {
+  Fleet fleet(2);
+  Work work;
+  const fs::path inventory = kms_inventory(fleet, "kms.toml");
+  ASSERT_EQ(
+      keyfleet({"create-keys", "--out", work.keys().string(), "--inventory", inventory.string()})
+          .exit_code,
+      0);
+  ASSERT_EQ(work.bundle("g1.kfb").exit_code, 0);
+  auto pushed = work.push("g1.kfb", inventory);
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.out << pushed.err;
+  const std::string old_ca = test::read_text(work.keys() / "ca.crt");
+  const std::string old_agent = test::read_text(work.keys() / "agent.crt");
+  test::write_text(kms_dest(fleet, 1) / "random_seed", "the service's seed", 0600);
+
+  auto rotated = keyfleet({"rotate", "--inventory", inventory.string(), "--keys",
+                           work.keys().string(), "--passphrase-file", work.pass().string(),
+                           "--work-factor", "10", "--keep-ca", "--yes", "--json"});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.out << rotated.err;
+  EXPECT_EQ(test::json_schema_errors(rotated.out), "") << rotated.out;
+  auto nodes = nodes_of(rotated);
+  for (int k : {1, 2}) {
+    const std::string name = "node" + std::to_string(k);
+    EXPECT_EQ(nodes[name]["status"], "ok") << nodes[name];
+    const fs::path dest = kms_dest(fleet, k);
+    ASSERT_TRUE(fs::is_symlink(dest)) << dest;
+    EXPECT_EQ(fs::read_symlink(dest).string(), ".keytrustee.generations/000002");
+    EXPECT_EQ(test::read_text(dest / "ca.crt"), old_ca) << name;
+    EXPECT_EQ(test::read_text(dest / "agent.crt"), test::read_text(work.keys() / "agent.crt"));
+    EXPECT_NE(test::read_text(dest / "agent.crt"), old_agent) << name;
+    const fs::path home = fleet.node_dir(k) / "kms" / ".keytrustee.generations";
+    EXPECT_TRUE(fs::is_directory(home / "000001")) << "rollback's target stays";
+  }
+  EXPECT_FALSE(fs::exists(kms_dest(fleet, 1) / "random_seed"));
+
+  auto verified = keyfleet({"verify", "--inventory", inventory.string(), "--manifest",
+                            (work.keys() / "manifest.json").string(), "--json"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  for (const auto& [name, node] : nodes_of(verified)) EXPECT_EQ(node["generation"], 2) << name;
+}
+
 }  // namespace
 }  // namespace kf

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "pki/manifest.hpp"
@@ -17,6 +18,7 @@ using test::current_of;
 using test::Fleet;
 using test::keyfleet;
 using test::nodes_of;
+using ::testing::HasSubstr;
 
 TEST(Push, InstallsEverywhereThenRerunIsUnchangedAndBadHostKeyReceivesNothing) {
   Fleet fleet(5);
@@ -206,7 +208,11 @@ TEST(Push, ABundleThatFailsToOpenReachesNoNodeEvenWhileNodesConnect) {
 
   auto refused = push(bundle, wrong);
   EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
-  EXPECT_EQ(refused.out, "");
+  // One document still, its nodes never started.
+  EXPECT_EQ(test::json_schema_errors(refused.out), "") << refused.out;
+  auto doc = nlohmann::json::parse(refused.out);
+  EXPECT_THAT(doc["error"]["message"].get<std::string>(), HasSubstr("wrong passphrase"));
+  for (const auto& node : doc["nodes"]) EXPECT_EQ(node["status"], "skipped") << node;
   EXPECT_NE(refused.err.find(bundle.string()), std::string::npos) << refused.err;
   EXPECT_EQ(snapshot(), before);
 

@@ -241,6 +241,63 @@ TEST(Status, ProbeSeesWhatTheAgentServes) {
   EXPECT_EQ(status_nodes(gone)["node2"]["status"], "served-unreachable");
 }
 
+// A node behind a jump host has its agent probed through it too: the bastion forwards to node 1's
+// agent only, so node 2's probe fails there although its agent answers this machine directly.
+TEST(Status, TheProbeGoesThroughTheNodesJumpHost) {
+  Fleet fleet(2);
+  Bundles bundles(fleet, 1);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  auto servers = agents(fleet);
+  const int bastion = fleet.start_bastion({servers[0]->port()});
+  std::map<int, std::string> extra;
+  for (int k = 1; k <= 2; ++k) {
+    extra[k] = "probe = \":" + std::to_string(servers[k - 1]->port()) + "\"\njump = \"" +
+               fleet.node(k).user + "@127.0.0.1:" + std::to_string(bastion) + "\"";
+  }
+  fs::path inventory = fleet.inventory_with("jump-probe.toml", extra);
+
+  auto result = run_status(inventory, {"--json"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  auto nodes = status_nodes(result);
+  EXPECT_EQ(nodes["node1"]["status"], "ok") << nodes["node1"].dump();
+  EXPECT_EQ(nodes["node1"]["served"]["status"], "served-ok") << nodes["node1"].dump();
+  EXPECT_EQ(nodes["node2"]["status"], "served-unreachable") << nodes["node2"].dump();
+  EXPECT_THAT(nodes["node2"]["error"].get<std::string>(), HasSubstr("jump host"));
+  const std::string log = test::read_text(fleet.bastion_log());
+  EXPECT_THAT(log, HasSubstr("port " + std::to_string(servers[0]->port())));
+  // One login for the command: the nodes' sessions and the probes share the bastion's session.
+  const std::string login = "Accepted publickey for";
+  ASSERT_NE(log.find(login), std::string::npos) << log;
+  EXPECT_EQ(log.find(login), log.rfind(login)) << log;
+}
+
+// An agent that requires a client certificate: keyfleet offers one only where it holds the key
+// set (verify --served --bundle, push); status, holding none, cannot complete the handshake.
+TEST(Status, AClientCertificateIsOfferedOnlyWhereKeyfleetHoldsTheKeySet) {
+  Fleet fleet(1);
+  Bundles bundles(fleet, 1);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  const std::string current = fleet.node(1).dest + "/current/";
+  TlsServer agent(fleet.node_dir(1) / "agent", current + "agent.crt", current + "agent.key",
+                  current + "ca.crt");
+  fs::path inventory = fleet.inventory_with(
+      "mtls.toml", {{1, "probe = \":" + std::to_string(agent.port()) + "\""}});
+
+  auto with_bundle = test::keyfleet({"verify", "--inventory", inventory.string(), "--served",
+                                     "--bundle", bundles.bundle(1).string(), "--passphrase-file",
+                                     bundles.pass().string(), "--json"});
+  EXPECT_EQ(with_bundle.exit_code, 0) << with_bundle.out << with_bundle.err;
+  EXPECT_EQ(status_nodes(with_bundle)["node1"]["status"], "served-ok") << with_bundle.out;
+
+  auto without = test::keyfleet({"verify", "--inventory", inventory.string(), "--served", "--json"});
+  EXPECT_EQ(without.exit_code, 1) << without.out;
+  EXPECT_EQ(status_nodes(without)["node1"]["status"], "served-unreachable") << without.out;
+
+  auto status = run_status(inventory, {"--json"});
+  EXPECT_EQ(status.exit_code, 1) << status.out;
+  EXPECT_EQ(status_nodes(status)["node1"]["status"], "served-unreachable") << status.out;
+}
+
 TEST(Status, PushWaitsForTheAgentToServeTheNewCertificate) {
   Fleet fleet(2);
   Bundles bundles(fleet, 2);

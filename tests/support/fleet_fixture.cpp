@@ -78,9 +78,10 @@ const NodeConfig& Fleet::node(int k) const {
   return nodes_.at(static_cast<std::size_t>(k - 1));
 }
 
-int Fleet::start_bastion() {
+int Fleet::start_bastion(const std::vector<int>& extra_ports) {
   std::vector<std::string> argv{"bash", (fs::path(source_dir()) / "tests/fleet/fleet.sh").string(),
                                 "bastion", dir().string()};
+  for (int port : extra_ports) argv.push_back(std::to_string(port));
   RunResult r = run(argv);
   if (r.exit_code != 0) throw std::runtime_error("tests/fleet/fleet.sh bastion failed: " + r.err);
   original_known_hosts_ = read_text(known_hosts());

@@ -49,9 +49,10 @@ class Fleet {
   fs::path inventory_with(const std::string& name, const std::map<int, std::string>& extra,
                           const std::string& more = "") const;
 
-  // Starts a jump host that may forward only to the nodes (fleet.sh bastion) and adds its key to
-  // known_hosts; returns its port. Its sshd log (DEBUG1) is bastion_log().
-  int start_bastion();
+  // Starts a jump host that may forward only to the nodes and to `extra_ports` on 127.0.0.1
+  // (fleet.sh bastion) and adds its key to known_hosts; returns its port. Its sshd log (DEBUG1)
+  // is bastion_log().
+  int start_bastion(const std::vector<int>& extra_ports = {});
   [[nodiscard]] fs::path bastion_log() const { return dir() / "bastion" / "sshd.log"; }
 
   // Writes node k's entry in the fleet's known_hosts with a different (valid) ed25519 key.

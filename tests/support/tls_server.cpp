@@ -13,9 +13,12 @@ std::string script() {
 
 }  // namespace
 
-TlsServer::TlsServer(fs::path dir, const std::string& cert, const std::string& key)
+TlsServer::TlsServer(fs::path dir, const std::string& cert, const std::string& key,
+                     const std::string& client_ca)
     : dir_(std::move(dir)), port_(unused_port()) {
-  auto started = run({script(), "start", dir_.string(), std::to_string(port_), cert, key});
+  std::vector<std::string> argv{script(), "start", dir_.string(), std::to_string(port_), cert, key};
+  if (!client_ca.empty()) argv.push_back(client_ca);
+  auto started = run(argv);
   if (started.exit_code != 0) {
     stop();
     throw std::runtime_error("tls_server.sh start failed: " + started.err);

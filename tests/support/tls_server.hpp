@@ -12,7 +12,9 @@ namespace kf::test {
 class TlsServer {
  public:
   // `dir` holds its state (pid, port, log); `cert` and `key` may be paths through DEST/current.
-  TlsServer(fs::path dir, const std::string& cert, const std::string& key);
+  // With `client_ca`, the server requires a client certificate that CA signed (s_server -Verify).
+  TlsServer(fs::path dir, const std::string& cert, const std::string& key,
+            const std::string& client_ca = "");
   TlsServer(const TlsServer&) = delete;
   TlsServer& operator=(const TlsServer&) = delete;
   ~TlsServer();

@@ -16,7 +16,7 @@ SUCCESS = {"ok", "served-ok", "unchanged", "repaired", "reactivated", "staged", 
            "would-repair", "would-reactivate"}
 AUTH = {"hostkey", "auth"}
 REFUSED = {"conflict", "refused", "would-refuse"}
-FLEET = {"push", "verify", "status", "cleanup", "rollback"}
+FLEET = {"push", "rotate", "verify", "status", "cleanup", "rollback"}
 
 
 def fleet_problems(doc):

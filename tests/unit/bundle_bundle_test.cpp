@@ -130,6 +130,36 @@ TEST(Bundle, RoundTripGivesIdenticalBytes) {
   }
 }
 
+// rotate pushes what it sealed without decrypting it: what seal_keyset hands over must be what
+// opening the sealed bytes gives, field for field.
+TEST(Bundle, SealKeysetGivesWhatOpeningTheBundleGives) {
+  TempDir dir;
+  test::write_keyset(dir / "keys", 4);
+  auto keyset = load_keyset(dir / "keys", false);
+  ASSERT_TRUE(keyset) << keyset.error().message;
+  auto sealed =
+      seal_keyset(*keyset, SealKey::with_passphrase(test::kPassphrase, test::kTestWorkFactor));
+  ASSERT_TRUE(sealed) << sealed.error().message;
+  EXPECT_EQ(sealed->made.sha256, sha256_hex(sealed->made.bytes));
+  auto opened = open_bundle(sealed->made.bytes, test::kPassphrase);
+  ASSERT_TRUE(opened) << opened.error().message;
+  const OpenedBundle& handed = sealed->opened;
+  EXPECT_EQ(handed.manifest, opened->manifest);
+  EXPECT_EQ(handed.manifest_bytes, opened->manifest_bytes);
+  EXPECT_EQ(handed.sha256, opened->sha256);
+  EXPECT_EQ(handed.size, opened->size);
+  EXPECT_EQ(handed.work_factor, test::kTestWorkFactor);
+  EXPECT_EQ(handed.kind, opened->kind);
+  ASSERT_EQ(handed.files.size(), opened->files.size());
+  for (std::size_t i = 0; i < handed.files.size(); ++i) {
+    EXPECT_EQ(handed.files[i].name, opened->files[i].name);
+    EXPECT_EQ(handed.files[i].mode, opened->files[i].mode);
+    EXPECT_EQ(handed.files[i].data, opened->files[i].data);
+  }
+  auto bad = seal_keyset(*keyset, SealKey::with_passphrase(test::kPassphrase, 9));
+  expect_error(bad, ExitCode::usage, "--work-factor 9");
+}
+
 TEST(Bundle, WorkFactorLimits) {
   TempDir dir;
   test::write_keyset(dir.path(), 1);

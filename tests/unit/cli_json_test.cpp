@@ -142,6 +142,7 @@ TEST(CliJson, FleetCommandsFailBeforeTheirNodes) {
   const std::string missing = (l.dir / "missing.toml").string();
   for (auto args : std::vector<std::vector<std::string>>{
            {"push", l.bundle.string(), "--inventory", missing, "--yes"},
+           {"rotate", "--inventory", missing, "--keys", l.keys.string(), "--keep-ca", "--yes"},
            {"verify", "--inventory", missing},
            {"status", "--inventory", missing},
            {"cleanup", "--inventory", missing},
@@ -162,6 +163,13 @@ TEST(CliJson, FleetCommandsFailBeforeTheirNodes) {
   expect_document(
       keyfleet({"rollback", "--inventory", inventory, "--ssh-config", "none", "--json"}),
       "rollback", 4);
+  expect_document(
+      keyfleet({"rotate", "--inventory", inventory, "--ssh-config", "none", "--keys",
+                l.keys.string(), "--keep-ca", "--passphrase-file", l.pass.string(), "--json"}),
+      "rotate", 4);
+  expect_document(keyfleet({"rotate", "--inventory", inventory, "--ssh-config", "none", "--keys",
+                            l.keys.string(), "--yes", "--json"}),
+                  "rotate", 2);
   expect_document(keyfleet({"verify", "--inventory", inventory, "--ssh-config", "none",
                             "--manifest", (l.dir / "none.json").string(), "--json"}),
                   "verify", 2);
@@ -172,6 +180,19 @@ TEST(CliJson, FleetCommandsFailBeforeTheirNodes) {
                   "verify", 3);
 }
 
+// status --keys DIR without an inventory: the rotation recorded there (none yet), no node.
+TEST(CliJson, StatusOfAKeyDirectoryAloneIsADocumentToo) {
+  Local l;
+  auto r = keyfleet({"status", "--keys", l.keys.string(), "--json"});
+  expect_document(r, "status", 0);
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(doc["rotation"].is_null());
+  EXPECT_EQ(doc["nodes"], nlohmann::json::array());
+  expect_document(keyfleet({"status", "--json"}), "status", 2);
+  test::write_text(l.keys / "rotation.json", "{\"format\": \"something else\"}\n");
+  expect_document(keyfleet({"status", "--keys", l.keys.string(), "--json"}), "status", 2);
+}
+
 // The parser's refusals: --json on the command line is enough for a document.
 TEST(CliJson, UsageErrorsAreDocumentsToo) {
   expect_document(keyfleet({"push", "--json"}), "push", 2);
@@ -180,6 +201,7 @@ TEST(CliJson, UsageErrorsAreDocumentsToo) {
   expect_document(keyfleet({"inventory", "show", "--json"}), "inventory show", 2);
   expect_document(keyfleet({"inventory", "--json"}), "inventory", 2);
   expect_document(keyfleet({"audit", "--json"}), "audit", 2);
+  expect_document(keyfleet({"rotate", "--keep-ca", "--new-ca", "--json"}), "rotate", 2);
   expect_document(keyfleet({"creat-keys", "--json"}), "", 2);
   expect_document(keyfleet({"--json"}), "", 2);
   expect_document(keyfleet({"help", "push", "--json"}), "", 2);

@@ -16,7 +16,7 @@ Result<int> parse_positive(int value) {
 }
 
 Result<int> doubled(int value) {
-  int checked = KF_TRY(parse_positive(value));
+  KF_TRY_ASSIGN(int checked, parse_positive(value));
   return checked * 2;
 }
 

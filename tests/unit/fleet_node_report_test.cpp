@@ -74,7 +74,7 @@ TEST(FleetNodeReport, JsonDocumentHasTheDocumentedShape) {
   std::vector<std::string> keys;
   for (const auto& [key, value] : j.items()) keys.push_back(key);
   EXPECT_EQ(keys, (std::vector<std::string>{"interrupted", "generation", "bundle_sha256", "summary",
-                                            "nodes"}));
+                                            "inventory_nodes", "nodes"}));
   EXPECT_EQ(j["interrupted"], false);
   EXPECT_EQ(j["generation"], 7);
   EXPECT_EQ(j["bundle_sha256"], "ab12");
@@ -91,6 +91,11 @@ TEST(FleetNodeReport, JsonDocumentHasTheDocumentedShape) {
   EXPECT_EQ(j["summary"]["hostkey"], 1);
   EXPECT_EQ(j["summary"]["skipped"], 2);
   EXPECT_EQ(j["summary"]["failed"], 0);
+  // Unset, the inventory had the nodes reported; with --limit, more.
+  EXPECT_EQ(j["inventory_nodes"], j["summary"]["total"]);
+  FleetReport limited = sample();
+  limited.inventory_nodes = 40;
+  EXPECT_EQ(to_json(limited)["inventory_nodes"], 40);
   EXPECT_EQ(j["summary"]["total"], 7);
   ASSERT_EQ(j["nodes"].size(), 7u);
   const auto& first = j["nodes"][0];

@@ -269,7 +269,8 @@ TEST(StatusOutput, TableFoldsIdenticalRowsExpiringFirst) {
   status.nodes.back().name = "node3";
   status.keys.push_back(status.keys[0]);
   status.nodes.push_back({"node4", "127.0.0.1", NodeStatus::unreachable, "connect",
-                          "node4: cannot connect to 127.0.0.1 port 22: Connection refused", std::nullopt});
+                          "node4: cannot connect to 127.0.0.1 port 22: Connection refused",
+                          std::nullopt});
   status.keys.emplace_back();
   std::string table = format_status_table(status, 30);
   auto node2 = table.find("\nnode2 ");

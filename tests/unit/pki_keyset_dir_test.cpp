@@ -91,6 +91,35 @@ TEST(KeysetDir, ArchiveResumesAnInterruptedMove) {
                        {"archive/000001/manifest.json", "manifest.json bytes"}}));
 }
 
+// A write of the next set killed after the archive and before its manifest.json: what it wrote is
+// wiped, the archived set comes back whole, and the archive directory goes.
+TEST(KeysetDir, RestoreArchivedUndoesAnInterruptedWriteOfTheNextSet) {
+  TempDir dir;
+  fill(dir, {"ca.crt", "ca.key", "agent.key", "notes.txt"});
+  Manifest m = manifest_with(3, {"ca.crt", "ca.key", "agent.key"});
+  test::write_text(dir / "manifest.json", serialize(m));
+  auto before = test::snapshot(dir.path());
+  ASSERT_TRUE(archive(dir.path(), m));
+  test::write_text(dir / "ca.crt", "the next set's ca.crt");
+  test::write_text(dir / "agent.key", "the next set's agent.key");
+  test::write_text(dir / ".storepass.tmp-0123abcd", "half a storepass");
+
+  auto restored = restore_archived(dir.path(), 3);
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(test::snapshot(dir.path()), before);
+  EXPECT_FALSE(boost::filesystem::exists(dir / "archive/000003"));
+
+  // Nothing to restore: DIR has its manifest, or the archive has none.
+  auto again = restore_archived(dir.path(), 3);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ExitCode::refused);
+  EXPECT_THAT(again.error().message, HasSubstr("it holds a manifest.json"));
+  boost::filesystem::remove(dir / "manifest.json");
+  auto none = restore_archived(dir.path(), 3);
+  ASSERT_FALSE(none);
+  EXPECT_THAT(none.error().message, HasSubstr("the archive holds no manifest.json"));
+}
+
 TEST(KeysetDir, ArchiveNeverReplacesAndMovesNothingOnACollision) {
   TempDir dir;
   fill(dir, {"ca.crt", "ca.key", "manifest.json"});

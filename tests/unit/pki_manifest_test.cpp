@@ -98,6 +98,59 @@ TEST(Manifest, KeysetIdIsOptionalAnd32LowercaseHexDigits) {
   }
 }
 
+// A CA rotation's fields: absent (and not written) outside one, so that every manifest written
+// before rotate existed parses as it did and a plain key set keeps its bytes.
+TEST(Manifest, CaPhaseAndTrustedCasAreOptionalAndWrittenOnlyWhenSet) {
+  Manifest m = sample();
+  std::string plain = serialize(m);
+  EXPECT_EQ(plain.find("ca_phase"), std::string::npos);
+  EXPECT_EQ(plain.find("trusted_cas"), std::string::npos);
+  auto parsed = parse_manifest(plain, "manifest.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_FALSE(parsed->ca_phase);
+  EXPECT_TRUE(parsed->trusted_cas.empty());
+
+  const std::string other = "sha256:" + std::string(64, 'e');
+  for (CaPhase phase : {CaPhase::trust, CaPhase::leaf, CaPhase::retire}) {
+    m.ca_phase = phase;
+    m.trusted_cas = {m.ca_fingerprint};
+    if (phase != CaPhase::retire) m.trusted_cas.insert(m.trusted_cas.begin(), other);
+    std::string text = serialize(m);
+    EXPECT_NE(text.find(fmt::format("\"ca_phase\": \"{}\"", to_string(phase))), std::string::npos)
+        << text;
+    auto back = parse_manifest(text, "manifest.json");
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, m);
+    EXPECT_EQ(parse_ca_phase(to_string(phase)), phase);
+  }
+  EXPECT_FALSE(parse_ca_phase("Trust"));
+  EXPECT_FALSE(parse_ca_phase(""));
+}
+
+TEST(Manifest, RefusesACaPhaseThatDoesNotSayWhichCasItTrusts) {
+  const std::string ca = "sha256:" + kDigest;
+  const std::string other = "sha256:" + std::string(64, 'e');
+  auto with = [&](nlohmann::json phase, nlohmann::json trusted) {
+    return parse_edited([&](auto& j) {
+      if (!phase.is_null()) j["ca_phase"] = phase;
+      if (!trusted.is_null()) j["trusted_cas"] = trusted;
+    });
+  };
+  expect_refused(with("rotate", {other, ca}), "\"ca_phase\" must be");
+  expect_refused(with(3, {other, ca}), "\"ca_phase\" must be");
+  expect_refused(with("trust", nullptr), "\"ca_phase\" \"trust\" needs at least two CAs");
+  expect_refused(with("leaf", {ca}), "\"ca_phase\" \"leaf\" needs at least two CAs");
+  expect_refused(with("retire", {other, ca}), "\"ca_phase\" \"retire\" needs exactly one CA");
+  expect_refused(with(nullptr, {other}), "does not list \"fingerprints\".\"ca\"");
+  expect_refused(with(nullptr, {ca, ca}), "lists " + ca + " twice");
+  expect_refused(with(nullptr, nlohmann::json::array()), "non-empty array");
+  expect_refused(with(nullptr, "sha256:x"), "non-empty array");
+  expect_refused(with(nullptr, {ca, "SHA256:" + std::string(64, 'e')}), "\"trusted_cas\" holds");
+  auto two_without_phase = with(nullptr, {other, ca});
+  ASSERT_TRUE(two_without_phase) << two_without_phase.error().message;
+  EXPECT_EQ(two_without_phase->trusted_cas, (std::vector<std::string>{other, ca}));
+}
+
 TEST(Manifest, GenerationMustBeAnIntegerFromOneTo999999) {
   for (nlohmann::json bad : {nlohmann::json(0), nlohmann::json(1000000), nlohmann::json(-1),
                              nlohmann::json("3"), nlohmann::json(2.5)}) {
