@@ -32,6 +32,8 @@ LABELS = {
     "keyfleet-wf10": "keyfleet push --no-install, bundle at work factor 10",
     "keyfleet-push-x25519": "keyfleet push (install), X25519 bundle (--identity)",
     "keyfleet-decrypt-x25519": "keyfleet inspect --identity, X25519 bundle (whole process, no connection)",
+    "keyfleet-rotate": "keyfleet rotate --keep-ca",
+    "keyfleet-separate": "create-keys + bundle + push + verify + cleanup",
 }
 PEERS = ["pdsh", "pssh", "clush", "ansible", "scp-loop"]
 T1_ORDER = ["keyfleet"] + PEERS + ["ssh-true", "ssh-true-kfkex"]
@@ -257,6 +259,35 @@ class Report:
                          + (f"{max(x25519.rss) / 1024:.1f}" if x25519 else "—") + " |")
         return lines
 
+    def rotation(self):
+        lines = ["", "## Rotation: rotate --keep-ca against the same rotation as separate commands", ""]
+        sizes = sorted({n for (t, tool, n) in self.runs if t == "rotate"})
+        if not sizes:
+            why = (self.not_run("rotate", "keyfleet-rotate") or self.not_run("rotate", "keyfleet-separate")
+                   or "no accepted run")
+            return lines + [f"Not run: {why}."]
+        lines += ["One generation made and installed on every node, verified and cleaned up, each run "
+                  "the next generation of the same key directory, the two alternating: `rotate --keep-ca` "
+                  "(one process, one connection per node) against `create-keys --force --keep-ca`, "
+                  "`bundle`, `push`, `verify --manifest` and `cleanup --bundle` (five processes, three "
+                  f"connections per node). Both with the {self.passphrase_bundle()}: bundle and push "
+                  "each run scrypt once, rotate once in all. Median wall seconds (min–max); CPU is client "
+                  "+ sshd per node, against one bare `ssh nodeK true` with keyfleet's key exchange at the "
+                  "same N (T1's floor).", "",
+                  "| N | separate commands | rotate | rotate / separate | rotate CPU ms/node | separate CPU ms/node | rotate CPU / floor |",
+                  "|---|---|---|---|---|---|---|"]
+        for n in sizes:
+            rot, sep = self.get("rotate", "keyfleet-rotate", n), self.get("rotate", "keyfleet-separate", n)
+            floor = self.get("t1", "ssh-true-kfkex", n)
+            per = lambda r: statistics.median(r.cpu) / n * 1000 if r else None
+            lines.append(f"| {n} | {self.cell_or_why('rotate', 'keyfleet-separate', n)} | "
+                         f"{self.cell_or_why('rotate', 'keyfleet-rotate', n)} | "
+                         + (f"{rot.median / sep.median:.2f}" if rot and sep else "—") + " | "
+                         + (f"{per(rot):.1f}" if rot else "—") + " | "
+                         + (f"{per(sep):.1f}" if sep else "—") + " | "
+                         + (f"{per(rot) / per(floor):.2f}" if rot and floor else "—") + " |")
+        return lines
+
     def create_keys(self):
         lines = ["", "## create-keys: keyfleet vs the openssl CLI", "",
                  "10 hosts (10 IP + 10 DNS SANs): CA, agent key and certificate, keystore.p12, "
@@ -340,7 +371,7 @@ class Report:
 
     def targets(self):
         n = self.target_n
-        lines = ["", "## Targets (issues 5 and 16)", ""]
+        lines = ["", "## Targets (issues 5, 15 and 16)", ""]
         if n is None:
             return lines + ["No T1 size was measured."]
         if n != TARGET_N:
@@ -408,6 +439,22 @@ class Report:
                 f"{per * 1000:.1f} ms vs {base * 1000:.1f} ms: {per / base:.2f}×", per <= 1.2 * base)
         else:
             row("time per node at N = 300 ≤ 1.2 × at N = 100", "scale test not run", None)
+        rot, sep = self.get("rotate", "keyfleet-rotate", n), self.get("rotate", "keyfleet-separate", n)
+        target = f"rotate --keep-ca at N = {n} ≤ 0.6 × the same rotation as separate commands (issue 15)"
+        if rot and sep:
+            row(target, f"{fmt_s(rot.median)} s vs {fmt_s(sep.median)} s: {rot.median / sep.median:.2f}×",
+                rot.median <= 0.6 * sep.median)
+        else:
+            row(target, self.not_run("rotate", "keyfleet-rotate") or "not run", None)
+        target = (f"rotate CPU per node (client + sshd) at N = {n} ≤ 1.5 × one bare `ssh nodeK true` with "
+                  "keyfleet's kex (issue 15)")
+        if rot and floor:
+            rot_ms = statistics.median(rot.cpu) / n * 1000
+            floor_ms = statistics.median(floor.cpu) / n * 1000
+            row(target, f"{rot_ms:.1f} ms vs {floor_ms:.1f} ms: {rot_ms / floor_ms:.2f}×",
+                rot_ms <= 1.5 * floor_ms)
+        else:
+            row(target, "not run", None)
         kf_keys = self.get("create-keys", "keyfleet-ec-p256", 10)
         ossl = self.get("create-keys", "openssl-ec-p256", 10)
         if kf_keys and ossl:
@@ -435,7 +482,7 @@ class Report:
         lines = ["", "## Not run, discarded and other notes", ""]
         if not self.notes:
             return lines + ["None: every tool ran and every run passed its checks."]
-        tests = {"t1": "T1", "t2": "T2", "scale": "scale", "create-keys": "create-keys", "bundle": "bundle", "kex": "key exchange probe"}
+        tests = {"t1": "T1", "t2": "T2", "scale": "scale", "create-keys": "create-keys", "bundle": "bundle", "kex": "key exchange probe", "rotate": "rotation"}
         for kind, test, tool, n, message in self.notes:
             where = f"{tests.get(test, test)}, {tool}" + ("" if n == "-" else f", N = {n}")
             lines.append(f"- {kind}: {where}: {message}")
@@ -528,6 +575,10 @@ class Report:
                           f"({fmt_s(x25519.median)} s)")
         if memory:
             lines += ["", f"push (install) peak RSS at N = {n}: " + "; ".join(memory) + "."]
+        rot, sep = self.get("rotate", "keyfleet-rotate", n), self.get("rotate", "keyfleet-separate", n)
+        if rot and sep:
+            lines += ["", f"rotate --keep-ca at N = {n}: {fmt_s(rot.median)} s, {rot.median / sep.median:.2f}× "
+                          f"the same rotation as separate commands ({fmt_s(sep.median)} s)."]
         if "x25519" in self.decrypt:
             lines += ["", f"Opening an X25519 bundle in memory: {self.decrypt['x25519'][0]:.2f} ms (median)"
                           + (f"; the passphrase bundle: {self.decrypt['scrypt'][0]:.0f} ms" if "scrypt" in self.decrypt else "")
@@ -543,7 +594,7 @@ class Report:
         met = sum(1 for l in verdicts if l.endswith("| met |"))
         missed = sum(1 for l in verdicts if "**missed**" in l)
         missed_names = [l.split(" | ")[0].lstrip("| ") for l in verdicts if "**missed**" in l]
-        lines += ["", f"Targets of issues 5 and 16: {met} met, {missed} missed, {len(verdicts) - met - missed} not measured"
+        lines += ["", f"Targets of issues 5, 15 and 16: {met} met, {missed} missed, {len(verdicts) - met - missed} not measured"
                       + (f" (missed: {'; '.join(missed_names)}; why and the plan: the Analysis section)" if missed_names else "")
                       + ". Tables, method, key exchanges and the plot: [bench/RESULTS.md](bench/RESULTS.md).", "",
                   "![Wall time against N for every tool](bench/results.png)"]
@@ -568,7 +619,8 @@ def main():
     out, bench_dir, readme = sys.argv[1:]
     report = Report(out)
     plotted = report.plot(bench_dir)
-    lines = (report.header() + report.targets() + report.t1() + report.t2() + report.create_keys()
+    lines = (report.header() + report.targets() + report.t1() + report.t2() + report.rotation()
+             + report.create_keys()
              + report.scale() + report.memory() + report.analysis() + report.cpu() + report.kex_section() + report.notes_section()
              + report.plot_section(plotted) + report.method())
     with open(os.path.join(bench_dir, "RESULTS.md"), "w") as f:

@@ -11,6 +11,7 @@
 #   BENCH_RUNS=5              runs per tool and size (default 5, and 3 at N >= 100)
 #   BENCH_KEY_RUNS=5          runs per create-keys variant
 #   BENCH_SCALE=1             0 skips the scale test
+#   BENCH_ROTATE=1            0 skips rotate --keep-ca against the separate commands
 #   BENCH_SCALE_NODES=300     its fleet size (less if the machine cannot hold it)
 #   BENCH_TOOLS="..."         T1 tools to run (default: all of keyfleet pdsh pssh clush ansible
 #                             scp-loop ssh-true ssh-true-kfkex)
@@ -293,6 +294,52 @@ t2_run() {  # TEST N RUN
     fi
 }
 
+# Rotation (issue 15): `rotate --keep-ca` against the same rotation as separate commands
+# (create-keys --force --keep-ca, bundle, push, verify, cleanup), alternately on one key directory
+# whose first generation every node holds: each run makes and installs the next generation. Both
+# seal at keyfleet's default work factor; the separate commands pay scrypt twice (bundle, push),
+# rotate once.
+bench_rotate() {  # N
+  local n=$1 run runs tool prefix why cpu0 cpu1 alive g1=$BENCH_WORK/rotation-g1.kfb
+  [[ $kf_push == yes ]] || return 0
+  if ! "$kf" rotate --help >/dev/null 2>&1; then
+    note not-run rotate keyfleet-rotate "$n" "this keyfleet has no rotate command"
+    return 0
+  fi
+  export BENCH_ROT_KEYS=$BENCH_WORK/rotation-keys
+  rm -rf "$BENCH_ROT_KEYS" "$g1"
+  clean_nodes "$BENCH_FLEET"
+  prefix=$out/runs/rotate-n$n-prepare
+  if ! { "$kf" create-keys --out "$BENCH_ROT_KEYS" --inventory "$BENCH_INVENTORY" &&
+    "$kf" bundle --keys "$BENCH_ROT_KEYS" --out "$g1" --passphrase-file "$BENCH_PASSPHRASE" &&
+    "$kf" push "$g1" --inventory "$BENCH_INVENTORY" --passphrase-file "$BENCH_PASSPHRASE" --yes &&
+    "$kf" cleanup --inventory "$BENCH_INVENTORY" --bundle "$g1"; } >"$prefix.out" 2>"$prefix.err"; then
+    note not-run rotate keyfleet-rotate "$n" "the first generation did not install: $(last_error "$prefix")"
+    return 0
+  fi
+  if [[ -n $runs_override ]]; then runs=$runs_override; elif ((n >= 100)); then runs=3; else runs=5; fi
+  for ((run = 1; run <= runs; run++)); do
+    for tool in keyfleet-separate keyfleet-rotate; do
+      ((${failures[$tool]:-0} >= 2)) && continue
+      prefix=$out/runs/rotate-n$n-${tool#keyfleet-}-r$run
+      read -r cpu0 _ < <(sshd_cpu "$BENCH_FLEET" 10)
+      timed "$prefix" "$(limit_for "$n")" "$bench/peers/keyfleet.sh" "${tool#keyfleet-}"
+      read -r cpu1 alive < <(sshd_cpu "$BENCH_FLEET" 10)
+      why=""
+      if ((T_RC != 0)); then
+        why="${T_WHY:-exit status $T_RC}: $(last_error "$prefix")"
+      else
+        why=$("$BENCH_PYTHON" "$bench/util.py" nodes-ok "$prefix.out" "$n" ok 2>&1) &&
+          why=$("$BENCH_PYTHON" "$bench/util.py" installed "$BENCH_FLEET" "$n" "$BENCH_ROT_KEYS/manifest.json" 2>&1) || true
+      fi
+      finish_run rotate "$tool" "$n" "$run" "$cpu0" "$cpu1" "$alive" "$why" ||
+        if ((${failures[$tool]:-0} == 2)); then
+          note not-run rotate "$tool" "$n" "given up after 2 failed runs in a row"
+        fi
+    done
+  done
+}
+
 # --- fleets --------------------------------------------------------------------------------------
 
 start_fleet() {  # N DIR
@@ -556,6 +603,7 @@ bench_size() {  # N
       ((${failures[keyfleet-push-x25519]:-0} == 2)) && note not-run x25519 keyfleet-push-x25519 "$n" "given up after 2 failed runs in a row"
     fi
   done
+  if [[ ${BENCH_ROTATE:-1} != 0 ]]; then bench_rotate "$n"; fi
   if [[ $kf_push == yes && $n == "$largest" ]]; then bench_memory "$n"; fi
   "$top/tests/fleet/fleet.sh" stop "$fleet" >/dev/null 2>&1 || true
   rm -rf "$fleet"

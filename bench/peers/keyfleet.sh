@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # keyfleet itself: T1 is `push --no-install`, T2 is `push` (install) then `verify`, both of the
 # passphrase bundle; push-x25519 is `push` (install) of the same key set sealed to an age X25519
-# recipient, opened with its identity file.
-# Subcommands (see bench/run.sh): check, version, run, push, push-x25519, verify, digests OUTFILE,
-# probe HOST.
+# recipient, opened with its identity file. rotate is `rotate --keep-ca`, separate the same rotation
+# as separate commands (create-keys --force --keep-ca, bundle, push, verify, cleanup), both on the key
+# directory BENCH_ROT_KEYS whose previous generation every node holds.
+# Subcommands (see bench/run.sh): check, version, run, push, push-x25519, verify, rotate, separate,
+# digests OUTFILE, probe HOST.
 set -euo pipefail
 
 kf=${BENCH_KF:-keyfleet}
@@ -23,6 +25,21 @@ push_x25519() {  # INVENTORY
     "${parallel[@]}" --json
 }
 
+# The five commands an operator ran for one rotation before rotate, each a process: the output is
+# cleanup's report (every node ok), the others' go to BENCH_WORK for a failed run's note.
+separate() {
+  local bundle=$BENCH_WORK/separate.kfb logs=$BENCH_WORK/separate
+  "$kf" create-keys --out "$BENCH_ROT_KEYS" --inventory "$BENCH_INVENTORY" --force --keep-ca \
+    >"$logs-create-keys.out"
+  "$kf" bundle --keys "$BENCH_ROT_KEYS" --out "$bundle" --passphrase-file "$BENCH_PASSPHRASE" \
+    >"$logs-bundle.out"
+  "$kf" push "$bundle" --inventory "$BENCH_INVENTORY" --passphrase-file "$BENCH_PASSPHRASE" --yes \
+    "${parallel[@]}" >"$logs-push.out"
+  "$kf" verify --inventory "$BENCH_INVENTORY" --manifest "$BENCH_ROT_KEYS/manifest.json" \
+    "${parallel[@]}" >"$logs-verify.out"
+  "$kf" cleanup --inventory "$BENCH_INVENTORY" --bundle "$bundle" "${parallel[@]}" --json
+}
+
 case ${1:-} in
   check)
     [[ -x $kf ]] || { echo "no keyfleet binary at $kf (make build)"; exit 1; }
@@ -36,8 +53,13 @@ case ${1:-} in
   push) push "$BENCH_INVENTORY" ;;
   push-x25519) push_x25519 "$BENCH_INVENTORY" ;;
   verify) "$kf" verify --inventory "$BENCH_INVENTORY" --manifest "$BENCH_KEYS/manifest.json" --json ;;
+  rotate)
+    "$kf" rotate --inventory "$BENCH_INVENTORY" --keys "$BENCH_ROT_KEYS" --keep-ca \
+      --passphrase-file "$BENCH_PASSPHRASE" --yes "${parallel[@]}" --json
+    ;;
+  separate) separate ;;
   # push checks each node's copy against the bundle's SHA-256 before it reports the node ok.
   digests) "$BENCH_PYTHON" "$(dirname "$0")/../util.py" push-digests "$2" ;;
   probe) push "$BENCH_PROBE_INVENTORY" --no-install ;;
-  *) echo "usage: $0 check|version|run|push|push-x25519|verify|digests FILE|probe HOST" >&2; exit 2 ;;
+  *) echo "usage: $0 check|version|run|push|push-x25519|verify|rotate|separate|digests FILE|probe HOST" >&2; exit 2 ;;
 esac

@@ -196,9 +196,15 @@ Result<int> run_rotate(const RotateArgs& args, Output& out) {
   if (args.max_failures_option->count() > 0) run.schedule.max_failures = args.max_failures;
 
   std::optional<PhaseRun> last;
+  std::string phase_now;  // the phase started last: the one the document's nodes are about
   RotateHooks hooks;
   hooks.on_phase_start = [&](const std::string& phase, std::uint64_t generation) {
     fleet.clear_progress();
+    phase_now = phase;
+    // What a second Ctrl-C prints, should it come during this phase.
+    fleet.report().generation = generation;
+    fleet.report().bundle_sha256.clear();
+    fleet.report().nodes.clear();
     out.text() << fmt::format("rotate: {} (generation {})\n", phase, generation_name(generation));
     std::cout.flush();
   };
@@ -212,24 +218,30 @@ Result<int> run_rotate(const RotateArgs& args, Output& out) {
   };
   RotationOutcome outcome = rotation.run(selection.nodes, key, run, hooks);
 
-  out.set({{"phase", last ? nlohmann::ordered_json(last->phase) : nlohmann::ordered_json(nullptr)},
+  out.set({{"phase", phase_now.empty() ? nlohmann::ordered_json(nullptr)
+                                        : nlohmann::ordered_json(phase_now)},
            {"rotation", rotation::to_json(outcome.journal)}});
+  // The last phase's receipts, when its nodes are the ones reported.
+  const PhaseRun* reported = last && last->phase == phase_now ? &*last : nullptr;
   note_fleet_report(fleet.report());
   if (last) {
     audit_note().generation = last->generation;
     audit_note().bundle_sha256 = last->bundle_sha256;
+    audit_note().bundle = (fs::path(args.keys) / fmt::format("rotation-{}.kfb",
+                                                               generation_name(last->generation)))
+                              .string();
   }
   for (const auto& warning : outcome.warnings) {
     std::cerr << "keyfleet: warning: " << warning << '\n';
   }
   if (outcome.error) {
     fleet.record();
-    if (last) out.set(render_fleet_report(fleet.report(), phase_output(*last)).fields);
+    if (reported) out.set(render_fleet_report(fleet.report(), phase_output(*reported)).fields);
     std::cerr << closing(outcome, args);
     return std::unexpected(*outcome.error);
   }
   std::string text = closing(outcome, args);
-  if (last) return fleet.finish(phase_output(*last), text);
+  if (reported) return fleet.finish(phase_output(*reported), text);
   return fleet.finish({}, text);
 }
 

@@ -111,6 +111,15 @@ Result<Rotation> Rotation::open(const RotateRequest& request) {
                 "{}: generation {} is an imported key set: rotate makes keyfleet's TLS key sets",
                 dir.string(), current.generation);
   }
+  if (request.mode == Mode::new_ca && current.ca_phase && current.ca_phase != CaPhase::retire) {
+    return fail(
+        ExitCode::refused,
+        "{}: generation {} is the {} phase of a CA rotation that no unfinished rotation "
+        "continues (it was abandoned): a new CA rotation starts from a key set outside one; "
+        "make everything new with rotate --emergency, or put back an earlier set from {}",
+        dir.string(), current.generation, to_string(*current.ca_phase),
+        (dir / std::string(keyset_dir::archive_dir)).string());
+  }
   const std::uint64_t next = std::max(current.generation, state.highest_archived) + 1;
   rotation.journal_ =
       rotation::plan(*request.mode, current, next, operator_name(), std::time(nullptr));
@@ -202,6 +211,14 @@ RotationOutcome Rotation::run(std::span<const NodeConfig> nodes, const bundle::S
     }
     if (interrupted()) {
       outcome.interrupted = true;
+      break;
+    }
+    if (const auto* stop_after = request_.until ? now.phase(to_string(*request_.until)) : nullptr;
+        stop_after != nullptr && stop_after->state == PhaseState::done) {
+      // --until names a phase already done: nothing more to do in this run.
+      auto paused = writer.update([](Journal& j) { j.state = State::paused; });
+      if (!paused) outcome.error = paused.error();
+      outcome.paused = true;
       break;
     }
     const std::string name = next->name;

@@ -121,8 +121,10 @@ port = {}
   // An address is never handed to the resolver: that node fails on its own account.
   EXPECT_THAT(all, HasSubstr("cannot connect to 127.0.0.1 port " + std::to_string(closed_port) +
                              ": Connection refused"));
-  // One node after the other (--parallel 1): the dead resolver costs connect_timeout once.
-  EXPECT_LT(took.count(), 1 + 1.0) << all;
+  // One node after the other (--parallel 1): the dead resolver costs connect_timeout once, not
+  // the resolver's own 2 x 5 s. The margin covers process start-up under a sanitizer on a loaded
+  // machine (2.0 s was seen under ASan in CI); it stays below one resolver timeout.
+  EXPECT_LT(took.count(), 1 + 3.0) << all;
 }
 
 }  // namespace

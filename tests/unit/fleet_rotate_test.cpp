@@ -334,6 +334,40 @@ TEST(Rotate, LeafIsRefusedWhileANodeIsNotOnTrustAndNoKeySetIsMade) {
   EXPECT_EQ(fleet.current("node1"), "generations/000002");
 }
 
+// --until a phase already done: nothing runs, the rotation stays paused; a new --new-ca over a
+// key set left in the middle of an abandoned CA rotation is refused before any plan is written.
+TEST(Rotate, UntilAPhaseAlreadyDoneRunsNothingAndAnAbandonedCaPhaseIsNotRestarted) {
+  FakeFleet fleet(1);
+  Keys keys(fleet);
+  auto request = keys.request(Mode::new_ca);
+  request.until = CaPhase::leaf;
+  ASSERT_FALSE(rotate(fleet, request).error);
+  request.until = CaPhase::trust;
+  RotationOutcome again = rotate(fleet, request);
+  ASSERT_FALSE(again.error) << again.error->message;
+  EXPECT_TRUE(again.phases.empty());
+  EXPECT_TRUE(again.paused);
+  EXPECT_EQ(keys.manifest().generation, 3u);
+
+  auto abandon = keys.request(std::nullopt);
+  abandon.abandon = true;
+  ASSERT_FALSE(rotate(fleet, abandon).error);
+  auto before = test::snapshot(keys.dir);
+  auto restart = Rotation::open(keys.request(Mode::new_ca));
+  ASSERT_FALSE(restart);
+  EXPECT_EQ(restart.error().code, ExitCode::refused);
+  EXPECT_THAT(restart.error().message,
+              HasSubstr("generation 3 is the leaf phase of a CA rotation"));
+  EXPECT_THAT(restart.error().message, HasSubstr("rotate --emergency"));
+  EXPECT_EQ(test::snapshot(keys.dir), before);
+  // A clean start from there: --emergency, then --new-ca again.
+  ASSERT_FALSE(rotate(fleet, keys.request(Mode::emergency)).error);
+  RotationOutcome fresh = rotate(fleet, keys.request(Mode::new_ca));
+  ASSERT_FALSE(fresh.error) << fresh.error->message;
+  EXPECT_EQ(fresh.journal.state, State::finished);
+  EXPECT_EQ(keys.manifest().generation, 7u);
+}
+
 TEST(Rotate, ANodeDoneInAnEarlierRunIsOnlyReadAgain) {
   FakeFleet fleet(2);
   Keys keys(fleet);
