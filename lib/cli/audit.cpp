@@ -128,6 +128,7 @@ void note_inventory(const std::string& path) {
 
 std::vector<std::string> recorded_argv(int argc, char** argv) {
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(argc));
   for (int i = 0; i < argc; ++i) {
     out.emplace_back(looks_secret(argv[i]) ? "[redacted]" : argv[i]);
   }

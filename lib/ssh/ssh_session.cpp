@@ -87,7 +87,7 @@ void SshSession::set_deadline(Deadline deadline) {
 }
 
 NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline deadline,
-                                           std::shared_ptr<Tunnel> via) {
+                                           const std::shared_ptr<Tunnel>& via) {
   init_libssh();
   if (!node.jump.empty() && !via) {
     // Never connect directly to a node the inventory says is behind a bastion.
