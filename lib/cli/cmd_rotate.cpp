@@ -219,7 +219,7 @@ Result<int> run_rotate(const RotateArgs& args, Output& out) {
   RotationOutcome outcome = rotation.run(selection.nodes, key, run, hooks);
 
   out.set({{"phase", phase_now.empty() ? nlohmann::ordered_json(nullptr)
-                                        : nlohmann::ordered_json(phase_now)},
+                                       : nlohmann::ordered_json(phase_now)},
            {"rotation", rotation::to_json(outcome.journal)}});
   // The last phase's receipts, when its nodes are the ones reported.
   const PhaseRun* reported = last && last->phase == phase_now ? &*last : nullptr;
@@ -227,9 +227,9 @@ Result<int> run_rotate(const RotateArgs& args, Output& out) {
   if (last) {
     audit_note().generation = last->generation;
     audit_note().bundle_sha256 = last->bundle_sha256;
-    audit_note().bundle = (fs::path(args.keys) / fmt::format("rotation-{}.kfb",
-                                                               generation_name(last->generation)))
-                              .string();
+    audit_note().bundle =
+        (fs::path(args.keys) / fmt::format("rotation-{}.kfb", generation_name(last->generation)))
+            .string();
   }
   for (const auto& warning : outcome.warnings) {
     std::cerr << "keyfleet: warning: " << warning << '\n';
