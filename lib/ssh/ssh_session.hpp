@@ -31,7 +31,7 @@ class SshSession final : public Remote {
  public:
   // `via`: a tunnel through the node's jump hosts (ssh/jump.hpp); required when it has any.
   static NodeResult<SshSession> connect(const NodeConfig& node, Deadline deadline,
-                                        const std::shared_ptr<Tunnel>& via = nullptr);
+                                        std::shared_ptr<Tunnel> via = nullptr);
 
   SshSession(SshSession&&) noexcept = default;
   SshSession& operator=(SshSession&& other) noexcept;
