@@ -546,7 +546,13 @@ class Report:
         n = self.target_n
         m = self.machine
         lines = [f"Latest `make bench` ({m.get('date', '?')[:10]}, {m.get('cpu', '?')}, {m.get('nproc', '?')} cores, "
-                 f"load {m.get('load_start', '?').split()[0]} at start; fleet sizes {self.config.get('nodes', '?')}):", ""]
+                 f"load {m.get('load_start', '?').split()[0]} at start, {m.get('load_end', '?').split()[0]} "
+                 f"at the end; fleet sizes {self.config.get('nodes', '?')}):", ""]
+        if self.busy():
+            # A saturated machine slows the floors too: say so where the figures are read first.
+            lines += ["**The machine was busy during this run: absolute times are inflated, ratios "
+                      "less so; see the Analysis section of bench/RESULTS.md before judging a "
+                      "target.**", ""]
         if n is None:
             return lines + ["No fleet size was measured."]
         kf = self.get("t1", "keyfleet", n)

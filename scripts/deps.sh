@@ -12,7 +12,7 @@ declare -A groups=(
           python3 python3-jsonschema gnupg"
   [package]="dpkg-dev fakeroot lintian gzip file"
   [fuzz]="clang-16 libclang-rt-16-dev"
-  [lint]="clang-format clang-tidy-16"
+  [lint]="clang-format clang-tidy-22"
   [bench]="pdsh pssh clustershell ansible-core gnuplot-nox time python3"
 )
 

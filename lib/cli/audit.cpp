@@ -16,11 +16,10 @@
 namespace kf::cli {
 namespace {
 
-constexpr std::array kAudited = {std::string_view("create-keys"), std::string_view("keygen"),
-                                 std::string_view("bundle"),      std::string_view("unpack"),
-                                 std::string_view("push"),        std::string_view("rollback"),
-                                 std::string_view("cleanup"),     std::string_view("pull"),
-                                 std::string_view("rotate")};
+constexpr std::array kAudited = {
+    std::string_view("create-keys"), std::string_view("keygen"), std::string_view("bundle"),
+    std::string_view("unpack"),      std::string_view("push"),   std::string_view("rollback"),
+    std::string_view("cleanup"),     std::string_view("pull"),   std::string_view("rotate")};
 
 // Bound to every audited command's options; only one command runs per process.
 struct AuditOptions {
@@ -129,6 +128,7 @@ void note_inventory(const std::string& path) {
 
 std::vector<std::string> recorded_argv(int argc, char** argv) {
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(argc));
   for (int i = 0; i < argc; ++i) {
     out.emplace_back(looks_secret(argv[i]) ? "[redacted]" : argv[i]);
   }

@@ -74,7 +74,7 @@ Result<bool> bundle_present(const std::string& bundle) {
 // The local half of --bundle, once the nodes are done.
 void wipe_local_bundle(const std::string& bundle, bool present, bool dry_run, bool nodes_clean,
                        ReportOutput& output) {
-  auto note = [&](bool wiped, std::string text, std::string error) {
+  auto note = [&](bool wiped, const std::string& text, const std::string& error) {
     output.local_note = "local: " + text + "\n";
     output.local_json = {
         {"bundle", bundle},

@@ -112,6 +112,7 @@ std::string bash(const std::vector<CommandInfo>& cmds) {
       continue;
     }
     std::vector<std::string> subs;
+    subs.reserve(c.subcommands.size());
     for (const auto& sub : c.subcommands) subs.push_back(sub.name);
     s += fmt::format("    {})\n", c.name);
     s += fmt::format(
@@ -249,6 +250,7 @@ std::string fish(const std::vector<CommandInfo>& cmds) {
       continue;
     }
     std::vector<std::string> subs;
+    subs.reserve(c.subcommands.size());
     for (const auto& sub : c.subcommands) subs.push_back(sub.name);
     for (const auto& sub : c.subcommands) {
       s += fmt::format(

@@ -53,7 +53,7 @@ void options(std::ostringstream& out, const CLI::App& app) {
 std::string command_words(const CLI::App& sub) {
   std::string words = sub.get_name();
   for (const CLI::App* up = sub.get_parent(); up && up->get_parent(); up = up->get_parent()) {
-    words = up->get_name() + " " + words;
+    words = fmt::format("{} {}", up->get_name(), words);
   }
   return words;
 }

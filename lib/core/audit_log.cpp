@@ -56,7 +56,7 @@ Result<std::string> last_line(int fd, const fs::path& path) {
     if (got != static_cast<ssize_t>(chunk.size())) {
       return fail_errno(fmt::format("cannot read {}", path.string()));
     }
-    tail = chunk + tail;
+    tail.insert(0, chunk);
     end = start;
     std::string_view body = tail;
     if (body.ends_with('\n')) body.remove_suffix(1);

@@ -46,19 +46,19 @@ template <class... Args>
 #define KF_CONCAT_(a, b) KF_CONCAT_INNER_(a, b)
 
 // Propagates an error from `expr` (a Result<T>), as ccache's TRY_ASSIGN does, and otherwise
-// declares or assigns `decl` from its value, in the enclosing scope:
+// declares or assigns `decl` from its value, in the enclosing scope (`decl` stays bare, whatever
+// bugprone-macro-parentheses says: a declaration such as `(auto x)` would not compile):
 //   KF_TRY_ASSIGN(auto manifest, parse_manifest(text, origin));
 //   KF_TRY_ASSIGN(report.previous, read_current(dest));
 // Standard C++ (no statement expression), so it expands to several statements: it may sit neither
 // inside another expression nor alone under an unbraced if/for. Name the value first:
-//   KF_TRY_ASSIGN(auto recipients, read_recipients(args));
-//   return SealKey::to_recipients(std::move(recipients));
+//   KF_TRY_ASSIGN(auto recipients, read_recipients(args)); then pass std::move(recipients) on.
 #define KF_TRY_ASSIGN(decl, expr)                                             \
   auto KF_CONCAT_(kf_try_, __LINE__) = (expr);                                \
   if (!KF_CONCAT_(kf_try_, __LINE__)) {                                       \
     return std::unexpected(std::move(KF_CONCAT_(kf_try_, __LINE__).error())); \
   }                                                                           \
-  decl = std::move(*KF_CONCAT_(kf_try_, __LINE__))
+  decl = std::move(*KF_CONCAT_(kf_try_, __LINE__))  // NOLINT(bugprone-macro-parentheses)
 
 // Propagates an error from `expr` (a Result<void>).
 #define KF_CHECK(expr)                                                                  \

@@ -46,6 +46,7 @@ GenerationRecord record_of(const keydir::GenerationState& g, const keydir::NodeS
 
 std::vector<GenerationRecord> records_of(const keydir::NodeState& state) {
   std::vector<GenerationRecord> out;
+  out.reserve(state.generations.size());
   for (const auto& g : state.generations) out.push_back(record_of(g, state));
   return out;
 }
@@ -157,6 +158,7 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
     return {};
   }
   std::vector<std::uint64_t> present;
+  present.reserve(state.generations.size());
   for (const auto& g : state.generations) present.push_back(g.number);
   std::vector<std::uint64_t> doomed =
       keydir::generations_to_remove(present, state.current, keep, options.purge_old);

@@ -32,6 +32,7 @@ NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
     return g.complete();
   };
   std::vector<std::uint64_t> present;
+  present.reserve(state.generations.size());
   for (const auto& g : state.generations) present.push_back(g.number);
   if (options.to) {
     keydir::GenerationState* target = state.generation(*options.to);

@@ -121,6 +121,7 @@ FleetVerification verify_fleet_served(std::span<const NodeConfig> nodes,
         return outcome;
       });
   std::vector<std::optional<NodeInstall>> installs;
+  installs.reserve(read.values.size());
   for (auto& value : read.values) {
     installs.push_back(value ? std::optional<NodeInstall>(value->install) : std::nullopt);
   }

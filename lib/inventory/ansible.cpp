@@ -233,7 +233,9 @@ Result<void> expand_one(std::string_view pattern, std::vector<std::string>& out)
     if (parts[0][0] > parts[1][0]) {
       return fail(ExitCode::usage, "'{}': the range ends before it starts", pattern);
     }
-    for (int c = parts[0][0]; c <= parts[1][0]; c += static_cast<int>(step)) {
+    const int first = static_cast<unsigned char>(parts[0][0]);
+    const int last = static_cast<unsigned char>(parts[1][0]);
+    for (int c = first; c <= last; c += static_cast<int>(step)) {
       items.emplace_back(1, static_cast<char>(c));
     }
   } else {

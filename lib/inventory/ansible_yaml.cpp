@@ -1,5 +1,6 @@
 // Ansible's YAML inventory (ansible/plugins/inventory/yaml.py): groups at the top, each with
 // `hosts`, `vars` and `children` (groups again); hosts map to their variables.
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include "core/suggest.hpp"
@@ -92,7 +93,7 @@ Result<void> Reader::group(const std::string& name, const YAML::Node& body, unsi
   for (const auto& entry : body) {
     std::string key = entry.first.Scalar();
     unsigned key_line = line_of(entry.first);
-    std::string at = path + "." + key;
+    std::string at = fmt::format("{}.{}", path, key);
     const YAML::Node& value = entry.second;
     if (key == "vars") {
       KF_TRY_ASSIGN(auto vars, this->vars(value, at));
@@ -109,7 +110,7 @@ Result<void> Reader::group(const std::string& name, const YAML::Node& body, unsi
         unsigned host_line = line_of(host.first);
         auto names = expand_ansible_ranges(pattern);
         if (!names) return fail_node(host_line, at, "host {}", names.error().message);
-        KF_TRY_ASSIGN(auto vars, this->vars(host.second, at + "." + pattern));
+        KF_TRY_ASSIGN(auto vars, this->vars(host.second, fmt::format("{}.{}", at, pattern)));
         for (const std::string& host_name : *names) {
           AnsibleHost& added = inventory_.add_host(name, host_name, host_line);
           added.vars.insert(added.vars.end(), vars.begin(), vars.end());
@@ -126,8 +127,8 @@ Result<void> Reader::group(const std::string& name, const YAML::Node& body, unsi
         if (std::ranges::find(children, child_name) == children.end()) {
           children.push_back(child_name);
         }
-        KF_CHECK(group(child_name, child.second, line_of(child.first), at + "." + child_name,
-                       depth + 1));
+        KF_CHECK(group(child_name, child.second, line_of(child.first),
+                       fmt::format("{}.{}", at, child_name), depth + 1));
       }
     } else {
       static constexpr std::string_view kKeys[] = {"hosts", "vars", "children"};

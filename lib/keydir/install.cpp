@@ -92,7 +92,7 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
                                               const GenerationContent& content,
                                               const InstallOptions& options,
                                               const std::string& step) {
-  const std::string name = std::string(kTempPrefix) + random_hex(8);
+  std::string name = std::string(kTempPrefix) + random_hex(8);
   const std::string path = dir.generation_entry(name);
   auto write = [&]() -> NodeResult<void> {
     KF_CHECK(remote.mkdir(path, 0700));
@@ -142,7 +142,7 @@ namespace {
 
 NodeResult<std::string> move_aside(Remote& remote, const KeyDir& dir, const std::string& path,
                                    const std::string& step) {
-  const std::string doomed = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
+  std::string doomed = dir.generation_entry(std::string(kPrunePrefix) + random_hex(8));
   if (auto moved = remote.rename(path, doomed); !moved) {
     return std::unexpected(at_step(moved.error(), step));
   }

@@ -62,6 +62,7 @@ NodeResult<std::vector<std::uint64_t>> prune_generations(Remote& remote, const K
                                                          const NodeState& state, std::size_t keep,
                                                          bool purge_old, const std::string& step) {
   std::vector<std::uint64_t> present;
+  present.reserve(state.generations.size());
   for (const auto& g : state.generations) present.push_back(g.number);
   return remove_generations(remote, dir, state,
                             generations_to_remove(present, state.current, keep, purge_old), step);

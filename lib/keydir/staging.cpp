@@ -145,7 +145,7 @@ NodeResult<std::string> make_staging_dir(Remote& remote, const std::string& stag
     }
     KF_CHECK(check_made(remote, dir, uid, step));
   }
-  const std::string dir = join_path(staging, new_staging_name());
+  std::string dir = join_path(staging, new_staging_name());
   if (auto made = remote.mkdir(dir, kPrivateMode); !made) {
     return std::unexpected(at_step(made.error(), step));
   }

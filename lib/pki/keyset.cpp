@@ -349,7 +349,7 @@ Result<void> check_free(const fs::path& dir, const Target& t, const std::vector<
 // manifest.json last. See create_keyset for the order.
 Result<CreatedKeyset> commit(const CreateKeysOptions& o, Target& t, Manifest manifest,
                              std::vector<PendingFile> files,
-                             std::vector<ManifestDirectory> directories, bool ca_kept) {
+                             const std::vector<ManifestDirectory>& directories, bool ca_kept) {
   const fs::path& dir = o.out;
   KF_TRY_ASSIGN(auto secrets, make_secrets(o, t));
   for (auto& secret : secrets) {
@@ -473,12 +473,13 @@ Result<CreatedKeyset> create_keyset_from(const CreateKeysOptions& o, ImportedTre
   manifest.created = rfc3339_utc(std::time(nullptr));
   manifest.exclude = o.exclude;
   std::vector<PendingFile> files;
+  files.reserve(tree.files.size());
   for (auto& f : tree.files) {
     // The manifest keeps the source's mode for the nodes; the copy here is for keyfleet alone.
     files.push_back({std::move(f.path), std::move(f.data), 0600, f.mode});
   }
-  KF_TRY_ASSIGN(auto created, commit(o, target, std::move(manifest), std::move(files),
-                                     std::move(tree.directories), false));
+  KF_TRY_ASSIGN(auto created,
+                commit(o, target, std::move(manifest), std::move(files), tree.directories, false));
   created.excluded = std::move(tree.excluded);
   return created;
 }
@@ -556,6 +557,7 @@ Result<CreatedKeyset> write_generated_keyset(const CreateKeysOptions& o, const M
   KF_TRY_ASSIGN(NewKeyset made, make(previous));
   if (made.manifest.created.empty()) made.manifest.created = rfc3339_utc(std::time(nullptr));
   std::vector<PendingFile> pending;
+  pending.reserve(made.files.size());
   for (auto& f : made.files) {
     pending.push_back({std::move(f.name), std::move(f.data), f.mode, f.mode});
   }

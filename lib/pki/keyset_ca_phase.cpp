@@ -69,12 +69,14 @@ Result<std::vector<ossl::X509Ptr>> certs_of(const SecretBytes& pem, const fs::pa
 
 std::vector<std::string> fingerprints_of(const std::vector<ossl::X509Ptr>& certs) {
   std::vector<std::string> out;
+  out.reserve(certs.size());
   for (const auto& cert : certs) out.push_back(fingerprint(*cert));
   return out;
 }
 
 std::vector<X509*> raw(const std::vector<ossl::X509Ptr>& certs) {
   std::vector<X509*> out;
+  out.reserve(certs.size());
   for (const auto& cert : certs) out.push_back(cert.get());
   return out;
 }

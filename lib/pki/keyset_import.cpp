@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,7 +128,7 @@ Result<void> walk_dir(Walk& w, int dirfd, const std::string& prefix) {
   if (errno != 0) return fail_errno(fmt::format("{}: cannot list '{}'", w.origin, prefix));
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
-    const std::string path = prefix.empty() ? name : prefix + "/" + name;
+    const std::string path = prefix.empty() ? name : fmt::format("{}/{}", prefix, name);
     struct stat st {};
     if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return fail_changed(w, path);

@@ -96,7 +96,7 @@ NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline dead
                      node.name, node.jump.front().alias);
   }
   SshSession session(node, deadline);
-  session.core_->via = via;
+  session.core_->via = std::move(via);
   Deadline connect_deadline =
       deadline.earliest(Deadline::after_seconds(std::max(node.connect_timeout, 1)));
   KF_CHECK(session.handshake(node, connect_deadline));

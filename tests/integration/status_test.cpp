@@ -280,8 +280,8 @@ TEST(Status, AClientCertificateIsOfferedOnlyWhereKeyfleetHoldsTheKeySet) {
   const std::string current = fleet.node(1).dest + "/current/";
   TlsServer agent(fleet.node_dir(1) / "agent", current + "agent.crt", current + "agent.key",
                   current + "ca.crt");
-  fs::path inventory = fleet.inventory_with(
-      "mtls.toml", {{1, "probe = \":" + std::to_string(agent.port()) + "\""}});
+  fs::path inventory =
+      fleet.inventory_with("mtls.toml", {{1, "probe = \":" + std::to_string(agent.port()) + "\""}});
 
   auto with_bundle = test::keyfleet({"verify", "--inventory", inventory.string(), "--served",
                                      "--bundle", bundles.bundle(1).string(), "--passphrase-file",
@@ -289,7 +289,8 @@ TEST(Status, AClientCertificateIsOfferedOnlyWhereKeyfleetHoldsTheKeySet) {
   EXPECT_EQ(with_bundle.exit_code, 0) << with_bundle.out << with_bundle.err;
   EXPECT_EQ(status_nodes(with_bundle)["node1"]["status"], "served-ok") << with_bundle.out;
 
-  auto without = test::keyfleet({"verify", "--inventory", inventory.string(), "--served", "--json"});
+  auto without =
+      test::keyfleet({"verify", "--inventory", inventory.string(), "--served", "--json"});
   EXPECT_EQ(without.exit_code, 1) << without.out;
   EXPECT_EQ(status_nodes(without)["node1"]["status"], "served-unreachable") << without.out;
 
