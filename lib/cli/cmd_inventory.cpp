@@ -33,6 +33,7 @@ nlohmann::ordered_json null_if_empty(const std::string& text) {
 
 std::vector<std::string> runtime_texts(const NodeConfig& node) {
   std::vector<std::string> out;
+  out.reserve(node.runtime_files.size());
   for (const auto& pattern : node.runtime_files) out.push_back(pattern.text());
   return out;
 }

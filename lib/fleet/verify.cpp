@@ -255,6 +255,7 @@ NodeOutcome judge_unmanaged(const NodeInstall& install, const NodeInstall* refer
       ignored_with(install, reference->manifest ? &*reference->manifest : nullptr);
   const NodeInstall expected = without(*reference, ignored);
   std::vector<ManifestFile> want;
+  want.reserve(expected.files.size());
   for (const auto& f : expected.files) want.push_back({f.name, f.size, f.mode, f.sha256});
   return compare_content(without(install, ignored), want, expected.directories,
                          reference->generation, "most nodes hold");
