@@ -3,6 +3,7 @@
 // every push.
 #include <sys/stat.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "push_support.hpp"
@@ -188,6 +189,28 @@ TEST(Keep, PushPrunesToTheInventorysKeepAndCleanupKeepOverridesIt) {
   EXPECT_NE(pushed.out.find("pruned 000003 (keep = 2)"), std::string::npos) << pushed.out;
   EXPECT_EQ(generations(), (std::vector<std::string>{"000004", "000005"}));
   EXPECT_EQ(test::current_of(fleet.node(1)), "generations/000005");
+}
+
+// Key Trustee keeps the last 10 backups: `keep = 10` in the inventory, 12 pushes, and the node
+// holds the 10 newest generations, current among them.
+TEST(Keep, TenKeptAfterTwelvePushesWithKeepTen) {
+  Fleet fleet(1);
+  test::Bundles bundles(fleet, 12);
+  fs::path keep10 = fleet.inventory_with("keep10.toml", {{1, "keep = 10"}});
+  for (int g = 1; g <= 12; ++g) {
+    auto pushed = bundles.push(g, keep10);
+    ASSERT_EQ(pushed.exit_code, 0) << pushed.out << pushed.err;
+  }
+  std::vector<std::string> kept;
+  for (fs::directory_iterator it(fs::path(fleet.node(1).dest) / "generations"), end; it != end;
+       ++it) {
+    kept.push_back(it->path().filename().string());
+  }
+  std::sort(kept.begin(), kept.end());
+  std::vector<std::string> expected;
+  for (int g = 3; g <= 12; ++g) expected.push_back(fmt::format("{:06}", g));
+  EXPECT_EQ(kept, expected);
+  EXPECT_EQ(test::current_of(fleet.node(1)), "generations/000012");
 }
 
 }  // namespace
