@@ -55,6 +55,7 @@ nlohmann::ordered_json to_json(const NodeConfig& node) {
       {"alias", node.alias},
       {"port", node.port},
       {"user", node.user},
+      {"become", null_if_empty(node.become)},
       {"identity_file", null_if_empty(node.identity_file)},
       {"known_hosts", node.known_hosts},
       {"dest", node.dest},
@@ -131,6 +132,7 @@ void print_text(std::ostream& out, const Inventory& inventory, const Selection& 
         node.host == node.alias ? node.host : fmt::format("{} (alias {})", node.host, node.alias));
     row("port", std::to_string(node.port));
     row("user", node.user);
+    row("become", node.become.empty() ? "(none)" : node.become);
     row("identity_file", node.identity_file.empty() ? "(ssh-agent)" : node.identity_file);
     row("known_hosts", node.known_hosts);
     row("jump", jump.empty() ? "(direct)" : jump);

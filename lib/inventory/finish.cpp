@@ -274,7 +274,10 @@ Result<std::vector<NodeConfig>> finish_nodes(std::vector<Draft> drafts, std::str
                        resolved.error().message, where_set(draft, "jump"));
       }
     }
-    if (!node.is_set("staging")) node.staging = node.dest + ".staging";
+    if (!node.is_set("staging")) {
+      // With `become`, DEST is root's: the staged bundle stays in the SSH user's own home.
+      node.staging = (node.become.empty() ? "" : "~/.cache/keyfleet") + node.dest + ".staging";
+    }
     KF_CHECK(check_staging(draft, origin));
     KF_CHECK(check_timeouts(draft, origin));
   }

@@ -50,6 +50,8 @@ struct NodeConfig {
   std::string identity_file;  // empty: use ssh-agent
   std::string known_hosts = "~/.ssh/known_hosts";
   std::string dest = "/etc/keyfleet/agent";
+  // With `become`: "~/.cache/keyfleet" + DEST + ".staging", where "~" is the SSH user's home on
+  // the node, resolved there (keydir::staging_owner).
   std::string staging = "/etc/keyfleet/agent.staging";  // default: DEST + ".staging"
   int connect_timeout = 10;                             // seconds
   int timeout = 120;                                    // whole per-node deadline, seconds
@@ -63,9 +65,14 @@ struct NodeConfig {
   std::string post;
   std::string check;
   std::vector<std::string> sans;  // extra subjectAltNames for create-keys
-  // Who owns the installed generations on the node (names or numbers); empty: the SSH user.
+  // Who owns the installed generations on the node (names or numbers); empty: the SSH user (with
+  // `become`, root).
   std::string owner;
   std::string group;
+  // The prefix that runs a command as root on the node without a terminal ("sudo -n"), for
+  // everything done in DEST, the hooks and pull; words of [A-Za-z0-9_./:=@%+,-] separated by one
+  // space. Empty: everything runs as the SSH user.
+  std::string become;
   std::vector<std::string> groups;  // for --limit @GROUP; Ansible: every group the host is in
   std::vector<JumpHost> jump;       // empty: connect directly
   unsigned line = 0;                // where its [[node]] (or Ansible host) starts, for messages

@@ -131,6 +131,41 @@ Result<void> apply_account(const Value& value, std::string_view key, const Where
   return {};
 }
 
+// Interpolated into a shell command line on the node (BECOME sh -c '...'): words of characters no
+// shell gives a meaning to, so that what runs is exactly the command and its options as written.
+Result<void> apply_become(const Value& value, std::string_view key, const Where& where,
+                          NodeConfig& node) {
+  KF_TRY_ASSIGN(std::string_view text, string_of(value, key, where));
+  std::string words;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    std::size_t space = rest.find(' ');
+    std::string_view word = rest.substr(0, space);
+    rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
+    if (word.empty()) continue;
+    for (char c : word) {
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || std::string_view("_./:=@%+,-").contains(c);
+      if (!plain) {
+        const auto byte = static_cast<unsigned char>(c);
+        std::string what =
+            byte < 0x80 ? fmt::format("'{}'", c) : fmt::format("byte 0x{:02x}", byte);
+        return fail_key(where, value, key,
+                        fmt::format("'{}': {} is not allowed: write a command and its options "
+                                    "(e.g. \"sudo -n\"), without quotes or other shell syntax",
+                                    text, what));
+      }
+    }
+    words += (words.empty() ? "" : " ") + std::string(word);
+  }
+  if (words.empty() && !text.empty()) {
+    return fail_key(where, value, key,
+                    "holds only spaces: write a command (e.g. \"sudo -n\"), or \"\" for none");
+  }
+  node.become = std::move(words);
+  return {};
+}
+
 Result<void> apply_port(const Value& value, std::string_view key, const Where& where,
                         NodeConfig& node) {
   KF_TRY_ASSIGN(node.port, int_of(value, key, where, 1, 65535, ""));
@@ -372,6 +407,7 @@ constexpr std::array kFields{
     Field{"check", false, apply_hook<&NodeConfig::check>},
     Field{"owner", false, apply_account<&NodeConfig::owner>},
     Field{"group", false, apply_account<&NodeConfig::group>},
+    Field{"become", false, apply_become},
     Field{"groups", false, apply_groups},
     Field{"jump", false, apply_jump},
     Field{"probe", false, apply_probe},

@@ -92,6 +92,29 @@ TEST(InventoryShow, InvalidUtf8IsAUsageErrorWithFileAndLine) {
                        ":4: invalid UTF-8 (byte 0xc3): the inventory must be UTF-8\n");
 }
 
+TEST(InventoryShow, BecomeIsShownWithTheStagingItMovesToTheSshUsersHome) {
+  TempDir home;
+  test::write_text(home / "inv.toml",
+                   "[defaults]\nuser = \"deploy\"\nbecome = \"sudo -n\"\n"
+                   "[[node]]\nname = \"a\"\nhost = \"a\"\n"
+                   "[[node]]\nname = \"b\"\nhost = \"b\"\nuser = \"root\"\nbecome = \"\"\n");
+  auto r = show(home, {"--inventory", (home / "inv.toml").string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto document = json_of(r);
+  const auto& a = document["nodes"][0];
+  EXPECT_EQ(a["become"], "sudo -n");
+  EXPECT_EQ(a["staging"], "~/.cache/keyfleet/etc/keyfleet/agent.staging");
+  EXPECT_EQ(a["origins"]["become"], (home / "inv.toml").string() + ":3");
+  EXPECT_TRUE(document["nodes"][1]["become"].is_null());
+  EXPECT_EQ(document["nodes"][1]["staging"], "/etc/keyfleet/agent.staging");
+  EXPECT_EQ(test::json_schema_errors(r.out), "");
+
+  r = show(home, {"--inventory", (home / "inv.toml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  become          sudo -n "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  become          (none) "), std::string::npos) << r.out;
+}
+
 TEST(InventoryShow, NeedsItsSubcommandAndNamesUnknownOptions) {
   EXPECT_EQ(keyfleet({"inventory"}).exit_code, 2);
   auto r = keyfleet({"inventory", "show", "--inventory", fixture("ansible.ini"), "--limt", "x"});

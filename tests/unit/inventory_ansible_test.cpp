@@ -191,3 +191,32 @@ TEST(AnsibleInventory, FormatIsDetectedFromTheContentWithoutAnExtension) {
 
 }  // namespace
 }  // namespace kf
+
+namespace kf {
+namespace {
+
+// keyfleet_become maps like every keyfleet_* variable; Ansible's own become variables (which
+// name a method and a password, not a command) are not read.
+TEST(AnsibleInventory, KeyfleetBecomeIsReadAndAnsiblesOwnIsNot) {
+  auto ini = parse_inventory(
+      "[web]\nweb1\nweb2 keyfleet_become=''\n\n[web:vars]\nkeyfleet_become='sudo -n'\n"
+      "ansible_become=true\nansible_become_method=su\n",
+      "hosts.ini", "/base");
+  ASSERT_TRUE(ini) << ini.error().message;
+  EXPECT_EQ(ini->nodes[0].become, "sudo -n");
+  EXPECT_EQ(ini->nodes[0].staging, "~/.cache/keyfleet/etc/keyfleet/agent.staging");
+  EXPECT_EQ(ini->nodes[0].origins.at("become"), "hosts.ini:6");
+  EXPECT_EQ(ini->nodes[1].become, "");
+  auto yaml = parse_inventory("all:\n  vars:\n    keyfleet_become: sudo -n\n  hosts:\n    web1:\n",
+                              "hosts.yml", "/base");
+  ASSERT_TRUE(yaml) << yaml.error().message;
+  EXPECT_EQ(yaml->nodes[0].become, "sudo -n");
+  auto bad = parse_inventory("[web]\nweb1 keyfleet_become='sudo -n;id'\n", "hosts.ini", "/base");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("hosts.ini:2: 'keyfleet_become' in host 'web1': "),
+            std::string::npos)
+      << bad.error().message;
+}
+
+}  // namespace
+}  // namespace kf

@@ -570,5 +570,65 @@ TEST(InventoryLayout, BadValuesAndAStagingInsideTheGenerationsAreRefused) {
   }
 }
 
+TEST(InventoryBecome, WordsAreKeptAndTheDefaultStagingMovesToTheSshUsersHome) {
+  auto inventory = parse_inventory(
+      "[defaults]\nbecome = \"  sudo   -n \"\ndest = \"/etc/kf/agent\"\n"
+      "[[node]]\nname = \"a\"\nhost = \"a\"\n"
+      "[[node]]\nname = \"b\"\nhost = \"b\"\nstaging = \"/var/tmp/kf\"\n"
+      "[[node]]\nname = \"c\"\nhost = \"c\"\nbecome = \"\"\n"
+      "[[node]]\nname = \"d\"\nhost = \"d\"\nbecome = \"sudo -n -u agent --preserve-env=LANG\"\n",
+      "inv.toml", "/base");
+  ASSERT_TRUE(inventory) << inventory.error().message;
+  const auto& nodes = inventory->nodes;
+  EXPECT_EQ(nodes[0].become, "sudo -n");
+  EXPECT_EQ(nodes[0].staging, "~/.cache/keyfleet/etc/kf/agent.staging");
+  EXPECT_EQ(nodes[0].origins.at("become"), "inv.toml:2");
+  EXPECT_EQ(nodes[1].become, "sudo -n");
+  EXPECT_EQ(nodes[1].staging, "/var/tmp/kf");
+  // An empty string turns [defaults]' become off for a node that logs in as root.
+  EXPECT_EQ(nodes[2].become, "");
+  EXPECT_EQ(nodes[2].staging, "/etc/kf/agent.staging");
+  EXPECT_EQ(nodes[3].become, "sudo -n -u agent --preserve-env=LANG");
+  auto plain = parse_inventory("[[node]]\nname = \"a\"\nhost = \"a\"\n", "inv.toml", "/base");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->nodes[0].become, "");
+}
+
+// It is put in front of a command on the node, unquoted: nothing a shell would act on.
+TEST(InventoryBecome, ShellSyntaxAndControlCharactersAreRefusedWithFileAndLine) {
+  const std::string node = "[[node]]\nname = \"a\"\nhost = \"a\"\n";
+  struct Case {
+    std::string value;  // as written in the TOML string
+    std::string says;
+  };
+  for (const auto& [value, says] : {
+           Case{"sudo -n; rm -rf /", "';' is not allowed"},
+           Case{"sudo -n && true", "'&' is not allowed"},
+           Case{"sudo $X", "'$' is not allowed"},
+           Case{"sudo `id`", "'`' is not allowed"},
+           Case{"sudo 'x'", "''' is not allowed"},
+           Case{"sudo \\\"x\\\"", "'\"' is not allowed"},
+           Case{"sudo > /tmp/x", "'>' is not allowed"},
+           Case{"sudo *", "'*' is not allowed"},
+           Case{"sudo ~root", "'~' is not allowed"},
+           Case{"sudo\\t-n", "control character 0x09"},
+           Case{"sudo\\n-n", "control character 0x0a"},
+           Case{"sudo é", "byte 0xc3 is not allowed"},
+           Case{"   ", "holds only spaces"},
+       }) {
+    SCOPED_TRACE(value);
+    auto inventory = parse_inventory(node + "become = \"" + value + "\"\n", "inv.toml", "/base");
+    ASSERT_FALSE(inventory);
+    EXPECT_EQ(inventory.error().code, ExitCode::usage);
+    EXPECT_NE(inventory.error().message.find("inv.toml:4: 'become' in [[node]] 'a': "),
+              std::string::npos)
+        << inventory.error().message;
+    EXPECT_NE(inventory.error().message.find(says), std::string::npos) << inventory.error().message;
+  }
+  auto number = parse_inventory(node + "become = 1\n", "inv.toml", "/base");
+  ASSERT_FALSE(number);
+  EXPECT_NE(number.error().message.find("expected a string"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kf
