@@ -30,7 +30,8 @@ class DestLock {
   ~DestLock() { release(); }
 
   [[nodiscard]] bool held() const { return held_; }
-  // The SSH user's uid on the node, as the holder reported it (nullopt: it could not tell).
+  // The uid the holder runs as on the node (nullopt: it could not tell): the SSH user's, or with
+  // `become` the one it runs as.
   [[nodiscard]] std::optional<std::uint32_t> uid() const { return uid_; }
 
   // Runs one request (scripts::lock_script's fields, e.g. {"sha256", PATH}) in the lock's holder:

@@ -80,8 +80,13 @@ class Remote {
 
   [[nodiscard]] virtual const std::string& node_name() const = 0;
 
-  // Runs `command` with the user's login shell on the node (`$SHELL -c command`), feeding it
-  // `stdin_data` and then end-of-file. A non-zero exit status is a result, not an error.
+  // The same node as the SSH user itself, for what stays theirs when the inventory's `become`
+  // runs everything else as root (keydir/become.hpp): the staged bundle and its directory.
+  // Without `become`, this object.
+  virtual Remote& login() { return *this; }
+
+  // Runs `command` with the login shell (`$SHELL -c command`; through `become` when set), feeding
+  // it `stdin_data`, then end-of-file. A non-zero exit status is a result, not an error.
   virtual NodeResult<ExecResult> exec(std::string_view command,
                                       std::span<const std::uint8_t> stdin_data = {}) = 0;
   // Starts `command` the same way and leaves its standard input open (see Channel).

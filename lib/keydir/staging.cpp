@@ -96,6 +96,46 @@ NodeResult<std::uint32_t> login_uid(Remote& remote, const std::string& step) {
   return uid;
 }
 
+NodeResult<StagingOwner> staging_owner(Remote& login, const std::string& staging,
+                                       const std::string& step) {
+  if (!staging.starts_with("~/")) {
+    KF_TRY_ASSIGN(std::uint32_t uid, login_uid(login, step));
+    return StagingOwner{uid, staging};
+  }
+  auto result = login.exec("id -u && pwd -P");
+  if (!result) return std::unexpected(at_step(result.error(), step));
+  std::string_view out = result->out;
+  const auto nl = out.find('\n');
+  std::string_view digits = out.substr(0, nl);
+  std::string_view home = nl == std::string_view::npos ? std::string_view{} : out.substr(nl + 1);
+  while (!home.empty() && (home.back() == '\n' || home.back() == '\r')) home.remove_suffix(1);
+  std::uint32_t uid = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), uid);
+  if (!result->ok() || digits.empty() || ec != std::errc() ||
+      end != digits.data() + digits.size() || !home.starts_with('/')) {
+    return node_fail(NodeStatus::failed, step,
+                     "{}: cannot tell the SSH user's uid and home: `id -u && pwd -P` exited with "
+                     "status {}: {}",
+                     login.node_name(), result->exit_status,
+                     first_line(result->err.empty() ? result->out : result->err));
+  }
+  // Its name goes into messages and node scripts: nothing a terminal would act on.
+  if (std::ranges::any_of(home, [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return node_fail(NodeStatus::failed, step,
+                     "{}: the SSH user's home {} holds control characters: set `staging` in the "
+                     "inventory",
+                     login.node_name(), escape_untrusted(home, 300));
+  }
+  if (home == "/") {
+    return node_fail(NodeStatus::failed, step,
+                     "{}: the SSH user's sessions start in /, not in a home directory of its own, "
+                     "so the default staging directory {} has nowhere to go: set `staging` in the "
+                     "inventory",
+                     login.node_name(), staging);
+  }
+  return StagingOwner{uid, join_path(home, std::string_view(staging).substr(2))};
+}
+
 NodeResult<StagingState> inspect_staging(Remote& remote, const std::string& staging,
                                          std::uint32_t uid, const std::string& step) {
   StagingState state;

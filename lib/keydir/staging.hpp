@@ -36,6 +36,19 @@ std::string parent_dir_problem(const RemoteStat& st, std::uint32_t uid);
 // says it, keydir/lock.hpp).
 NodeResult<std::uint32_t> login_uid(Remote& remote, const std::string& step);
 
+// The SSH user on the node and where its staging directory is.
+struct StagingOwner {
+  std::uint32_t uid = 0;
+  std::string staging;  // absolute
+};
+
+// `staging` as the inventory resolved it, or, for one under "~/" (the default with `become`), in
+// the directory the SSH user's sessions start in, its home (`pwd -P` in the same command as
+// `id -u`). A session that starts in "/" has no home to stage in: failed at `step`, asking for
+// `staging`. `login` is Remote::login().
+NodeResult<StagingOwner> staging_owner(Remote& login, const std::string& staging,
+                                       const std::string& step);
+
 // Where STAGING stands, read without writing anything.
 struct StagingState {
   // STAGING when it exists, else its nearest existing ancestor: where new entries would go.

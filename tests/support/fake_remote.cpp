@@ -223,6 +223,9 @@ NodeResult<ExecResult> FakeRemote::exec(std::string_view command,
     return fake_switch({(*a)[0], (*a)[1], (*a)[2], (*a)[3]}, {a->begin() + 4, a->begin() + 9});
   }
   if (command == "id -u") return ExecResult{0, fmt::format("{}\n", login_uid), ""};
+  if (command == "id -u && pwd -P" && !login_home.empty()) {
+    return ExecResult{0, fmt::format("{}\n{}\n", login_uid, login_home), ""};
+  }
   if (auto a = words_after(command, "keyfleet-history"); a && a->size() == 1) {
     // keydir::append_history: appends stdin, never through a symlink, a new file 0600.
     const std::string& path = (*a)[0];

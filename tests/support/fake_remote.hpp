@@ -21,8 +21,8 @@ namespace kf::test {
 // keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
 // holder (keydir::lock_command: "locked UID", then `sha256` and `switch` requests, logged as
 // "request sha256 PATH" / "request switch ENTRY"; a HOME it must create is made as the script
-// makes it), the one-shot switch script, `id -u` and the
-// history append (keydir::append_history, "keyfleet-history PATH": stdin appended). Every other
+// makes it), the one-shot switch script, `id -u` (and `id -u && pwd -P`, with `login_home`) and
+// the history append (keydir::append_history, "keyfleet-history PATH": stdin appended). Every other
 // command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
 // fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
 // The real scripts are tested through keydir::LocalRemote instead.
@@ -46,6 +46,12 @@ class FakeRemote final : public Remote {
   std::map<std::string, std::uint32_t> groups;
   // The SSH user's uid: what the lock holder's greeting and `id -u` say.
   std::uint32_t login_uid = 0;
+  // Where the SSH user's sessions start (its home): what `id -u && pwd -P` says; empty: that
+  // command goes to `on_exec`.
+  std::string login_home;
+  // What login() returns: another node standing for the SSH user's own view of this one when
+  // `become` runs the rest as root (its files are its own); this node itself when null.
+  Remote* login_view = nullptr;
   ExecHandler on_exec;
   // Called as each call starts (after logging it, before it looks at anything): a test changes the
   // node here behind the caller's back, as another local user would between two calls.
@@ -71,6 +77,7 @@ class FakeRemote final : public Remote {
   [[nodiscard]] std::string text(const std::string& path) const;
 
   [[nodiscard]] const std::string& node_name() const override { return name_; }
+  Remote& login() override { return login_view != nullptr ? *login_view : *this; }
   NodeResult<ExecResult> exec(std::string_view command,
                               std::span<const std::uint8_t> stdin_data = {}) override;
   NodeResult<void> mkdir(const std::string& path, mode_t mode) override;

@@ -218,6 +218,53 @@ TEST(KeydirStaging, LoginUidComesFromIdMinusU) {
   EXPECT_EQ(*uid, 4321u);
 }
 
+TEST(KeydirStaging, AStagingUnderTildeIsInTheHomeTheSshUsersSessionsStartIn) {
+  FakeRemote node("node1");
+  node.login_uid = kUser;
+  node.login_home = "/home/op";
+  auto owner = staging_owner(node, "~/.cache/keyfleet/etc/keyfleet/agent.staging", "staging");
+  ASSERT_TRUE(owner) << owner.error().message;
+  EXPECT_EQ(owner->uid, kUser);
+  EXPECT_EQ(owner->staging, "/home/op/.cache/keyfleet/etc/keyfleet/agent.staging");
+
+  // Any other staging is the inventory's as it is: one `id -u`, no `pwd`.
+  node.log.clear();
+  owner = staging_owner(node, "/srv/stage", "staging");
+  ASSERT_TRUE(owner) << owner.error().message;
+  EXPECT_EQ(owner->staging, "/srv/stage");
+  EXPECT_THAT(node.log, ElementsAre("exec id -u"));
+}
+
+TEST(KeydirStaging, NoHomeOrAnUnreadableAnswerFailsTheNodeAtTheStep) {
+  auto answer = [](ExecResult result) {
+    auto node = std::make_unique<FakeRemote>("node1");
+    node->on_exec = [result](std::string_view cmd, std::span<const std::uint8_t>) {
+      EXPECT_EQ(cmd, "id -u && pwd -P");
+      return NodeResult<ExecResult>(result);
+    };
+    return node;
+  };
+  const std::string staging = "~/.cache/keyfleet/k.staging";
+  struct Case {
+    ExecResult result;
+    std::string says;
+  };
+  for (const auto& [result, says] : {
+           Case{{0, "1000\n/\n", ""}, "sessions start in /, not in a home directory"},
+           Case{{0, "1000\n/home/a\x1b[2Jb\n", ""}, "home /home/a\\x1b[2Jb holds control"},
+           Case{{0, "1000\nrelative\n", ""}, "cannot tell the SSH user's uid and home"},
+           Case{{0, "x\n/home/op\n", ""}, "cannot tell the SSH user's uid and home"},
+           Case{{1, "", "pwd: cannot access\n"}, "exited with status 1: pwd: cannot access"},
+       }) {
+    auto node = answer(result);
+    auto owner = staging_owner(*node, staging, "staging");
+    ASSERT_FALSE(owner) << says;
+    EXPECT_EQ(owner.error().step, "staging");
+    EXPECT_EQ(owner.error().status, NodeStatus::failed);
+    EXPECT_THAT(owner.error().message, HasSubstr(says));
+  }
+}
+
 // The real command under the real GNU dd, through LocalRemote: a copy is zeroed in place, and a
 // name swapped for a symlink, a FIFO or nothing is refused at once and left as it is.
 TEST(KeydirStaging, TheWipeZeroesInPlaceAndRefusesSymlinksFifosAndNothingAtOnce) {
