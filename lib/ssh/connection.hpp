@@ -40,6 +40,10 @@ struct SshConnection {
   std::unique_ptr<SocketWatchdog> watchdog;
   SshSessionPtr session;
   SftpSessionPtr sftp;
+  // Inventory `become`: every command runs through it, and file I/O through become_sftp, an
+  // sftp-server started through it on an exec channel (the login's `sftp` serves staging only).
+  std::string become;
+  SftpSessionPtr become_sftp;
   // Open channels: libssh frees a session's channels with it, so close() lets go of theirs
   // first and they are never used (or freed) again.
   std::vector<SshChannel*> channels;

@@ -201,6 +201,7 @@ NodeConfig hop_config(const NodeConfig& node, const JumpHost& hop) {
   config.user = hop.user.empty() ? node.user : hop.user;
   if (!hop.identity_file.empty()) config.identity_file = hop.identity_file;
   config.jump.clear();
+  config.become.clear();  // the hop only forwards: nothing runs there
   return config;
 }
 

@@ -1,10 +1,13 @@
-// SshSession's file operations over its one SFTP channel (libssh 0.10: synchronous requests; no
-// async writes, no posix-rename, no fsetstat; fsync@openssh.com and statvfs@openssh.com exist).
+// SshSession's file operations over its SFTP channel: the login's subsystem, or with `become` an
+// sftp-server started through it (libssh 0.10: synchronous requests; no async writes, no
+// posix-rename, no fsetstat; fsync@openssh.com and statvfs@openssh.com exist).
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 
+#include "core/escape.hpp"
+#include "keydir/become.hpp"
 #include "ssh/ssh_session.hpp"
 
 namespace kf {
@@ -81,10 +84,15 @@ bool is_missing(int code) {
 }  // namespace
 
 NodeResult<sftp_session> SshSession::sftp() {
-  if (core_->sftp) return core_->sftp.get();
+  SftpSessionPtr& slot = sftp_slot();
+  if (slot) return slot.get();
   if (!core_->session)
     return node_fail(NodeStatus::failed, "sftp", "{}: not connected", core_->name);
   core_->refresh_timeout();
+  if (becomes()) {
+    KF_TRY_ASSIGN(slot, start_become_sftp());
+    return slot.get();
+  }
   SftpSessionPtr sftp(sftp_new(core_->session.get()));
   if (!sftp) return std::unexpected(core_->failure("sftp", "opening the SFTP channel"));
   if (sftp_init(sftp.get()) != SSH_OK) {
@@ -97,12 +105,46 @@ NodeResult<sftp_session> SshSession::sftp() {
   return core_->sftp.get();
 }
 
+// The login's SFTP subsystem runs as the SSH user: with `become`, DEST's files are reached through
+// an sftp-server started through it on an exec channel instead, speaking the same protocol.
+NodeResult<SftpSessionPtr> SshSession::start_become_sftp() {
+  const std::string what = fmt::format("starting sftp-server through become '{}'", core_->become);
+  SshChannelPtr channel(ssh_channel_new(core_->session.get()));
+  if (!channel) return std::unexpected(core_->failure("sftp", what));
+  if (ssh_channel_open_session(channel.get()) != SSH_OK ||
+      ssh_channel_request_exec(channel.get(), keydir::sftp_server_command(core_->become).c_str()) !=
+          SSH_OK) {
+    return std::unexpected(core_->failure("sftp", what));
+  }
+  ssh_channel raw = channel.get();
+  SftpSessionPtr sftp(sftp_new_channel(core_->session.get(), raw));
+  if (!sftp) return std::unexpected(core_->failure("sftp", what));
+  (void)channel.release();  // the SFTP session's now: sftp_free frees it
+  core_->refresh_timeout();
+  if (sftp_init(sftp.get()) == SSH_OK) return sftp;
+  if (core_->timed_out() || !ssh_is_connected(core_->session.get())) {
+    return std::unexpected(core_->failure("sftp", what));
+  }
+  // The server ended before it spoke: what it (or become) said on stderr says why.
+  std::string out;
+  std::string err;
+  for (;;) {
+    auto more = core_->read_some(raw, out, err, what);
+    if (!more || !*more) break;
+  }
+  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
+  return node_fail(NodeStatus::failed, "sftp", "{}: {}: {}", core_->name, what,
+                   err.empty() ? std::string("it did not answer as an SFTP server")
+                               : escape_untrusted(err, 300));
+}
+
 NodeError SshSession::sftp_failure(std::string_view what, const std::string& path) const {
   if (core_->timed_out() || !core_->session || !ssh_is_connected(core_->session.get())) {
     return core_->failure("sftp", fmt::format("{} {}", what, path));
   }
   // Connected, so the server answered with a status: sftp_get_error holds it.
-  int code = core_->sftp ? sftp_get_error(core_->sftp.get()) : 0;
+  const SftpSessionPtr& sftp = sftp_slot();
+  int code = sftp ? sftp_get_error(sftp.get()) : 0;
   std::string_view text = sftp_status_text(code);
   std::string why =
       text.empty() ? std::string(ssh_get_error(core_->session.get())) : std::string(text);
@@ -140,7 +182,7 @@ NodeResult<void> SshSession::fix_mode(const std::string& path, mode_t mode, std:
   KF_TRY_ASSIGN(auto st, lstat(path));
   if (st && st->mode == (mode & 07777)) return {};
   core_->refresh_timeout();
-  if (sftp_chmod(core_->sftp.get(), path.c_str(), mode) != SSH_OK) {
+  if (sftp_chmod(sftp_slot().get(), path.c_str(), mode) != SSH_OK) {
     return std::unexpected(sftp_failure(fmt::format("set the mode of ({})", what), path));
   }
   return {};

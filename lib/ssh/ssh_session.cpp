@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "keydir/become.hpp"
 #include "ssh/channel.hpp"
 #include "ssh/known_hosts.hpp"
 #include "ssh/tcp.hpp"
@@ -53,13 +54,21 @@ SshSession::SshSession(const NodeConfig& node, Deadline deadline)
   core_->deadline = deadline;
 }
 
-// Everything lives in core_: nothing else to move, nothing to forget.
+// Everything lives in core_ but which view this is: nothing else to move, nothing to forget.
 SshSession& SshSession::operator=(SshSession&& other) noexcept {
   if (this != &other) {
-    close();
+    if (!as_login_) close();
     core_ = std::move(other.core_);
+    as_login_ = other.as_login_;
+    login_ = std::move(other.login_);
   }
   return *this;
+}
+
+Remote& SshSession::login() {
+  if (!becomes()) return *this;
+  if (!login_) login_.reset(new SshSession(core_));
+  return *login_;
 }
 
 void SshSession::close() {
@@ -74,6 +83,7 @@ void SshConnection::close() {
     if (timed_out() && watchdog) watchdog->cut();
     long goodbye = 2;
     ssh_options_set(session.get(), SSH_OPTIONS_TIMEOUT, &goodbye);
+    become_sftp.reset();
     sftp.reset();
     session.reset();
   }
@@ -111,6 +121,11 @@ NodeResult<SshSession> SshSession::connect(const NodeConfig& node, Deadline dead
   }
   session.core_->refresh_timeout();
   KF_CHECK(session.authenticate(node));
+  if (!node.become.empty()) {
+    // Once per connection, before anything touches DEST: a password asked for fails here, clearly.
+    session.core_->become = node.become;
+    KF_CHECK(keydir::check_become(session.login(), node.become));
+  }
   return session;
 }
 
@@ -371,7 +386,9 @@ NodeResult<SshChannelPtr> SshSession::start_command(std::string_view command,
   if (ssh_channel_open_session(channel.get()) != SSH_OK) {
     return std::unexpected(core_->failure("exec", what));
   }
-  std::string command_line(command);
+  // The one place `become` applies to commands: the lock holder, the node scripts, the hooks.
+  const std::string command_line =
+      becomes() ? keydir::become_command(core_->become, command) : std::string(command);
   if (ssh_channel_request_exec(channel.get(), command_line.c_str()) != SSH_OK) {
     return std::unexpected(core_->failure("exec", what));
   }

@@ -26,6 +26,10 @@ namespace kf {
 // kept at the time left, and a watchdog shuts the socket down when it runs out, so that even a peer
 // that stops answering mid-call costs no more than the deadline. Errors past it are `timeout`.
 //
+// With the node's `become`, connect() runs it once (keydir::check_become: step `become`), then
+// every command runs through it and file I/O goes to an sftp-server started through it;
+// login() is the same connection as the SSH user, with the sftp subsystem.
+//
 // Moving it moves one pointer: channels opened on it (keydir's DestLock) keep working.
 class SshSession final : public Remote {
  public:
@@ -35,12 +39,15 @@ class SshSession final : public Remote {
 
   SshSession(SshSession&&) noexcept = default;
   SshSession& operator=(SshSession&& other) noexcept;
-  ~SshSession() override { close(); }
+  ~SshSession() override {
+    if (!as_login_) close();
+  }
 
   // Says goodbye and closes the connection (at most ~2 s on a stalled peer); idempotent.
   void close();
 
   [[nodiscard]] const std::string& node_name() const override { return core_->name; }
+  Remote& login() override;
   // "SHA256:..." of the host key the node presented (and known_hosts matched).
   [[nodiscard]] const std::string& host_key_fingerprint() const { return core_->fingerprint; }
   [[nodiscard]] Deadline deadline() const { return core_->deadline; }
@@ -74,12 +81,21 @@ class SshSession final : public Remote {
  private:
   friend class JumpHub;  // owns a hop's session and its channels on one thread
   SshSession(const NodeConfig& node, Deadline deadline);
+  // login()'s view: the same connection without `become`; it never closes it.
+  explicit SshSession(std::shared_ptr<SshConnection> core)
+      : core_(std::move(core)), as_login_(true) {}
 
   NodeResult<void> handshake(const NodeConfig& node, Deadline connect_deadline);
   NodeResult<void> check_host_key(const NodeConfig& node);
   NodeResult<void> authenticate(const NodeConfig& node);
   NodeResult<SshChannelPtr> start_command(std::string_view command, std::string_view what);
   NodeResult<sftp_session> sftp();
+  NodeResult<SftpSessionPtr> start_become_sftp();
+  // Whether this view runs things through `become`, and the SFTP session it uses.
+  [[nodiscard]] bool becomes() const { return !as_login_ && !core_->become.empty(); }
+  [[nodiscard]] SftpSessionPtr& sftp_slot() const {
+    return becomes() ? core_->become_sftp : core_->sftp;
+  }
   NodeResult<void> fix_mode(const std::string& path, mode_t mode, std::string_view what);
   NodeResult<void> remote_sync(const std::string& path, std::string_view what);
 
@@ -87,6 +103,8 @@ class SshSession final : public Remote {
   [[nodiscard]] NodeError sftp_failure(std::string_view what, const std::string& path) const;
 
   std::shared_ptr<SshConnection> core_;
+  bool as_login_ = false;
+  std::unique_ptr<SshSession> login_;  // login()'s view, made on first use
 };
 
 }  // namespace kf
