@@ -293,13 +293,15 @@ NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
     KF_TRY_ASSIGN(auto held, keydir::DestLock::acquire(remote, dir, node.lock_timeout, "lock"));
     lock.emplace(std::move(held));
   }
-  std::uint32_t uid = 0;
-  if (lock && lock->uid()) {
-    uid = *lock->uid();
+  // The staged copies are the SSH user's, also with `become` (whose lock holder is root).
+  Remote& login = remote.login();
+  keydir::StagingOwner owner{0, node.staging};
+  if (lock && lock->uid() && node.become.empty()) {
+    owner.uid = *lock->uid();
   } else {
-    KF_TRY_ASSIGN(uid, keydir::login_uid(remote, "staging"));
+    KF_TRY_ASSIGN(owner, keydir::staging_owner(login, node.staging, "staging"));
   }
-  KF_CHECK(clean_staging(remote, node.staging, uid, options.dry_run, receipt));
+  KF_CHECK(clean_staging(login, owner.staging, owner.uid, options.dry_run, receipt));
   KF_CHECK(clean_dest(remote, dir, options,
                       options.keep.value_or(static_cast<std::size_t>(node.keep)), receipt));
   return receipt;

@@ -55,21 +55,23 @@ std::uint64_t installed_size(const bundle::OpenedBundle& bundle) {
 }
 
 // Free space and writability where push would write: staging (whose rules are checked as push
-// checks them, keydir/staging.hpp) and DEST.
+// checks them, keydir/staging.hpp; the SSH user's, also with `become`) and DEST.
 NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPayload& payload) {
-  KF_TRY_ASSIGN(std::uint32_t uid, keydir::login_uid(remote, "staging"));
-  KF_TRY_ASSIGN(auto found, keydir::inspect_staging(remote, node.staging, uid, "staging"));
-  KF_TRY_ASSIGN(auto staging, writable_home(remote, node, found.existing, "staging"));
+  Remote& login = remote.login();
+  KF_TRY_ASSIGN(auto owner, keydir::staging_owner(login, node.staging, "staging"));
+  KF_TRY_ASSIGN(auto found, keydir::inspect_staging(login, owner.staging, owner.uid, "staging"));
+  KF_TRY_ASSIGN(auto staging, writable_home(login, node, found.existing, "staging"));
   KF_TRY_ASSIGN(auto dest, writable_home(remote, node, keydir::KeyDir::of(node).home(), "install"));
   const std::uint64_t staged = payload.bundle->size;
   const std::uint64_t installed = installed_size(*payload.bundle);
-  auto space_of = [&](const std::string& dir, const std::string& step) -> NodeResult<SpaceInfo> {
-    auto space = remote.space(dir);
+  auto space_of = [&](Remote& where, const std::string& dir,
+                      const std::string& step) -> NodeResult<SpaceInfo> {
+    auto space = where.space(dir);
     if (!space) return std::unexpected(at_step(space.error(), step));
     return *space;
   };
-  KF_TRY_ASSIGN(SpaceInfo at_staging, space_of(staging, "staging"));
-  KF_TRY_ASSIGN(SpaceInfo at_dest, space_of(dest, "install"));
+  KF_TRY_ASSIGN(SpaceInfo at_staging, space_of(login, staging, "staging"));
+  KF_TRY_ASSIGN(SpaceInfo at_dest, space_of(remote, dest, "install"));
   // One filesystem holding both needs room for both.
   const bool shared =
       at_staging.total == at_dest.total && at_staging.available == at_dest.available;
@@ -89,15 +91,18 @@ NodeResult<void> check_room(Remote& remote, const NodeConfig& node, const PushPa
 NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
                                  const PushPayload& payload) {
   // Only where nobody but the SSH user and root can change what is staged (keydir/staging.hpp).
-  std::uint32_t uid = 0;
-  if (lock.uid()) {
-    uid = *lock.uid();
+  // The staged copy is the SSH user's, also with `become` (whose lock holder is root).
+  Remote& login = remote.login();
+  keydir::StagingOwner owner{0, node.staging};
+  if (lock.uid() && node.become.empty()) {
+    owner.uid = *lock.uid();
   } else {
-    KF_TRY_ASSIGN(uid, keydir::login_uid(remote, "staging"));
+    KF_TRY_ASSIGN(owner, keydir::staging_owner(login, node.staging, "staging"));
   }
-  KF_TRY_ASSIGN(std::string dir, keydir::make_staging_dir(remote, node.staging, uid, "staging"));
+  KF_TRY_ASSIGN(std::string dir,
+                keydir::make_staging_dir(login, owner.staging, owner.uid, "staging"));
   std::string staged = join_path(dir, keydir::kStagedBundleName);
-  if (auto up = remote.upload(staged, payload.bundle_bytes, 0600); !up) {
+  if (auto up = login.upload(staged, payload.bundle_bytes, 0600); !up) {
     return std::unexpected(at_step(up.error(), "upload"));
   }
   const std::string request[] = {"sha256", staged};

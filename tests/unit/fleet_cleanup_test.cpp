@@ -154,6 +154,43 @@ TEST(FleetCleanup, WipesEveryStagedCopyWithZerosBeforeUnlinking) {
   EXPECT_THAT(describe(*receipt), HasSubstr("wiped 2 staged copies"));
 }
 
+// With `become`, the lock holder (and everything in DEST) is root, the staged copies the SSH
+// user's: they are listed and wiped as that user, in its home, never as root.
+TEST(FleetCleanup, WithBecomeTheStagedCopiesAreWipedAsTheSshUser) {
+  FakeRemote root("node1");
+  FakeRemote login("node1");
+  root.login_view = &login;
+  root.login_uid = 0;
+  add_generations(root, {1, 2, 3}, 3);
+  login.login_uid = 1000;
+  login.login_home = "/home/op";
+  std::vector<std::string> zeroed;
+  give_shell(login, zeroed);
+  const std::string staging = "/home/op/.cache/keyfleet/dest.staging";
+  login.add_dir("/home/op", 0700);
+  login.add_dir("/home/op/.cache", 0700);
+  login.add_dir("/home/op/.cache/keyfleet", 0700);
+  login.add_dir(staging, 0700);
+  login.add_dir(staging + "/0123456789abcdef", 0700);
+  login.add_file(staging + "/0123456789abcdef/bundle.kfb", "ciphertext", 0600);
+  NodeConfig node = config();
+  node.become = "sudo -n";
+  node.staging = "~/.cache/keyfleet/dest.staging";
+  node.keep = 2;
+
+  auto receipt = cleanup_node(root, node, {});
+  ASSERT_TRUE(receipt) << receipt.error().message;
+  EXPECT_FALSE(receipt->failure) << receipt->failure->message;
+  EXPECT_THAT(receipt->wiped, ElementsAre(staging + "/0123456789abcdef/bundle.kfb"));
+  EXPECT_THAT(zeroed, ElementsAre(staging + "/0123456789abcdef/bundle.kfb"));
+  EXPECT_FALSE(login.exists(staging + "/0123456789abcdef"));
+  EXPECT_THAT(numbers(receipt->removed), ElementsAre(1u));
+  EXPECT_THAT(generations_left(root), ElementsAre(2u, 3u));
+  for (const auto& line : root.log) {
+    EXPECT_EQ(line.find("/home/op"), std::string::npos) << line << " done as root";
+  }
+}
+
 // Only STAGING/<16 hex>/bundle.kfb, in a 0700 directory of the SSH user's, as a regular file of
 // theirs: everything else is someone else's, left in place and named.
 TEST(FleetCleanup, TouchesOnlyWhatPushMadeAndNamesTheRest) {

@@ -140,6 +140,51 @@ TEST(PushNode, FailuresNameTheirStepAndLeaveCurrent) {
   }
 }
 
+// With `become`, the node is two views of one machine: the SSH user's (login(): the staged copy,
+// in its home by default) and root's (everything in DEST, the lock holder, the hooks).
+TEST(PushNode, WithBecomeTheCopyIsStagedAsTheSshUserAndDestWrittenThroughBecome) {
+  Fixture f;
+  f.node.become = "sudo -n";
+  f.node.staging = "~/.cache/keyfleet/keys.staging";
+  FakeRemote root;
+  FakeRemote login("fake");
+  root.login_view = &login;
+  give_shell(root);
+  on_generation_one(root);
+  // One machine: the lock holder, as root, reads the SSH user's copy for its digest.
+  root.on_call = [&](std::string_view op, const std::string& what) {
+    if (op != "request" || !what.starts_with("sha256 ")) return;
+    const std::string path = what.substr(std::string("sha256 ").size());
+    if (login.exists(path)) root.entries[path] = login.entries.at(path);
+  };
+  login.login_uid = 1000;
+  login.login_home = "/home/op";
+  login.add_dir("/home", 0755);
+  login.owners["/home"] = 0;
+  login.add_dir("/home/op", 0700);
+
+  auto out = push_node(root, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::ok) << out.error;
+  EXPECT_EQ(root.entries.at("/keys/current").target, "generations/000002");
+  EXPECT_EQ(steps(root), (std::vector<std::string>{"pre", "install", "post", "check"}));
+  std::vector<std::string> staged;
+  for (const auto& [path, entry] : login.entries) {
+    if (path.ends_with("/bundle.kfb")) staged.push_back(path);
+  }
+  ASSERT_EQ(staged.size(), 1u);
+  EXPECT_TRUE(staged[0].starts_with("/home/op/.cache/keyfleet/keys.staging/")) << staged[0];
+  EXPECT_EQ(login.text(staged[0]), "age");
+  for (const auto& line : root.log) {
+    if (line.find(" /home/") != std::string::npos) {
+      EXPECT_TRUE(line.starts_with("request sha256 /home/op/")) << line << " done as root";
+    }
+  }
+  for (const auto& line : login.log) {
+    EXPECT_TRUE(line.find(" /keys/") == std::string::npos && !line.ends_with(" /keys"))
+        << line << " done as the SSH user";
+  }
+}
+
 // A failing check must not leave the node silently on the new keys: back to generation 1, with
 // its hooks run again, and nothing owed.
 TEST(PushNode, CheckHookFailureRollsBack) {
