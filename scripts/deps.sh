@@ -9,7 +9,7 @@ declare -A groups=(
            libyaml-cpp-dev"
   [test]="googletest libgtest-dev libgmock-dev openssl openssh-server openssh-client
           openssh-sftp-server age util-linux tar coreutils procps pv openjdk-17-jre-headless time
-          python3 python3-jsonschema gnupg"
+          python3 python3-jsonschema gnupg sudo"
   [package]="dpkg-dev fakeroot lintian gzip file"
   [fuzz]="clang-16 libclang-rt-16-dev"
   [lint]="clang-format clang-tidy-22"
