@@ -81,7 +81,7 @@ void add_failure(CleanupReceipt& receipt, NodeError error) {
 // Push's staged copies (keydir/staging.hpp), nothing else: each wiped, its directory removed when
 // that leaves it empty. STAGING itself stays, so that nobody else can take its name meanwhile.
 NodeResult<void> clean_staging(Remote& remote, const std::string& staging, std::uint32_t uid,
-                               bool dry_run, CleanupReceipt& receipt) {
+                               bool dry_run, keydir::DestLock* wiper, CleanupReceipt& receipt) {
   const std::string step = "staging";
   KF_TRY_ASSIGN(auto contents, keydir::read_staging(remote, staging, uid, step));
   receipt.left_alone = std::move(contents.left_alone);
@@ -92,7 +92,7 @@ NodeResult<void> clean_staging(Remote& remote, const std::string& staging, std::
   bool changed = false;
   for (const auto& dir : contents.dirs) {
     if (!dir.copy.empty()) {
-      if (!dry_run) KF_CHECK(keydir::wipe_staged_copy(remote, dir.copy, dir.size, step));
+      if (!dry_run) KF_CHECK(keydir::wipe_staged_copy(remote, dir.copy, dir.size, step, wiper));
       receipt.wiped.push_back(dir.copy);
     }
     if (dir.only_copy && !dry_run) {
@@ -143,7 +143,7 @@ std::optional<NodeError> current_problem(const std::string& node, const keydir::
 // receipt says what the node holds, not what the removals returned.
 NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
                             const CleanupOptions& options, std::size_t keep,
-                            CleanupReceipt& receipt) {
+                            keydir::DestLock* holder, CleanupReceipt& receipt) {
   const std::string step = "prune";
   KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, step));
   receipt.unexpected = state.unexpected;
@@ -189,7 +189,7 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
     // The generations are gone whatever becomes of the line: it cannot fail the cleanup.
     (void)keydir::append_history(
         remote, dir,
-        {options.purge_old ? "purge" : "prune", state.current, {}, "", removed, "cleanup"});
+        {options.purge_old ? "purge" : "prune", state.current, {}, "", removed, "cleanup"}, holder);
   }
 
   const bool changed =
@@ -281,29 +281,32 @@ nlohmann::ordered_json to_json(const CleanupReceipt& receipt) {
 }
 
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
-                                        const CleanupOptions& options) {
+                                        const CleanupOptions& options, keydir::DestLock* held) {
   CleanupReceipt receipt;
   receipt.dry_run = options.dry_run;
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
   // Under the lock push holds while staging and installing: no staged copy is wiped while it is
   // written, and `current` cannot move between reading it and pruning around it. A dry run
   // writes nothing, DEST/.lock included.
-  std::optional<keydir::DestLock> lock;
-  if (!options.dry_run) {
-    KF_TRY_ASSIGN(auto held, keydir::DestLock::acquire(remote, dir, node.lock_timeout, "lock"));
-    lock.emplace(std::move(held));
+  std::optional<keydir::DestLock> own;
+  if (held == nullptr && !options.dry_run) {
+    KF_TRY_ASSIGN(auto taken, keydir::DestLock::acquire(remote, dir, node.lock_timeout, "lock"));
+    own.emplace(std::move(taken));
+    held = &*own;
   }
-  // The staged copies are the SSH user's, also with `become` (whose lock holder is root).
+  // The staged copies are the SSH user's, also with `become` (whose lock holder is root): the
+  // holder wipes them only when it runs as that user.
   Remote& login = remote.login();
   keydir::StagingOwner owner{0, node.staging};
-  if (lock && lock->uid() && node.become.empty()) {
-    owner.uid = *lock->uid();
+  keydir::DestLock* wiper = node.become.empty() ? held : nullptr;
+  if (wiper != nullptr && wiper->uid()) {
+    owner.uid = *wiper->uid();
   } else {
     KF_TRY_ASSIGN(owner, keydir::staging_owner(login, node.staging, "staging"));
   }
-  KF_CHECK(clean_staging(login, owner.staging, owner.uid, options.dry_run, receipt));
+  KF_CHECK(clean_staging(login, owner.staging, owner.uid, options.dry_run, wiper, receipt));
   KF_CHECK(clean_dest(remote, dir, options,
-                      options.keep.value_or(static_cast<std::size_t>(node.keep)), receipt));
+                      options.keep.value_or(static_cast<std::size_t>(node.keep)), held, receipt));
   return receipt;
 }
 

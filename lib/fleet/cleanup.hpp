@@ -11,6 +11,7 @@
 
 #include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
+#include "keydir/lock.hpp"
 #include "keydir/prune.hpp"
 #include "keydir/remote.hpp"
 
@@ -66,9 +67,12 @@ nlohmann::ordered_json to_json(const CleanupReceipt& receipt);
 // of interrupted runs (keydir/prune.hpp), then generations beyond options.keep, or every one but
 // current and every adopted directory with purge_old -- which fails the node when `current` is
 // missing or damaged and generations remain. DEST is read again after any removal. A transport
-// error is the result's error; the node's other failures are receipt.failure.
+// error is the result's error; the node's other failures are receipt.failure. `held`: DEST/.lock
+// as the caller already holds it (rotate's node turn), whose holder then also wipes and appends
+// to history.log.
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
-                                        const CleanupOptions& options);
+                                        const CleanupOptions& options,
+                                        keydir::DestLock* held = nullptr);
 
 // Every node through run_on_nodes; each node's receipt when it got that far.
 FleetRun<CleanupReceipt> cleanup_fleet(std::span<const NodeConfig> nodes,

@@ -5,8 +5,8 @@
 namespace kf {
 
 void note_history(Remote& remote, const keydir::KeyDir& dir, NodeOutcome& outcome,
-                  const keydir::HistoryEntry& entry) {
-  auto appended = keydir::append_history(remote, dir, entry);
+                  const keydir::HistoryEntry& entry, keydir::DestLock* holder) {
+  auto appended = keydir::append_history(remote, dir, entry, holder);
   if (appended) return;
   std::string why = appended.error().message;
   if (why.starts_with(remote.node_name() + ": ")) why.erase(0, remote.node_name().size() + 2);

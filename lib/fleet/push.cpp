@@ -317,7 +317,8 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
   if (auto action = push_history_action(outcome.status); !action.empty()) {
     note_history(
         remote, dir, outcome,
-        {action, outcome.generation, state.current, payload.bundle->manifest.keyset, {}, "push"});
+        {action, outcome.generation, state.current, payload.bundle->manifest.keyset, {}, "push"},
+        &lock);
   }
   outcome.detail = found(plan);
   if (!installed->adopted.empty()) outcome.detail += "; " + adoption(dir, installed->adopted);
@@ -351,7 +352,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
 }  // namespace
 
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
-                      const PushOptions& options) {
+                      const PushOptions& options, keydir::DestLock* held) {
   const auto& bundle = *payload.bundle;
   const keydir::GenerationContent content = keydir::GenerationContent::of(bundle);
   const keydir::BundleIdentity identity = identity_of(bundle, content);
@@ -376,9 +377,12 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
     owner = *resolved;
   }
 
+  if (held != nullptr) {
+    return push_locked(remote, *held, node, payload, options, *state, plan, content, owner);
+  }
   // Cleanup and rollback take the same lock: nothing else changes DEST while this push stages,
-  // installs and runs its hooks. Its holder on the node also runs the digest and the switch, so
-  // the push starts one shell there.
+  // installs and runs its hooks. Its holder on the node also runs the digest, the switch and the
+  // history append, so the push starts one shell there.
   // A HOME the lock creates for an owner must let it reach the generations.
   auto lock =
       keydir::DestLock::acquire(remote, dir, node.lock_timeout, "staging",

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
+#include "keydir/lock.hpp"
 #include "keydir/remote.hpp"
 
 namespace kf {
@@ -44,9 +45,10 @@ struct PushPayload {
 // decision: would-install, would-repair, would-reactivate, would-refuse, unchanged. The staged
 // copy (keydir/staging.hpp: refused, nothing uploaded, where others could change it) stays for
 // `keyfleet cleanup`. Leftovers of interrupted runs are removed under the lock and named in the
-// outcome's detail.
+// outcome's detail. `held`: DEST/.lock as the caller already holds it (rotate's node turn, which
+// goes on to verify and clean up under it): the node is then read and decided once, under it.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
-                      const PushOptions& options);
+                      const PushOptions& options, keydir::DestLock* held = nullptr);
 
 // The bundle's opened contents, possibly still being decrypted on another thread.
 using PendingBundle = std::shared_future<Result<bundle::OpenedBundle>>;

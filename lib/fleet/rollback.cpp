@@ -149,7 +149,8 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
                 state->current,
                 back && back->manifest ? back->manifest->keyset : "",
                 {},
-                "rollback"});
+                "rollback"},
+               &*lock);
   return outcome;
 }
 

@@ -1,10 +1,12 @@
 #include <fmt/format.h>
 
 #include "core/escape.hpp"
+#include "fleet/owner.hpp"
 #include "fleet/push.hpp"
 #include "fleet/rotate.hpp"
 #include "fleet/verify.hpp"
 #include "keydir/install.hpp"
+#include "keydir/lock.hpp"
 #include "keydir/node_state.hpp"
 
 namespace kf {
@@ -52,7 +54,16 @@ NodeOutcome rotate_node(Remote& remote, const NodeConfig& node, const PhaseNodeW
       return {NodeStatus::unchanged, "read", "", content.number, "done in an earlier run"};
     }
   }
-  NodeOutcome pushed = push_node(remote, node, PushPayload{work.bundle_bytes, &bundle}, {});
+  // One DEST/.lock for the node's whole turn: its holder serves the install's digest and switch,
+  // the history lines and cleanup's wipes, so the turn starts one shell on the node, not five.
+  auto owner = resolve_owner(remote, node);
+  if (!owner) return NodeOutcome::from_error(owner.error());
+  auto lock = keydir::DestLock::acquire(
+      remote, keydir::KeyDir::of(node), node.lock_timeout, "staging",
+      *owner ? std::optional<std::uint32_t>((*owner)->gid) : std::nullopt);
+  if (!lock) return NodeOutcome::from_error(lock.error());
+
+  NodeOutcome pushed = push_node(remote, node, PushPayload{work.bundle_bytes, &bundle}, {}, &*lock);
   if (!is_success(pushed.status)) return pushed;
 
   NodeOutcome verified = verify_node(remote, keydir::KeyDir::of(node), bundle.manifest);
@@ -64,7 +75,7 @@ NodeOutcome rotate_node(Remote& remote, const NodeConfig& node, const PhaseNodeW
 
   CleanupOptions cleanup;
   cleanup.purge_old = work.purge;
-  auto cleaned = cleanup_node(remote, node, cleanup);
+  auto cleaned = cleanup_node(remote, node, cleanup, &*lock);
   if (!cleaned) {
     NodeOutcome failed = NodeOutcome::from_error(cleaned.error(), content.number);
     failed.step = "cleanup";

@@ -40,11 +40,19 @@ std::string history_command(const std::string& path) {
   return "sh -c " + shell_quote(kAppendScript) + " keyfleet-history " + shell_quote(path);
 }
 
-NodeResult<void> append_history(Remote& remote, const KeyDir& dir, const HistoryEntry& entry) {
+NodeResult<void> append_history(Remote& remote, const KeyDir& dir, const HistoryEntry& entry,
+                                DestLock* holder) {
   const std::string line = history_line(entry, std::time(nullptr), operator_name());
-  auto result =
-      remote.exec(history_command(dir.history()),
-                  std::span(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()));
+  NodeResult<ExecResult> result;
+  if (holder != nullptr) {
+    // One field: the line without its newline (JSON escapes any inside it).
+    const std::string request[] = {"append", dir.history(), line.substr(0, line.size() - 1)};
+    result = holder->request(request);
+  } else {
+    result =
+        remote.exec(history_command(dir.history()),
+                    std::span(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()));
+  }
   if (!result) return std::unexpected(at_step(result.error(), "history"));
   if (!result->ok()) {
     std::string why = result->err;

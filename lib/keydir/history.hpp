@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "keydir/layout.hpp"
+#include "keydir/lock.hpp"
 #include "keydir/remote.hpp"
 
 // DEST/history.log: one JSON line appended per install, rollback or purge by the keyfleet
@@ -31,7 +32,10 @@ std::string history_line(const HistoryEntry& entry, std::time_t now, const std::
 // The command that appends its standard input to `path` ("keyfleet-history" marks it).
 std::string history_command(const std::string& path);
 
-// Appends `entry` (by the operator running keyfleet, now) to DEST/history.log.
-NodeResult<void> append_history(Remote& remote, const KeyDir& dir, const HistoryEntry& entry);
+// Appends `entry` (by the operator running keyfleet, now) to DEST/history.log: through `holder`
+// when the caller holds DEST/.lock (no process of its own on the node), else with
+// history_command.
+NodeResult<void> append_history(Remote& remote, const KeyDir& dir, const HistoryEntry& entry,
+                                DestLock* holder = nullptr);
 
 }  // namespace kf::keydir

@@ -90,6 +90,21 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
           IFS= read -r aside || exit 1
         { switch_or_clean; } 2>&1
         echo "keyfleet-status $?" ;;
+      append)
+        IFS= read -r path && IFS= read -r line || exit 1
+        # Never through a symlink; printf is a builtin, and the line goes in one write.
+        if [ -L "$path" ]; then
+          echo "$path is a symlink"
+          echo "keyfleet-status 77"
+        else
+          { printf '%s\n' "$line" >>"$path"; } 2>&1
+          echo "keyfleet-status $?"
+        fi ;;
+      wipe)
+        IFS= read -r path && IFS= read -r size || exit 1
+        # dd reads /dev/zero, never this loop's stdin.
+        wipe_copy "$path" "$size"
+        echo "keyfleet-status $?" ;;
       *)
         echo "unknown request '$op'"
         echo "keyfleet-status 127" ;;
@@ -134,7 +149,9 @@ switch_or_clean
 }  // namespace
 
 std::string lock_script() {
-  return std::string(kSwitchFunction) + std::string(kOpenLock) + std::string(kServeLoop);
+  return std::string(kSwitchFunction) + std::string(kOpenLock) +
+         "wipe_copy() {\n  dd if=/dev/zero of=\"$1\" bs=65536 count=\"$2\" " +
+         std::string(kWipeFlags) + " 2>&1\n}\n" + std::string(kServeLoop);
 }
 
 std::string switch_script() {

@@ -5,9 +5,9 @@
 
 // The POSIX shell scripts keyfleet runs on a node, in one place because two of them share the
 // switch of the link (DEST/current, or DEST with layout "link"): the one-shot switch script and
-// the lock holder, which also serves push's digest and switch so that a push starts one shell on
-// the node where it would otherwise start three. Only keydir/lock.cpp and keydir/switch.cpp run
-// them.
+// the lock holder, which also serves the digest, the switch, the history append and the wipe, so
+// that a push or a whole rotation starts one shell on the node where it would otherwise start
+// five. Only keydir/lock.cpp and keydir/switch.cpp run them.
 namespace kf::keydir::scripts {
 
 // $1 = HOME, $2 = seconds to wait, $3 = GENERATIONS, $4 = the link's path, $5 = the link text's
@@ -18,6 +18,8 @@ namespace kf::keydir::scripts {
 // ends, which lets go of the lock:
 //   sha256 / PATH         sha256sum's output for PATH
 //   switch / TMP / GEN / EXPECTED / LINK / ASIDE     the switch (see switch_script)
+//   append / PATH / LINE  LINE and a newline appended to PATH, never through a symlink (77)
+//   wipe / PATH / SIZE    SIZE bytes of zeros over PATH with dd and kWipeFlags
 // one field per line; each answer is the command's output (stderr merged in) followed by a line
 // "keyfleet-status N" with its exit status. Exits 75 when the lock stays held, 77 when HOME or
 // HOME/.lock is a symlink.
@@ -33,6 +35,12 @@ std::string lock_script();
 // link cannot be switched after the generation was renamed into place, it is renamed back. The
 // caller fsyncs the link's directory afterwards.
 std::string switch_script();
+
+// GNU dd's flags for overwriting a staged copy in place ("bs=65536 count=SIZE" before them):
+// SIZE counts bytes; a name swapped for a symlink, a FIFO or nothing since it was listed fails at
+// once instead of being followed, waited on or created.
+inline constexpr std::string_view kWipeFlags =
+    "iflag=count_bytes oflag=nofollow,nonblock conv=notrunc,nocreat,fsync";
 
 // The last line of a lock holder's answer: "keyfleet-status N".
 inline constexpr std::string_view kStatusPrefix = "keyfleet-status ";

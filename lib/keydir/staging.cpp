@@ -7,6 +7,7 @@
 
 #include "core/escape.hpp"
 #include "core/files.hpp"
+#include "keydir/node_scripts.hpp"
 
 namespace kf::keydir {
 namespace {
@@ -243,16 +244,19 @@ NodeResult<StagingContents> read_staging(Remote& remote, const std::string& stag
 }
 
 std::string wipe_command(const std::string& path, std::uint64_t size) {
-  // count_bytes: SIZE bytes in 64 KiB blocks; nocreat: a name that vanished is not made again.
-  return fmt::format(
-      "dd if=/dev/zero of={} bs=65536 count={} iflag=count_bytes "
-      "oflag=nofollow,nonblock conv=notrunc,nocreat,fsync 2>&1",
-      shell_quote(path), size);
+  return fmt::format("dd if=/dev/zero of={} bs=65536 count={} {} 2>&1", shell_quote(path), size,
+                     scripts::kWipeFlags);
 }
 
 NodeResult<void> wipe_staged_copy(Remote& remote, const std::string& path, std::uint64_t size,
-                                  const std::string& step) {
-  auto result = remote.exec(wipe_command(path, size));
+                                  const std::string& step, DestLock* holder) {
+  NodeResult<ExecResult> result;
+  if (holder != nullptr) {
+    const std::string request[] = {"wipe", path, std::to_string(size)};
+    result = holder->request(request);
+  } else {
+    result = remote.exec(wipe_command(path, size));
+  }
   if (!result) return std::unexpected(at_step(result.error(), step));
   if (!result->ok()) {
     return node_fail(NodeStatus::failed, step, "{}: cannot overwrite {}: dd exited {}: {}",

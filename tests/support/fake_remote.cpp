@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "keydir/history.hpp"
+#include "keydir/staging.hpp"
 #include "pki/manifest.hpp"
 
 namespace kf::test {
@@ -74,10 +76,11 @@ class FakeLockChannel final : public Channel {
         lines.push_back(in_.substr(pos, nl - pos));
         pos = nl + 1;
       }
-      std::size_t need = lines.empty()          ? 1
-                         : lines[0] == "sha256" ? 2
-                         : lines[0] == "switch" ? 6
-                                                : 1;
+      std::size_t need = lines.empty()                                ? 1
+                         : lines[0] == "sha256"                       ? 2
+                         : lines[0] == "switch"                       ? 6
+                         : lines[0] == "append" || lines[0] == "wipe" ? 3
+                                                                      : 1;
       if (lines.size() < need) return {};
       lines.resize(need);
       std::size_t used = 0;
@@ -421,7 +424,7 @@ NodeResult<ExecResult> FakeRemote::serve(const Layout& layout,
                                          const std::vector<std::string>& fields) {
   const std::string& op = fields.at(0);
   if (auto e = enter("request",
-                     fmt::format("{} {}", op, fields.size() > 2 ? fields[2] : fields.back()))) {
+                     fmt::format("{} {}", op, op == "switch" ? fields.at(2) : fields.at(1)))) {
     return std::unexpected(*e);
   }
   if (op == "sha256") {
@@ -438,7 +441,20 @@ NodeResult<ExecResult> FakeRemote::serve(const Layout& layout,
     if (result && !result->ok()) result->out = result->err;
     return result;
   }
-  return ExecResult{127, fmt::format("unknown request '{}'\n", op), ""};
+  // The holder runs these as the one-shot commands do: handled by exec() as those are (the history
+  // append, or `on_exec` for dd), logged as both.
+  NodeResult<ExecResult> result;
+  if (op == "append") {
+    const std::string line = fields.at(2) + "\n";
+    result = exec(keydir::history_command(fields.at(1)),
+                  {reinterpret_cast<const std::uint8_t*>(line.data()), line.size()});
+  } else if (op == "wipe") {
+    result = exec(keydir::wipe_command(fields.at(1), std::stoull(fields.at(2))));
+  } else {
+    return ExecResult{127, fmt::format("unknown request '{}'\n", op), ""};
+  }
+  if (result) result->out += std::exchange(result->err, {});
+  return result;
 }
 
 // The switch script's rules (keydir/node_scripts.cpp) on the in-memory tree: a = TMP ENTRY

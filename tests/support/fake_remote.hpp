@@ -19,13 +19,15 @@ namespace kf::test {
 // as the last component (stat, read_file).
 //
 // keyfleet's own node commands are served as typed requests, with the scripts' rules: the lock
-// holder (keydir::lock_command: "locked UID", then `sha256` and `switch` requests, logged as
-// "request sha256 PATH" / "request switch ENTRY"; a HOME it must create is made as the script
-// makes it), the one-shot switch script, `id -u` (and `id -u && pwd -P`, with `login_home`) and
-// the history append (keydir::append_history, "keyfleet-history PATH": stdin appended). Every other
-// command (hooks, dd, ...) goes to `on_exec`. Every call is logged, and any call can be made to
-// fail once with fail_next() (op "request" for the lock holder's requests, "lock" for taking it).
-// The real scripts are tested through keydir::LocalRemote instead.
+// holder (keydir::lock_command: "locked UID", then `sha256`, `switch`, `append` and `wipe`
+// requests, logged as "request sha256 PATH" / "request switch ENTRY" / "request append PATH" /
+// "request wipe PATH", the last two then run as the history append and dd below would run; a HOME
+// it must create is made as the script makes it), the one-shot switch script, `id -u` (and
+// `id -u && pwd -P`, with `login_home`) and the history append (keydir::append_history,
+// "keyfleet-history PATH": stdin appended). Every other command (hooks, dd, ...) goes to `on_exec`.
+// Every call is logged, and any call can be made to fail once with fail_next() (op "request" for
+// the lock holder's requests, "lock" for taking it). The real scripts are tested through
+// keydir::LocalRemote instead.
 class FakeRemote final : public Remote {
  public:
   struct Entry {

@@ -502,7 +502,7 @@ TEST(FleetCleanup, NodeTextIsEscapedInTheReceipt) {
 TEST(FleetCleanup, FailedWipeIsReportedAndTheCopyKept) {
   FakeRemote node("node1");
   node.on_exec = [](std::string_view, std::span<const std::uint8_t>) -> NodeResult<ExecResult> {
-    return ExecResult{1, "dd: error writing: No space left on device", ""};
+    return ExecResult{1, "dd: error writing: No space left on device\n", ""};
   };
   add_staged(node, kOurs, "ciphertext");
   auto receipt = cleanup_node(node, config(), {});

@@ -4,8 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
+
+#include <fmt/format.h>
 
 #include "fleet/push.hpp"
 #include "fleet/rotate.hpp"
@@ -273,6 +276,7 @@ TEST(Rotate, KeepCaInstallsVerifiesAndCleansUpEveryNodeOverOneConnection) {
   Keys keys(fleet);
   const std::string ca = test::read_text(keys.dir / "ca.crt");
   fleet.connects = 0;
+  for (const auto& node : fleet.nodes) fleet[node.name].log.clear();
   RotationOutcome out = rotate(fleet, keys.request(Mode::keep_ca));
   ASSERT_FALSE(out.error) << out.error->message;
   ASSERT_EQ(out.phases.size(), 1u);
@@ -292,6 +296,21 @@ TEST(Rotate, KeepCaInstallsVerifiesAndCleansUpEveryNodeOverOneConnection) {
     // Every staged copy wiped: the one of generation 1's push too.
     for (const auto& [path, entry] : fleet[node.name].entries) {
       EXPECT_FALSE(path.ends_with("bundle.kfb")) << node.name << ": " << path;
+    }
+    // One DEST/.lock holder for the node's whole turn, which also wipes and writes the history:
+    // every command the node ran was one of its requests.
+    const auto& log = fleet[node.name].log;
+    auto count = [&](std::string_view prefix) {
+      return std::count_if(log.begin(), log.end(),
+                           [&](const std::string& line) { return line.starts_with(prefix); });
+    };
+    EXPECT_EQ(count("lock "), 1) << fmt::format("{}", fmt::join(log, "\n"));
+    EXPECT_EQ(count("request wipe "), 2);
+    EXPECT_EQ(count("request append /keys/history.log"), 1);
+    for (std::size_t i = 0; i < log.size(); ++i) {
+      if (log[i].starts_with("exec ")) {
+        EXPECT_TRUE(i > 0 && log[i - 1].starts_with("request ")) << log[i];
+      }
     }
   }
   ASSERT_TRUE(out.phases[0].receipts[0]);

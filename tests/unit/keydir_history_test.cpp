@@ -34,25 +34,44 @@ TEST(History, OneJsonLinePerEntry) {
                   .is_null());
 }
 
-TEST(History, AppendsThroughTheNodeScriptNeverThroughASymlink) {
-  test::TempDir tmp;
-  LocalRemote remote("local");
-  const KeyDir dir(tmp.path().string());
-  ASSERT_TRUE(append_history(remote, dir, {"install", 1, {}, "", {}, "push"}));
-  ASSERT_TRUE(append_history(remote, dir, {"install", 2, 1, "", {}, "push"}));
-  const std::string text = test::read_text(tmp / "history.log");
+// `dest` is where history.log goes; `holder` (or nullptr: the one-shot script) appends.
+void expect_the_append_rules(LocalRemote& remote, const fs::path& dest, const fs::path& other,
+                             DestLock* holder) {
+  const KeyDir dir(dest.string());
+  auto first = append_history(remote, dir, {"install", 1, {}, "", {}, "push"}, holder);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(append_history(remote, dir, {"install", 2, 1, "a\\b \"c\"", {}, "push"}, holder));
+  const std::string text = test::read_text(dest / "history.log");
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
   EXPECT_THAT(text, HasSubstr("\"generation\":2,\"previous\":1"));
-  EXPECT_EQ(test::file_mode(tmp / "history.log"), 0600u);
+  // Written as the line is, backslashes and quotes included: each line parses back.
+  const auto second = text.substr(text.find('\n') + 1);
+  EXPECT_EQ(nlohmann::json::parse(second)["keyset"], "a\\b \"c\"");
+  EXPECT_EQ(test::file_mode(dest / "history.log"), 0600u);
 
-  test::TempDir other;
   test::write_text(other / "target", "", 0600);
-  fs::create_symlink(other / "target", other / "history.log");
-  auto refused =
-      append_history(remote, KeyDir(other.path().string()), {"install", 1, {}, "", {}, "push"});
+  fs::create_symlink(other / "target", dest / "history.log.new");
+  fs::rename(dest / "history.log.new", dest / "history.log");
+  auto refused = append_history(remote, dir, {"install", 3, {}, "", {}, "push"}, holder);
   ASSERT_FALSE(refused);
   EXPECT_THAT(refused.error().message, HasSubstr("is a symlink"));
   EXPECT_EQ(test::read_text(other / "target"), "");
+}
+
+TEST(History, AppendsThroughTheNodeScriptNeverThroughASymlink) {
+  test::TempDir tmp;
+  test::TempDir other;
+  LocalRemote remote("local");
+  expect_the_append_rules(remote, tmp.path(), other.path(), nullptr);
+}
+
+TEST(History, TheLockHolderAppendsByTheSameRules) {
+  test::TempDir tmp;
+  test::TempDir other;
+  LocalRemote remote("local");
+  auto lock = DestLock::acquire(remote, KeyDir(tmp.path().string()), 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  expect_the_append_rules(remote, tmp.path(), other.path(), &*lock);
 }
 
 }  // namespace

@@ -266,36 +266,58 @@ TEST(KeydirStaging, NoHomeOrAnUnreadableAnswerFailsTheNodeAtTheStep) {
 }
 
 // The real command under the real GNU dd, through LocalRemote: a copy is zeroed in place, and a
-// name swapped for a symlink, a FIFO or nothing is refused at once and left as it is.
-TEST(KeydirStaging, TheWipeZeroesInPlaceAndRefusesSymlinksFifosAndNothingAtOnce) {
+// name swapped for a symlink, a FIFO or nothing is refused at once and left as it is. `holder`:
+// the lock holder runs dd instead of a command of its own.
+void expect_the_wipe_rules(LocalRemote& remote, const fs::path& tmp, DestLock* holder) {
   using namespace std::chrono_literals;
-  test::TempDir tmp;
-  LocalRemote remote("here", Deadline::after(20s));
   const fs::path copy = tmp / "bundle.kfb";
 
   test::write_text(copy, std::string(70000, 'c'));
   fs::create_hard_link(copy, tmp / "witness");  // shows what was written before the unlink
-  ASSERT_TRUE(wipe_staged_copy(remote, copy.string(), 70000, "staging"));
+  auto wiped = wipe_staged_copy(remote, copy.string(), 70000, "staging", holder);
+  ASSERT_TRUE(wiped) << wiped.error().message;
   EXPECT_FALSE(fs::exists(copy));
   EXPECT_EQ(test::read_text(tmp / "witness"), std::string(70000, '\0'));
 
   test::write_text(tmp / "precious", "root:x:0:0");
   fs::create_symlink(tmp / "precious", copy);
-  auto followed = wipe_staged_copy(remote, copy.string(), 10, "staging");
+  auto followed = wipe_staged_copy(remote, copy.string(), 10, "staging", holder);
   ASSERT_FALSE(followed);
   EXPECT_THAT(followed.error().message, HasSubstr("cannot overwrite " + copy.string()));
+  EXPECT_THAT(followed.error().message, HasSubstr("dd exited 1"));
   EXPECT_EQ(test::read_text(tmp / "precious"), "root:x:0:0");
   EXPECT_TRUE(fs::is_symlink(copy));
   fs::remove(copy);
 
   ASSERT_EQ(::mkfifo(copy.c_str(), 0600), 0);
   auto start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(wipe_staged_copy(remote, copy.string(), 10, "staging"));
+  EXPECT_FALSE(wipe_staged_copy(remote, copy.string(), 10, "staging", holder));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);  // refused, not waited on
   fs::remove(copy);
 
-  EXPECT_FALSE(wipe_staged_copy(remote, copy.string(), 10, "staging"));
+  EXPECT_FALSE(wipe_staged_copy(remote, copy.string(), 10, "staging", holder));
   EXPECT_FALSE(fs::exists(copy));
+}
+
+TEST(KeydirStaging, TheWipeZeroesInPlaceAndRefusesSymlinksFifosAndNothingAtOnce) {
+  using namespace std::chrono_literals;
+  test::TempDir tmp;
+  LocalRemote remote("here", Deadline::after(20s));
+  expect_the_wipe_rules(remote, tmp.path(), nullptr);
+}
+
+TEST(KeydirStaging, TheLockHoldersWipeKeepsTheSameRulesAndStillServesAfterARefusal) {
+  using namespace std::chrono_literals;
+  test::TempDir tmp;
+  LocalRemote remote("here", Deadline::after(20s));
+  auto lock = DestLock::acquire(remote, KeyDir((tmp / "dest").string()), 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  expect_the_wipe_rules(remote, tmp.path(), &*lock);
+  test::write_text(tmp / "again", "x");
+  const std::string request[] = {"sha256", (tmp / "again").string()};
+  auto sum = lock->request(request);
+  ASSERT_TRUE(sum) << sum.error().message;
+  EXPECT_TRUE(sum->ok()) << sum->out;
 }
 
 }  // namespace
