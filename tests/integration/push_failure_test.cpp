@@ -71,9 +71,9 @@ TEST(PushFailure, SshdKilledMidUploadLeavesTheOldGenerationAndARerunCompletes) {
   Fleet fleet(2);
   Bundles bundles(fleet, 2);
   ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
-  // Node 2 takes in its SFTP stream at 1 KiB/s: the bundle's write request alone takes seconds,
+  // Node 2 takes in its SFTP stream at 4 KiB/s: the bundle's write request alone takes seconds,
   // so the staged file sits there, created and short, long enough to kill the node under it.
-  fleet.throttle_uploads(2, "1k");
+  fleet.throttle_uploads(2, "4k");
   const std::uint64_t bundle_size = fs::file_size(bundles.bundle(2));
   ASSERT_GT(bundle_size, 4096u) << "the bundle is too small to catch mid-upload";
 

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -12,12 +14,35 @@
 namespace kf::test {
 namespace {
 
-std::vector<int> pids_of(const std::string& command) {
-  RunResult r = shell(command);
-  std::vector<int> pids;
-  std::istringstream in(r.out);
-  for (int pid = 0; in >> pid;) pids.push_back(pid);
-  return pids;
+// Every process below `root`, read from /proc/*/stat (no pgrep: a process per call adds up over
+// a suite that starts hundreds of fleets).
+std::vector<int> descendants_of(int root) {
+  std::map<int, std::vector<int>> children;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in((entry.path() / "stat").string());
+    std::string stat;
+    if (!std::getline(in, stat)) continue;  // gone meanwhile
+    // "pid (comm) state ppid ...": comm may hold anything, up to the last ')'.
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    int ppid = 0;
+    if (rest >> state >> ppid) children[ppid].push_back(std::stoi(name));
+  }
+  std::vector<int> out;
+  std::vector<int> todo{root};
+  while (!todo.empty()) {
+    const int pid = todo.back();
+    todo.pop_back();
+    for (int child : children[pid]) {
+      out.push_back(child);
+      todo.push_back(child);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -57,7 +82,7 @@ void Fleet::describe_nodes(int size) {
 Fleet::~Fleet() {
   if (!started_) return;
   // Frozen sessions would ignore SIGTERM until continued.
-  for (int k = 1; k <= size(); ++k) freeze_sessions(k, false);
+  for (int k : std::set<int>(frozen_)) freeze_sessions(k, false);
   run({"bash", (fs::path(source_dir()) / "tests/fleet/fleet.sh").string(), "stop", dir().string()});
 }
 
@@ -99,12 +124,14 @@ void Fleet::restart_node(int k) {
 void Fleet::freeze_sessions(int k, bool frozen) {
   fs::path pidfile = node_dir(k) / "sshd.pid";
   if (!fs::exists(pidfile)) return;
-  std::string listener = read_text(pidfile);
+  const int listener = std::stoi(read_text(pidfile));
   // Every process below the listener: each connection's monitor and its session process.
-  std::vector<int> pids =
-      pids_of("walk() { for c in $(pgrep -P \"$1\"); do echo \"$c\"; walk \"$c\"; done; }; walk " +
-              listener);
-  for (int pid : pids) ::kill(pid, frozen ? SIGSTOP : SIGCONT);
+  for (int pid : descendants_of(listener)) ::kill(pid, frozen ? SIGSTOP : SIGCONT);
+  if (frozen) {
+    frozen_.insert(k);
+  } else {
+    frozen_.erase(k);
+  }
 }
 
 void Fleet::throttle_uploads(int k, const std::string& rate) {

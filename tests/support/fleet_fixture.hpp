@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,7 @@ class Fleet {
   std::vector<NodeConfig> nodes_;
   std::string original_known_hosts_;
   bool started_ = false;
+  std::set<int> frozen_;  // nodes whose sessions freeze_sessions stopped
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on (bound to find it, then closed).
