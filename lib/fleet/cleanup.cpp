@@ -297,13 +297,8 @@ NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
   // The staged copies are the SSH user's, also with `become` (whose lock holder is root): the
   // holder wipes them only when it runs as that user.
   Remote& login = remote.login();
-  keydir::StagingOwner owner{0, node.staging};
-  keydir::DestLock* wiper = node.become.empty() ? held : nullptr;
-  if (wiper != nullptr && wiper->uid()) {
-    owner.uid = *wiper->uid();
-  } else {
-    KF_TRY_ASSIGN(owner, keydir::staging_owner(login, node.staging, "staging"));
-  }
+  keydir::DestLock* wiper = keydir::holder_is_login(remote) ? held : nullptr;
+  KF_TRY_ASSIGN(auto owner, keydir::staging_owner(remote, node.staging, held, "staging"));
   KF_CHECK(clean_staging(login, owner.staging, owner.uid, options.dry_run, wiper, receipt));
   KF_CHECK(clean_dest(remote, dir, options,
                       options.keep.value_or(static_cast<std::size_t>(node.keep)), held, receipt));

@@ -93,12 +93,7 @@ NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const N
   // Only where nobody but the SSH user and root can change what is staged (keydir/staging.hpp).
   // The staged copy is the SSH user's, also with `become` (whose lock holder is root).
   Remote& login = remote.login();
-  keydir::StagingOwner owner{0, node.staging};
-  if (lock.uid() && node.become.empty()) {
-    owner.uid = *lock.uid();
-  } else {
-    KF_TRY_ASSIGN(owner, keydir::staging_owner(login, node.staging, "staging"));
-  }
+  KF_TRY_ASSIGN(auto owner, keydir::staging_owner(remote, node.staging, &lock, "staging"));
   KF_TRY_ASSIGN(std::string dir,
                 keydir::make_staging_dir(login, owner.staging, owner.uid, "staging"));
   std::string staged = join_path(dir, keydir::kStagedBundleName);

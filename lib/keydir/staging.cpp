@@ -137,6 +137,14 @@ NodeResult<StagingOwner> staging_owner(Remote& login, const std::string& staging
   return StagingOwner{uid, join_path(home, std::string_view(staging).substr(2))};
 }
 
+NodeResult<StagingOwner> staging_owner(Remote& remote, const std::string& staging,
+                                       const DestLock* holder, const std::string& step) {
+  if (holder != nullptr && holder->uid() && holder_is_login(remote)) {
+    return StagingOwner{*holder->uid(), staging};  // absolute: "~/" only comes with `become`
+  }
+  return staging_owner(remote.login(), staging, step);
+}
+
 NodeResult<StagingState> inspect_staging(Remote& remote, const std::string& staging,
                                          std::uint32_t uid, const std::string& step) {
   StagingState state;

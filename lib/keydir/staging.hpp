@@ -50,6 +50,17 @@ struct StagingOwner {
 NodeResult<StagingOwner> staging_owner(Remote& login, const std::string& staging,
                                        const std::string& step);
 
+// The DEST lock holder on `remote` runs as the SSH user (no `become`): it may act on the staged
+// copies, and its greeting's uid is the SSH user's.
+inline bool holder_is_login(Remote& remote) {
+  return &remote.login() == &remote;
+}
+
+// staging_owner over remote.login(), with the uid `holder` already said when it runs as the SSH
+// user (no process started for it).
+NodeResult<StagingOwner> staging_owner(Remote& remote, const std::string& staging,
+                                       const DestLock* holder, const std::string& step);
+
 // Where STAGING stands, read without writing anything.
 struct StagingState {
   // STAGING when it exists, else its nearest existing ancestor: where new entries would go.

@@ -28,8 +28,9 @@ die() {
   exit 1
 }
 
-# Every test starts and stops a fleet, and a fork costs here what a small command does: the loops
-# below use builtins (no sleep(1), awk, tr or pgrep per turn). nap waits on a pipe nobody writes.
+# Every integration test starts and stops a fleet, and on a virtual machine a fork can cost as much
+# as a small command's whole run: the loops below use builtins (no sleep(1), awk, tr or pgrep per
+# turn). nap sleeps by waiting on a pipe nobody writes to.
 exec {NAP_FD}<> <(:)
 nap() {
   read -r -t "$1" -u "$NAP_FD" || true
