@@ -49,7 +49,7 @@ struct InstallOptions {
   // (DEST and DEST/generations, or DEST.generations), when this install creates them, get its
   // group and mode 0710 so that it can reach the generation the link names.
   std::optional<Owner> owner;
-  int lock_wait = 10;  // seconds a one-shot switch waits for DEST/.lock (no `lock` held)
+  int lock_wait = 10;  // seconds the switch waits for DEST/.lock when no `lock` is held
 };
 
 // Creates HOME and the generations directory when missing (0700, or 0710 with the owner's

@@ -171,6 +171,13 @@ NodeResult<void> LocalRemote::rename(const std::string& from, const std::string&
   return {};
 }
 
+NodeResult<void> LocalRemote::replace(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return fail_io(fmt::format("rename {} over", from), to, errno);
+  }
+  return {};
+}
+
 NodeResult<void> LocalRemote::unlink(const std::string& path) {
   if (::unlink(path.c_str()) != 0) return fail_io("remove", path, errno);
   return {};

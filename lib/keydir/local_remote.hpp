@@ -11,7 +11,7 @@ namespace kf::keydir {
 // and tests run the real node scripts through it under /bin/sh. File operations are the POSIX
 // calls SFTP maps to (rename never replaces, symlinks are never followed but by stat), commands
 // run as `/bin/sh -c COMMAND`, and every wait is bounded by `deadline`.
-class LocalRemote final : public Remote {
+class LocalRemote : public Remote {
  public:
   explicit LocalRemote(std::string name, Deadline deadline = Deadline::after_seconds(3600));
 
@@ -29,6 +29,8 @@ class LocalRemote final : public Remote {
   NodeResult<std::string> readlink(const std::string& path) override;
   NodeResult<void> symlink(const std::string& target, const std::string& link_path) override;
   NodeResult<void> rename(const std::string& from, const std::string& to) override;
+  NodeResult<bool> can_replace() override { return true; }
+  NodeResult<void> replace(const std::string& from, const std::string& to) override;
   NodeResult<void> unlink(const std::string& path) override;
   NodeResult<void> rmdir(const std::string& path) override;
   NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) override;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/escape.hpp"
 #include "keydir/node_scripts.hpp"
 
 namespace kf::keydir {
@@ -38,8 +39,7 @@ std::optional<Greeting> parse_greeting(std::string_view line) {
 }  // namespace
 
 std::string layout_words(const KeyDir& dir) {
-  return shell_quote(dir.generations()) + " " + shell_quote(dir.current()) + " " +
-         shell_quote(dir.link_target_of(""));
+  return shell_quote(dir.generations()) + " " + shell_quote(dir.current());
 }
 
 std::string lock_command(const KeyDir& dir, int wait_seconds, std::optional<std::uint32_t> group) {
@@ -64,7 +64,8 @@ NodeResult<DestLock> DestLock::acquire(Remote& remote, const KeyDir& dir, int wa
   }
   auto ended = (*channel)->finish();
   if (!ended) return std::unexpected(at_step(ended.error(), step));
-  std::string why = trimmed(ended->err);
+  // What the node's shell said (or whatever runs there as `sh`): the node's words.
+  std::string why = escape_untrusted(trimmed(ended->err), 300);
   if (why.empty()) why = fmt::format("the lock command exited with status {}", ended->exit_status);
   // 75: held elsewhere for the whole wait; 77: HOME or its .lock a symlink (scripts::lock_script).
   bool refused = ended->exit_status == 75 || ended->exit_status == 77;
@@ -89,8 +90,9 @@ NodeResult<ExecResult> DestLock::request(std::span<const std::string> fields) {
   for (;;) {
     KF_TRY_ASSIGN(std::string line, channel_->read_until("\n"));
     if (!line.ends_with('\n')) {
+      const std::string said = escape_untrusted(trimmed(out + line), 300);
       return node_fail(NodeStatus::failed, "exec", "{}: the lock holder ended{}{}", what,
-                       out.empty() ? "" : ": ", trimmed(out + line));
+                       said.empty() ? "" : ": ", said);
     }
     std::string_view text(line.data(), line.size() - 1);
     if (!text.starts_with(scripts::kStatusPrefix)) {
@@ -102,7 +104,8 @@ NodeResult<ExecResult> DestLock::request(std::span<const std::string> fields) {
     auto [end, ec] =
         std::from_chars(digits.data(), digits.data() + digits.size(), result.exit_status);
     if (ec != std::errc() || end != digits.data() + digits.size()) {
-      return node_fail(NodeStatus::failed, "exec", "{}: unreadable answer '{}'", what, text);
+      return node_fail(NodeStatus::failed, "exec", "{}: unreadable answer '{}'", what,
+                       escape_untrusted(text, 100));
     }
     result.out = std::move(out);
     if (!result.ok()) result.err = result.out;

@@ -62,8 +62,8 @@ class DestLock {
 std::string lock_command(const KeyDir& dir, int wait_seconds,
                          std::optional<std::uint32_t> group = std::nullopt);
 
-// The layout's words every node script takes after HOME: GENERATIONS, the link's path, and the
-// link text's prefix, each quoted.
+// The layout's words the lock script takes after HOME and the wait: GENERATIONS and the link's
+// path, each quoted.
 std::string layout_words(const KeyDir& dir);
 
 }  // namespace kf::keydir

@@ -4,7 +4,7 @@ namespace kf::keydir::scripts {
 
 namespace {
 
-// Needs gens cur prefix (the layout) and tmp gen expect link aside (the request) set. Works from
+// Needs gens cur (the layout) and tmp gen expect link aside (the request) set. Works from
 // the link's directory, where a relative EXPECTED resolves as the link's text does.
 constexpr std::string_view kSwitchFunction = R"sh(do_switch() {
   curdir=${cur%/*}
@@ -44,15 +44,14 @@ constexpr std::string_view kSwitchFunction = R"sh(do_switch() {
   if [ -n "$aside" ] && { [ -e "$aside" ] || [ -L "$aside" ]; }; then
     echo "$aside already exists" >&2; return 1
   fi
+  # keyfleet makes LINK over SFTP beforehand (no process for it).
+  if [ ! -L "$link" ]; then echo "$link is not a symlink" >&2; return 1; fi
   if [ -n "$tmp" ]; then mv -T -- "$gens/$tmp" "$gens/$gen" || return 1; fi
-  # keyfleet makes LINK over SFTP beforehand (no process for it); ln serves other callers.
-  if [ -L "$link" ] || ln -s -- "$prefix$gen" "$link"; then
-    # With ASIDE, what is at the link's path goes first: the path is empty between the two
-    # renames, and gets it back if the second one fails.
-    if [ -z "$aside" ] || mv -T -- "$curname" "$aside"; then
-      mv -T -- "$link" "$curname" && return 0
-      if [ -n "$aside" ]; then mv -T -- "$aside" "$curname" || true; fi
-    fi
+  # With ASIDE, what is at the link's path goes first: the path is empty between the two
+  # renames, and gets it back if the second one fails.
+  if [ -z "$aside" ] || mv -T -- "$curname" "$aside"; then
+    mv -T -- "$link" "$curname" && return 0
+    if [ -n "$aside" ]; then mv -T -- "$aside" "$curname" || true; fi
   fi
   if [ -n "$tmp" ]; then mv -T -- "$gens/$gen" "$gens/$tmp" || true; fi
   return 1
@@ -112,10 +111,18 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
   done
   exit 0
 }
-home=$1 wait=$2 gens=$3 cur=$4 prefix=$5 group=$6
+home=$1 wait=$2 gens=$3 cur=$4 group=$5
 umask 077
 # Who we are on the node, for the owner checks of the staging directory (SFTP cannot say).
-uid=$(id -u 2>/dev/null) || uid=
+# The kernel's word for it costs no process; `id` where there is no /proc.
+uid=
+if [ -r /proc/self/status ]; then
+  # Uid: real effective saved fs; `id -u` says the effective one.
+  while read -r key real effective rest; do
+    if [ "$key" = Uid: ]; then uid=$effective; break; fi
+  done </proc/self/status
+fi
+[ -n "$uid" ] || uid=$(id -u 2>/dev/null) || uid=
 if ! command -v flock >/dev/null 2>&1; then echo "unlocked $uid"; serve; fi
 # A dangling symlink is no HOME that cannot be made: open_lock refuses it.
 if [ ! -d "$home" ] && [ ! -L "$home" ]; then
@@ -135,27 +142,12 @@ echo "locked $uid"
 serve
 )sh";
 
-constexpr std::string_view kSwitchMain = R"sh(set -eu
-umask 077
-home=$1 gens=$2 cur=$3 prefix=$4 tmp=$5 gen=$6 expect=$7 link=$8 aside=$9 wait=${10}
-if command -v flock >/dev/null 2>&1; then
-  open_lock
-  # A cleanup or another switch holds it for moments; waiting a little beats failing the node.
-  if ! flock -w "$wait" 9; then echo "$home/.lock is still held after $wait s by another keyfleet command" >&2; exit 75; fi
-fi
-switch_or_clean
-)sh";
-
 }  // namespace
 
 std::string lock_script() {
   return std::string(kSwitchFunction) + std::string(kOpenLock) +
          "wipe_copy() {\n  dd if=/dev/zero of=\"$1\" bs=65536 count=\"$2\" " +
          std::string(kWipeFlags) + " 2>&1\n}\n" + std::string(kServeLoop);
-}
-
-std::string switch_script() {
-  return std::string(kSwitchFunction) + std::string(kOpenLock) + std::string(kSwitchMain);
 }
 
 }  // namespace kf::keydir::scripts

@@ -2,6 +2,11 @@
 
 namespace kf {
 
+NodeResult<void> Remote::replace(const std::string& from, const std::string& to) {
+  return node_fail(NodeStatus::failed, "io", "{}: cannot rename {} over {}: not supported here",
+                   node_name(), from, to);
+}
+
 std::string shell_quote(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);

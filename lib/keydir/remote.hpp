@@ -106,9 +106,14 @@ class Remote {
   virtual NodeResult<std::optional<RemoteStat>> lstat(const std::string& path) = 0;
   virtual NodeResult<std::string> readlink(const std::string& path) = 0;
   virtual NodeResult<void> symlink(const std::string& target, const std::string& link_path) = 0;
-  // Fails when `to` exists: SFTP v3 (OpenSSH) and libssh 0.10 cannot replace. `current` is
-  // switched by the node scripts' `mv -T` instead (keydir/switch.hpp).
+  // Fails when `to` exists: SFTP v3's rename never replaces.
   virtual NodeResult<void> rename(const std::string& from, const std::string& to) = 0;
+  // Whether replace() works on this node (SFTP: the server offers posix-rename@openssh.com, as
+  // OpenSSH's has since 4.8). Without it, the link is switched by the lock holder's `mv -T`.
+  virtual NodeResult<bool> can_replace() { return false; }
+  // One rename(2) of `from` over `to`, replacing what is there: how the link (DEST/current) moves
+  // to the next generation without a moment in which it is missing.
+  virtual NodeResult<void> replace(const std::string& from, const std::string& to);
   virtual NodeResult<void> unlink(const std::string& path) = 0;
   virtual NodeResult<void> rmdir(const std::string& path) = 0;
   // Never follows a symlink at `path` (lchown).

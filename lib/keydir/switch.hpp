@@ -9,8 +9,8 @@
 
 namespace kf::keydir {
 
-// One move of the link (DEST/current, or DEST with layout "link"), made on the node by the switch
-// script so that it is one rename(2): a node is on the old generation or the new one, never a mix.
+// One move of the link (DEST/current, or DEST with layout "link"), one rename(2) of a new link
+// over the old one: a node is on the old generation or the new one, never a mix.
 struct SwitchRequest {
   // An entry of the generations directory renamed to `entry` first (a generation written under a
   // temporary name); empty when `entry` is already in place.
@@ -28,19 +28,15 @@ struct SwitchRequest {
   std::string aside;
 };
 
-// Makes the new link over the Remote's file operations, then runs the switch in `lock`'s holder
-// when one is held, else as a one-shot command that takes HOME/.lock itself (waiting up to
-// `lock_wait` seconds); then fsyncs the link's directory (and the generations directory after a
-// rename in it), each call bounded by the node's deadline. Fails at `step` leaving no
-// temporary link behind.
+// Makes the new link over the Remote's file operations, then moves it over the old one under
+// `lock` (taking HOME/.lock for the call, waiting up to `lock_wait` seconds, when it is null):
+// with the Remote's replace() when the node can (no process there), else in the lock's holder
+// (scripts::lock_script's `switch`, with `mv -T`). Either way every check that can refuse comes
+// before the first rename, and a failed rename undoes the ones before it. Then fsyncs the link's
+// directory (and the generations directory after a rename in it), each call bounded by the node's
+// deadline. Fails at `step` leaving no temporary link behind.
 NodeResult<void> switch_current(Remote& remote, DestLock* lock, const KeyDir& dir,
                                 const SwitchRequest& request, int lock_wait,
                                 const std::string& step);
-
-// The one-shot command line: the switch script and its arguments, as single-quoted words after
-// the marker word `keyfleet-switch`: HOME GENERATIONS LINKPATH PREFIX TEMP ENTRY EXPECTED LINK
-// ASIDE WAIT (LINK: the temporary link's absolute path).
-std::string switch_command(const KeyDir& dir, const SwitchRequest& request,
-                           const std::string& link_path, int lock_wait);
 
 }  // namespace kf::keydir

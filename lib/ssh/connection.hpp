@@ -24,6 +24,10 @@ using SshChannelPtr = Handle<ssh_channel_struct, ssh_channel_free>;
 class SshChannel;
 class Tunnel;
 
+// ssh_get_error's words, escaped for printing: libssh passes on what the server said as it came
+// (its disconnect message, a banner line where a version string was expected).
+[[nodiscard]] std::string ssh_error_text(ssh_session session);
+
 // The state of one SSH connection, shared by its SshSession and the channels opened on it, so
 // that they stay valid when the session moves. Every wait on the node goes through it, bounded by
 // `deadline`.
@@ -55,7 +59,7 @@ struct SshConnection {
   // Keeps libssh's own timeout at the time left before the deadline.
   void refresh_timeout();
   // An error from libssh during `what`: `timeout` past the deadline, else `failed` with
-  // ssh_get_error's words.
+  // ssh_error_text's words. `what` is printed as it is: escape what came from the node.
   [[nodiscard]] NodeError failure(std::string step, std::string_view what) const;
 
   // The one loop that reads a channel under the deadline: appends what is there (stdout to

@@ -85,7 +85,7 @@ class JumpHub final : public Tunnel {
                                              "127.0.0.1", 0) != SSH_OK) {
       return node_fail(NodeStatus::unreachable, "connect",
                        "{}: jump host {} could not open a channel to {} port {}: {}", request.node,
-                       alias_, request.host, request.port, ssh_get_error(s));
+                       alias_, request.host, request.port, ssh_error_text(s));
     }
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {

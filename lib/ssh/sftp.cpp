@@ -1,6 +1,6 @@
 // SshSession's file operations over its SFTP channel: the login's subsystem, or with `become` an
 // sftp-server started through it (libssh 0.10: synchronous requests; no async writes, no
-// posix-rename, no fsetstat; fsync@openssh.com and statvfs@openssh.com exist).
+// fsetstat; fsync@openssh.com and statvfs@openssh.com exist; posix-rename is sftp_replace.cpp's).
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -139,17 +139,18 @@ NodeResult<SftpSessionPtr> SshSession::start_become_sftp() {
 }
 
 NodeError SshSession::sftp_failure(std::string_view what, const std::string& path) const {
+  // The path (and a name in `what`) may be one the node listed.
+  const std::string shown = escape_untrusted(fmt::format("{} {}", what, path));
   if (core_->timed_out() || !core_->session || !ssh_is_connected(core_->session.get())) {
-    return core_->failure("sftp", fmt::format("{} {}", what, path));
+    return core_->failure("sftp", shown);
   }
   // Connected, so the server answered with a status: sftp_get_error holds it.
   const SftpSessionPtr& sftp = sftp_slot();
   int code = sftp ? sftp_get_error(sftp.get()) : 0;
   std::string_view text = sftp_status_text(code);
-  std::string why =
-      text.empty() ? std::string(ssh_get_error(core_->session.get())) : std::string(text);
+  std::string why = text.empty() ? ssh_error_text(core_->session.get()) : std::string(text);
   return NodeError{NodeStatus::failed, "sftp",
-                   fmt::format("{}: cannot {} {}: {}", core_->name, what, path, why)};
+                   fmt::format("{}: cannot {}: {}", core_->name, shown, why)};
 }
 
 NodeResult<std::optional<RemoteStat>> SshSession::stat(const std::string& path) {
@@ -416,8 +417,11 @@ NodeResult<void> SshSession::fsync_dir(const std::string& path) {
 NodeResult<void> SshSession::remote_sync(const std::string& path, std::string_view what) {
   KF_TRY_ASSIGN(auto result, exec("sync -- " + shell_quote(path)));
   if (!result.ok()) {
+    std::string why = result.err;
+    while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
     return node_fail(NodeStatus::failed, "sftp", "{}: cannot {} {}: sync exited {}: {}",
-                     core_->name, what, path, result.exit_status, result.err);
+                     core_->name, what, escape_untrusted(path), result.exit_status,
+                     escape_untrusted(why, 300));
   }
   return {};
 }

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
+#include "core/escape.hpp"
 #include "keydir/become.hpp"
 #include "ssh/channel.hpp"
 #include "ssh/known_hosts.hpp"
@@ -43,6 +46,36 @@ std::string describe_command(std::string_view command) {
 }
 
 }  // namespace
+
+std::string ssh_error_text(ssh_session session) {
+  return escape_untrusted(ssh_get_error(session), 300);
+}
+
+void HostKeyNotes::add(std::string_view file, const std::vector<std::string>& notes) {
+  // Each note starts "FILE:LINE: " (FILE escaped as known_hosts.cpp escapes it); the same line
+  // comes up in every node's lookup, in words that may name the node.
+  const std::string prefix = escape_untrusted(file) + ":";
+  std::lock_guard lock(mutex_);
+  for (const std::string& note : notes) {
+    std::string where = note;
+    if (note.starts_with(prefix)) {
+      std::size_t end = prefix.size();
+      while (end < note.size() && std::isdigit(static_cast<unsigned char>(note[end])) != 0) ++end;
+      where = note.substr(0, end);
+    }
+    if (seen_.insert(std::move(where)).second) pending_.push_back(note);
+  }
+}
+
+std::vector<std::string> HostKeyNotes::take() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(pending_, {});
+}
+
+HostKeyNotes& command_host_key_notes() {
+  static HostKeyNotes notes;
+  return notes;
+}
 
 SshSession::SshSession(const NodeConfig& node, Deadline deadline)
     : core_(std::make_shared<SshConnection>()) {
@@ -168,13 +201,13 @@ NodeResult<void> SshSession::handshake(const NodeConfig& node, Deadline connect_
             ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) == SSH_OK;
   if (!ok) {
     return node_fail(NodeStatus::failed, "connect", "{}: cannot set up libssh for {}@{}: {}",
-                     core_->name, node.user, core_->host, ssh_get_error(s));
+                     core_->name, node.user, core_->host, ssh_error_text(s));
   }
   core_->watchdog = std::make_unique<SocketWatchdog>(fd.get(), connect_deadline);
   socket_t raw_fd = fd.get();
   if (ssh_options_set(s, SSH_OPTIONS_FD, &raw_fd) != SSH_OK) {
     return node_fail(NodeStatus::failed, "connect", "{}: cannot hand the socket to libssh: {}",
-                     core_->name, ssh_get_error(s));
+                     core_->name, ssh_error_text(s));
   }
   fd.release();  // libssh's now: it closes it on errors, or in ssh_free
   if (ssh_connect(s) != SSH_OK) {
@@ -184,7 +217,7 @@ NodeResult<void> SshSession::handshake(const NodeConfig& node, Deadline connect_
                        core_->name, core_->host, core_->port, node.connect_timeout);
     }
     return node_fail(NodeStatus::failed, "connect", "{}: SSH handshake with {} port {} failed: {}",
-                     core_->name, core_->host, core_->port, ssh_get_error(s));
+                     core_->name, core_->host, core_->port, ssh_error_text(s));
   }
   return {};
 }
@@ -194,7 +227,7 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
   ssh_key raw_key = nullptr;
   if (ssh_get_server_publickey(s, &raw_key) != SSH_OK) {
     return node_fail(NodeStatus::hostkey, "hostkey", "{}: the node presented no host key: {}",
-                     core_->name, ssh_get_error(s));
+                     core_->name, ssh_error_text(s));
   }
   KeyPtr key(raw_key);
   unsigned char* hash = nullptr;
@@ -227,6 +260,8 @@ NodeResult<void> SshSession::check_host_key(const NodeConfig& node) {
     return node_fail(NodeStatus::hostkey, "hostkey", "{}: {} (the node presented {})", core_->name,
                      found.error().message, presented);
   }
+  // Said once per run whatever the verdict; a failing node's error repeats them as its reasons.
+  command_host_key_notes().add(file, found->notes);
   std::string notes;
   for (const auto& note : found->notes) notes += "; " + note;
   switch (found->verdict) {
@@ -336,7 +371,7 @@ NodeError SshConnection::failure(std::string step, std::string_view what) const 
   return NodeError{NodeStatus::failed, std::move(step),
                    fmt::format("{}: {}: {}{}", name, what,
                                ssh_is_connected(session.get()) ? "" : "connection lost: ",
-                               ssh_get_error(session.get()))};
+                               ssh_error_text(session.get()))};
 }
 
 NodeResult<bool> SshConnection::write_all(ssh_channel channel, std::string_view data,

@@ -2,7 +2,11 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/deadline.hpp"
 #include "inventory/inventory.hpp"
@@ -70,6 +74,8 @@ class SshSession final : public Remote {
   NodeResult<std::string> readlink(const std::string& path) override;
   NodeResult<void> symlink(const std::string& target, const std::string& link_path) override;
   NodeResult<void> rename(const std::string& from, const std::string& to) override;
+  NodeResult<bool> can_replace() override;
+  NodeResult<void> replace(const std::string& from, const std::string& to) override;
   NodeResult<void> unlink(const std::string& path) override;
   NodeResult<void> rmdir(const std::string& path) override;
   NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) override;
@@ -106,5 +112,27 @@ class SshSession final : public Remote {
   bool as_login_ = false;
   std::unique_ptr<SshSession> login_;  // login()'s view, made on first use
 };
+
+// What the host-key checks of the command this process runs want the operator to know
+// (known_hosts::Lookup::notes: a @cert-authority line, a marker keyfleet does not implement, a
+// line it cannot read), each once: a known_hosts line that every node's lookup comes across is one
+// warning per run, not one per node, and it is given when the node passes too -- a typo such as
+// `@revoke` beside a plain line otherwise goes unnoticed. SshSession::connect adds them (jump
+// hosts included); the cli prints them on stderr. Thread-safe: nodes connect in parallel.
+class HostKeyNotes {
+ public:
+  // Keeps each of `notes` about known_hosts file `file` whose FILE:LINE was not noted before.
+  void add(std::string_view file, const std::vector<std::string>& notes);
+  // The notes kept since the last call, in the order they came.
+  [[nodiscard]] std::vector<std::string> take();
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> seen_;  // FILE:LINE (or FILE, for a note about the whole file)
+  std::vector<std::string> pending_;
+};
+
+// The host-key notes of the command this process runs.
+HostKeyNotes& command_host_key_notes();
 
 }  // namespace kf

@@ -182,7 +182,7 @@ TEST_F(SshSessionTest, FileOperationsLandOnTheNodeWithTheirModes) {
     ASSERT_TRUE(session->rename(dir + "/agent.crt", dir + "/renamed.crt"));
     EXPECT_FALSE(fs::exists(dir + "/agent.crt"));
     EXPECT_EQ(test::read_text(dir + "/renamed.crt"), "cert\n");
-    // libssh 0.10 + OpenSSH's SFTP v3: rename never replaces; push switches `current` with mv -T.
+    // libssh 0.10 + OpenSSH's SFTP v3: rename never replaces; replace() does (posix-rename).
     auto replace = session->rename(dir + "/renamed.crt", dir + "/bundle");
     EXPECT_FALSE(replace);
     EXPECT_EQ(test::read_text(dir + "/bundle"), text(data));
@@ -198,6 +198,25 @@ TEST_F(SshSessionTest, FileOperationsLandOnTheNodeWithTheirModes) {
     auto followed = session->stat(dir + "/current");
     ASSERT_TRUE(followed && *followed);
     EXPECT_EQ((*followed)->type, FileType::regular);
+
+    // One rename(2) of a new link over `current`, as the switch does; a refused one says why in
+    // the server's words, and the SFTP channel keeps answering after either.
+    auto can = session->can_replace();
+    ASSERT_TRUE(can) << can.error().message;
+    ASSERT_TRUE(*can) << "OpenSSH's sftp-server offers posix-rename@openssh.com";
+    ASSERT_TRUE(session->symlink("bundle", dir + "/current.new"));
+    auto replaced = session->replace(dir + "/current.new", dir + "/current");
+    ASSERT_TRUE(replaced) << replaced.error().message;
+    EXPECT_EQ(fs::read_symlink(dir + "/current").string(), "bundle");
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/current.new")));
+    auto refused = session->replace(dir + "/nothing", dir + "/current");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().status, NodeStatus::failed);
+    EXPECT_THAT(refused.error().message, HasSubstr("no such file"));
+    EXPECT_THAT(refused.error().message, HasSubstr(dir + "/nothing"));
+    ASSERT_TRUE(session->symlink("renamed.crt", dir + "/current.new"));
+    ASSERT_TRUE(session->replace(dir + "/current.new", dir + "/current"));
+    EXPECT_EQ(fs::read_symlink(dir + "/current").string(), "renamed.crt");
 
     auto entries = session->list_dir(dir);
     ASSERT_TRUE(entries) << entries.error().message;

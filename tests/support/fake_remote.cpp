@@ -164,6 +164,7 @@ std::string FakeRemote::text(const std::string& path) const {
 std::optional<NodeError> FakeRemote::enter(std::string_view op, const std::string& path) {
   log.push_back(fmt::format("{} {}", op, path));
   if (on_call) on_call(op, path);
+  if (cut_) return cut_;
   for (auto it = failures_.begin(); it != failures_.end(); ++it) {
     bool substring = op == "exec" || op == "request";
     bool path_matches = it->path.empty() ||
@@ -218,13 +219,6 @@ RemoteStat FakeRemote::stat_of(const std::string& path, const Entry& entry) cons
 NodeResult<ExecResult> FakeRemote::exec(std::string_view command,
                                         std::span<const std::uint8_t> stdin_data) {
   if (auto e = enter("exec", std::string(command))) return std::unexpected(*e);
-  if (auto a = words_after(command, "keyfleet-switch"); a && a->size() == 10) {
-    if (lock_held_elsewhere) {
-      return ExecResult{75, "",
-                        fmt::format("{}/.lock is still held after {} s\n", (*a)[0], (*a)[9])};
-    }
-    return fake_switch({(*a)[0], (*a)[1], (*a)[2], (*a)[3]}, {a->begin() + 4, a->begin() + 9});
-  }
   if (command == "id -u") return ExecResult{0, fmt::format("{}\n", login_uid), ""};
   if (command == "id -u && pwd -P" && !login_home.empty()) {
     return ExecResult{0, fmt::format("{}\n{}\n", login_uid, login_home), ""};
@@ -341,6 +335,20 @@ NodeResult<void> FakeRemote::rename(const std::string& from, const std::string& 
   return {};
 }
 
+// rename(2) over what is at `to` (a symlink or file here: the switch replaces links only).
+NodeResult<void> FakeRemote::replace(const std::string& from, const std::string& to) {
+  if (auto e = enter("replace", to)) return std::unexpected(*e);
+  std::string what = fmt::format("rename {} over", from);
+  if (!exists(from)) return std::unexpected(error(what, to, "no such file or directory"));
+  if (exists(to) && entries.at(to).type == FileType::directory) {
+    return std::unexpected(error(what, to, "is a directory"));
+  }
+  entries.erase(to);
+  owners.erase(to);
+  groups.erase(to);
+  return rename(from, to);
+}
+
 NodeResult<void> FakeRemote::unlink(const std::string& path) {
   if (auto e = enter("unlink", path)) return std::unexpected(*e);
   auto it = entries.find(path);
@@ -404,17 +412,17 @@ NodeResult<void> FakeRemote::fsync_dir(const std::string& path) {
 }
 
 NodeResult<std::unique_ptr<Channel>> FakeRemote::open_channel(std::string_view command) {
-  if (auto a = words_after(command, "keyfleet-lock"); a && a->size() == 6) {
+  if (auto a = words_after(command, "keyfleet-lock"); a && a->size() == 5) {
     const std::string& home = (*a)[0];
     if (auto e = enter("lock", home)) return std::unexpected(*e);
     if (before_lock) std::exchange(before_lock, nullptr)(*this);
     if (!exists(home) && exists(parent_of(home))) {
       // As the script: a missing HOME is made 0700, or 0710 for a group.
-      const std::string& group = (*a)[5];
+      const std::string& group = (*a)[4];
       entries[home] = Entry{FileType::directory, group.empty() ? 0700u : 0710u, {}, {}};
       if (!group.empty()) groups[home] = static_cast<std::uint32_t>(std::stoul(group));
     }
-    return std::make_unique<FakeLockChannel>(*this, Layout{home, (*a)[2], (*a)[3], (*a)[4]},
+    return std::make_unique<FakeLockChannel>(*this, Layout{home, (*a)[2], (*a)[3]},
                                              lock_held_elsewhere);
   }
   return std::make_unique<FakeExecChannel>(*this, std::string(command));
@@ -503,8 +511,11 @@ NodeResult<ExecResult> FakeRemote::fake_switch(const Layout& layout,
                               now.empty() ? "nothing" : now));
   }
   if (!aside.empty() && exists(aside)) return refuse(fmt::format("{} already exists", aside));
+  auto made = entries.find(link);
+  if (made == entries.end() || made->second.type != FileType::symlink) {
+    return refuse(fmt::format("{} is not a symlink", link));
+  }
   if (!tmp.empty()) KF_CHECK(rename(gens + tmp, gens + gen));
-  if (!exists(link)) KF_CHECK(symlink(layout.prefix + gen, link));
   if (!aside.empty()) KF_CHECK(rename(current, aside));
   Entry moved = entries.at(link);
   entries.erase(link);

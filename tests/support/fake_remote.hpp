@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@ namespace kf::test {
 // holder (keydir::lock_command: "locked UID", then `sha256`, `switch`, `append` and `wipe`
 // requests, logged as "request sha256 PATH" / "request switch ENTRY" / "request append PATH" /
 // "request wipe PATH", the last two then run as the history append and dd below would run; a HOME
-// it must create is made as the script makes it), the one-shot switch script, `id -u` (and
+// it must create is made as the script makes it), `id -u` (and
 // `id -u && pwd -P`, with `login_home`) and the history append (keydir::append_history,
 // "keyfleet-history PATH": stdin appended). Every other command (hooks, dd, ...) goes to `on_exec`.
 // Every call is logged, and any call can be made to fail once with fail_next() (op "request" for
@@ -65,12 +66,18 @@ class FakeRemote final : public Remote {
   // Runs once, just before DEST/.lock is taken: what another keyfleet command did on the node
   // while this one waited for the lock.
   std::function<void(FakeRemote&)> before_lock;
+  // The SFTP server offers posix-rename@openssh.com: the switch is made with replace() instead
+  // of the lock holder's `switch` request.
+  bool posix_rename = false;
   // Answers every `sha256` request with this digest instead of the file's.
   std::string digest_override;
 
   // The next call of `op` ("mkdir", "upload", "exec", ...) on `path` (any path when empty; for
   // exec, a command containing `path`) fails with `error`.
   void fail_next(std::string op, std::string path, NodeError error);
+  // From now on every call fails with `error`, as over a connection the watchdog shut down at the
+  // node's deadline; called from on_call, the call being made fails too.
+  void cut_connection(NodeError error) { cut_ = std::move(error); }
 
   // Test set-up and inspection.
   void add_dir(const std::string& path, mode_t mode = 0755);
@@ -92,6 +99,8 @@ class FakeRemote final : public Remote {
   NodeResult<std::string> readlink(const std::string& path) override;
   NodeResult<void> symlink(const std::string& target, const std::string& link_path) override;
   NodeResult<void> rename(const std::string& from, const std::string& to) override;
+  NodeResult<bool> can_replace() override { return posix_rename; }
+  NodeResult<void> replace(const std::string& from, const std::string& to) override;
   NodeResult<void> unlink(const std::string& path) override;
   NodeResult<void> rmdir(const std::string& path) override;
   NodeResult<std::unique_ptr<Channel>> open_channel(std::string_view command) override;
@@ -99,16 +108,14 @@ class FakeRemote final : public Remote {
   NodeResult<void> chmod(const std::string& path, mode_t mode) override;
   NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
 
-  // The layout words every node script takes (keydir::lock_command, keydir::switch_command):
-  // HOME, GENERATIONS, the link's path and the link text's prefix.
+  // The layout words of keydir::lock_command: HOME, GENERATIONS and the link's path.
   struct Layout {
     std::string home;
     std::string generations;
     std::string link;
-    std::string prefix;
   };
 
-  // A lock-holder request or the one-shot switch, as the node scripts serve them.
+  // A lock-holder request, as the node script serves it.
   NodeResult<ExecResult> serve(const Layout& layout, const std::vector<std::string>& fields);
   NodeResult<SpaceInfo> space(const std::string& path) override;
   NodeResult<void> fsync_dir(const std::string& path) override;
@@ -132,6 +139,7 @@ class FakeRemote final : public Remote {
 
   std::string name_;
   std::vector<Failure> failures_;
+  std::optional<NodeError> cut_;
 };
 
 }  // namespace kf::test

@@ -199,7 +199,7 @@ TEST_F(InstallFake, ACurrentThatIsAFileIsRemovedAfterTheSwitchOrPutBack) {
   node_.add_dir("/srv/agent/generations", 0700);
   node_.add_file("/srv/agent/current", "generations/000001\n", 0644);
   const auto before = dump(node_);
-  node_.fail_next("exec", "keyfleet-switch", {NodeStatus::failed, "exec", "fake: injected"});
+  node_.fail_next("request", "switch", {NodeStatus::failed, "exec", "fake: injected"});
   auto one = opened(1);
   auto failed = install(one);
   ASSERT_FALSE(failed);
@@ -218,6 +218,7 @@ struct InjectedFailure {
   std::string path;  // any when empty; a substring of the command or request for exec/request
   bool with_lock = false;
   bool with_owner = false;
+  bool posix_rename = false;  // the switch over SFTP, not in the lock's holder
 };
 
 class InstallFailure : public InstallFake, public ::testing::WithParamInterface<InjectedFailure> {};
@@ -228,6 +229,7 @@ TEST_P(InstallFailure, LeavesCurrentUntouchedAndNoTemporaryBehind) {
   auto one = opened(1);
   ASSERT_TRUE(install(one));
   if (failure.with_owner) options_.owner = Owner{1234, 5678};
+  node_.posix_rename = failure.posix_rename;
   std::optional<DestLock> lock;
   if (failure.with_lock) {
     auto acquired = DestLock::acquire(node_, dir_, 1, "lock");
@@ -252,8 +254,10 @@ INSTANTIATE_TEST_SUITE_P(
                       InjectedFailure{"upload", ""},     // manifest.json
                       InjectedFailure{"fsync_dir", ""},  // every file written, then this
                       InjectedFailure{"symlink", ""},    // the new `current` link
-                      InjectedFailure{"exec", "keyfleet-switch"},
+                      InjectedFailure{"request", "switch"},
                       InjectedFailure{"request", "switch", true},
+                      InjectedFailure{"replace", "", false, false, true},
+                      InjectedFailure{"replace", "", true, false, true},
                       InjectedFailure{"chown", "", false, true}),
     [](const auto& info) {
       std::string name = info.param.op + (info.param.with_lock ? "UnderLock" : "");

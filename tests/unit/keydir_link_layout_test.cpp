@@ -239,7 +239,7 @@ TEST_F(LinkFake, AFailedSwitchPutsTheAdoptedDirectoryBack) {
   node_.add_dir("/srv/gpg", 0700);
   node_.add_file("/srv/gpg/secring.gpg", "old ring", 0600);
   const auto before = dump();
-  node_.fail_next("exec", "keyfleet-switch", {NodeStatus::failed, "exec", "fake: injected"});
+  node_.fail_next("request", "switch", {NodeStatus::failed, "exec", "fake: injected"});
   GpgSet one(1);
   ASSERT_FALSE(install(one, {.adopt = true}));
   for (const auto& [path, entry] : node_.entries) {

@@ -236,6 +236,78 @@ TEST(LockFake, ATransportErrorKeepsItsStatusAtTheCallersStep) {
   EXPECT_EQ(lock.error().step, "staging");
 }
 
+// A node whose lock command says what the node chose: `out` on stdout, then its end with `err`
+// on stderr (a node's `sh`, flock or shell profile may print anything).
+class ScriptedChannel final : public Channel {
+ public:
+  ScriptedChannel(std::string out, std::string err) : out_(std::move(out)), err_(std::move(err)) {}
+  NodeResult<void> write(std::string_view) override { return {}; }
+  NodeResult<std::string> read_until(std::string_view marker) override {
+    auto at = out_.find(marker);
+    if (at == std::string::npos) return std::exchange(out_, {});
+    std::string found = out_.substr(0, at + marker.size());
+    out_.erase(0, at + marker.size());
+    return found;
+  }
+  NodeResult<ExecResult> finish() override {
+    return ExecResult{1, std::exchange(out_, {}), std::exchange(err_, {})};
+  }
+
+ private:
+  std::string out_;
+  std::string err_;
+};
+
+class ScriptedLockRemote final : public LocalRemote {
+ public:
+  ScriptedLockRemote(std::string out, std::string err)
+      : LocalRemote("hostile", Deadline::after(60s)), out_(std::move(out)), err_(std::move(err)) {}
+  NodeResult<std::unique_ptr<Channel>> open_channel(std::string_view) override {
+    return std::make_unique<ScriptedChannel>(out_, err_);
+  }
+
+ private:
+  std::string out_;
+  std::string err_;
+};
+
+constexpr char kEscapes[] = "\x1b[2J\x1b]0;pwned\x07";
+
+void expect_escaped(const std::string& message) {
+  EXPECT_THAT(message, HasSubstr("\\x1b[2J\\x1b]0;pwned\\x07"));
+  EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  EXPECT_EQ(message.find('\x07'), std::string::npos) << message;
+}
+
+TEST(LockEscape, TheLockCommandsStderrIsShownEscaped) {
+  ScriptedLockRemote node("", std::string(kEscapes) + "flock: cannot open\n");
+  auto lock = DestLock::acquire(node, KeyDir("/dest"), 1, "lock");
+  ASSERT_FALSE(lock);
+  EXPECT_EQ(lock.error().step, "lock");
+  expect_escaped(lock.error().message);
+  EXPECT_THAT(lock.error().message, HasSubstr("flock: cannot open"));
+}
+
+TEST(LockEscape, WhatTheHolderSaidBeforeItEndedIsShownEscaped) {
+  ScriptedLockRemote node(std::string("locked 0\n") + kEscapes + "bye\n" + kEscapes, "");
+  auto lock = DestLock::acquire(node, KeyDir("/dest"), 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  auto sum = lock->request(std::vector<std::string>{"sha256", "/dest/x"});
+  ASSERT_FALSE(sum);
+  EXPECT_THAT(sum.error().message, HasSubstr("the lock holder ended: "));
+  expect_escaped(sum.error().message);
+}
+
+TEST(LockEscape, AnUnreadableAnswerIsShownEscaped) {
+  ScriptedLockRemote node(std::string("locked 0\nkeyfleet-status ") + kEscapes + "\n", "");
+  auto lock = DestLock::acquire(node, KeyDir("/dest"), 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  auto sum = lock->request(std::vector<std::string>{"sha256", "/dest/x"});
+  ASSERT_FALSE(sum);
+  EXPECT_THAT(sum.error().message, HasSubstr("unreadable answer"));
+  expect_escaped(sum.error().message);
+}
+
 TEST(LockFake, LockCommandQuotesDest) {
   std::string command = lock_command(KeyDir("/srv/it's here"), 7);
   EXPECT_THAT(command, HasSubstr(" keyfleet-lock '/srv/it'\\''s here' 7"));

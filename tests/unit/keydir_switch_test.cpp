@@ -1,5 +1,6 @@
-// keydir::switch_current and switch_command: the real switch script and lock holder under /bin/sh
-// (keydir::LocalRemote) against a temporary DEST, and the calls around them on an in-memory node.
+// keydir::switch_current both ways, over the file operations (replace) and in the real lock holder
+// under /bin/sh (keydir::LocalRemote) against a temporary DEST, and the calls around them on an
+// in-memory node.
 #include "keydir/switch.hpp"
 
 #include <chrono>
@@ -21,7 +22,19 @@ namespace fs = boost::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-class SwitchTest : public ::testing::Test {
+// This machine as a node whose SFTP server can (true) or cannot (false) replace a path: the switch
+// is made with rename(2) or by the lock holder's script.
+class SwitchingRemote final : public LocalRemote {
+ public:
+  explicit SwitchingRemote(bool replaces)
+      : LocalRemote("local", Deadline::after(60s)), replaces_(replaces) {}
+  NodeResult<bool> can_replace() override { return replaces_; }
+
+ private:
+  bool replaces_;
+};
+
+class SwitchTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override { fs::create_directories(dest() / "generations"); }
 
@@ -45,11 +58,15 @@ class SwitchTest : public ::testing::Test {
     return switch_current(remote_, lock, dir(), SwitchRequest{temp, entry, std::move(expected), ""},
                           1, "switch");
   }
-  // The one-shot script as a node runs it, with a link (in DEST) of the caller's.
-  ExecResult run_command(const std::string& temp, const std::string& entry,
-                         std::optional<std::string> expected, const std::string& link) {
-    auto result = remote_.exec(switch_command(
-        dir(), SwitchRequest{temp, entry, std::move(expected), ""}, (dest() / link).string(), 1));
+  // The holder's `switch` request as the node serves it, under a lock of its own, with a link
+  // (in DEST) of the caller's.
+  ExecResult request_switch(const std::string& temp, const std::string& entry,
+                            const std::string& expected, const std::string& link) {
+    auto lock = DestLock::acquire(remote_, dir(), 1, "lock");
+    EXPECT_TRUE(lock) << lock.error().message;
+    if (!lock) return {};
+    const std::string fields[] = {"switch", temp, entry, expected, (dest() / link).string(), ""};
+    auto result = lock->request(fields);
     EXPECT_TRUE(result) << result.error().message;
     return result ? *result : ExecResult{};
   }
@@ -77,10 +94,13 @@ class SwitchTest : public ::testing::Test {
 
   test::TempDir tmp_;
   std::string dest_name_ = "dest";
-  LocalRemote remote_{"local", Deadline::after(60s)};
+  SwitchingRemote remote_{GetParam()};
 };
 
-TEST_F(SwitchTest, FirstInstallRenamesTheTemporaryGenerationAndCreatesCurrent) {
+INSTANTIATE_TEST_SUITE_P(BothWays, SwitchTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Replace" : "Holder"; });
+
+TEST_P(SwitchTest, FirstInstallRenamesTheTemporaryGenerationAndCreatesCurrent) {
   write_generation(".tmp-aaaa", "key 1");
   auto switched = switch_to(".tmp-aaaa", "000001", std::nullopt);
   ASSERT_TRUE(switched) << switched.error().message;
@@ -90,7 +110,7 @@ TEST_F(SwitchTest, FirstInstallRenamesTheTemporaryGenerationAndCreatesCurrent) {
   EXPECT_TRUE(no_temporary_link());
 }
 
-TEST_F(SwitchTest, NextInstallReplacesCurrentAndKeepsTheOldGeneration) {
+TEST_P(SwitchTest, NextInstallReplacesCurrentAndKeepsTheOldGeneration) {
   write_generation("000001", "key 1");
   link_current("generations/000001");
   write_generation(".tmp-bbbb", "key 2");
@@ -102,7 +122,7 @@ TEST_F(SwitchTest, NextInstallReplacesCurrentAndKeepsTheOldGeneration) {
   EXPECT_TRUE(no_temporary_link());
 }
 
-TEST_F(SwitchTest, SwitchesToAnExistingGeneration) {
+TEST_P(SwitchTest, SwitchesToAnExistingGeneration) {
   write_generation("000001", "key 1");
   write_generation("000002", "key 2");
   link_current("generations/000002");
@@ -113,7 +133,7 @@ TEST_F(SwitchTest, SwitchesToAnExistingGeneration) {
   EXPECT_TRUE(no_temporary_link());
 }
 
-TEST_F(SwitchTest, RefusesWhenCurrentMovedMeanwhileAndChangesNothing) {
+TEST_P(SwitchTest, RefusesWhenCurrentMovedMeanwhileAndChangesNothing) {
   write_generation("000001", "key 1");
   write_generation("000002", "key 2");
   link_current("generations/000002");
@@ -134,29 +154,28 @@ TEST_F(SwitchTest, RefusesWhenCurrentMovedMeanwhileAndChangesNothing) {
   EXPECT_EQ(listing(), before);  // the link switch_current made beforehand is gone too
 }
 
-// The script itself removes the link the caller made beforehand (over SFTP) when it refuses.
-TEST_F(SwitchTest, TheScriptRemovesTheCallersLinkWhenItRefuses) {
+// The holder's script itself removes the link the caller made beforehand (over SFTP) when it
+// refuses, and refuses when there is none.
+TEST_P(SwitchTest, TheHoldersScriptRemovesTheCallersLinkWhenItRefusesAndNeedsOne) {
+  if (GetParam()) GTEST_SKIP() << "the holder's script serves nodes that cannot replace";
   write_generation("000001", "key 1");
   write_generation("000002", "key 2");
   link_current("generations/000002");
   write_generation(".tmp-cccc", "key 3");
   const auto before = listing();
   fs::create_symlink("generations/000003", dest() / "current.tmp-test");
-  auto refused = run_command(".tmp-cccc", "000003", "generations/000001", "current.tmp-test");
+  auto refused = request_switch(".tmp-cccc", "000003", "generations/000001", "current.tmp-test");
   EXPECT_EQ(refused.exit_status, 1);
-  EXPECT_THAT(refused.err, HasSubstr("changed meanwhile"));
+  EXPECT_THAT(refused.out, HasSubstr("changed meanwhile"));
   EXPECT_EQ(listing(), before);
+
+  auto no_link = request_switch(".tmp-cccc", "000003", "generations/000002", "current.tmp-none");
+  EXPECT_EQ(no_link.exit_status, 1);
+  EXPECT_THAT(no_link.out, HasSubstr("current.tmp-none is not a symlink"));
+  EXPECT_EQ(listing(), before);  // checked before the first rename
 }
 
-TEST_F(SwitchTest, TheScriptMakesTheLinkItselfWhenTheCallerMadeNone) {
-  write_generation(".tmp-aaaa", "key 1");
-  auto result = run_command(".tmp-aaaa", "000001", std::nullopt, "current.tmp-own");
-  EXPECT_EQ(result.exit_status, 0) << result.err;
-  EXPECT_EQ(current(), "generations/000001");
-  EXPECT_TRUE(no_temporary_link());
-}
-
-TEST_F(SwitchTest, RefusesAGenerationThatAlreadyExists) {
+TEST_P(SwitchTest, RefusesAGenerationThatAlreadyExists) {
   write_generation("000001", "key 1");
   link_current("generations/000001");
   write_generation("000002", "installed earlier");
@@ -170,7 +189,7 @@ TEST_F(SwitchTest, RefusesAGenerationThatAlreadyExists) {
   EXPECT_EQ(listing(), before);
 }
 
-TEST_F(SwitchTest, RefusesToSwitchToAMissingGeneration) {
+TEST_P(SwitchTest, RefusesToSwitchToAMissingGeneration) {
   write_generation("000001", "key 1");
   link_current("generations/000001");
   const auto before = listing();
@@ -180,7 +199,7 @@ TEST_F(SwitchTest, RefusesToSwitchToAMissingGeneration) {
   EXPECT_EQ(listing(), before);
 }
 
-TEST_F(SwitchTest, RefusesATemporaryGenerationThatIsNotThere) {
+TEST_P(SwitchTest, RefusesATemporaryGenerationThatIsNotThere) {
   write_generation("000001", "key 1");
   link_current("generations/000001");
   const auto before = listing();
@@ -192,7 +211,7 @@ TEST_F(SwitchTest, RefusesATemporaryGenerationThatIsNotThere) {
 
 // A dangling `current` (its generation removed by hand) cannot be compared by inode: the
 // script compares its text.
-TEST_F(SwitchTest, ReplacesADanglingCurrentNamedByItsText) {
+TEST_P(SwitchTest, ReplacesADanglingCurrentNamedByItsText) {
   link_current("generations/000005");
   write_generation(".tmp-eeee", "key 6");
   auto switched = switch_to(".tmp-eeee", "000006", "generations/000005");
@@ -201,7 +220,7 @@ TEST_F(SwitchTest, ReplacesADanglingCurrentNamedByItsText) {
   EXPECT_TRUE(no_temporary_link());
 }
 
-TEST_F(SwitchTest, RefusesADanglingCurrentWithOtherText) {
+TEST_P(SwitchTest, RefusesADanglingCurrentWithOtherText) {
   link_current("generations/000005");
   write_generation(".tmp-eeee", "key 6");
   const auto before = listing();
@@ -211,7 +230,7 @@ TEST_F(SwitchTest, RefusesADanglingCurrentWithOtherText) {
   EXPECT_EQ(listing(), before);
 }
 
-TEST_F(SwitchTest, RefusesACurrentThatIsNotASymlink) {
+TEST_P(SwitchTest, RefusesACurrentThatIsNotASymlink) {
   write_generation("000001", "key 1");
   fs::create_directories(dest() / "current");
   write_generation(".tmp-ffff", "key 2");
@@ -222,7 +241,8 @@ TEST_F(SwitchTest, RefusesACurrentThatIsNotASymlink) {
   EXPECT_EQ(listing(), before);
 }
 
-TEST_F(SwitchTest, OneShotSwitchIsRefusedWhileAnotherProcessHoldsTheLock) {
+// Without a lock of the caller's, the switch takes DEST/.lock for itself, waiting the time asked.
+TEST_P(SwitchTest, IsRefusedWhileAnotherProcessHoldsTheLock) {
   write_generation(".tmp-eeee", "key 1");
   test::LockHolder other(dir().lock());
   const auto before = listing();
@@ -231,17 +251,14 @@ TEST_F(SwitchTest, OneShotSwitchIsRefusedWhileAnotherProcessHoldsTheLock) {
   auto took = std::chrono::steady_clock::now() - begin;
   ASSERT_FALSE(switched);
   EXPECT_EQ(switched.error().status, NodeStatus::refused) << switched.error().message;
-  EXPECT_THAT(switched.error().message, HasSubstr(".lock is still held after 1 s"));
+  EXPECT_THAT(switched.error().message, HasSubstr("held by another keyfleet command (waited 1 s)"));
   EXPECT_LT(took, 10s);  // the 1 s asked for, not a default
   EXPECT_EQ(current(), "");
   EXPECT_TRUE(fs::exists(generation(".tmp-eeee")));
   EXPECT_EQ(listing(), before);
-
-  auto raw = run_command(".tmp-eeee", "000001", std::nullopt, "current.tmp-test");
-  EXPECT_EQ(raw.exit_status, 75);
 }
 
-TEST_F(SwitchTest, OneShotSwitchRefusesASymlinkedLockFile) {
+TEST_P(SwitchTest, RefusesASymlinkedLockFile) {
   write_generation(".tmp-eeee", "key 1");
   fs::path outside = tmp_ / "elsewhere";
   fs::create_symlink(outside, dest() / ".lock");
@@ -254,8 +271,8 @@ TEST_F(SwitchTest, OneShotSwitchRefusesASymlinkedLockFile) {
   EXPECT_TRUE(no_temporary_link());
 }
 
-// Under a DestLock the switch runs in the lock's holder: same rules, same clean refusal.
-TEST_F(SwitchTest, RunsInTheLockHolderWhenALockIsHeld) {
+// Under the caller's DestLock: same rules, same clean refusal.
+TEST_P(SwitchTest, RunsUnderTheCallersLock) {
   write_generation("000001", "key 1");
   link_current("generations/000001");
   write_generation(".tmp-gggg", "key 2");
@@ -273,7 +290,7 @@ TEST_F(SwitchTest, RunsInTheLockHolderWhenALockIsHeld) {
   EXPECT_TRUE(no_temporary_link());
 }
 
-TEST_F(SwitchTest, QuotesADestWithSpacesAndQuotes) {
+TEST_P(SwitchTest, QuotesADestWithSpacesAndQuotes) {
   dest_name_ = "my dest's $(keys)";
   SetUp();
   write_generation("000001", "key 1");
@@ -318,7 +335,7 @@ TEST(SwitchFake, ALostConnectionLeavesNoTemporaryLink) {
   node.add_dir("/dest/generations/000001", 0700);
   node.add_dir("/dest/generations/.tmp-aaaa", 0700);
   ASSERT_TRUE(node.symlink("generations/000001", "/dest/current"));
-  node.fail_next("exec", "keyfleet-switch", {NodeStatus::timeout, "exec", "node: timed out"});
+  node.fail_next("request", "switch", {NodeStatus::timeout, "exec", "node: timed out"});
   auto switched = switch_current(node, nullptr, KeyDir("/dest"),
                                  {".tmp-aaaa", "000002", "generations/000001", ""}, 1, "switch");
   ASSERT_FALSE(switched);
@@ -329,6 +346,80 @@ TEST(SwitchFake, ALostConnectionLeavesNoTemporaryLink) {
   for (const auto& [path, entry] : node.entries) {
     EXPECT_FALSE(path.starts_with("/dest/current.tmp-")) << path;
   }
+}
+
+// Where the SFTP server can replace a path, the holder runs no process for the switch.
+TEST(SwitchFake, OverSftpTheHolderServesNoSwitch) {
+  test::FakeRemote node;
+  node.posix_rename = true;
+  node.add_dir("/dest/generations/000001", 0700);
+  node.add_dir("/dest/generations/.tmp-aaaa", 0700);
+  ASSERT_TRUE(node.symlink("generations/000001", "/dest/current"));
+  const KeyDir dir("/dest");
+  auto lock = DestLock::acquire(node, dir, 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  auto switched = switch_current(node, &*lock, dir,
+                                 {".tmp-aaaa", "000002", "generations/000001", ""}, 1, "switch");
+  ASSERT_TRUE(switched) << switched.error().message;
+  EXPECT_EQ(node.entries.at("/dest/current").target, "generations/000002");
+  EXPECT_TRUE(node.exists("/dest/generations/000002"));
+  EXPECT_FALSE(node.exists("/dest/generations/.tmp-aaaa"));
+  EXPECT_THAT(node.log, ::testing::Contains("replace /dest/current"));
+  for (const auto& line : node.log) EXPECT_FALSE(line.starts_with("request")) << line;
+}
+
+// A replace that fails after the generation was renamed and a directory at current's place moved
+// aside puts both back: the node is as it was found.
+TEST(SwitchFake, AFailedReplacePutsTheAsideAndTheGenerationBack) {
+  test::FakeRemote node;
+  node.posix_rename = true;
+  node.add_dir("/dest/generations/.tmp-aaaa", 0700);
+  node.add_dir("/dest/current", 0700);
+  node.add_file("/dest/current/agent.key", "old key", 0600);
+  auto before = node.entries;
+  node.fail_next("replace", "", {NodeStatus::failed, "sftp", "fake: injected replace failure"});
+  auto switched =
+      switch_current(node, nullptr, KeyDir("/dest"),
+                     {".tmp-aaaa", "000001", {}, "/dest/generations/.aside-1"}, 1, "switch");
+  ASSERT_FALSE(switched);
+  EXPECT_EQ(switched.error().step, "switch");
+  EXPECT_THAT(switched.error().message, HasSubstr("injected replace failure"));
+  EXPECT_EQ(node.entries.size(), before.size());
+  for (const auto& [path, entry] : before) EXPECT_TRUE(node.exists(path)) << path;
+  EXPECT_EQ(node.text("/dest/current/agent.key"), "old key");
+}
+
+// The switch race with a hostile link: between keyfleet's read of `current` and its switch,
+// another user points it at a name full of terminal escapes. The refusal names that text escaped,
+// both ways (the holder's script quotes it in its refusal; FileSwitch reads it itself).
+class SwitchRaceFake : public ::testing::TestWithParam<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(BothWays, SwitchRaceFake, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Replace" : "Holder"; });
+
+TEST_P(SwitchRaceFake, ALinkTargetWithEscapesIsRefusedAndShownEscaped) {
+  test::FakeRemote node;
+  node.posix_rename = GetParam();
+  node.add_dir("/dest/generations/000001", 0700);
+  node.add_dir("/dest/generations/.tmp-aaaa", 0700);
+  ASSERT_TRUE(node.symlink("generations/000001", "/dest/current"));
+  const std::string hostile = "\x1b[2J\x1b]0;pwned\x07generations/000009";
+  node.on_call = [&](std::string_view op, const std::string& path) {
+    // Right after keyfleet read current, as it makes its new link.
+    if (op == "symlink" && path.starts_with("/dest/current.tmp-")) {
+      node.entries.at("/dest/current").target = hostile;
+    }
+  };
+  auto switched = switch_current(node, nullptr, KeyDir("/dest"),
+                                 {".tmp-aaaa", "000002", "generations/000001", ""}, 1, "switch");
+  ASSERT_FALSE(switched);
+  const std::string& message = switched.error().message;
+  EXPECT_THAT(message, HasSubstr("changed meanwhile"));
+  EXPECT_THAT(message, HasSubstr("\\x1b[2J\\x1b]0;pwned\\x07generations/000009"));
+  EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  EXPECT_EQ(message.find('\x07'), std::string::npos) << message;
+  EXPECT_EQ(node.entries.at("/dest/current").target, hostile);  // refused: nothing switched
+  EXPECT_TRUE(node.exists("/dest/generations/.tmp-aaaa"));
 }
 
 TEST(SwitchFake, LockHeldElsewhereIsARefusal) {
