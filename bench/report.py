@@ -584,7 +584,8 @@ class Report:
         rot, sep = self.get("rotate", "keyfleet-rotate", n), self.get("rotate", "keyfleet-separate", n)
         if rot and sep:
             lines += ["", f"rotate --keep-ca at N = {n}: {fmt_s(rot.median)} s, {rot.median / sep.median:.2f}× "
-                          f"the same rotation as separate commands ({fmt_s(sep.median)} s)."]
+                          f"the same rotation as separate commands ({fmt_s(sep.median)} s); both "
+                          f"sealed with a passphrase, scrypt work factor 18, keyfleet's default."]
         if "x25519" in self.decrypt:
             lines += ["", f"Opening an X25519 bundle in memory: {self.decrypt['x25519'][0]:.2f} ms (median)"
                           + (f"; the passphrase bundle: {self.decrypt['scrypt'][0]:.0f} ms" if "scrypt" in self.decrypt else "")

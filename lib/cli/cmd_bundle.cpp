@@ -9,7 +9,7 @@
 #include "bundle/bundle.hpp"
 #include "cli/audit.hpp"
 #include "cli/commands.hpp"
-#include "cli/passphrase_options.hpp"
+#include "cli/seal_key_options.hpp"
 
 namespace kf::cli {
 
@@ -19,16 +19,8 @@ namespace {
 struct BundleArgs {
   std::string keys;
   std::string out;
-  PassphraseOptions passphrase;
-  std::vector<std::string> recipients;
-  std::vector<std::string> recipients_files;
+  SealKeyOptions seal;
   bool include_ca_key = false;
-  int work_factor = age::kDefaultWorkFactor;
-  CLI::Option* work_factor_option = nullptr;
-
-  [[nodiscard]] bool to_recipients() const {
-    return !recipients.empty() || !recipients_files.empty();
-  }
 };
 
 constexpr std::string_view kExamples =
@@ -47,41 +39,9 @@ constexpr std::string_view kExamples =
     "records (exit 3).\n"
     "See docs/bundle-format.md.\n\n";
 
-// --recipient and --recipients-file together, each checked; a bad one is a usage error naming it.
-Result<std::vector<age::X25519Recipient>> read_recipients(const BundleArgs& args) {
-  std::vector<age::X25519Recipient> out;
-  for (const auto& text : args.recipients) {
-    auto recipient = age::parse_recipient(text);
-    if (!recipient) return std::unexpected(with_context(recipient.error(), "--recipient"));
-    out.push_back(*recipient);
-  }
-  for (const auto& file : args.recipients_files) {
-    KF_TRY_ASSIGN(auto some, age::read_recipients_file(file));
-    out.insert(out.end(), some.begin(), some.end());
-  }
-  return out;
-}
-
-Result<bundle::SealKey> read_seal_key(const BundleArgs& args) {
-  if (!args.to_recipients()) {
-    KF_TRY_ASSIGN(SecretString passphrase,
-                  read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
-    return bundle::SealKey{bundle::ScryptSeal{std::move(passphrase), args.work_factor}};
-  }
-  KF_TRY_ASSIGN(auto recipients, read_recipients(args));
-  return bundle::SealKey::to_recipients(std::move(recipients));
-}
-
 Result<int> run_bundle(const BundleArgs& args, Output& output) {
   fs::path out = args.out;
-  if (args.to_recipients() && has_passphrase(args.passphrase.source()))
-    return fail(ExitCode::usage,
-                "--recipient/--recipients-file and --passphrase-file/--passphrase-fd cannot be "
-                "used together: age seals a file with a passphrase or to recipients, never both");
-  if (args.to_recipients() && args.work_factor_option->count() > 0)
-    return fail(ExitCode::usage,
-                "--work-factor applies to passphrase bundles only, not to --recipient");
-  KF_CHECK(bundle::check_work_factor(args.work_factor));
+  KF_CHECK(check_seal_key_options(args.seal));
   // Everything that can be refused is checked before the operator types a passphrase.
   if (struct stat st{}; ::lstat(out.c_str(), &st) == 0) {
     return fail(ExitCode::refused,
@@ -90,7 +50,7 @@ Result<int> run_bundle(const BundleArgs& args, Output& output) {
                 out.string());
   }
   KF_TRY_ASSIGN(bundle::KeySet keyset, bundle::load_keyset(args.keys, args.include_ca_key));
-  KF_TRY_ASSIGN(bundle::SealKey key, read_seal_key(args));
+  KF_TRY_ASSIGN(bundle::SealKey key, read_seal_key(args.seal));
   KF_TRY_ASSIGN(bundle::MadeBundle made, bundle::make_bundle(keyset, key));
   KF_CHECK(bundle::write_bundle_file(out, made.bytes));
   audit_note().bundle = out.string();
@@ -103,15 +63,16 @@ Result<int> run_bundle(const BundleArgs& args, Output& output) {
   nlohmann::ordered_json recipients = nlohmann::ordered_json::array();
   if (const auto* seal = std::get_if<bundle::RecipientSeal>(&key.key))
     for (const auto& r : seal->recipients) recipients.push_back(age::format_recipient(r));
-  output.set({{"path", out.string()},
-              {"sha256", made.sha256},
-              {"generation", made.manifest.generation},
-              {"size", made.bytes.size()},
-              {"sealed_with", args.to_recipients() ? "x25519" : "scrypt"},
-              {"work_factor", args.to_recipients() ? nlohmann::ordered_json(nullptr)
-                                                   : nlohmann::ordered_json(args.work_factor)},
-              {"recipients", recipients},
-              {"files", files}});
+  output.set(
+      {{"path", out.string()},
+       {"sha256", made.sha256},
+       {"generation", made.manifest.generation},
+       {"size", made.bytes.size()},
+       {"sealed_with", args.seal.to_recipients() ? "x25519" : "scrypt"},
+       {"work_factor", args.seal.to_recipients() ? nlohmann::ordered_json(nullptr)
+                                                 : nlohmann::ordered_json(args.seal.work_factor)},
+       {"recipients", recipients},
+       {"files", files}});
   std::string names;
   for (const auto& f : made.manifest.files) names += (names.empty() ? "" : ", ") + f.name;
   output.text() << fmt::format("Wrote {} ({} bytes, mode 0600)\n", out.string(), made.bytes.size())
@@ -136,25 +97,11 @@ Action setup_bundle(CLI::App& sub) {
   sub.add_option("--out", args->out, "The bundle file to create (never replaced if it exists)")
       ->required()
       ->type_name("FILE");
-  add_passphrase_options(sub, args->passphrase);
-  sub.add_option("--recipient", args->recipients,
-                 "Seal to this age X25519 public key (age1...) instead of a passphrase; "
-                 "repeatable, any one identity opens the bundle")
-      ->type_name("AGE1")
-      ->allow_extra_args(false);
-  sub.add_option("--recipients-file", args->recipients_files,
-                 "Seal to every age1... recipient in FILE (one per line, # comments; repeatable)")
-      ->type_name("FILE")
-      ->allow_extra_args(false);
+  add_seal_key_options(sub, args->seal,
+                       "scrypt work factor log2(N): 18 takes about a second; every step up "
+                       "doubles it (passphrase bundles only)");
   sub.add_flag("--include-ca-key", args->include_ca_key,
                "Also bundle ca.key, the CA's private key (left out by default)");
-  args->work_factor_option =
-      sub.add_option("--work-factor", args->work_factor,
-                     "scrypt work factor log2(N): 18 takes about a second; every step up doubles "
-                     "it (passphrase bundles only)")
-          ->check(CLI::Range(bundle::kMinWorkFactor, age::kMaxWorkFactor))
-          ->type_name("N")
-          ->capture_default_str();
   sub.footer(std::string(kExamples) + sub.get_footer());
   return [args](Output& output) { return run_bundle(*args, output); };
 }

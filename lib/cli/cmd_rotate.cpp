@@ -6,7 +6,7 @@
 #include "cli/confirm.hpp"
 #include "cli/fleet_options.hpp"
 #include "cli/inventory_hosts.hpp"
-#include "cli/passphrase_options.hpp"
+#include "cli/seal_key_options.hpp"
 #include "core/escape.hpp"
 #include "core/interrupt.hpp"
 #include "fleet/rotate.hpp"
@@ -19,7 +19,7 @@ namespace {
 
 struct RotateArgs {
   FleetOptions fleet;
-  PassphraseOptions passphrase;
+  SealKeyOptions seal;
   std::string keys;
   bool keep_ca = false;
   bool new_ca = false;
@@ -31,7 +31,6 @@ struct RotateArgs {
   std::size_t batch = 1;
   std::size_t max_failures = 0;
   CLI::Option* max_failures_option = nullptr;
-  int work_factor = age::kDefaultWorkFactor;
   int days = kDefaultDays;
   int ca_days = kDefaultCaDays;
   CLI::Option* ca_days_option = nullptr;
@@ -47,13 +46,17 @@ constexpr std::string_view kExamples =
     "  # replace the CA without downtime: trust both, new leaf, retire the old CA\n"
     "  keyfleet rotate --inventory fleet.toml --keys /srv/keyfleet/keys --new-ca --canary 1\n"
     "  keyfleet rotate --inventory fleet.toml --keys /srv/keyfleet/keys --new-ca --until trust\n"
+    "  # unattended: sealed to the deploy host's age recipient, no passphrase anywhere\n"
+    "  keyfleet rotate --inventory fleet.toml --keys /srv/keyfleet/keys --keep-ca \\\n"
+    "      --recipients-file /etc/keyfleet/recipients --yes\n"
     "  # a key compromise: everything new on every node at once, older generations purged\n"
     "  keyfleet rotate --inventory fleet.toml --keys /srv/keyfleet/keys --emergency --yes\n"
     "  keyfleet status --keys /srv/keyfleet/keys      (how far an unfinished rotation got)\n"
     "\n"
     "rotate makes the next key set in DIR (as create-keys --force: the old one goes to\n"
     "DIR/archive/NNNNNN, the key set id stays), seals it (the passphrase is read once, twice to\n"
-    "confirm on a terminal; scrypt work factor 18), and on every node, over one SSH connection,\n"
+    "confirm on a terminal; scrypt work factor 18; or to --recipient / --recipients-file, as\n"
+    "bundle seals: then no passphrase is read), and on every node, over one SSH connection,\n"
     "does what push, verify and cleanup do: stage, digest, pre, install, post, check (and the\n"
     "probe), verify every file against the manifest, wipe the staged copy and prune to `keep`.\n"
     "The bundle is kept in DIR while its phase runs, then wiped.\n"
@@ -98,6 +101,7 @@ Result<RotateRequest> request_of(const RotateArgs& args) {
   if (request.mode == rotation::Mode::keep_ca && args.ca_days_option->count() > 0) {
     return fail(ExitCode::usage, "--ca-days cannot be combined with --keep-ca: the CA stays");
   }
+  KF_CHECK(check_seal_key_options(args.seal));
   if (request.mode == rotation::Mode::emergency && args.rolling) {
     return fail(ExitCode::usage,
                 "--emergency cannot be --rolling: after a compromise every node changes at once");
@@ -185,9 +189,7 @@ Result<int> run_rotate(const RotateArgs& args, Output& out) {
   }
   bundle::SealKey key;
   if (!rotation.only_abandons()) {
-    KF_TRY_ASSIGN(SecretString passphrase,
-                  read_passphrase(args.passphrase.source(), PassphrasePurpose::encrypt));
-    key = bundle::SealKey::with_passphrase(passphrase.view(), args.work_factor);
+    KF_TRY_ASSIGN(key, read_seal_key(args.seal));
   }
 
   FleetReport header{"rotate", std::nullopt, "", {}};
@@ -290,12 +292,8 @@ Action setup_rotate(CLI::App& sub) {
       sub.add_option("--max-failures", args->max_failures,
                      "Failures tolerated before no new node is started (--rolling: 0)")
           ->type_name("M");
-  add_passphrase_options(sub, args->passphrase);
-  sub.add_option("--work-factor", args->work_factor,
-                 "scrypt work factor log2(N) of the bundles rotate seals")
-      ->check(CLI::Range(bundle::kMinWorkFactor, age::kMaxWorkFactor))
-      ->type_name("N")
-      ->capture_default_str();
+  add_seal_key_options(sub, args->seal,
+                       "scrypt work factor log2(N) of the bundles rotate seals with a passphrase");
   sub.add_option("--days", args->days, "Validity of a new agent certificate in days")
       ->type_name("N")
       ->check(CLI::Range(1, kMaxDays))

@@ -442,6 +442,49 @@ TEST(Rotate, ThePassphraseIsReadOnce) {
   expect_all_on(fleet, 4);
 }
 
+// Sealed to an age recipient: no passphrase is read (there is none to read here), the bundle
+// opens with the identity alone, and a passphrase beside recipients is refused before anything.
+TEST(Rotate, SealsToRecipientsWithoutReadingAPassphrase) {
+  Fleet fleet(2);
+  Rotating r(fleet);
+  const fs::path identity = r.dir() / "identity";
+  auto made = keyfleet({"keygen", "--out", identity.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string recipient = made.out.substr(0, made.out.find('\n'));
+  ASSERT_EQ(recipient.rfind("age1", 0), 0u) << made.out;
+  std::vector<std::string> args = r.args({"--keep-ca", "--recipient", recipient});
+  for (const char* option : {"--passphrase-file", "--work-factor"}) {
+    auto at = std::find(args.begin(), args.end(), option);
+    ASSERT_NE(at, args.end());
+    args.erase(at, at + 2);
+  }
+
+  auto mixed = r.rotate({"--keep-ca", "--recipient", recipient});
+  EXPECT_EQ(mixed.exit_code, 2) << mixed.out << mixed.err;
+  EXPECT_THAT(doc_of(mixed)["error"]["message"].get<std::string>(),
+              HasSubstr("cannot be used together"));
+  EXPECT_FALSE(fs::exists(r.keys() / "rotation.json"));
+
+  // Stopped right after sealing, the bundle is still in DIR: the identity opens it.
+  test::RunOptions crash;
+  crash.env["KEYFLEET_TEST_CRASH_AT"] = "rotate-sealed";
+  auto killed = keyfleet(args, crash);
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << killed.out << killed.err;
+  const fs::path sealed = r.keys() / "rotation-000002.kfb";
+  auto opened = keyfleet({"inspect", sealed.string(), "--identity", identity.string()});
+  EXPECT_EQ(opened.exit_code, 0) << opened.out << opened.err;
+  auto with_passphrase =
+      keyfleet({"inspect", sealed.string(), "--passphrase-file", r.pass().string()});
+  EXPECT_EQ(with_passphrase.exit_code, 2) << with_passphrase.err;
+
+  auto resumed = keyfleet(args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(test::json_schema_errors(resumed.out), "");
+  EXPECT_EQ(doc_of(resumed)["rotation"]["state"], "finished");
+  expect_all_on(fleet, 2);
+  EXPECT_FALSE(fs::exists(sealed));
+}
+
 TEST(RotateLock, ASecondRotateOnTheSameDirectoryIsRefusedAtOnce) {
   Fleet fleet(3);
   Rotating r(fleet);

@@ -115,6 +115,36 @@ TEST_F(VerifyTest, IdenticalInstallsPassEveryWay) {
   EXPECT_THAT(by_majority.out, HasSubstr("ok (5): node[1-5]"));
 }
 
+// A bundle sealed to an age recipient opens for verify with --identity alone; a stranger's
+// identity is exit 3 and none at all exit 2, before any node is contacted.
+TEST_F(VerifyTest, ABundleSealedToARecipientOpensWithItsIdentity) {
+  install_all(2);
+  test::TempDir work;
+  const fs::path identity = work.path() / "identity";
+  const fs::path stranger = work.path() / "stranger";
+  auto made = test::keyfleet({"keygen", "--out", identity.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  ASSERT_EQ(test::keyfleet({"keygen", "--out", stranger.string()}).exit_code, 0);
+  const std::string recipient = made.out.substr(0, made.out.find('\n'));
+  const fs::path sealed = work.path() / "gen2-x25519.age";
+  auto bundled = test::keyfleet({"bundle", "--keys", manifest(2).parent_path().string(), "--out",
+                                 sealed.string(), "--recipient", recipient});
+  ASSERT_EQ(bundled.exit_code, 0) << bundled.err;
+
+  auto opened = verify({"--bundle", sealed.string(), "--identity", identity.string(), "--json"});
+  EXPECT_EQ(opened.exit_code, 0) << opened.out << opened.err;
+  EXPECT_EQ(
+      statuses(opened),
+      (std::map<std::string, std::string>{
+          {"node1", "ok"}, {"node2", "ok"}, {"node3", "ok"}, {"node4", "ok"}, {"node5", "ok"}}));
+  auto wrong = verify({"--bundle", sealed.string(), "--identity", stranger.string()});
+  EXPECT_EQ(wrong.exit_code, 3) << wrong.err;
+  EXPECT_THAT(wrong.err, HasSubstr("no identity matched"));
+  auto none = verify({"--bundle", sealed.string()});
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_THAT(none.err, HasSubstr("--identity"));
+}
+
 TEST_F(VerifyTest, EditedFileOnOneNodeIsNamed) {
   install_all(2);
   {
