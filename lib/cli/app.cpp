@@ -26,7 +26,7 @@ constexpr std::string_view kExitCodes =
     "       downgrade, lock held, confirmation missing\n"
     "  130  interrupted (Ctrl-C): running nodes are waited for, the rest skipped; a second\n"
     "       Ctrl-C stops at once with the report so far\n"
-    "push, verify, status, cleanup and rollback: 3 if any node failed its host key or\n"
+    "push, rotate, verify, status, cleanup and rollback: 3 if any node failed its host key or\n"
     "authentication check (or the bundle is not authentic), else 4 if any node was refused, else\n"
     "1 if any node failed, else 0.\n";
 

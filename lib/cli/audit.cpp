@@ -17,9 +17,9 @@ namespace kf::cli {
 namespace {
 
 constexpr std::array kAudited = {
-    std::string_view("create-keys"), std::string_view("keygen"), std::string_view("bundle"),
-    std::string_view("unpack"),      std::string_view("push"),   std::string_view("rollback"),
-    std::string_view("cleanup"),     std::string_view("pull"),   std::string_view("rotate")};
+    std::string_view("create-keys"), std::string_view("keygen"),   std::string_view("bundle"),
+    std::string_view("unpack"),      std::string_view("pull"),     std::string_view("push"),
+    std::string_view("rotate"),      std::string_view("rollback"), std::string_view("cleanup")};
 
 // Bound to every audited command's options; only one command runs per process.
 struct AuditOptions {
@@ -95,6 +95,10 @@ bool is_audited(std::string_view command) {
   return std::find(kAudited.begin(), kAudited.end(), command) != kAudited.end();
 }
 
+std::span<const std::string_view> audited_commands() {
+  return kAudited;
+}
+
 void add_audit_options(CLI::App& sub) {
   auto* file = sub.add_option("--audit-log", options().file,
                               "Append this run's audit record to FILE (default: "
@@ -114,6 +118,17 @@ void note_fleet_report(const FleetReport& report) {
   if (report.generation) note.generation = report.generation;
   if (!report.bundle_sha256.empty()) note.bundle_sha256 = report.bundle_sha256;
   note.nodes = report.nodes;
+}
+
+std::string shared_keyset(const std::vector<std::optional<std::string>>& per_node) {
+  std::string shared;
+  for (const auto& keyset : per_node) {
+    if (!keyset) continue;
+    // Mid-rotation, or a node whose key set is unknown: no one key set to record.
+    if (keyset->empty() || (!shared.empty() && *keyset != shared)) return "";
+    shared = *keyset;
+  }
+  return shared;
 }
 
 void note_inventory(const std::string& path) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,13 +13,15 @@
 #include "cli/command.hpp"
 #include "fleet/node_report.hpp"
 
-// The audit record of a command that changes key material (create-keys, keygen, bundle, unpack,
-// pull, push, rollback, cleanup): one line in the operator's audit log (core/audit_log.hpp) per
-// run, failed and interrupted runs included. The command fills in what it knows as it goes.
+// The audit record of a command that changes key material (audited_commands()): one line in the
+// operator's audit log (core/audit_log.hpp) per run, failed and interrupted runs included. The
+// command fills in what it knows as it goes.
 namespace kf::cli {
 
 // Whether `command` changes key material and so leaves an audit record.
 bool is_audited(std::string_view command);
+// Those commands, in the order `audit --help` and docs/status.md name them.
+std::span<const std::string_view> audited_commands();
 
 // --audit-log FILE and --no-audit-log, on an audited command.
 void add_audit_options(CLI::App& sub);
@@ -40,6 +43,9 @@ AuditNote& audit_note();
 
 // The fleet command's report: its generation, bundle digest and per-node outcome.
 void note_fleet_report(const FleetReport& report);
+// The key set the nodes name, for the note: nullopt for a node that names nothing (not reached),
+// "" for one whose key set is unknown. Empty unless every node that names one names the same.
+std::string shared_keyset(const std::vector<std::optional<std::string>>& per_node);
 // The inventory file a command read (its SHA-256 is taken now).
 void note_inventory(const std::string& path);
 

@@ -166,6 +166,13 @@ Result<int> run_cleanup(const CleanupArgs& args, Output& out) {
     return receipts[i] ? to_json(*receipts[i]) : nlohmann::ordered_json(nullptr);
   };
   note_fleet_report(fleet.report());
+  // Cleanup never moves current: the key set each node read is on.
+  std::vector<std::optional<std::string>> keysets;
+  keysets.reserve(receipts.size());
+  for (const auto& receipt : receipts) {
+    keysets.push_back(receipt ? std::optional(receipt->keyset) : std::nullopt);
+  }
+  audit_note().keyset = shared_keyset(keysets);
   if (!args.bundle.empty()) {
     const bool nodes_clean = all_succeeded(fleet.report().nodes) && !kf::interrupted();
     wipe_local_bundle(args.bundle, bundle_there, dry_run, nodes_clean, output);

@@ -31,7 +31,8 @@ constexpr std::string_view kExamples =
     "Hooks: like push, rollback runs the inventory's pre hook before the switch and post, then\n"
     "check after it, with KEYFLEET_GENERATION the generation switched to, so services load the\n"
     "old keys. The hooks owed are recorded in DEST/.pending first; hooks a lost connection left\n"
-    "owed (by a push or a rollback) run on a node already on the asked generation.\n"
+    "owed (by a push or a rollback) run on a node whose current stays: one already on the asked\n"
+    "generation, or one with nothing to go back to (its error says they ran).\n"
     "Statuses: ok, failed (nothing to go back to, or a hook failed: the error says which\n"
     "generation is current), refused (--to an incomplete generation, lock held), and the\n"
     "connection's (unreachable, hostkey, auth, timeout).\n"
@@ -51,8 +52,10 @@ Result<int> run_rollback(const RollbackArgs& args, Output& out) {
   FleetReport header{"rollback", options.to, "", {}};
   header.inventory_nodes = selection.total;
   FleetReporter fleet(args.fleet, out, "rollback", std::move(header));
-  fleet.report().nodes = rollback_fleet(selection.nodes, options, fleet.run_options());
+  FleetRun<std::string> run = rollback_fleet(selection.nodes, options, fleet.run_options());
+  fleet.report().nodes = std::move(run.reports);
   note_fleet_report(fleet.report());
+  audit_note().keyset = shared_keyset(run.values);
   return fleet.finish();
 }
 

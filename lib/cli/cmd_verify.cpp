@@ -55,7 +55,8 @@ constexpr std::string_view kExamples =
     "served-stale (another certificate; the generation it belongs to is named),\n"
     "served-untrusted, served-unreachable (all exit 1). With --bundle, the bundle's agent\n"
     "certificate is offered when the agent asks for a client certificate.\n"
-    "Exit: 3 a host key or authentication failure (or a --bundle not authentic); else 1 some\n"
+    "Exit: 3 a host key or authentication failure (or a --bundle not authentic); else 4 some\n"
+    "node refused (its DEST, or DEST.generations, a symlink or not a directory); else 1 some\n"
     "node is not ok; else 0.\n\n";
 
 Result<std::optional<bundle::OpenedBundle>> expected_bundle(const VerifyArgs& args) {

@@ -147,6 +147,9 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
   const std::string step = "prune";
   KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, step));
   receipt.unexpected = state.unexpected;
+  if (const auto* current = state.current_generation(); current && current->manifest) {
+    receipt.keyset = current->manifest->keyset;
+  }
   if (options.dry_run) {
     receipt.leftovers = keydir::leftovers_to_remove(dir, state);
   } else {

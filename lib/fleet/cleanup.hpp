@@ -49,6 +49,9 @@ struct CleanupReceipt {
   // them; --purge-old removes them with the old generations.
   std::vector<std::string> adopted_removed;
   std::vector<std::string> adopted;  // those there once done
+  // The key set id in current's manifest (cleanup never moves current); empty when unknown. For
+  // the audit record only: the receipt's JSON does not carry it.
+  std::string keyset;
   // Why the node failed although the receipt says what was done (a STAGING that breaks the rules,
   // a purge refused for a missing or damaged `current`, something still there after removal).
   std::optional<NodeError> failure;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <functional>
 
 #include "core/escape.hpp"
 #include "core/files.hpp"
@@ -105,7 +106,8 @@ NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const N
   if (!sum) return std::unexpected(at_step(sum.error(), "digest"));
   if (!sum->ok()) {
     return node_fail(NodeStatus::failed, "digest", "{}: sha256sum {} exited with status {}: {}",
-                     node.name, staged, sum->exit_status, last_line(sum->err));
+                     node.name, staged, sum->exit_status,
+                     escape_untrusted(last_line(sum->err), 300));
   }
   std::string digest = parse_sha256sum(sum->out);
   if (digest != payload.bundle->sha256) {
@@ -131,14 +133,19 @@ std::string found(const keydir::Plan& plan) {
   return escape_untrusted(plan.reason, 1000);
 }
 
+// A dry run reports every refusal as would-refuse, with the status the push would report as its
+// detail: the plan counts conflicts apart from downgrades and the rest.
+std::string would_report(NodeStatus status) {
+  return fmt::format("push would report {}", to_string(status));
+}
+
 // A plan that changes nothing and says why: conflict (another key set, or this generation with
 // other files), downgrade and a DEST keyfleet does not manage are refusals, exit 4, before any
 // hook runs.
 NodeOutcome refusal(const NodeConfig& node, const keydir::NodeState& state,
                     const keydir::Plan& plan, bool dry_run) {
-  NodeStatus status = dry_run                                   ? NodeStatus::would_refuse
-                      : plan.action == keydir::Action::conflict ? NodeStatus::conflict
-                                                                : NodeStatus::refused;
+  const NodeStatus pushed =
+      plan.action == keydir::Action::conflict ? NodeStatus::conflict : NodeStatus::refused;
   std::string hint;
   switch (plan.action) {
     case keydir::Action::conflict:
@@ -156,8 +163,9 @@ NodeOutcome refusal(const NodeConfig& node, const keydir::NodeState& state,
       hint = "nothing changed; --allow-downgrade installs it anyway";
       break;
   }
-  return {
-      status, "decide", fmt::format("{}: {}: {}", node.name, found(plan), hint), state.current, {}};
+  return {dry_run ? NodeStatus::would_refuse : pushed, "decide",
+          fmt::format("{}: {}: {}", node.name, found(plan), hint), state.current,
+          dry_run ? would_report(pushed) : std::string()};
 }
 
 NodeStatus planned_status(keydir::Action action) {
@@ -197,12 +205,6 @@ std::string adoption(const keydir::KeyDir& dir, const std::string& where) {
   }
   return fmt::format("moved what was at {} to {} (kept; cleanup --purge-old removes it)",
                      dir.current(), where);
-}
-
-// After a failed switch: what `current` really is, read again (unknown when the node is gone).
-std::optional<std::uint64_t> current_now(Remote& remote, const keydir::KeyDir& dir) {
-  auto state = keydir::read_node_state(remote, dir, {false}, "install");
-  return state ? state->current : std::nullopt;
 }
 
 NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& payload,
@@ -255,7 +257,9 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     return fail(removed.error());
   } else if (!removed->empty()) {
     state.leftovers.clear();
-    leftovers = fmt::format("removed leftovers of interrupted runs: {}", fmt::join(*removed, ", "));
+    std::vector<std::string> names;
+    for (const auto& path : *removed) names.push_back(escape_untrusted(path, 300));
+    leftovers = fmt::format("removed leftovers of interrupted runs: {}", fmt::join(names, ", "));
   }
   if (plan.action == keydir::Action::unchanged) {
     // Verified identical: nothing to install, but hooks a lost connection left owed run now, and
@@ -289,7 +293,12 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     // Report what is: the switch may have happened before the failure (a deadline during the
     // fsync that follows it).
     NodeError error = installed.error();
-    std::optional<std::uint64_t> now = current_now(remote, dir);
+    auto reread = keydir::read_node_state(remote, dir, {false}, "install");
+    if (!reread) {
+      error.message += current_unread_note(error, node, dir, generation);
+      return noted(NodeOutcome::from_error(std::move(error), std::nullopt));
+    }
+    const std::optional<std::uint64_t> now = reread->current;
     if (now == generation && state.current != generation) {
       error.message += fmt::format("; current is generation {}", generation);
       if (!node.post.empty() || !node.check.empty()) {
@@ -301,7 +310,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     } else {
       (void)keydir::clear_pending(remote, dir, "install");
     }
-    return noted(NodeOutcome::from_error(std::move(error), now ? now : state.current));
+    return noted(NodeOutcome::from_error(std::move(error), now));
   }
   AfterSwitch after{"push", options.keep_failed, done_status(plan.action)};
   if (node.probe) {
@@ -409,28 +418,39 @@ std::string parse_sha256sum(std::string_view output) {
 }
 
 std::string describe_plan(const std::vector<NodeReport>& planned) {
+  auto count = [&](const std::function<bool(const NodeReport&)>& counted) {
+    return static_cast<std::size_t>(std::count_if(planned.begin(), planned.end(), counted));
+  };
+  auto of = [&](NodeStatus status) {
+    return count([status](const NodeReport& n) { return n.status == status; });
+  };
+  const std::string conflict = would_report(NodeStatus::conflict);
+  const std::size_t conflicts = count([&](const NodeReport& n) {
+    return n.status == NodeStatus::would_refuse && n.detail == conflict;
+  });
   std::vector<std::string> parts;
-  for (const auto& [status, count] : tally(planned)) {
-    std::string_view name = to_string(status);
-    std::string what;
+  auto add = [&](std::size_t n, std::string_view what) {
+    if (n > 0) parts.push_back(fmt::format("{} {}", n, what));
+  };
+  // What push would do first, in the order its help promises; then the nodes not read.
+  add(of(NodeStatus::would_install), "to install");
+  add(of(NodeStatus::would_repair), "to repair");
+  add(of(NodeStatus::would_reactivate), "to reactivate");
+  add(of(NodeStatus::unchanged), "unchanged");
+  add(conflicts, conflicts == 1 ? "conflict" : "conflicts");
+  add(of(NodeStatus::would_refuse) - conflicts, "refused");
+  for (const auto& [status, n] : tally(planned)) {
     switch (status) {
       case NodeStatus::would_install:
-        what = "to install";
-        break;
       case NodeStatus::would_repair:
-        what = "to repair";
-        break;
       case NodeStatus::would_reactivate:
-        what = "to reactivate";
-        break;
+      case NodeStatus::unchanged:
       case NodeStatus::would_refuse:
-        what = "refused";
         break;
       default:
-        what = std::string(name);
+        add(n, to_string(status));
         break;
     }
-    parts.push_back(fmt::format("{} {}", count, what));
   }
   return fmt::format("{}", fmt::join(parts, ", "));
 }

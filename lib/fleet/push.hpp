@@ -42,11 +42,14 @@ struct PushPayload {
 // its check hook runs again), repaired, reactivated, staged (--no-install), conflict and refused
 // (nothing changed, before any hook; refused also for a DEST keyfleet does not manage, layout
 // "link", without --adopt), rolled-back, and the transport's. --dry-run stops after the
-// decision: would-install, would-repair, would-reactivate, would-refuse, unchanged. The staged
-// copy (keydir/staging.hpp: refused, nothing uploaded, where others could change it) stays for
-// `keyfleet cleanup`. Leftovers of interrupted runs are removed under the lock and named in the
-// outcome's detail. `held`: DEST/.lock as the caller already holds it (rotate's node turn, which
-// goes on to verify and clean up under it): the node is then read and decided once, under it.
+// decision: would-install, would-repair, would-reactivate, would-refuse (its detail: "push would
+// report conflict" or "... refused"), unchanged. The staged copy (keydir/staging.hpp: refused,
+// nothing uploaded, where others could change it) stays for `keyfleet cleanup`. Leftovers of
+// interrupted runs are removed under the lock and named, escaped, in the outcome's detail. After
+// a failed switch `current` is read again and reported as it is; when it cannot be read (the
+// connection cut at the deadline) the generation is null and the error says what it may be.
+// `held`: DEST/.lock as the caller already holds it (rotate's node turn, which goes on to verify
+// and clean up under it): the node is then read and decided once, under it.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
                       const PushOptions& options, keydir::DestLock* held = nullptr);
 
@@ -67,8 +70,9 @@ std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
                                    const PendingBundle& bundle, const PushOptions& options,
                                    const FleetRunOptions& run);
 
-// "Push generation 3: 3 to install, 1 to repair, 26 unchanged, 1 conflict" from a dry run's
-// reports: the plan push shows before it asks.
+// "3 to install, 1 to repair, 26 unchanged, 1 conflict, 2 refused" from a dry run's reports: the
+// plan push shows before it asks. Conflicts are told from the other refusals (downgrades, a DEST
+// keyfleet does not manage) by the detail push_node gives a would-refuse.
 std::string describe_plan(const std::vector<NodeReport>& planned);
 
 // "sha256sum" output "<64 hex>  <path>" -> the digest; empty when it is not that.

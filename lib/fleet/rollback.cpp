@@ -73,9 +73,23 @@ NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
                       : fmt::format(" (incomplete, never a target: {})", fmt::join(skipped, ", ")));
 }
 
+// A rollback that leaves `current` where it is (nothing to go back to) runs the hooks a lost
+// connection left owed there: the next push or rollback runs them, whatever else it does.
+std::string settle_owed_hooks(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir,
+                              const keydir::NodeState& state) {
+  auto owed = run_owed_hooks(remote, node, dir, state);
+  if (!owed) {
+    std::string why = owed.error().message;
+    if (why.starts_with(node.name + ": ")) why.erase(0, node.name.size() + 2);
+    return fmt::format("; the hooks still owed in {} failed too: {}", dir.pending(), why);
+  }
+  return *owed ? fmt::format("; the hooks still owed in {} ran", dir.pending()) : "";
+}
+
 }  // namespace
 
-NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options) {
+NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options,
+                          std::string* keyset) {
   const std::string step = "rollback";
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, step);
@@ -100,11 +114,20 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
             {}};
   }
   auto target = choose_target(remote, node, *state, options, step);
-  if (!target) return NodeOutcome::from_error(target.error(), state->current);
+  if (!target) {
+    NodeError error = std::move(target.error());
+    // A refusal changes nothing, hooks included.
+    if (error.status == NodeStatus::failed)
+      error.message += settle_owed_hooks(remote, node, dir, *state);
+    return NodeOutcome::from_error(std::move(error), state->current);
+  }
   if (*target == state->current) {
     // Already there; hooks a lost connection left owed run now.
     if (auto owed = run_owed_hooks(remote, node, dir, *state); !owed) {
       return NodeOutcome::from_error(owed.error(), state->current);
+    }
+    if (const auto* here = state->current_generation(); keyset && here && here->manifest) {
+      *keyset = here->manifest->keyset;
     }
     return {NodeStatus::ok, step, "", state->current, "already on that generation"};
   }
@@ -120,10 +143,15 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   keydir::SwitchRequest request{"", generation_name(*target), expected, ""};
   if (auto switched = keydir::switch_current(remote, &*lock, dir, request, node.lock_timeout, step);
       !switched) {
+    // Report what is: the switch may have happened before the failure.
+    NodeError error = std::move(switched.error());
     auto now = keydir::read_node_state(remote, dir, {false}, step);
-    std::optional<std::uint64_t> current = now ? now->current : state->current;
-    if (current != *target) (void)keydir::clear_pending(remote, dir, step);
-    return NodeOutcome::from_error(switched.error(), current);
+    if (!now) {
+      error.message += current_unread_note(error, node, dir, *target);
+      return NodeOutcome::from_error(std::move(error), std::nullopt);
+    }
+    if (now->current != *target) (void)keydir::clear_pending(remote, dir, step);
+    return NodeOutcome::from_error(std::move(error), now->current);
   }
   if (auto hooks = run_post_and_check(remote, node, *target); !hooks) {
     NodeError error = std::move(hooks.error().error);
@@ -143,6 +171,7 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   }
   NodeOutcome outcome{NodeStatus::ok, step, "", *target, {}};
   const keydir::GenerationState* back = state->generation(*target);
+  if (keyset && back && back->manifest) *keyset = back->manifest->keyset;
   note_history(remote, dir, outcome,
                {"rollback",
                 *target,
@@ -154,11 +183,15 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   return outcome;
 }
 
-std::vector<NodeReport> rollback_fleet(std::span<const NodeConfig> nodes,
-                                       const RollbackOptions& options, const FleetRunOptions& run) {
-  return run_on_nodes(nodes, run, [&](Remote& remote, const NodeConfig& node) {
-    return rollback_node(remote, node, options);
-  });
+FleetRun<std::string> rollback_fleet(std::span<const NodeConfig> nodes,
+                                     const RollbackOptions& options, const FleetRunOptions& run) {
+  return run_on_nodes<std::string>(
+      nodes, run, [&](Remote& remote, const NodeConfig& node, std::optional<std::string>& keyset) {
+        std::string id;
+        NodeOutcome outcome = rollback_node(remote, node, options, &id);
+        if (!id.empty()) keyset = std::move(id);
+        return outcome;
+      });
 }
 
 }  // namespace kf

@@ -18,11 +18,16 @@ struct RollbackOptions {
 
 // Switches one node's `current` back (step "rollback") under DEST/.lock, atomically on the node.
 // A node with no `current`, or nothing older to go back to, or without the asked generation,
-// fails and keeps its current generation. A node already on the asked generation is ok and
-// untouched.
-NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options);
+// fails and keeps its current generation; a node already on the asked generation is ok. Either
+// way `current` stays, and the hooks a lost connection left owed there (DEST/.pending) run; a
+// refusal (`--to` an incomplete generation) runs none. After a failed switch the generation
+// reported is `current` read again, or none when it could not be read. `keyset`, when given, gets
+// the key set id of the generation the node is left on when it succeeds (for the audit record).
+NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const RollbackOptions& options,
+                          std::string* keyset = nullptr);
 
-std::vector<NodeReport> rollback_fleet(std::span<const NodeConfig> nodes,
-                                       const RollbackOptions& options, const FleetRunOptions& run);
+// Each node's report, and the key set id its successful rollback left it on.
+FleetRun<std::string> rollback_fleet(std::span<const NodeConfig> nodes,
+                                     const RollbackOptions& options, const FleetRunOptions& run);
 
 }  // namespace kf

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "ssh/jump.hpp"
 #include "ssh/ssh_session.hpp"
 
@@ -67,6 +69,19 @@ std::vector<NodeReport> run_on_nodes(
                               return work(remote, node);
                             })
       .reports;
+}
+
+std::string current_unread_note(const NodeError& error, const NodeConfig& node,
+                                const keydir::KeyDir& dir, std::uint64_t generation) {
+  std::string note =
+      fmt::format("; current could not be read again after the {}: it may already be generation {}",
+                  error.status == NodeStatus::timeout ? "timeout" : "failure", generation);
+  if (!node.post.empty() || !node.check.empty()) {
+    note += fmt::format(
+        "; the hooks still owed are recorded in {} and run at the next push or rollback",
+        dir.pending());
+  }
+  return note;
 }
 
 }  // namespace kf

@@ -11,6 +11,7 @@
 
 #include "fleet/scheduler.hpp"
 #include "inventory/inventory.hpp"
+#include "keydir/layout.hpp"
 #include "keydir/remote.hpp"
 
 // The one shape of every fleet command: connect -> work -> report, over the scheduler.
@@ -88,5 +89,13 @@ class SessionPool {
 std::vector<NodeReport> run_on_nodes(
     std::span<const NodeConfig> nodes, const FleetRunOptions& options,
     const std::function<NodeOutcome(Remote&, const NodeConfig&)>& work);
+
+// The end of `error`'s message when a switch of `current` to `generation` failed and `current`
+// could not be read again (the watchdog cut the connection at the node's deadline): the node may
+// be on either generation, so its report names none and says what it may be, and where the hooks
+// it would then owe are recorded (DEST/.pending, dropped by the next run if the switch did not
+// happen).
+std::string current_unread_note(const NodeError& error, const NodeConfig& node,
+                                const keydir::KeyDir& dir, std::uint64_t generation);
 
 }  // namespace kf

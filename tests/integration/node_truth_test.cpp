@@ -27,14 +27,18 @@ using ::testing::Not;
 
 // Two lineages made with the real binary: A in one directory (generation 1, then 2 with
 // --force: the same key set) and B in a fresh directory (generation 1 of another key set, with
-// its own CA). The manifests are kept per generation for verify --manifest.
+// its own CA). A2x is A's generation 2 made again in a copy of A's directory at generation 1:
+// the same key set and generation as a2, other keys (another manifest digest). The manifests are
+// kept per generation for verify --manifest.
 class KeySets {
  public:
   explicit KeySets(const Fleet& fleet) : inventory_(fleet.inventory().string()) {
     test::write_text(pass(), "integration passphrase\n", 0600);
     make(work_ / "keys-a", {}, "a1");
+    copy_files(work_ / "keys-a", work_ / "keys-a-copy");
     make(work_ / "keys-a", {"--force"}, "a2");
     make(work_ / "keys-b", {}, "b1");
+    make(work_ / "keys-a-copy", {"--force"}, "a2x");
   }
   [[nodiscard]] fs::path pass() const { return work_ / "pass"; }
   [[nodiscard]] fs::path bundle(const std::string& name) const { return work_ / (name + ".kfb"); }
@@ -54,10 +58,14 @@ class KeySets {
                              "--passphrase-file", pass().string(), "--work-factor", "10"});
     if (bundled.exit_code != 0) throw std::runtime_error("bundle failed: " + bundled.err);
     fs::copy_file(dir / "manifest.json", manifest(name));
-    fs::create_directories(keys(name));
-    for (fs::directory_iterator it(dir), end; it != end; ++it) {
-      if (fs::is_regular_file(it->status()))
-        fs::copy_file(it->path(), keys(name) / it->path().filename());
+    copy_files(dir, keys(name));
+  }
+  // The regular files of `from` into a new private directory `to`.
+  static void copy_files(const fs::path& from, const fs::path& to) {
+    fs::create_directories(to);
+    fs::permissions(to, fs::perms(0700));
+    for (fs::directory_iterator it(from), end; it != end; ++it) {
+      if (fs::is_regular_file(it->status())) fs::copy_file(it->path(), to / it->path().filename());
     }
   }
 
@@ -222,6 +230,28 @@ TEST_F(NodeTruth, AFreshKeySetOverAnotherGenerationOneConflictsThenReplaceKeyset
   EXPECT_THAT(again.out, HasSubstr("\"unchanged\": 3"));
 }
 
+// --- The same generation of the same key set, with another digest --------------------------------
+
+// Two key sets made from copies of one directory: the same key set and generation, other keys.
+// Neither replaces the other silently: a conflict, exit 4, and nothing changed.
+TEST_F(NodeTruth, TheSameGenerationWithAnotherDigestIsAConflictAndNothingChanges) {
+  ASSERT_EQ(push("a2").exit_code, 0);
+  const auto before = test::node_trees(fleet());
+
+  auto refused = push("a2x");
+  EXPECT_EQ(refused.exit_code, 4) << refused.out << refused.err;
+  for (const auto& [name, n] : nodes_of(refused)) {
+    EXPECT_EQ(n["status"], "conflict") << name;
+    EXPECT_EQ(n["step"], "decide") << name;
+    EXPECT_EQ(n["generation"], 2) << name;
+    EXPECT_THAT(text_of(n["error"]), HasSubstr("of this key set with another manifest")) << name;
+  }
+  // --allow-downgrade does not settle it either.
+  EXPECT_EQ(push("a2x", {"--allow-downgrade"}).exit_code, 4);
+  EXPECT_EQ(test::node_trees(fleet()), before);  // nothing staged, nothing installed
+  EXPECT_EQ(verify({"--manifest", sets().manifest("a2").string()}).exit_code, 0);
+}
+
 // --- A downgrade ------------------------------------------------------------------------------
 
 TEST_F(NodeTruth, AnOlderBundleIsRefusedUnlessAllowDowngrade) {
@@ -358,6 +388,47 @@ TEST_F(NodeTruth, RollbackRunsTheHooksAndPushingAgainReactivates) {
               "check 2 generations/000002\n")
         << k;
   }
+}
+
+// After a rollback, a generations/000002 that is damaged (node1) or holds another manifest
+// (node2: the copied directory's generation 2) is not reactivated: push writes it anew and
+// switches to it, and current names a complete generation throughout. node3's is intact.
+TEST_F(NodeTruth, ADamagedOrDifferentGenerationGBelowCurrentIsReplacedNotReactivated) {
+  const fs::path inventory = hooked_inventory("below.toml");
+  ASSERT_EQ(push_with("a1", inventory).exit_code, 0);
+  ASSERT_EQ(push_with("a2x", inventory, {"--limit", "node2"}).exit_code, 0);
+  ASSERT_EQ(push_with("a2", inventory, {"--exclude", "node2"}).exit_code, 0);
+  auto back = fleet_command("rollback", inventory);
+  ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+  append(generation(1, 2) / "agent.crt", "tampered");
+  for (int k = 1; k <= 3; ++k) {
+    ASSERT_EQ(current_of(node(k)), "generations/000001") << k;
+    fs::remove(log_of(k));
+  }
+
+  auto pushed = push_with("a2", inventory);
+  EXPECT_EQ(pushed.exit_code, 0) << pushed.out << pushed.err;
+  auto nodes = nodes_of(pushed);
+  EXPECT_EQ(nodes["node1"]["status"], "ok");
+  EXPECT_THAT(text_of(nodes["node1"]["detail"]), HasSubstr("was there and is replaced: damaged"));
+  EXPECT_EQ(nodes["node2"]["status"], "ok");
+  EXPECT_THAT(text_of(nodes["node2"]["detail"]),
+              HasSubstr("was there and is replaced: it holds another manifest"));
+  EXPECT_EQ(nodes["node3"]["status"], "reactivated");
+  for (int k = 1; k <= 3; ++k) {
+    EXPECT_EQ(nodes["node" + std::to_string(k)]["generation"], 2) << k;
+    EXPECT_TRUE(test::current_is_complete(dest(k), 2)) << k;
+    EXPECT_EQ(test::read_text(dest(k) / "current" / "agent.crt"),
+              test::read_text(sets().keys("a2") / "agent.crt"))
+        << k;
+    EXPECT_TRUE(fs::is_directory(generation(k, 1))) << k;
+    EXPECT_THAT(test::temporary_generations(node(k)), ::testing::IsEmpty()) << k;
+    EXPECT_EQ(log(k),
+              "pre 2 generations/000001\npost 2 generations/000002\n"
+              "check 2 generations/000002\n")
+        << k;
+  }
+  EXPECT_EQ(verify({"--manifest", sets().manifest("a2").string()}).exit_code, 0);
 }
 
 TEST_F(NodeTruth, AnEmptyOrPartialGenerationBelowCurrentIsNeverARollbackTarget) {
@@ -502,6 +573,49 @@ TEST_F(NodeTruth, HooksOwedByASwitchWhoseConnectionDiedRunAtTheNextPush) {
             "post 2 generations/000002\ncheck 2 generations/000002\n");
   EXPECT_EQ(
       verify({"--limit", "node[1-2]", "--manifest", sets().manifest("a2").string()}).exit_code, 0);
+}
+
+// The same lost connection, then a rollback: a rollback that leaves current where it is runs the
+// hooks current owes, whether it has nothing older to go back to (a first install's switch) or
+// is already on the generation asked for.
+TEST_F(NodeTruth, HooksOwedByASwitchWhoseConnectionDiedRunAtTheNextRollback) {
+  const fs::path marker = fleet().node_dir(1) / "killed";
+  // $PPID of the hook's shell is the sshd process serving this connection.
+  const std::string kill =
+      fmt::format("test -e {} || {{ touch {}; kill -9 $PPID; }}", marker.string(), marker.string());
+  const fs::path inventory = fleet_->inventory_with(
+      "killer-rollback.toml", {{1, logged_hooks(1, "", kill) + "timeout = 20\n"}});
+  const std::vector<std::string> one = {"--limit", "node1"};
+
+  auto lost = push_with("a1", inventory, one);
+  EXPECT_EQ(lost.exit_code, 1) << lost.out << lost.err;
+  EXPECT_EQ(current_of(node(1)), "generations/000001");
+  ASSERT_TRUE(fs::exists(dest(1) / ".pending"));
+  fs::remove(log_of(1));
+  auto back = fleet_command("rollback", inventory, one);
+  EXPECT_EQ(back.exit_code, 1) << back.out << back.err;
+  auto nodes = nodes_of(back);
+  EXPECT_EQ(nodes["node1"]["status"], "failed");
+  EXPECT_THAT(text_of(nodes["node1"]["error"]), HasSubstr("no complete generation older"));
+  EXPECT_THAT(text_of(nodes["node1"]["error"]), HasSubstr(".pending ran"));
+  EXPECT_EQ(log(1), "post 1 generations/000001\ncheck 1 generations/000001\n");
+  EXPECT_FALSE(fs::exists(dest(1) / ".pending"));
+  EXPECT_EQ(current_of(node(1)), "generations/000001");
+
+  fs::remove(marker);
+  lost = push_with("a2", inventory, one);
+  EXPECT_EQ(lost.exit_code, 1) << lost.out << lost.err;
+  EXPECT_EQ(current_of(node(1)), "generations/000002");
+  ASSERT_TRUE(fs::exists(dest(1) / ".pending"));
+  fs::remove(log_of(1));
+  back = fleet_command("rollback", inventory, {"--limit", "node1", "--to", "2"});
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_EQ(nodes_of(back)["node1"]["status"], "ok");
+  EXPECT_EQ(log(1), "post 2 generations/000002\ncheck 2 generations/000002\n");
+  EXPECT_FALSE(fs::exists(dest(1) / ".pending"));
+  EXPECT_EQ(current_of(node(1)), "generations/000002");
+  EXPECT_EQ(verify({"--limit", "node1", "--manifest", sets().manifest("a2").string()}).exit_code,
+            0);
 }
 
 // --- Concurrent pushes

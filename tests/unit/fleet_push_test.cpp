@@ -1,4 +1,6 @@
 // push_node's steps against an in-memory node.
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "fleet/push.hpp"
@@ -269,6 +271,34 @@ TEST(PushNode, AFailureAfterTheSwitchReportsTheGenerationCurrentReallyIs) {
   EXPECT_TRUE(out.error.ends_with("; current is generation 2")) << out.error;
 }
 
+// The deadline runs out right after the switch and the watchdog cuts the connection: `current`
+// cannot be read again, so the node may be on either generation. The report names none (never
+// the one from before the switch) and says what it may be and where the owed hooks are.
+TEST(PushNode, ASwitchWhoseConnectionIsCutReportsNoGenerationItCouldNotRead) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.on_call = [&r](std::string_view op, const std::string& path) {
+    auto current = r.entries.find("/keys/current");
+    if (op == "fsync_dir" && path == "/keys" && current != r.entries.end() &&
+        current->second.target == "generations/000002") {
+      r.cut_connection(NodeError{NodeStatus::timeout, "sftp", "fake: timed out"});
+    }
+  };
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::timeout) << out.error;
+  EXPECT_EQ(out.step, "install");
+  EXPECT_EQ(out.generation, std::nullopt) << out.error;
+  EXPECT_NE(out.error.find("current could not be read again after the timeout: it may already be "
+                           "generation 2; the hooks still owed are recorded in /keys/.pending and "
+                           "run at the next push or rollback"),
+            std::string::npos)
+      << out.error;
+  EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000002");
+  EXPECT_TRUE(r.exists("/keys/.pending"));
+}
+
 // Two pushes at once: the one that waited for DEST/.lock finds, under it, that the other installed
 // the same generation meanwhile, and reports unchanged (its check run) instead of failing; a node
 // switched to another key set meanwhile is refused before any hook.
@@ -326,6 +356,65 @@ TEST(PushNode, ARepairSaysWhatItFoundEscaped) {
   out = push_node(r, f.node, f.payload(), dry);
   EXPECT_EQ(out.status, NodeStatus::would_repair) << out.error;
   EXPECT_NE(out.detail.find("generations/000002\\n"), std::string::npos) << out.detail;
+}
+
+// Leftover names are the node's: escaped before they reach a terminal.
+TEST(PushNode, LeftoversItRemovesAreNamedEscaped) {
+  Fixture f;
+  FakeRemote r;
+  give_shell(r);
+  on_generation_one(r);
+  r.add_dir("/keys/generations/.tmp-\x1b[2Jx", 0700);
+  auto out = push_node(r, f.node, f.payload(), {});
+  EXPECT_EQ(out.status, NodeStatus::ok) << out.error;
+  EXPECT_FALSE(r.exists("/keys/generations/.tmp-\x1b[2Jx"));
+  EXPECT_NE(out.detail.find("removed leftovers of interrupted runs: "
+                            "/keys/generations/.tmp-\\x1b[2Jx"),
+            std::string::npos)
+      << out.detail;
+  EXPECT_EQ(out.detail.find('\x1b'), std::string::npos) << out.detail;
+}
+
+// The plan push asks about counts conflicts apart from the other refusals, though a dry run
+// reports both as would-refuse.
+TEST(DescribePlan, CountsConflictsApartFromOtherRefusals) {
+  Fixture f;
+  // A key set id of its own; the nodes' manifests without one count as its key set by their CA.
+  f.opened.manifest.keyset = std::string(32, 'e');
+  PushOptions dry;
+  dry.dry_run = true;
+  auto plan_of = [&](const std::function<void(FakeRemote&)>& holding) {
+    FakeRemote r;
+    give_shell(r);
+    holding(r);
+    NodeOutcome out = push_node(r, f.node, f.payload(), dry);
+    return NodeReport{"fake",    "fake",         out.status, out.step,
+                      out.error, out.generation, 0,          out.detail};
+  };
+  const NodeReport install = plan_of([](FakeRemote& r) { on_generation_one(r); });
+  const NodeReport same = plan_of([&](FakeRemote& r) { on_generation(r, f.opened); });
+  const NodeReport downgrade = plan_of([](FakeRemote& r) { on_generation(r, opened(3)); });
+  const NodeReport conflict = plan_of([](FakeRemote& r) {
+    auto other = opened(1);
+    on_generation(r, other);
+    other.manifest.keyset = std::string(32, 'f');
+    const std::string text = serialize(other.manifest);
+    r.entries.at("/keys/generations/000001/manifest.json").data.assign(text.begin(), text.end());
+  });
+  EXPECT_EQ(install.status, NodeStatus::would_install) << install.error;
+  EXPECT_EQ(same.status, NodeStatus::unchanged) << same.error;
+  EXPECT_EQ(downgrade.status, NodeStatus::would_refuse) << downgrade.error;
+  EXPECT_EQ(conflict.status, NodeStatus::would_refuse) << conflict.error;
+
+  EXPECT_EQ(describe_plan({install, downgrade, conflict, same}),
+            "1 to install, 1 unchanged, 1 conflict, 1 refused");
+  NodeReport failed = install;
+  failed.status = NodeStatus::timeout;
+  std::vector<NodeReport> fleet(3, install);
+  fleet.insert(fleet.end(), 26, same);
+  fleet.insert(fleet.end(), 2, conflict);
+  fleet.push_back(failed);
+  EXPECT_EQ(describe_plan(fleet), "3 to install, 26 unchanged, 2 conflicts, 1 timeout");
 }
 
 TEST(ParseSha256sum, TakesTheDigest) {
