@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/output.hpp"
 #include "core/interrupt.hpp"
 
 namespace kf::cli {
@@ -16,6 +17,7 @@ Result<void> confirm_or_refuse(std::string_view command, std::string_view questi
                 "{}: confirmation needed and there is no terminal to ask on: pass --yes ({})",
                 command, question);
   }
+  print_host_key_notes();  // what the operator should know before saying yes
   std::cerr << question << " [y/N] " << std::flush;
   std::string answer;
   std::getline(std::cin, answer);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/interrupt.hpp"
+#include "ssh/ssh_session.hpp"
 
 namespace kf::cli {
 
@@ -59,6 +60,7 @@ void Output::finish(int exit_code, const Error* error) {
   }
   finished_ = true;
   std::cout.flush();
+  print_host_key_notes();
 }
 
 bool json_requested(int argc, const char* const* argv) {
@@ -68,6 +70,12 @@ bool json_requested(int argc, const char* const* argv) {
     if (arg == "--json") return true;
   }
   return false;
+}
+
+void print_host_key_notes() {
+  for (const std::string& note : command_host_key_notes().take()) {
+    std::cerr << "keyfleet: warning: " << note << '\n';
+  }
 }
 
 }  // namespace kf::cli

@@ -50,4 +50,8 @@ class Output {
 // `--json` on the command line before any "--": the parser may not have got as far as the flag.
 [[nodiscard]] bool json_requested(int argc, const char* const* argv);
 
+// The host-key notes of this run not printed yet (ssh/ssh_session.hpp, HostKeyNotes), each as a
+// "keyfleet: warning:" line on stderr: before a question, and when the command's output is done.
+void print_host_key_notes();
+
 }  // namespace kf::cli

@@ -184,8 +184,8 @@ Result<void> check_staging(const Draft& draft, std::string_view origin) {
       continue;
     }
     return fail_at(origin, latest_line(draft, {"staging", "dest", "layout"}),
-                   "node '{}': 'staging' ({}, {}) {} {} ({}, {}): cleanup wipes the staging "
-                   "directory and an install replaces the key directory; give them separate "
+                   "node '{}': 'staging' ({}, {}) {} {} ({}, {}): cleanup wipes what push "
+                   "staged there and an install replaces the key directory; give them separate "
                    "directories (by default staging is DEST.staging)",
                    node.name, node.staging, where_set(draft, "staging"), relation, what, dir,
                    where_set(draft, "dest"));

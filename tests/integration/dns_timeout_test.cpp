@@ -12,6 +12,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/fd.hpp"
 #include "support/fleet_fixture.hpp"
@@ -108,9 +109,10 @@ port = {}
                                  << hung.err;
 
   auto start = std::chrono::steady_clock::now();
-  auto r = run_with_resolver_files(dir / "resolv.conf", dir / "hosts", dir / "nsswitch.conf",
-                                   {test::keyfleet_bin(), "verify", "--inventory",
-                                    (dir / "inventory.toml").string(), "--parallel", "1"});
+  auto r =
+      run_with_resolver_files(dir / "resolv.conf", dir / "hosts", dir / "nsswitch.conf",
+                              {test::keyfleet_bin(), "verify", "--inventory",
+                               (dir / "inventory.toml").string(), "--parallel", "1", "--json"});
   Seconds took = std::chrono::steady_clock::now() - start;
 
   std::string all = r.out + r.err;
@@ -125,6 +127,17 @@ port = {}
   // the resolver's own 2 x 5 s. The margin covers process start-up under a sanitizer on a loaded
   // machine (2.0 s was seen under ASan in CI); it stays below one resolver timeout.
   EXPECT_LT(took.count(), 1 + 3.0) << all;
+  // The bound, on the node's own clock (no process start-up in it): it fails within
+  // connect_timeout + 1 s.
+  auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << all;
+  const nlohmann::json* by_name = nullptr;
+  for (const auto& node : doc["nodes"]) {
+    if (node["name"] == "by-name") by_name = &node;
+  }
+  ASSERT_NE(by_name, nullptr) << all;
+  EXPECT_EQ((*by_name)["status"], "unreachable") << *by_name;
+  EXPECT_LT((*by_name)["seconds"].get<double>(), 1 + 1.0) << *by_name;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -249,6 +250,47 @@ TEST_F(HostileNodeTest, ARevokedHostKeyBesideAPlainLineIsHostkeyAndExit3) {
   EXPECT_EQ(nodes["node1"]["status"], "ok") << nodes["node1"];
   EXPECT_EQ(current_of(fleet.node(2)), "");
   EXPECT_THAT(entries_below(fleet.node(2).staging), IsEmpty());
+}
+
+// A marker keyfleet does not implement (`@revoke`, a typo) and a @cert-authority line, beside the
+// plain lines two nodes pass by: both nodes succeed, and each line is a warning on stderr once for
+// the run, not once per node, nor never because the nodes passed.
+TEST_F(HostileNodeTest, KnownHostsNotesAreWarnedOncePerRunWhenNodesPass) {
+  const Fleet& fleet = *fleet_;
+  const std::string prefix = fmt::format("[127.0.0.1]:{} ", fleet.node(2).port);
+  std::string plain;
+  std::istringstream lines(test::read_text(fleet.known_hosts()));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(prefix)) plain = line;
+  }
+  ASSERT_FALSE(plain.empty()) << "no known_hosts line for node2";
+  const std::string key = plain.substr(prefix.size());
+  std::string fleet_lines = test::read_text(fleet.known_hosts());
+  if (!fleet_lines.empty() && !fleet_lines.ends_with('\n')) fleet_lines += '\n';
+  const auto line_count = std::count(fleet_lines.begin(), fleet_lines.end(), '\n');
+  fs::path known_hosts = fleet.dir() / "noted_known_hosts";
+  test::write_text(known_hosts,
+                   fleet_lines + "@revoke " + plain + "\n@cert-authority * " + key + "\n");
+  const std::string setting = fmt::format("known_hosts = '{}'", known_hosts.string());
+  fs::path inventory = fleet.inventory_with("noted.toml", {{1, setting}, {2, setting}});
+  auto r = bundles_->push(1, inventory, {"--limit", "node1,node2"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto nodes = nodes_of(r);
+  EXPECT_EQ(nodes["node1"]["status"], "ok") << nodes["node1"];
+  EXPECT_EQ(nodes["node2"]["status"], "ok") << nodes["node2"];
+  auto count = [&](const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = r.err.find(text); at != std::string::npos; at = r.err.find(text, at + 1)) ++n;
+    return n;
+  };
+  const std::string revoke =
+      fmt::format("keyfleet: warning: {}:{}: line skipped: '@revoke' is not a marker",
+                  known_hosts.string(), line_count + 1);
+  const std::string authority =
+      fmt::format("keyfleet: warning: {}:{}: a @cert-authority line names this host",
+                  known_hosts.string(), line_count + 2);
+  EXPECT_EQ(count(revoke), 1u) << r.err;
+  EXPECT_EQ(count(authority), 1u) << r.err;
 }
 
 // A hook that leaves a process behind holding what it was given as stdout: the node is done when

@@ -94,6 +94,18 @@ TEST(JsonOutput, FleetCommandsSucceedAndFail) {
   // A --bundle that is not a regular file is a usage error, and still one document.
   document(keyfleet({"cleanup", "--inventory", inv, "--bundle", bundles.dir().string(), "--json"}),
            2);
+
+  // The audit log of all of the above, each record typed by the schema: fleet records carry
+  // their nodes, and cleanup the key set the nodes agree on.
+  auto audit = document(keyfleet({"audit", "show", "--json"}), 0);
+  const nlohmann::json* last_cleanup = nullptr;
+  for (const auto& record : audit["records"]) {
+    if (record["command"] == "cleanup" && record["exit_code"] == 0) last_cleanup = &record;
+  }
+  ASSERT_NE(last_cleanup, nullptr) << audit.dump();
+  ASSERT_TRUE(status["nodes"][0]["keyset"].is_string()) << status.dump();
+  EXPECT_EQ((*last_cleanup)["keyset"], status["nodes"][0]["keyset"]);
+  EXPECT_EQ((*last_cleanup)["nodes"].size(), 3u);
 }
 
 }  // namespace

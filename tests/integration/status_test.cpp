@@ -192,6 +192,34 @@ TEST(Status, UnreachableNodeFailsAloneAndThePrometheusFileSaysSo) {
               static_cast<double>(std::time(nullptr)), 120);
 }
 
+// A node whose host key does not match known_hosts is not read at all, and exit 3 outranks the
+// other nodes' problems (an unreachable one's 1), as for every fleet command.
+TEST(Status, AHostKeyFailureExitsThree) {
+  Fleet fleet(2);
+  Bundles bundles(fleet, 1);
+  ASSERT_EQ(bundles.push(1, fleet.inventory()).exit_code, 0);
+  const std::string down = "[[node]]\nname = \"node3\"\nhost = \"127.0.0.1\"\nport = " +
+                           std::to_string(test::unused_port()) +
+                           "\ndest = \"/nonexistent/dest\"\nconnect_timeout = 1\n";
+  fs::path inventory = fleet.inventory_with("down.toml", {}, down);
+  fleet.corrupt_known_host(2);
+
+  auto result = run_status(inventory, {"--json"});
+  EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
+  EXPECT_EQ(test::json_schema_errors(result.out), "") << result.out;
+  auto nodes = status_nodes(result);
+  EXPECT_EQ(nodes["node1"]["status"], "ok") << nodes["node1"].dump();
+  EXPECT_EQ(nodes["node2"]["status"], "hostkey") << nodes["node2"].dump();
+  EXPECT_FALSE(nodes["node2"].contains("certificates")) << nodes["node2"].dump();
+  EXPECT_EQ(nodes["node3"]["status"], "unreachable") << nodes["node3"].dump();
+  auto table = run_status(inventory);
+  EXPECT_EQ(table.exit_code, 3) << table.out << table.err;
+  EXPECT_THAT(table.out, HasSubstr("node2 hostkey"));
+
+  fleet.restore_known_hosts();
+  EXPECT_EQ(run_status(fleet.inventory()).exit_code, 0);
+}
+
 TEST(Status, ProbeSeesWhatTheAgentServes) {
   Fleet fleet(2);
   Bundles bundles(fleet, 2);

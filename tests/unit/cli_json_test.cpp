@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/audit.hpp"
 #include "cli/command.hpp"
 #include "keydir/node_status.hpp"
 #include "support/test_support.hpp"
@@ -273,6 +277,58 @@ TEST(CliJson, TheSchemaRejectsWhatIsNotTheFormat) {
   fleet["summary"]["ok"] = 0;
   fleet["summary"].erase("skipped");
   EXPECT_THAT(test::json_schema_errors(fleet.dump()), HasSubstr("skipped"));
+}
+
+// `audit show` prints the records as the log holds them: the schema's audit_record types each one,
+// and can say no.
+TEST(CliJson, AuditRecordsAreTypedByTheSchema) {
+  Local l;  // create-keys, then bundle: the log's last two records
+  auto shown = keyfleet({"audit", "show", "--json"});
+  expect_document(shown, "audit show", 0);
+  const auto doc = nlohmann::ordered_json::parse(shown.out);
+  const std::size_t count = doc["records"].size();
+  ASSERT_GE(count, 2u) << shown.out;
+  const std::size_t made = count - 2;
+  const std::size_t sealed = count - 1;
+  EXPECT_EQ(doc["records"][made]["command"], "create-keys");
+  EXPECT_EQ(doc["records"][sealed]["command"], "bundle");
+  EXPECT_EQ(doc["records"][sealed]["keyset"], doc["records"][made]["keyset"]);
+  EXPECT_EQ(doc["records"][sealed]["generation"], 1);
+
+  auto edited = doc;
+  edited["records"][made]["hash"] = "edited";
+  EXPECT_THAT(test::json_schema_errors(edited.dump()),
+              HasSubstr(fmt::format("records/{}/hash", made)));
+  auto unknown = doc;
+  unknown["records"][sealed]["surprise"] = 1;
+  EXPECT_THAT(test::json_schema_errors(unknown.dump()), HasSubstr("surprise"));
+  auto local_time = doc;
+  local_time["records"][sealed]["time"] = "2026-12-03 10:00:00";
+  EXPECT_THAT(test::json_schema_errors(local_time.dump()),
+              HasSubstr(fmt::format("records/{}/time", sealed)));
+}
+
+// The commands that write a record (cli/audit.cpp) are the ones the schema, `audit --help` and
+// docs/status.md name: a command added to one must be added to all.
+TEST(CliJson, TheAuditedCommandsAreTheDocumentedOnes) {
+  std::vector<std::string> audited;
+  for (auto name : cli::audited_commands()) audited.emplace_back(name);
+  auto schema = nlohmann::json::parse(
+      test::read_text(fs::path(test::source_dir()) / "docs/keyfleet-output.schema.json"));
+  EXPECT_EQ(schema["$defs"]["audit_record"]["properties"]["command"]["enum"]
+                .get<std::vector<std::string>>(),
+            audited);
+
+  std::string help_list;
+  std::string docs_list;
+  for (std::size_t i = 0; i < audited.size(); ++i) {
+    help_list += (i == 0 ? "" : i + 1 == audited.size() ? " and " : ", ") + audited[i];
+    docs_list += (i == 0 ? "" : ", ") + fmt::format("`{}`", audited[i]);
+  }
+  EXPECT_THAT(keyfleet({"audit", "--help"}).out, HasSubstr(help_list + " append one"));
+  std::string status_md = test::read_text(fs::path(test::source_dir()) / "docs/status.md");
+  std::replace(status_md.begin(), status_md.end(), '\n', ' ');
+  EXPECT_THAT(status_md, HasSubstr("changes key material -- " + docs_list + " -- appends"));
 }
 
 // A status added to keydir/node_status.hpp must be added to the schema (and docs/json.md).
