@@ -226,16 +226,22 @@ TEST_F(HostileNodeTest, LeftoversAreGoneAfterTheNextPushAndListed) {
   EXPECT_THAT(detail, HasSubstr("current.tmp-cafe"));
 }
 
+// The fleet's known_hosts line that starts with `prefix` ("[127.0.0.1]:PORT "), or "".
+std::string known_hosts_line(const Fleet& fleet, const std::string& prefix) {
+  std::string found;
+  std::istringstream lines(test::read_text(fleet.known_hosts()));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(prefix)) found = line;
+  }
+  return found;
+}
+
 // libssh reads `@revoked` as a host pattern and skips the line; keyfleet's own reader does not:
 // a revoked key beside a plain line for it fails the node before anything is sent.
 TEST_F(HostileNodeTest, ARevokedHostKeyBesideAPlainLineIsHostkeyAndExit3) {
   const Fleet& fleet = *fleet_;
   const std::string prefix = fmt::format("[127.0.0.1]:{} ", fleet.node(2).port);
-  std::string plain;
-  std::istringstream lines(test::read_text(fleet.known_hosts()));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with(prefix)) plain = line;
-  }
+  const std::string plain = known_hosts_line(fleet, prefix);
   ASSERT_FALSE(plain.empty()) << "no known_hosts line for node2";
   fs::path known_hosts = fleet.dir() / "revoked_known_hosts";
   test::write_text(known_hosts, test::read_text(fleet.known_hosts()) + "@revoked " + plain + "\n");
@@ -258,11 +264,7 @@ TEST_F(HostileNodeTest, ARevokedHostKeyBesideAPlainLineIsHostkeyAndExit3) {
 TEST_F(HostileNodeTest, KnownHostsNotesAreWarnedOncePerRunWhenNodesPass) {
   const Fleet& fleet = *fleet_;
   const std::string prefix = fmt::format("[127.0.0.1]:{} ", fleet.node(2).port);
-  std::string plain;
-  std::istringstream lines(test::read_text(fleet.known_hosts()));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with(prefix)) plain = line;
-  }
+  const std::string plain = known_hosts_line(fleet, prefix);
   ASSERT_FALSE(plain.empty()) << "no known_hosts line for node2";
   const std::string key = plain.substr(prefix.size());
   std::string fleet_lines = test::read_text(fleet.known_hosts());

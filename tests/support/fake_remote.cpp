@@ -91,11 +91,7 @@ class FakeLockChannel final : public Channel {
     }
   }
   NodeResult<std::string> read_until(std::string_view marker) override {
-    auto at = out_.find(marker);
-    if (at == std::string::npos) return std::exchange(out_, {});
-    std::string found = out_.substr(0, at + marker.size());
-    out_.erase(0, at + marker.size());
-    return found;
+    return take_through(out_, marker);
   }
   NodeResult<ExecResult> finish() override {
     if (ended_) {
@@ -539,6 +535,22 @@ NodeResult<void> FakeRemote::chmod(const std::string& path, mode_t mode) {
   if (it == entries.end()) return std::unexpected(error("set the mode of", path, "no such file"));
   it->second.mode = mode;
   return {};
+}
+
+std::string take_through(std::string& buffer, std::string_view marker) {
+  auto at = buffer.find(marker);
+  if (at == std::string::npos) return std::exchange(buffer, {});
+  std::string found = buffer.substr(0, at + marker.size());
+  buffer.erase(0, at + marker.size());
+  return found;
+}
+
+std::optional<std::string> hook_in(const std::string& log_line) {
+  if (!log_line.starts_with("exec KEYFLEET_STEP=")) return std::nullopt;
+  const auto open = log_line.find("( ");
+  const auto close = log_line.find(" ) </dev/null");
+  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+  return log_line.substr(open + 2, close - open - 2);
 }
 
 }  // namespace kf::test

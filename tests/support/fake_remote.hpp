@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "keydir/remote.hpp"
@@ -141,5 +142,13 @@ class FakeRemote final : public Remote {
   std::vector<Failure> failures_;
   std::optional<NodeError> cut_;
 };
+
+// What a channel's read_until gives from `buffer`: up to and including `marker`, taken out of it,
+// or all of it when the marker never comes.
+std::string take_through(std::string& buffer, std::string_view marker);
+
+// The hook a FakeRemote log line runs ("exec KEYFLEET_STEP=... ( HOOK ) </dev/null ..."), or
+// nullopt for any other line.
+std::optional<std::string> hook_in(const std::string& log_line);
 
 }  // namespace kf::test

@@ -26,12 +26,7 @@ std::vector<std::string> steps(const FakeRemote& r) {
   std::vector<std::string> out;
   for (const auto& line : r.log) {
     if (line.starts_with("switch ")) out.push_back("install");
-    if (!line.starts_with("exec KEYFLEET_STEP=")) continue;
-    const auto open = line.find("( ");
-    const auto close = line.find(" ) </dev/null");
-    if (open != std::string::npos && close != std::string::npos) {
-      out.push_back(line.substr(open + 2, close - open - 2));
-    }
+    if (auto hook = test::hook_in(line)) out.push_back(*hook);
   }
   return out;
 }

@@ -243,11 +243,7 @@ class ScriptedChannel final : public Channel {
   ScriptedChannel(std::string out, std::string err) : out_(std::move(out)), err_(std::move(err)) {}
   NodeResult<void> write(std::string_view) override { return {}; }
   NodeResult<std::string> read_until(std::string_view marker) override {
-    auto at = out_.find(marker);
-    if (at == std::string::npos) return std::exchange(out_, {});
-    std::string found = out_.substr(0, at + marker.size());
-    out_.erase(0, at + marker.size());
-    return found;
+    return test::take_through(out_, marker);
   }
   NodeResult<ExecResult> finish() override {
     return ExecResult{1, std::exchange(out_, {}), std::exchange(err_, {})};
