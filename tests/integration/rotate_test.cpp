@@ -464,6 +464,13 @@ TEST(Rotate, SealsToRecipientsWithoutReadingAPassphrase) {
   EXPECT_THAT(doc_of(mixed)["error"]["message"].get<std::string>(),
               HasSubstr("cannot be used together"));
   EXPECT_FALSE(fs::exists(r.keys() / "rotation.json"));
+  std::vector<std::string> malformed = args;
+  *std::find(malformed.begin(), malformed.end(), recipient) = "age1notarecipient";
+  auto bad = keyfleet(malformed);
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_THAT(doc_of(bad)["error"]["message"].get<std::string>(), HasSubstr("--recipient"));
+  EXPECT_FALSE(fs::exists(r.keys() / "rotation.json"));
+  EXPECT_FALSE(fs::exists(r.keys() / "archive/000001"));
 
   // Stopped right after sealing, the bundle is still in DIR: the identity opens it.
   test::RunOptions crash;
