@@ -224,8 +224,9 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
 
 // The inventory's `keep` after an install, under the same lock, with the one pruning policy
 // (keydir/prune.hpp). The install stands whatever happens here: a failure is only reported.
-std::string prune_after_install(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir) {
-  auto state = keydir::read_node_state(remote, dir, {false}, "prune");
+std::string prune_after_install(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
+                                const keydir::KeyDir& dir) {
+  auto state = keydir::read_node_state(remote, dir, {false, &lock}, "prune");
   if (!state) return "not pruned: " + state.error().message;
   auto pruned = keydir::prune_generations(remote, dir, *state, static_cast<std::size_t>(node.keep),
                                           false, "prune");
@@ -330,7 +331,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;
   }
   if (is_success(outcome.status) && !plan.foreign_generations.empty()) {
-    auto after_state = keydir::read_node_state(remote, dir, {false}, "install");
+    auto after_state = keydir::read_node_state(remote, dir, {false, &lock}, "install");
     auto removed =
         after_state ? keydir::remove_generations(remote, dir, *after_state,
                                                  plan.foreign_generations, "install")
@@ -346,7 +347,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                                   outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
   if (is_success(outcome.status)) {
-    if (std::string pruned = prune_after_install(remote, node, dir); !pruned.empty()) {
+    if (std::string pruned = prune_after_install(remote, lock, node, dir); !pruned.empty()) {
       outcome.detail += (outcome.detail.empty() ? "" : "; ") + pruned;
     }
   }
@@ -364,7 +365,7 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
                                              options.adopt};
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
 
-  auto state = keydir::read_for_plan(remote, dir, content.number, "read");
+  auto state = keydir::read_for_plan(remote, dir, content.number, "read", held);
   if (!state) return NodeOutcome::from_error(state.error());
   keydir::Plan plan = keydir::decide(*state, identity, decide_options);
   if (options.dry_run) return dry_run(remote, node, payload, *state, plan);
@@ -393,7 +394,7 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
                                 owner ? std::optional<std::uint32_t>(owner->gid) : std::nullopt);
   if (!lock) return NodeOutcome::from_error(lock.error(), state->current);
   // Under the lock the node may have changed (another push was first): decided again.
-  state = keydir::read_for_plan(remote, dir, content.number, "read");
+  state = keydir::read_for_plan(remote, dir, content.number, "read", &*lock);
   if (!state) return NodeOutcome::from_error(state.error());
   plan = keydir::decide(*state, identity, decide_options);
   if (refuses(plan)) return refusal(node, *state, plan, false);

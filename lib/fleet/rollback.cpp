@@ -21,11 +21,11 @@ namespace {
 // target: an empty or partial one would switch services onto broken keys.
 NodeResult<std::uint64_t> choose_target(Remote& remote, const NodeConfig& node,
                                         keydir::NodeState& state, const RollbackOptions& options,
-                                        const std::string& step) {
+                                        keydir::DestLock& lock, const std::string& step) {
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto complete = [&](keydir::GenerationState& g) -> NodeResult<bool> {
     if (!g.files_read) {
-      if (auto read = keydir::read_files(remote, g); !read) {
+      if (auto read = keydir::read_files(remote, g, &lock); !read) {
         return std::unexpected(at_step(read.error(), step));
       }
     }
@@ -94,7 +94,7 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, step);
   if (!lock) return NodeOutcome::from_error(lock.error());
-  auto state = keydir::read_node_state(remote, dir, {false}, step);
+  auto state = keydir::read_node_state(remote, dir, {false, &*lock}, step);
   if (!state) return NodeOutcome::from_error(state.error());
   if (state->current_kind == keydir::CurrentKind::unmanaged) {
     return {NodeStatus::refused,
@@ -113,7 +113,7 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
             std::nullopt,
             {}};
   }
-  auto target = choose_target(remote, node, *state, options, step);
+  auto target = choose_target(remote, node, *state, options, *lock, step);
   if (!target) {
     NodeError error = std::move(target.error());
     // A refusal changes nothing, hooks included.

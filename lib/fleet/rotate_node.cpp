@@ -66,7 +66,7 @@ NodeOutcome rotate_node(Remote& remote, const NodeConfig& node, const PhaseNodeW
   NodeOutcome pushed = push_node(remote, node, PushPayload{work.bundle_bytes, &bundle}, {}, &*lock);
   if (!is_success(pushed.status)) return pushed;
 
-  NodeOutcome verified = verify_node(remote, keydir::KeyDir::of(node), bundle.manifest);
+  NodeOutcome verified = verify_node(remote, keydir::KeyDir::of(node), bundle.manifest, &*lock);
   if (!is_success(verified.status)) {
     verified.step = "verify";
     verified.detail = joined(pushed.detail, verified.detail);

@@ -123,8 +123,9 @@ NodeOutcome compare_content(const NodeInstall& content, const std::vector<Manife
 
 }  // namespace
 
-NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir) {
-  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {true}, "read"));
+NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir,
+                                     keydir::DestLock* holder) {
+  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {true, holder}, "read"));
   if (state.current_kind == keydir::CurrentKind::unmanaged) {
     if (state.current_type == FileType::regular || state.current_type == FileType::other) {
       return node_fail(NodeStatus::missing, "read",
@@ -132,7 +133,7 @@ NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir) 
                        dir.current());
     }
     // The source of a pull, or a service's own directory before push --adopt: by content.
-    KF_TRY_ASSIGN(auto tree, keydir::read_unmanaged(remote, dir, "read"));
+    KF_TRY_ASSIGN(auto tree, keydir::read_unmanaged(remote, dir, "read", holder));
     NodeInstall install;
     install.unmanaged = true;
     install.path = dir.current();
@@ -223,8 +224,9 @@ NodeOutcome compare_install(const NodeInstall& found, const Manifest& expected) 
                                        generation_name(install.generation), join(problems)));
 }
 
-NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected) {
-  auto install = read_install(remote, dir);
+NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected,
+                        keydir::DestLock* holder) {
+  auto install = read_install(remote, dir, holder);
   if (!install) return NodeOutcome::from_error(install.error());
   return compare_install(*install, expected);
 }

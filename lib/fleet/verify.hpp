@@ -45,7 +45,10 @@ struct NodeInstall {
 // manage. Nothing installed: `missing`; a link missing while generations exist, or not a link to
 // a real generation directory with a valid manifest: `damaged`. Transport errors keep their
 // status.
-NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir);
+// With the node's lock `holder` (rotate holds it for the node's whole turn), the files are hashed
+// on the node.
+NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir,
+                                     keydir::DestLock* holder = nullptr);
 
 // The files a node must hold for `expected`. ca.key is only carried by bundles made with
 // --include-ca-key: when `expected` lists it and the node's installed manifest does not, the node
@@ -60,7 +63,8 @@ std::vector<ManifestFile> expected_files(const Manifest& expected, const NodeIns
 NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected);
 
 // The whole per-node check: read then compare.
-NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected);
+NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected,
+                        keydir::DestLock* holder = nullptr);
 
 // Without a manifest: the generation and file set most nodes hold (ties go to the newer
 // generation) becomes the expectation. Only complete generations (every file as the node's own

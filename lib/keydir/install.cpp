@@ -190,7 +190,7 @@ NodeResult<InstallResult> apply_plan(Remote& remote, DestLock* lock, const KeyDi
                        dir.generation(content.number));
     }
     if (!target->files_read) {
-      if (auto read = read_files(remote, *target); !read) {
+      if (auto read = read_files(remote, *target, lock); !read) {
         return std::unexpected(at_step(read.error(), step));
       }
     }

@@ -113,6 +113,61 @@ NodeResult<ExecResult> DestLock::request(std::span<const std::string> fields) {
   }
 }
 
+NodeResult<std::map<std::string, std::string>> DestLock::sha256_files(
+    std::span<const std::string> paths) {
+  std::vector<std::string> fields = {"sha256-files", ""};
+  for (const auto& path : paths) {
+    // GNU sha256sum escapes a name holding a backslash or newline in its output.
+    if (path.find_first_of("\n\\") == std::string::npos) fields.push_back(path);
+  }
+  if (fields.size() == 2) return std::map<std::string, std::string>{};
+  fields[1] = std::to_string(fields.size() - 2);
+  KF_TRY_ASSIGN(ExecResult answer, request(fields));
+  // A non-zero status says some file could not be read: those are simply not in the answer.
+  return parse_sha256_lines(answer.out, std::span(fields).subspan(2));
+}
+
+std::map<std::string, std::string> parse_sha256_lines(std::string_view output,
+                                                      std::span<const std::string> paths) {
+  constexpr std::size_t kHex = 64;
+  std::map<std::string, std::string> digests;
+  std::vector<std::string> twice;
+  while (!output.empty()) {
+    const std::size_t end = output.find('\n');
+    std::string_view line = output.substr(0, end);
+    output.remove_prefix(end == std::string_view::npos ? output.size() : end + 1);
+    if (line.size() <= kHex + 2 || line[kHex] != ' ' ||
+        (line[kHex + 1] != ' ' && line[kHex + 1] != '*')) {
+      continue;
+    }
+    std::string_view hex = line.substr(0, kHex);
+    if (!std::all_of(hex.begin(), hex.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        })) {
+      continue;
+    }
+    std::string_view name = line.substr(kHex + 2);
+    if (std::find(paths.begin(), paths.end(), name) == paths.end()) continue;
+    std::string digest(hex);
+    std::transform(digest.begin(), digest.end(), digest.begin(), [](char c) {
+      return static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    });
+    auto [it, inserted] = digests.emplace(name, digest);
+    if (!inserted && it->second != digest) twice.emplace_back(name);
+  }
+  for (const auto& name : twice) digests.erase(name);
+  return digests;
+}
+
+const std::vector<std::uint8_t>* DestLock::known(const std::string& sha256) const {
+  auto it = known_.find(sha256);
+  return it == known_.end() ? nullptr : &it->second;
+}
+
+void DestLock::remember(const std::string& sha256, const std::vector<std::uint8_t>& bytes) {
+  known_.try_emplace(sha256, bytes);
+}
+
 void DestLock::release() {
   if (!channel_) return;
   // The node's serve loop exits at end-of-file, which lets go of the lock; the end of its output

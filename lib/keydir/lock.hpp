@@ -1,10 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "keydir/layout.hpp"
 #include "keydir/remote.hpp"
@@ -38,6 +41,19 @@ class DestLock {
   // its output with stderr merged, and its exit status. Fields may not contain a newline.
   NodeResult<ExecResult> request(std::span<const std::string> fields);
 
+  // The SHA-256 of each of `paths` (regular files), computed on the node by one sha256sum instead
+  // of reading them back: lowercase hex by path, for the paths it could hash. The rest are left
+  // out for the caller to read itself: files sha256sum could not read, and names a request line
+  // or its output cannot carry (a newline or a backslash in them).
+  NodeResult<std::map<std::string, std::string>> sha256_files(std::span<const std::string> paths);
+
+  // Bytes read from the node under this lock, by their SHA-256: what a later read may take
+  // instead of reading a file again when the node's sha256sum says it holds the same bytes (a
+  // generation's manifest.json, read by every look at the node's state). Never secrets.
+  [[nodiscard]] const std::vector<std::uint8_t>* known(const std::string& sha256) const;
+  void remember(const std::string& sha256, const std::vector<std::uint8_t>& bytes);
+  [[nodiscard]] bool remembers_any() const { return !known_.empty(); }
+
   // Lets go of the lock and returns once the node has (so that a following flock there does not
   // find it still held by us). Idempotent.
   void release();
@@ -56,7 +72,14 @@ class DestLock {
   std::string lock_;
   bool held_ = false;
   std::optional<std::uint32_t> uid_;
+  std::map<std::string, std::vector<std::uint8_t>> known_;
 };
+
+// The digests in sha256sum's `output` of the files it was given, by path: only lines
+// "HEX  PATH" (or "HEX *PATH") naming one of `paths`; error messages and anything else are
+// skipped, and a path named twice with two digests counts as not hashed.
+std::map<std::string, std::string> parse_sha256_lines(std::string_view output,
+                                                      std::span<const std::string> paths);
 
 // The command DestLock::acquire runs on the node.
 std::string lock_command(const KeyDir& dir, int wait_seconds,

@@ -84,6 +84,19 @@ constexpr std::string_view kServeLoop = R"sh(serve() {
         IFS= read -r path || exit 1
         sha256sum -- "$path" 2>&1
         echo "keyfleet-status $?" ;;
+      sha256-files)
+        # COUNT paths, then one sha256sum for them all (not one process per file). Its stdin is
+        # never this loop's: with no path it would read the requests.
+        IFS= read -r count || exit 1
+        case $count in ''|*[!0-9]*) exit 1 ;; esac
+        set --
+        while [ "$count" -gt 0 ]; do
+          IFS= read -r path || exit 1
+          set -- "$@" "$path"
+          count=$((count - 1))
+        done
+        sha256sum -- "$@" </dev/null 2>&1
+        echo "keyfleet-status $?" ;;
       switch)
         IFS= read -r tmp && IFS= read -r gen && IFS= read -r expect && IFS= read -r link &&
           IFS= read -r aside || exit 1

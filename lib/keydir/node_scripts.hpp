@@ -16,6 +16,7 @@ namespace kf::keydir::scripts {
 // "unlocked UID" (UID: from /proc/self/status, else `id -u`; empty when both fail), then serves
 // requests on stdin until it ends, which lets go of the lock:
 //   sha256 / PATH         sha256sum's output for PATH
+//   sha256-files / COUNT / PATH (COUNT lines)     one sha256sum's output for all those paths
 //   switch / TMP / GEN / EXPECTED / LINK / ASIDE     the switch, for nodes whose SFTP server cannot
 //                         replace a path (keydir/switch.hpp): renames GENERATIONS/TMP to
 //                         GENERATIONS/GEN (TMP empty: GEN must already be a complete generation)

@@ -1,6 +1,7 @@
 #include "keydir/node_state.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "bundle/bundle.hpp"
 #include "core/secret.hpp"
@@ -16,18 +17,40 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-NodeResult<void> read_manifest(Remote& remote, GenerationState& generation) {
-  const std::string path = join_path(generation.path, kManifestName);
-  KF_TRY_ASSIGN(auto st, remote.lstat(path));
-  if (!st) {
-    generation.problem = fmt::format("{} has no {}", generation.path, kManifestName);
-    return {};
-  }
-  if (st->type != FileType::regular) {
-    generation.problem = fmt::format("{} is not a regular file", path);
-    return {};
+// manifest.json's bytes: those read before under `holder` when the node's sha256sum (`digests`)
+// says the file still holds them, else read back.
+NodeResult<std::vector<std::uint8_t>> manifest_bytes(
+    Remote& remote, const std::string& path, DestLock* holder,
+    const std::map<std::string, std::string>& digests) {
+  if (holder != nullptr) {
+    if (auto digest = digests.find(path); digest != digests.end()) {
+      if (const auto* bytes = holder->known(digest->second)) return *bytes;
+    }
   }
   KF_TRY_ASSIGN(auto bytes, remote.read_file(path, kMaxManifestSize));
+  if (holder != nullptr) holder->remember(sha256_hex(bytes), bytes);
+  return bytes;
+}
+
+NodeResult<void> read_manifest(Remote& remote, GenerationState& generation, DestLock* holder,
+                               const std::map<std::string, std::string>& digests) {
+  const std::string path = join_path(generation.path, kManifestName);
+  // Read first, looked at only when that fails: every read refuses what is not a regular file,
+  // and a node's state is read several times in one push, each reading every manifest.
+  auto read = manifest_bytes(remote, path, holder, digests);
+  if (!read) {
+    KF_TRY_ASSIGN(auto st, remote.lstat(path));
+    if (!st) {
+      generation.problem = fmt::format("{} has no {}", generation.path, kManifestName);
+      return {};
+    }
+    if (st->type != FileType::regular) {
+      generation.problem = fmt::format("{} is not a regular file", path);
+      return {};
+    }
+    return std::unexpected(read.error());
+  }
+  const std::vector<std::uint8_t>& bytes = *read;
   generation.manifest_sha256 = sha256_hex(bytes);
   auto parsed = parse_manifest(as_text(bytes), path);
   if (!parsed) {
@@ -149,8 +172,15 @@ std::string NodeState::describe_current() const {
 
 namespace {
 
-NodeResult<void> read_tree(Remote& remote, GenerationState& generation, const std::string& prefix,
-                           std::size_t depth) {
+// A regular file of the generation, listed but not hashed yet.
+struct Listed {
+  std::string name;
+  std::uint64_t size = 0;
+  mode_t mode = 0;
+};
+
+NodeResult<void> list_tree(Remote& remote, GenerationState& generation, const std::string& prefix,
+                           std::size_t depth, std::vector<Listed>& files) {
   const std::string dir = prefix.empty() ? generation.path : join_path(generation.path, prefix);
   KF_TRY_ASSIGN(auto entries, remote.list_dir(dir));
   for (const auto& entry : entries) {
@@ -160,30 +190,61 @@ NodeResult<void> read_tree(Remote& remote, GenerationState& generation, const st
     const auto mode = static_cast<mode_t>(entry.stat.mode & 07777);
     if (entry.stat.type == FileType::directory && depth < kMaxPathDepth) {
       generation.directories.push_back({name, mode});
-      KF_CHECK(read_tree(remote, generation, name, depth + 1));
+      KF_CHECK(list_tree(remote, generation, name, depth + 1, files));
       continue;
     }
     if (entry.stat.type != FileType::regular || depth >= kMaxPathDepth) {
       generation.irregular.push_back(name);
       continue;
     }
-    KF_TRY_ASSIGN(auto bytes,
-                  remote.read_file(join_path(generation.path, name), bundle::kMaxEntrySize));
-    // Key material: wiped from memory as soon as it is hashed.
-    SecretBytes data(bytes.begin(), bytes.end());
-    cleanse(bytes.data(), bytes.size());
-    generation.files.push_back({name, data.size(), mode, sha256_hex(data)});
+    files.push_back({name, entry.stat.size, mode});
   }
   return {};
 }
 
+NodeResult<InstalledFile> read_back(Remote& remote, const GenerationState& generation,
+                                    const Listed& file) {
+  KF_TRY_ASSIGN(auto bytes,
+                remote.read_file(join_path(generation.path, file.name), bundle::kMaxEntrySize));
+  // Key material: wiped from memory as soon as it is hashed.
+  SecretBytes data(bytes.begin(), bytes.end());
+  cleanse(bytes.data(), bytes.size());
+  return InstalledFile{file.name, data.size(), file.mode, sha256_hex(data)};
+}
+
+// The holder's digests of the files no larger than a bundle entry can be (a larger one is read
+// back, which refuses it as before): by path.
+NodeResult<std::map<std::string, std::string>> hashed_on_node(DestLock* holder,
+                                                              const GenerationState& generation,
+                                                              const std::vector<Listed>& files) {
+  if (holder == nullptr || files.empty()) return std::map<std::string, std::string>{};
+  std::vector<std::string> paths;
+  for (const auto& file : files) {
+    if (file.size <= bundle::kMaxEntrySize) paths.push_back(join_path(generation.path, file.name));
+  }
+  return holder->sha256_files(paths);
+}
+
 }  // namespace
 
-NodeResult<void> read_files(Remote& remote, GenerationState& generation) {
+NodeResult<void> read_files(Remote& remote, GenerationState& generation, DestLock* holder) {
   generation.files.clear();
   generation.directories.clear();
   generation.irregular.clear();
-  KF_CHECK(read_tree(remote, generation, "", 0));
+  std::vector<Listed> listed;
+  KF_CHECK(list_tree(remote, generation, "", 0, listed));
+  KF_TRY_ASSIGN(auto digests, hashed_on_node(holder, generation, listed));
+  for (const auto& file : listed) {
+    // The size is the listing's: a file that changes after it is hashed as it is then, and
+    // differs from its manifest either way.
+    auto hashed = digests.find(join_path(generation.path, file.name));
+    if (hashed != digests.end()) {
+      generation.files.push_back({file.name, file.size, file.mode, hashed->second});
+      continue;
+    }
+    KF_TRY_ASSIGN(auto read, read_back(remote, generation, file));
+    generation.files.push_back(std::move(read));
+  }
   std::sort(generation.files.begin(), generation.files.end());
   std::sort(generation.directories.begin(), generation.directories.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -205,8 +266,10 @@ NodeResult<void> read_pending(Remote& remote, const KeyDir& dir, const DirEntry&
   return {};
 }
 
-// One entry of GENERATIONS (which is HOME too with layout "link").
+// One entry of GENERATIONS (which is HOME too with layout "link"). `digests`: the holder's of the
+// generations' manifests, by path.
 NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& entry,
+                            DestLock* holder, const std::map<std::string, std::string>& digests,
                             NodeState& state) {
   const std::string path = dir.generation_entry(entry.name);
   switch (dir.classify(entry.name, entry.stat.type == FileType::directory,
@@ -216,7 +279,7 @@ NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& e
       g.number = *parse_generation_name(entry.name);
       g.path = path;
       g.ignored = dir.runtime();
-      KF_CHECK(read_manifest(remote, g));
+      KF_CHECK(read_manifest(remote, g, holder, digests));
       state.generations.push_back(std::move(g));
       break;
     }
@@ -240,7 +303,23 @@ NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& e
   return {};
 }
 
-NodeResult<void> read_home(Remote& remote, const KeyDir& dir, NodeState& state) {
+// With a holder, one sha256sum says which manifests hold bytes read before under it.
+NodeResult<std::map<std::string, std::string>> manifest_digests(
+    const KeyDir& dir, const std::vector<DirEntry>& entries, DestLock* holder) {
+  // The first look under a lock has nothing to compare with: it reads them all.
+  if (holder == nullptr || !holder->remembers_any()) return std::map<std::string, std::string>{};
+  std::vector<std::string> paths;
+  for (const auto& entry : entries) {
+    if (dir.classify(entry.name, entry.stat.type == FileType::directory,
+                     entry.stat.type == FileType::symlink) == EntryKind::generation) {
+      paths.push_back(join_path(dir.generation_entry(entry.name), kManifestName));
+    }
+  }
+  if (paths.empty()) return std::map<std::string, std::string>{};
+  return holder->sha256_files(paths);
+}
+
+NodeResult<void> read_home(Remote& remote, const KeyDir& dir, DestLock* holder, NodeState& state) {
   if (dir.home() != dir.generations()) {
     // Layout "generations": DEST holds the temporary links and the owed hooks, DEST/generations
     // the generations.
@@ -260,7 +339,9 @@ NodeResult<void> read_home(Remote& remote, const KeyDir& dir, NodeState& state) 
     }
   }
   KF_TRY_ASSIGN(auto entries, remote.list_dir(dir.generations()));
-  for (const auto& entry : entries) KF_CHECK(take_entry(remote, dir, entry, state));
+  KF_TRY_ASSIGN(auto digests, manifest_digests(dir, entries, holder));
+  for (const auto& entry : entries)
+    KF_CHECK(take_entry(remote, dir, entry, holder, digests, state));
   return {};
 }
 
@@ -290,7 +371,9 @@ NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions&
   } else {
     state.current_kind = CurrentKind::generation;
     state.current = number;
-    if (options.current_files) KF_CHECK(read_files(remote, *state.generation(*number)));
+    if (options.current_files) {
+      KF_CHECK(read_files(remote, *state.generation(*number), options.holder));
+    }
   }
   return {};
 }
@@ -305,7 +388,7 @@ NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOp
                      dir.home(), home->type == FileType::symlink ? " but a symlink" : "");
   }
   state.dest_exists = home.has_value();
-  if (home) KF_CHECK(read_home(remote, dir, state));
+  if (home) KF_CHECK(read_home(remote, dir, options.holder, state));
   std::sort(state.generations.begin(), state.generations.end(),
             [](const auto& a, const auto& b) { return a.number < b.number; });
   // Without DEST there is no DEST/current; DEST itself may be there without DEST.generations.
@@ -323,12 +406,12 @@ NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const R
 }
 
 NodeResult<GenerationState> read_unmanaged(Remote& remote, const KeyDir& dir,
-                                           const std::string& step) {
+                                           const std::string& step, DestLock* holder) {
   GenerationState tree;
   tree.path = dir.current();
   tree.managed = false;
   tree.ignored = dir.runtime();
-  if (auto read = read_files(remote, tree); !read) {
+  if (auto read = read_files(remote, tree, holder); !read) {
     return std::unexpected(at_step(read.error(), step));
   }
   return tree;

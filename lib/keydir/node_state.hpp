@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "keydir/layout.hpp"
+#include "keydir/lock.hpp"
 #include "keydir/pending.hpp"
 #include "keydir/remote.hpp"
 #include "pki/manifest.hpp"
@@ -101,6 +102,8 @@ struct NodeState {
 
 struct ReadOptions {
   bool current_files = true;  // read and hash the files of the generation `current` names
+  // The node's lock holder, when the caller has one: it hashes the files there (read_files).
+  DestLock* holder = nullptr;
 };
 
 // Reads DEST (absent is a state, not an error): `current`, every generation's manifest, the
@@ -109,14 +112,17 @@ struct ReadOptions {
 NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const ReadOptions& options,
                                       const std::string& step);
 
-// Reads and hashes the files of `generation`, descending into its directories without following
-// a symlink (key material: wiped from memory once hashed), leaving out what it ignores.
-NodeResult<void> read_files(Remote& remote, GenerationState& generation);
+// Lists the files of `generation`, descending into its directories without following a symlink,
+// leaving out what it ignores, and hashes them. With a `holder`, one sha256sum on the node hashes
+// them all and no key material crosses the connection; without one, or for a file it could not
+// hash, the file is read back over SFTP (key material: wiped from memory once hashed).
+NodeResult<void> read_files(Remote& remote, GenerationState& generation,
+                            DestLock* holder = nullptr);
 
 // The files of what is at DEST when keyfleet does not manage it (CurrentKind::unmanaged: the
 // source of a pull, or a service's directory before `push --adopt`), read and hashed as a
 // generation is, without the node's runtime files: for verify to compare it by content.
 NodeResult<GenerationState> read_unmanaged(Remote& remote, const KeyDir& dir,
-                                           const std::string& step);
+                                           const std::string& step, DestLock* holder = nullptr);
 
 }  // namespace kf::keydir

@@ -180,10 +180,10 @@ Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOp
 }
 
 NodeResult<NodeState> read_for_plan(Remote& remote, const KeyDir& dir, std::uint64_t generation,
-                                    const std::string& step) {
-  KF_TRY_ASSIGN(NodeState state, read_node_state(remote, dir, {true}, step));
+                                    const std::string& step, DestLock* holder) {
+  KF_TRY_ASSIGN(NodeState state, read_node_state(remote, dir, {true, holder}, step));
   if (GenerationState* target = state.generation(generation); target && !target->files_read) {
-    if (auto read = read_files(remote, *target); !read) {
+    if (auto read = read_files(remote, *target, holder); !read) {
       return std::unexpected(at_step(read.error(), step));
     }
   }

@@ -81,9 +81,10 @@ struct DecideOptions {
 // have been read with read_for_plan. Pure: tests give it any state.
 Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOptions& options);
 
-// The node state a decision needs: the current generation's files and generations/G's, hashed.
+// The node state a decision needs: the current generation's files and generations/G's, hashed
+// (on the node by `holder` when the caller holds the lock).
 NodeResult<NodeState> read_for_plan(Remote& remote, const KeyDir& dir, std::uint64_t generation,
-                                    const std::string& step);
+                                    const std::string& step, DestLock* holder = nullptr);
 
 // Whether a node manifest belongs to the bundle's key set: by id when both have one, else (a
 // manifest or bundle from before ids) by CA fingerprint.

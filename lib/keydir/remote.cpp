@@ -36,19 +36,46 @@ std::string parent_path(std::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
-NodeResult<void> remove_tree(Remote& remote, const std::string& path, int max_depth) {
+namespace {
+
+NodeResult<void> remove_directory(Remote& remote, const std::string& path, int max_depth);
+
+// An entry the listing showed as no directory: unlinked at once, without a look first (unlink
+// never follows a symlink). Only when that fails is it looked at: gone meanwhile is no error, a
+// directory put there meanwhile is removed as one.
+NodeResult<void> remove_listed(Remote& remote, const std::string& path, int max_depth) {
+  auto unlinked = remote.unlink(path);
+  if (unlinked) return {};
   KF_TRY_ASSIGN(auto st, remote.lstat(path));
   if (!st) return {};
-  if (st->type != FileType::directory) return remote.unlink(path);
+  if (st->type == FileType::directory) return remove_directory(remote, path, max_depth);
+  return unlinked;
+}
+
+NodeResult<void> remove_directory(Remote& remote, const std::string& path, int max_depth) {
   if (max_depth <= 0) {
     return node_fail(NodeStatus::failed, "remove", "{}: cannot remove {}: nested too deeply",
                      remote.node_name(), path);
   }
   KF_TRY_ASSIGN(auto entries, remote.list_dir(path));
   for (const auto& entry : entries) {
-    KF_CHECK(remove_tree(remote, join_path(path, entry.name), max_depth - 1));
+    const std::string child = join_path(path, entry.name);
+    if (entry.stat.type == FileType::directory) {
+      KF_CHECK(remove_tree(remote, child, max_depth - 1));
+    } else {
+      KF_CHECK(remove_listed(remote, child, max_depth - 1));
+    }
   }
   return remote.rmdir(path);
+}
+
+}  // namespace
+
+NodeResult<void> remove_tree(Remote& remote, const std::string& path, int max_depth) {
+  KF_TRY_ASSIGN(auto st, remote.lstat(path));
+  if (!st) return {};
+  if (st->type != FileType::directory) return remote.unlink(path);
+  return remove_directory(remote, path, max_depth);
 }
 
 }  // namespace kf

@@ -277,6 +277,10 @@ NodeResult<std::vector<std::uint8_t>> SshSession::read_file(const std::string& p
                        core_->name, path, max_size);
     }
     out.insert(out.end(), buffer.begin(), buffer.begin() + n);
+    // A short read of a regular file is its end (SFTP: "for normal disk files ... the specified
+    // number of bytes, or up to end of file"): no round trip to hear it again. Only when it also
+    // matches the size listed before, so that a file that grew meanwhile is read to its end.
+    if (static_cast<std::size_t>(n) < buffer.size() && out.size() == st->size) break;
   }
   return out;
 }

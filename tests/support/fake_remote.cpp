@@ -70,17 +70,23 @@ class FakeLockChannel final : public Channel {
     for (;;) {
       std::vector<std::string> lines;
       std::size_t pos = 0;
-      while (lines.size() < 6) {
+      // The request's fields: its name's count, or for sha256-files two and the count it gives.
+      auto needed = [&] {
+        if (lines.empty()) return std::size_t{1};
+        if (lines[0] == "sha256") return std::size_t{2};
+        if (lines[0] == "switch") return std::size_t{6};
+        if (lines[0] == "append" || lines[0] == "wipe") return std::size_t{3};
+        if (lines[0] != "sha256-files") return std::size_t{1};
+        if (lines.size() < 2) return std::size_t{2};
+        return 2 + static_cast<std::size_t>(std::stoul(lines[1]));
+      };
+      while (lines.size() < needed()) {
         auto nl = in_.find('\n', pos);
         if (nl == std::string::npos) break;
         lines.push_back(in_.substr(pos, nl - pos));
         pos = nl + 1;
       }
-      std::size_t need = lines.empty()                                ? 1
-                         : lines[0] == "sha256"                       ? 2
-                         : lines[0] == "switch"                       ? 6
-                         : lines[0] == "append" || lines[0] == "wipe" ? 3
-                                                                      : 1;
+      const std::size_t need = needed();
       if (lines.size() < need) return {};
       lines.resize(need);
       std::size_t used = 0;
@@ -439,6 +445,19 @@ NodeResult<ExecResult> FakeRemote::serve(const Layout& layout,
     }
     std::string digest = digest_override.empty() ? sha256_hex(it->second.data) : digest_override;
     return ExecResult{0, fmt::format("{}  {}\n", digest, fields[1]), ""};
+  }
+  if (op == "sha256-files") {
+    ExecResult result{0, "", ""};
+    for (std::size_t i = 2; i < fields.size(); ++i) {
+      auto it = entries.find(fields[i]);
+      if (it == entries.end() || it->second.type != FileType::regular) {
+        result.out += fmt::format("sha256sum: {}: No such file or directory\n", fields[i]);
+        result.exit_status = 1;
+        continue;
+      }
+      result.out += fmt::format("{}  {}\n", sha256_hex(it->second.data), fields[i]);
+    }
+    return result;
   }
   if (op == "switch") {
     auto result = fake_switch(layout, {fields.begin() + 1, fields.end()});

@@ -119,7 +119,7 @@ TEST(PushNode, FailuresNameTheirStepAndLeaveCurrent) {
   for (auto [op, path, step] : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"mkdir", "/stage", "staging"},
            {"upload", "", "upload"},
-           {"request", "sha256", "digest"},
+           {"request", "sha256 /stage", "digest"},
            {"request", "switch", "install"}}) {
     Fixture f;
     FakeRemote r;

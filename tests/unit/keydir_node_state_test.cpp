@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/secret.hpp"
 #include "keydir/local_remote.hpp"
+#include "keydir/lock.hpp"
 #include "support/bundle_fixtures.hpp"
 #include "support/test_support.hpp"
 
@@ -13,6 +15,7 @@ namespace kf::keydir {
 namespace {
 
 namespace fs = boost::filesystem;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -108,6 +111,34 @@ TEST_F(NodeStateTest, CurrentOnACompleteGenerationIsReadAndHashed) {
   EXPECT_EQ(quick.current, 2u);
   EXPECT_FALSE(quick.current_generation()->files_read);
   EXPECT_FALSE(quick.current_generation()->complete());
+}
+
+// With the lock's holder, the node hashes the files (one sha256sum) and the result is the same as
+// reading them back, differences included; a name sha256sum's output would escape is read back.
+TEST_F(NodeStateTest, TheLockHolderHashesTheFilesOnTheNode) {
+  write_generation(1);
+  link_current("generations/000001");
+  test::write_text(generation(1) / "agent.key", "not the key");
+  fs::create_directories(generation(1) / "sub");
+  test::write_text(generation(1) / "sub" / "odd\\name", "odd");
+  test::write_text(generation(1) / "sub" / "plain", "plain");
+  const NodeState read_back = read();
+  auto lock = DestLock::acquire(remote_, KeyDir(dest().string()), 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  const NodeState hashed = read({.current_files = true, .holder = &*lock});
+  const GenerationState* with = hashed.current_generation();
+  const GenerationState* without = read_back.current_generation();
+  ASSERT_NE(with, nullptr);
+  ASSERT_NE(without, nullptr);
+  ASSERT_TRUE(with->files_read);
+  EXPECT_EQ(with->files, without->files);
+  EXPECT_EQ(with->differences(with->manifest->files),
+            without->differences(without->manifest->files));
+  EXPECT_THAT(with->differences(with->manifest->files), Contains(HasSubstr("agent.key (size")));
+  auto odd = std::find_if(with->files.begin(), with->files.end(),
+                          [](const InstalledFile& f) { return f.name == "sub/odd\\name"; });
+  ASSERT_NE(odd, with->files.end());
+  EXPECT_EQ(odd->sha256, sha256_hex(as_bytes("odd")));
 }
 
 TEST_F(NodeStateTest, CurrentOnAGenerationThatDiffersFromItsManifest) {

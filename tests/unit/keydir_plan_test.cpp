@@ -2,6 +2,7 @@
 // in-memory node (FakeRemote) and read back with read_for_plan, as push and unpack read them.
 #include "keydir/plan.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include <gmock/gmock.h>
@@ -502,6 +503,53 @@ TEST_F(Decide, ATransportErrorWhileReadingIsTheReadStepsFailure) {
   ASSERT_FALSE(state);
   EXPECT_EQ(state.error().status, NodeStatus::timeout);
   EXPECT_EQ(state.error().step, "read");
+}
+
+// Under the lock, its holder hashes the generations' files on the node: the plan is the same, no
+// key file is read back, and a manifest read once is not read again while the node's sha256sum
+// says it holds the same bytes. A failed request is the read step's failure, status kept.
+TEST_F(Decide, UnderTheLockTheNodeHashesAndAManifestIsReadOnce) {
+  KeySet b(2, kKeysetA, kCaA);
+  place(b);
+  install(KeySet(1, kKeysetA, kCaA));
+  auto lock = DestLock::acquire(node_, dir_, 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  auto count = [&](std::string_view prefix) {
+    return std::count_if(node_.log.begin(), node_.log.end(),
+                         [&](const std::string& line) { return line.starts_with(prefix); });
+  };
+  auto state = read_for_plan(node_, dir_, 2, "read", &*lock);
+  ASSERT_TRUE(state) << state.error().message;
+  EXPECT_TRUE(state->generation(1)->complete());
+  EXPECT_TRUE(state->generation(2)->complete());
+  EXPECT_EQ(decide(*state, b.identity(), {}).action, Action::reactivate);
+  EXPECT_EQ(count("read_file /keys/generations/000001/manifest.json"), 1);
+  EXPECT_EQ(count("read_file /keys/generations/000002/manifest.json"), 1);
+  EXPECT_EQ(count("read_file"), 2);             // the two manifests, no key file
+  EXPECT_EQ(count("request sha256-files"), 2);  // the files of generations 1 and 2
+
+  // Read again: the manifests' digests in one request, nothing read back.
+  auto again = read_node_state(node_, dir_, {false, &*lock}, "read");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(count("read_file"), 2);
+  EXPECT_EQ(count("request sha256-files"), 3);
+  EXPECT_EQ(again->generation(2)->manifest_sha256, state->generation(2)->manifest_sha256);
+  ASSERT_TRUE(again->generation(2)->manifest);
+
+  // A manifest whose bytes changed is read again.
+  const std::string manifest = file_path(2, "manifest.json");
+  node_.entries.at(manifest).data.push_back(' ');
+  auto changed = read_node_state(node_, dir_, {false, &*lock}, "read");
+  ASSERT_TRUE(changed) << changed.error().message;
+  EXPECT_EQ(count("read_file " + manifest), 2);
+  EXPECT_NE(changed->generation(2)->manifest_sha256, state->generation(2)->manifest_sha256);
+
+  node_.fail_next("request", "sha256-files",
+                  NodeError{NodeStatus::timeout, "exec", "fake: timed out"});
+  auto failed = read_for_plan(node_, dir_, 2, "read", &*lock);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().status, NodeStatus::timeout);
+  EXPECT_EQ(failed.error().step, "read");
 }
 
 TEST(ActionNames, EveryActionHasItsName) {

@@ -1,5 +1,7 @@
 #include "keydir/remote.hpp"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -70,6 +72,36 @@ TEST(FleetRemote, RemoveTreeStopsAtItsDepth) {
   EXPECT_TRUE(node.exists("/top/1/2/3/file"));
   EXPECT_TRUE(remove_tree(node, "/top", 4));
   EXPECT_FALSE(node.exists("/top"));
+}
+
+// The entries are unlinked as listed, without a look at each first; one that changed after the
+// listing is looked at then: gone is fine, a directory is removed as one, and a file that cannot
+// be removed is an error.
+TEST(FleetRemote, RemoveTreeTakesEachEntryAsListedAndLooksOnlyWhenThatFails) {
+  test::FakeRemote node;
+  node.add_file("/top/gone", "x");
+  node.add_file("/top/now-a-dir", "x");
+  node.add_file("/top/plain", "x");
+  node.on_call = [&](std::string_view op, const std::string& path) {
+    if (op != "unlink") return;
+    if (path == "/top/gone") node.entries.erase(path);
+    if (path == "/top/now-a-dir" && node.entries.at(path).type == FileType::regular) {
+      node.entries.erase(path);
+      node.add_file("/top/now-a-dir/inside", "y");
+    }
+  };
+  ASSERT_TRUE(remove_tree(node, "/top"));
+  EXPECT_FALSE(node.exists("/top"));
+  EXPECT_EQ(std::count_if(node.log.begin(), node.log.end(),
+                          [](const std::string& line) { return line.starts_with("lstat"); }),
+            3);  // /top, then only the two entries whose unlink failed
+
+  node.add_file("/again/stuck", "x");
+  node.fail_next("unlink", "/again/stuck", NodeError{NodeStatus::failed, "remove", "denied"});
+  auto stuck = remove_tree(node, "/again");
+  ASSERT_FALSE(stuck);
+  EXPECT_EQ(stuck.error().message, "denied");
+  EXPECT_TRUE(node.exists("/again/stuck"));
 }
 
 }  // namespace
