@@ -145,7 +145,7 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
                             const CleanupOptions& options, std::size_t keep,
                             keydir::DestLock* holder, CleanupReceipt& receipt) {
   const std::string step = "prune";
-  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false, holder}, step));
+  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {false}, step));
   receipt.unexpected = state.unexpected;
   if (const auto* current = state.current_generation(); current && current->manifest) {
     receipt.keyset = current->manifest->keyset;
@@ -206,7 +206,7 @@ NodeResult<void> clean_dest(Remote& remote, const keydir::KeyDir& dir,
     }
     return {};
   }
-  KF_TRY_ASSIGN(auto after, keydir::read_node_state(remote, dir, {false, holder}, step));
+  KF_TRY_ASSIGN(auto after, keydir::read_node_state(remote, dir, {false}, step));
   receipt.remaining = records_of(after);
   receipt.unexpected = after.unexpected;
   receipt.adopted = after.adopted;

@@ -224,9 +224,10 @@ NodeOutcome dry_run(Remote& remote, const NodeConfig& node, const PushPayload& p
 
 // The inventory's `keep` after an install, under the same lock, with the one pruning policy
 // (keydir/prune.hpp). The install stands whatever happens here: a failure is only reported.
-std::string prune_after_install(Remote& remote, keydir::DestLock& lock, const NodeConfig& node,
-                                const keydir::KeyDir& dir) {
-  auto state = keydir::read_node_state(remote, dir, {false, &lock}, "prune");
+std::string prune_after_install(Remote& remote, const NodeConfig& node, const keydir::KeyDir& dir) {
+  // Pruning goes by generation numbers: no manifest is read.
+  auto state =
+      keydir::read_node_state(remote, dir, {false, nullptr, keydir::Manifests::none}, "prune");
   if (!state) return "not pruned: " + state.error().message;
   auto pruned = keydir::prune_generations(remote, dir, *state, static_cast<std::size_t>(node.keep),
                                           false, "prune");
@@ -331,7 +332,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
     outcome.detail += (outcome.detail.empty() ? "" : "; ") + warning;
   }
   if (is_success(outcome.status) && !plan.foreign_generations.empty()) {
-    auto after_state = keydir::read_node_state(remote, dir, {false, &lock}, "install");
+    auto after_state = keydir::read_node_state(remote, dir, {false}, "install");
     auto removed =
         after_state ? keydir::remove_generations(remote, dir, *after_state,
                                                  plan.foreign_generations, "install")
@@ -347,7 +348,7 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
                                   outcome.detail.empty() ? "" : "; ", fmt::join(*removed, ", "));
   }
   if (is_success(outcome.status)) {
-    if (std::string pruned = prune_after_install(remote, lock, node, dir); !pruned.empty()) {
+    if (std::string pruned = prune_after_install(remote, node, dir); !pruned.empty()) {
       outcome.detail += (outcome.detail.empty() ? "" : "; ") + pruned;
     }
   }

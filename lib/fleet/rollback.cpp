@@ -94,7 +94,7 @@ NodeOutcome rollback_node(Remote& remote, const NodeConfig& node, const Rollback
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
   auto lock = keydir::DestLock::acquire(remote, dir, node.lock_timeout, step);
   if (!lock) return NodeOutcome::from_error(lock.error());
-  auto state = keydir::read_node_state(remote, dir, {false, &*lock}, step);
+  auto state = keydir::read_node_state(remote, dir, {false}, step);
   if (!state) return NodeOutcome::from_error(state.error());
   if (state->current_kind == keydir::CurrentKind::unmanaged) {
     return {NodeStatus::refused,

@@ -125,7 +125,9 @@ NodeOutcome compare_content(const NodeInstall& content, const std::vector<Manife
 
 NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir,
                                      keydir::DestLock* holder) {
-  KF_TRY_ASSIGN(auto state, keydir::read_node_state(remote, dir, {true, holder}, "read"));
+  // Only the manifest of the generation compared: the others play no part in verify.
+  KF_TRY_ASSIGN(auto state, keydir::read_node_state(
+                                remote, dir, {true, holder, keydir::Manifests::current}, "read"));
   if (state.current_kind == keydir::CurrentKind::unmanaged) {
     if (state.current_type == FileType::regular || state.current_type == FileType::other) {
       return node_fail(NodeStatus::missing, "read",

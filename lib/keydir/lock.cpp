@@ -159,15 +159,6 @@ std::map<std::string, std::string> parse_sha256_lines(std::string_view output,
   return digests;
 }
 
-const std::vector<std::uint8_t>* DestLock::known(const std::string& sha256) const {
-  auto it = known_.find(sha256);
-  return it == known_.end() ? nullptr : &it->second;
-}
-
-void DestLock::remember(const std::string& sha256, const std::vector<std::uint8_t>& bytes) {
-  known_.try_emplace(sha256, bytes);
-}
-
 void DestLock::release() {
   if (!channel_) return;
   // The node's serve loop exits at end-of-file, which lets go of the lock; the end of its output

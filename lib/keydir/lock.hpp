@@ -47,13 +47,6 @@ class DestLock {
   // or its output cannot carry (a newline or a backslash in them).
   NodeResult<std::map<std::string, std::string>> sha256_files(std::span<const std::string> paths);
 
-  // Bytes read from the node under this lock, by their SHA-256: what a later read may take
-  // instead of reading a file again when the node's sha256sum says it holds the same bytes (a
-  // generation's manifest.json, read by every look at the node's state). Never secrets.
-  [[nodiscard]] const std::vector<std::uint8_t>* known(const std::string& sha256) const;
-  void remember(const std::string& sha256, const std::vector<std::uint8_t>& bytes);
-  [[nodiscard]] bool remembers_any() const { return !known_.empty(); }
-
   // Lets go of the lock and returns once the node has (so that a following flock there does not
   // find it still held by us). Idempotent.
   void release();
@@ -72,7 +65,6 @@ class DestLock {
   std::string lock_;
   bool held_ = false;
   std::optional<std::uint32_t> uid_;
-  std::map<std::string, std::vector<std::uint8_t>> known_;
 };
 
 // The digests in sha256sum's `output` of the files it was given, by path: only lines

@@ -17,27 +17,11 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-// manifest.json's bytes: those read before under `holder` when the node's sha256sum (`digests`)
-// says the file still holds them, else read back.
-NodeResult<std::vector<std::uint8_t>> manifest_bytes(
-    Remote& remote, const std::string& path, DestLock* holder,
-    const std::map<std::string, std::string>& digests) {
-  if (holder != nullptr) {
-    if (auto digest = digests.find(path); digest != digests.end()) {
-      if (const auto* bytes = holder->known(digest->second)) return *bytes;
-    }
-  }
-  KF_TRY_ASSIGN(auto bytes, remote.read_file(path, kMaxManifestSize));
-  if (holder != nullptr) holder->remember(sha256_hex(bytes), bytes);
-  return bytes;
-}
-
-NodeResult<void> read_manifest(Remote& remote, GenerationState& generation, DestLock* holder,
-                               const std::map<std::string, std::string>& digests) {
+NodeResult<void> read_manifest(Remote& remote, GenerationState& generation) {
   const std::string path = join_path(generation.path, kManifestName);
   // Read first, looked at only when that fails: every read refuses what is not a regular file,
   // and a node's state is read several times in one push, each reading every manifest.
-  auto read = manifest_bytes(remote, path, holder, digests);
+  auto read = remote.read_file(path, kMaxManifestSize);
   if (!read) {
     KF_TRY_ASSIGN(auto st, remote.lstat(path));
     if (!st) {
@@ -266,11 +250,9 @@ NodeResult<void> read_pending(Remote& remote, const KeyDir& dir, const DirEntry&
   return {};
 }
 
-// One entry of GENERATIONS (which is HOME too with layout "link"). `digests`: the holder's of the
-// generations' manifests, by path.
+// One entry of GENERATIONS (which is HOME too with layout "link").
 NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& entry,
-                            DestLock* holder, const std::map<std::string, std::string>& digests,
-                            NodeState& state) {
+                            const ReadOptions& options, NodeState& state) {
   const std::string path = dir.generation_entry(entry.name);
   switch (dir.classify(entry.name, entry.stat.type == FileType::directory,
                        entry.stat.type == FileType::symlink)) {
@@ -279,7 +261,7 @@ NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& e
       g.number = *parse_generation_name(entry.name);
       g.path = path;
       g.ignored = dir.runtime();
-      KF_CHECK(read_manifest(remote, g, holder, digests));
+      if (options.manifests == Manifests::all) KF_CHECK(read_manifest(remote, g));
       state.generations.push_back(std::move(g));
       break;
     }
@@ -303,23 +285,8 @@ NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& e
   return {};
 }
 
-// With a holder, one sha256sum says which manifests hold bytes read before under it.
-NodeResult<std::map<std::string, std::string>> manifest_digests(
-    const KeyDir& dir, const std::vector<DirEntry>& entries, DestLock* holder) {
-  // The first look under a lock has nothing to compare with: it reads them all.
-  if (holder == nullptr || !holder->remembers_any()) return std::map<std::string, std::string>{};
-  std::vector<std::string> paths;
-  for (const auto& entry : entries) {
-    if (dir.classify(entry.name, entry.stat.type == FileType::directory,
-                     entry.stat.type == FileType::symlink) == EntryKind::generation) {
-      paths.push_back(join_path(dir.generation_entry(entry.name), kManifestName));
-    }
-  }
-  if (paths.empty()) return std::map<std::string, std::string>{};
-  return holder->sha256_files(paths);
-}
-
-NodeResult<void> read_home(Remote& remote, const KeyDir& dir, DestLock* holder, NodeState& state) {
+NodeResult<void> read_home(Remote& remote, const KeyDir& dir, const ReadOptions& options,
+                           NodeState& state) {
   if (dir.home() != dir.generations()) {
     // Layout "generations": DEST holds the temporary links and the owed hooks, DEST/generations
     // the generations.
@@ -339,9 +306,7 @@ NodeResult<void> read_home(Remote& remote, const KeyDir& dir, DestLock* holder, 
     }
   }
   KF_TRY_ASSIGN(auto entries, remote.list_dir(dir.generations()));
-  KF_TRY_ASSIGN(auto digests, manifest_digests(dir, entries, holder));
-  for (const auto& entry : entries)
-    KF_CHECK(take_entry(remote, dir, entry, holder, digests, state));
+  for (const auto& entry : entries) KF_CHECK(take_entry(remote, dir, entry, options, state));
   return {};
 }
 
@@ -371,9 +336,9 @@ NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions&
   } else {
     state.current_kind = CurrentKind::generation;
     state.current = number;
-    if (options.current_files) {
-      KF_CHECK(read_files(remote, *state.generation(*number), options.holder));
-    }
+    GenerationState& current = *state.generation(*number);
+    if (options.manifests == Manifests::current) KF_CHECK(read_manifest(remote, current));
+    if (options.current_files) KF_CHECK(read_files(remote, current, options.holder));
   }
   return {};
 }
@@ -388,7 +353,7 @@ NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOp
                      dir.home(), home->type == FileType::symlink ? " but a symlink" : "");
   }
   state.dest_exists = home.has_value();
-  if (home) KF_CHECK(read_home(remote, dir, options.holder, state));
+  if (home) KF_CHECK(read_home(remote, dir, options, state));
   std::sort(state.generations.begin(), state.generations.end(),
             [](const auto& a, const auto& b) { return a.number < b.number; });
   // Without DEST there is no DEST/current; DEST itself may be there without DEST.generations.

@@ -36,7 +36,8 @@ struct GenerationState {
   // Paths never read nor compared: the node's runtime_files, and the exclude patterns of this
   // generation's own manifest (files an import left out on purpose, which a service may keep).
   std::vector<PathPattern> ignored;
-  // manifest.json parsed; nullopt with `problem` saying why not (absent, unreadable, invalid).
+  // manifest.json parsed; nullopt with `problem` saying why not (absent, unreadable, invalid), or
+  // with no problem when it was not read (ReadOptions::manifests).
   std::optional<Manifest> manifest;
   std::string manifest_sha256;  // of manifest.json's bytes, when it could be read
   std::string problem;
@@ -100,14 +101,20 @@ struct NodeState {
   [[nodiscard]] std::string describe_current() const;
 };
 
+// Whose manifest.json is read: every generation's, only the one `current` names (what verify
+// compares), or none (pruning goes by numbers; each manifest is an SFTP open, read and close).
+enum class Manifests { all, current, none };
+
 struct ReadOptions {
   bool current_files = true;  // read and hash the files of the generation `current` names
   // The node's lock holder, when the caller has one: it hashes the files there (read_files).
   DestLock* holder = nullptr;
+  Manifests manifests = Manifests::all;
 };
 
-// Reads DEST (absent is a state, not an error): `current`, every generation's manifest, the
-// leftovers and anything unexpected; with `current_files`, the current generation's files too.
+// Reads DEST (absent is a state, not an error): `current`, the generations' manifests (as
+// `manifests` says), the leftovers and anything unexpected; with `current_files`, the current
+// generation's files too.
 // Transport errors keep their status, relabelled to `step`.
 NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const ReadOptions& options,
                                       const std::string& step);

@@ -181,7 +181,9 @@ Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOp
 
 NodeResult<NodeState> read_for_plan(Remote& remote, const KeyDir& dir, std::uint64_t generation,
                                     const std::string& step, DestLock* holder) {
-  KF_TRY_ASSIGN(NodeState state, read_node_state(remote, dir, {true, holder}, step));
+  // decide() looks at files only where the bundle's generation G is: generations/G, which is
+  // `current` too when current is G. Another current is left or replaced whatever its files hold.
+  KF_TRY_ASSIGN(NodeState state, read_node_state(remote, dir, {false, holder}, step));
   if (GenerationState* target = state.generation(generation); target && !target->files_read) {
     if (auto read = read_files(remote, *target, holder); !read) {
       return std::unexpected(at_step(read.error(), step));

@@ -81,8 +81,8 @@ struct DecideOptions {
 // have been read with read_for_plan. Pure: tests give it any state.
 Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOptions& options);
 
-// The node state a decision needs: the current generation's files and generations/G's, hashed
-// (on the node by `holder` when the caller holds the lock).
+// The node state a decision needs: every manifest, and generations/G's files hashed (on the node
+// by `holder` when the caller holds the lock). decide() never looks at another generation's files.
 NodeResult<NodeState> read_for_plan(Remote& remote, const KeyDir& dir, std::uint64_t generation,
                                     const std::string& step, DestLock* holder = nullptr);
 

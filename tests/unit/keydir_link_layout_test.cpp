@@ -120,8 +120,9 @@ class LinkFake : public ::testing::Test {
  protected:
   LinkFake() { node_.add_dir("/srv", 0755); }
 
-  NodeState read() {
-    auto state = read_for_plan(node_, dir_, 1, "read");
+  // As a push of generation `generation` reads it.
+  NodeState read(std::uint64_t generation = 1) {
+    auto state = read_for_plan(node_, dir_, generation, "read");
     EXPECT_TRUE(state) << state.error().message;
     return state ? std::move(*state) : NodeState{};
   }
@@ -170,7 +171,7 @@ TEST_F(LinkFake, NothingThereIsAFirstInstallWhoseLinkIsDestItself) {
   ASSERT_TRUE(install(two));
   EXPECT_EQ(link(), "gpg.generations/000002");
   EXPECT_TRUE(node_.exists("/srv/gpg.generations/000001"));
-  state = read();
+  state = read(2);
   EXPECT_EQ(state.current, 2u);
   EXPECT_THAT(state.unexpected, IsEmpty());
   EXPECT_THAT(state.leftovers, IsEmpty());
