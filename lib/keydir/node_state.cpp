@@ -219,8 +219,8 @@ NodeResult<void> read_files(Remote& remote, GenerationState& generation, DestLoc
   KF_CHECK(list_tree(remote, generation, "", 0, listed));
   KF_TRY_ASSIGN(auto digests, hashed_on_node(holder, generation, listed));
   for (const auto& file : listed) {
-    // The size is the listing's: a file that changes after it is hashed as it is then, and
-    // differs from its manifest either way.
+    // The size is the listing's, the digest sha256sum's a moment later: a file that changed in
+    // between differs from its manifest either way.
     auto hashed = digests.find(join_path(generation.path, file.name));
     if (hashed != digests.end()) {
       generation.files.push_back({file.name, file.size, file.mode, hashed->second});
