@@ -4,7 +4,7 @@
 
 #include "core/escape.hpp"
 #include "core/secret.hpp"
-#include "fleet/push.hpp"
+#include "keydir/lock.hpp"
 
 namespace kf {
 namespace {
@@ -214,7 +214,7 @@ Result<void> check_node_digests(Remote& remote, const std::string& path, const I
       std::string_view line = out.substr(0, nl);
       out = nl == std::string_view::npos ? std::string_view{} : out.substr(nl + 1);
       const auto& file = tree.files[i];
-      std::string on_node = parse_sha256sum(line);
+      std::string on_node = keydir::parse_sha256sum(line);
       std::string arrived = sha256_hex(file.data);
       if (on_node != arrived) {
         return fail(ExitCode::integrity,

@@ -1,7 +1,6 @@
 #include "fleet/push.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <functional>
 
@@ -109,7 +108,7 @@ NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const N
                      node.name, staged, sum->exit_status,
                      escape_untrusted(last_line(sum->err), 300));
   }
-  std::string digest = parse_sha256sum(sum->out);
+  std::string digest = keydir::parse_sha256sum(sum->out);
   if (digest != payload.bundle->sha256) {
     return node_fail(NodeStatus::failed, "digest",
                      "{}: the staged copy {} has SHA-256 {}, the bundle has {}", node.name, staged,
@@ -405,18 +404,6 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
     owner = *resolved;
   }
   return push_locked(remote, *lock, node, payload, options, *state, plan, content, owner);
-}
-
-std::string parse_sha256sum(std::string_view output) {
-  if (output.starts_with('\\')) output.remove_prefix(1);  // GNU escapes odd file names so
-  if (output.size() < 64) return {};
-  std::string digest;
-  for (char c : output.substr(0, 64)) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return {};
-    digest += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  if (output.size() > 64 && output[64] != ' ') return {};
-  return digest;
 }
 
 std::string describe_plan(const std::vector<NodeReport>& planned) {

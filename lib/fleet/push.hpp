@@ -75,7 +75,4 @@ std::vector<NodeReport> push_fleet(std::span<const NodeConfig> nodes,
 // keyfleet does not manage) by the detail push_node gives a would-refuse.
 std::string describe_plan(const std::vector<NodeReport>& planned);
 
-// "sha256sum" output "<64 hex>  <path>" -> the digest; empty when it is not that.
-std::string parse_sha256sum(std::string_view output);
-
 }  // namespace kf

@@ -1,6 +1,7 @@
 #include "keydir/lock.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "core/escape.hpp"
@@ -127,31 +128,33 @@ NodeResult<std::map<std::string, std::string>> DestLock::sha256_files(
   return parse_sha256_lines(answer.out, std::span(fields).subspan(2));
 }
 
+std::string parse_sha256sum(std::string_view output) {
+  if (output.starts_with('\\')) output.remove_prefix(1);  // GNU escapes odd file names so
+  if (output.size() < 64) return {};
+  std::string digest;
+  for (char c : output.substr(0, 64)) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return {};
+    digest += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (output.size() > 64 && output[64] != ' ') return {};
+  return digest;
+}
+
 std::map<std::string, std::string> parse_sha256_lines(std::string_view output,
                                                       std::span<const std::string> paths) {
-  constexpr std::size_t kHex = 64;
   std::map<std::string, std::string> digests;
   std::vector<std::string> twice;
   while (!output.empty()) {
     const std::size_t end = output.find('\n');
     std::string_view line = output.substr(0, end);
     output.remove_prefix(end == std::string_view::npos ? output.size() : end + 1);
-    if (line.size() <= kHex + 2 || line[kHex] != ' ' ||
-        (line[kHex + 1] != ' ' && line[kHex + 1] != '*')) {
+    // An escaped name is never one asked for (sha256_files does not send those).
+    if (line.starts_with('\\') || line.size() <= 66 || (line[65] != ' ' && line[65] != '*')) {
       continue;
     }
-    std::string_view hex = line.substr(0, kHex);
-    if (!std::all_of(hex.begin(), hex.end(), [](char c) {
-          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        })) {
-      continue;
-    }
-    std::string_view name = line.substr(kHex + 2);
-    if (std::find(paths.begin(), paths.end(), name) == paths.end()) continue;
-    std::string digest(hex);
-    std::transform(digest.begin(), digest.end(), digest.begin(), [](char c) {
-      return static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
-    });
+    std::string digest = parse_sha256sum(line);
+    std::string_view name = line.substr(66);
+    if (digest.empty() || std::find(paths.begin(), paths.end(), name) == paths.end()) continue;
     auto [it, inserted] = digests.emplace(name, digest);
     if (!inserted && it->second != digest) twice.emplace_back(name);
   }

@@ -67,9 +67,13 @@ class DestLock {
   std::optional<std::uint32_t> uid_;
 };
 
+// A line of sha256sum's output "<64 hex>  <path>" (GNU's "\\" before an escaped name allowed) ->
+// the digest in lowercase; empty when it is not that.
+std::string parse_sha256sum(std::string_view output);
+
 // The digests in sha256sum's `output` of the files it was given, by path: only lines
-// "HEX  PATH" (or "HEX *PATH") naming one of `paths`; error messages and anything else are
-// skipped, and a path named twice with two digests counts as not hashed.
+// "HEX  PATH" (or "HEX *PATH") naming one of `paths`; error messages, escaped names and anything
+// else are skipped, and a path named twice with two digests counts as not hashed.
 std::map<std::string, std::string> parse_sha256_lines(std::string_view output,
                                                       std::span<const std::string> paths);
 

@@ -20,7 +20,7 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 NodeResult<void> read_manifest(Remote& remote, GenerationState& generation) {
   const std::string path = join_path(generation.path, kManifestName);
   // Read first, looked at only when that fails: every read refuses what is not a regular file,
-  // and a node's state is read several times in one push, each reading every manifest.
+  // and a push or rotation reads the node's state several times, most of them every manifest.
   auto read = remote.read_file(path, kMaxManifestSize);
   if (!read) {
     KF_TRY_ASSIGN(auto st, remote.lstat(path));

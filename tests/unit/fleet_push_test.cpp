@@ -413,8 +413,8 @@ TEST(DescribePlan, CountsConflictsApartFromOtherRefusals) {
 }
 
 TEST(ParseSha256sum, TakesTheDigest) {
-  EXPECT_EQ(parse_sha256sum(std::string(64, 'A') + "  /x"), std::string(64, 'a'));
-  EXPECT_EQ(parse_sha256sum("nope"), "");
+  EXPECT_EQ(keydir::parse_sha256sum(std::string(64, 'A') + "  /x"), std::string(64, 'a'));
+  EXPECT_EQ(keydir::parse_sha256sum("nope"), "");
 }
 
 }  // namespace
