@@ -12,6 +12,7 @@
 #include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
 #include "keydir/lock.hpp"
+#include "keydir/node_state.hpp"
 #include "keydir/prune.hpp"
 #include "keydir/remote.hpp"
 
@@ -72,10 +73,12 @@ nlohmann::ordered_json to_json(const CleanupReceipt& receipt);
 // missing or damaged and generations remain. DEST is read again after any removal. A transport
 // error is the result's error; the node's other failures are receipt.failure. `held`: DEST/.lock
 // as the caller already holds it (rotate's node turn), whose holder then also wipes and appends
-// to history.log.
+// to history.log. `dest`: DEST as the caller read it under `held` since its last change there
+// (rotate: verify's read, current's manifest included), taken for cleanup's first read of it.
 NodeResult<CleanupReceipt> cleanup_node(Remote& remote, const NodeConfig& node,
                                         const CleanupOptions& options,
-                                        keydir::DestLock* held = nullptr);
+                                        keydir::DestLock* held = nullptr,
+                                        const keydir::NodeState* dest = nullptr);
 
 // Every node through run_on_nodes; each node's receipt when it got that far.
 FleetRun<CleanupReceipt> cleanup_fleet(std::span<const NodeConfig> nodes,

@@ -365,7 +365,11 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
                                              options.adopt};
   const keydir::KeyDir dir = keydir::KeyDir::of(node);
 
-  auto state = keydir::read_for_plan(remote, dir, content.number, "read", held);
+  // Every manifest only where something reads them: foreign() for --replace-keyset, the served
+  // check for the agent certificates of earlier generations. Each is four SFTP round trips.
+  const keydir::Manifests manifests =
+      options.replace_keyset || node.probe ? keydir::Manifests::all : keydir::Manifests::current;
+  auto state = keydir::read_for_plan(remote, dir, content.number, "read", held, manifests);
   if (!state) return NodeOutcome::from_error(state.error());
   keydir::Plan plan = keydir::decide(*state, identity, decide_options);
   if (options.dry_run) return dry_run(remote, node, payload, *state, plan);
@@ -394,7 +398,7 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
                                 owner ? std::optional<std::uint32_t>(owner->gid) : std::nullopt);
   if (!lock) return NodeOutcome::from_error(lock.error(), state->current);
   // Under the lock the node may have changed (another push was first): decided again.
-  state = keydir::read_for_plan(remote, dir, content.number, "read", &*lock);
+  state = keydir::read_for_plan(remote, dir, content.number, "read", &*lock, manifests);
   if (!state) return NodeOutcome::from_error(state.error());
   plan = keydir::decide(*state, identity, decide_options);
   if (refuses(plan)) return refusal(node, *state, plan, false);

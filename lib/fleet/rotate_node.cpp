@@ -66,7 +66,11 @@ NodeOutcome rotate_node(Remote& remote, const NodeConfig& node, const PhaseNodeW
   NodeOutcome pushed = push_node(remote, node, PushPayload{work.bundle_bytes, &bundle}, {}, &*lock);
   if (!is_success(pushed.status)) return pushed;
 
-  NodeOutcome verified = verify_node(remote, keydir::KeyDir::of(node), bundle.manifest, &*lock);
+  // What verify reads is DEST as cleanup finds it: nothing but the staged copy changes meanwhile,
+  // and the lock is held throughout.
+  keydir::NodeState verified_state;
+  NodeOutcome verified =
+      verify_node(remote, keydir::KeyDir::of(node), bundle.manifest, &*lock, &verified_state);
   if (!is_success(verified.status)) {
     verified.step = "verify";
     verified.detail = joined(pushed.detail, verified.detail);
@@ -75,7 +79,7 @@ NodeOutcome rotate_node(Remote& remote, const NodeConfig& node, const PhaseNodeW
 
   CleanupOptions cleanup;
   cleanup.purge_old = work.purge;
-  auto cleaned = cleanup_node(remote, node, cleanup, &*lock);
+  auto cleaned = cleanup_node(remote, node, cleanup, &*lock, &verified_state);
   if (!cleaned) {
     NodeOutcome failed = NodeOutcome::from_error(cleaned.error(), content.number);
     failed.step = "cleanup";

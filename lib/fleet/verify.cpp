@@ -124,10 +124,11 @@ NodeOutcome compare_content(const NodeInstall& content, const std::vector<Manife
 }  // namespace
 
 NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir,
-                                     keydir::DestLock* holder) {
+                                     keydir::DestLock* holder, keydir::NodeState* state_read) {
   // Only the manifest of the generation compared: the others play no part in verify.
   KF_TRY_ASSIGN(auto state, keydir::read_node_state(
                                 remote, dir, {true, holder, keydir::Manifests::current}, "read"));
+  if (state_read != nullptr) *state_read = state;
   if (state.current_kind == keydir::CurrentKind::unmanaged) {
     if (state.current_type == FileType::regular || state.current_type == FileType::other) {
       return node_fail(NodeStatus::missing, "read",
@@ -227,8 +228,8 @@ NodeOutcome compare_install(const NodeInstall& found, const Manifest& expected) 
 }
 
 NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected,
-                        keydir::DestLock* holder) {
-  auto install = read_install(remote, dir, holder);
+                        keydir::DestLock* holder, keydir::NodeState* state_read) {
+  auto install = read_install(remote, dir, holder, state_read);
   if (!install) return NodeOutcome::from_error(install.error());
   return compare_install(*install, expected);
 }

@@ -46,9 +46,11 @@ struct NodeInstall {
 // a real generation directory with a valid manifest: `damaged`. Transport errors keep their
 // status.
 // With the node's lock `holder` (rotate holds it for the node's whole turn), the files are hashed
-// on the node.
+// on the node, and `state_read` (when given) receives the key directory as read, for the rest of
+// the turn under the same lock.
 NodeResult<NodeInstall> read_install(Remote& remote, const keydir::KeyDir& dir,
-                                     keydir::DestLock* holder = nullptr);
+                                     keydir::DestLock* holder = nullptr,
+                                     keydir::NodeState* state_read = nullptr);
 
 // The files a node must hold for `expected`. ca.key is only carried by bundles made with
 // --include-ca-key: when `expected` lists it and the node's installed manifest does not, the node
@@ -62,9 +64,10 @@ std::vector<ManifestFile> expected_files(const Manifest& expected, const NodeIns
 // the directory is unmanaged) or mismatch.
 NodeOutcome compare_install(const NodeInstall& install, const Manifest& expected);
 
-// The whole per-node check: read then compare.
+// The whole per-node check: read then compare (`holder`, `state_read`: as read_install).
 NodeOutcome verify_node(Remote& remote, const keydir::KeyDir& dir, const Manifest& expected,
-                        keydir::DestLock* holder = nullptr);
+                        keydir::DestLock* holder = nullptr,
+                        keydir::NodeState* state_read = nullptr);
 
 // Without a manifest: the generation and file set most nodes hold (ties go to the newer
 // generation) becomes the expectation. Only complete generations (every file as the node's own

@@ -211,6 +211,17 @@ NodeResult<std::map<std::string, std::string>> hashed_on_node(DestLock* holder,
 
 }  // namespace
 
+NodeResult<void> read_manifest_of(Remote& remote, GenerationState& generation,
+                                  const std::string& step) {
+  if (generation.manifest || !generation.problem.empty() || !generation.manifest_sha256.empty()) {
+    return {};
+  }
+  if (auto read = read_manifest(remote, generation); !read) {
+    return std::unexpected(at_step(read.error(), step));
+  }
+  return {};
+}
+
 NodeResult<void> read_files(Remote& remote, GenerationState& generation, DestLock* holder) {
   generation.files.clear();
   generation.directories.clear();

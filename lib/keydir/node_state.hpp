@@ -119,6 +119,12 @@ struct ReadOptions {
 NodeResult<NodeState> read_node_state(Remote& remote, const KeyDir& dir, const ReadOptions& options,
                                       const std::string& step);
 
+// Reads the manifest.json of a generation whose manifest was not read yet (ReadOptions::manifests
+// left it out): for a caller that needs a few of them only once it knows which. Sets `manifest`,
+// `manifest_sha256` and `problem` as read_node_state does; a read one is left as it is.
+NodeResult<void> read_manifest_of(Remote& remote, GenerationState& generation,
+                                  const std::string& step);
+
 // Lists the files of `generation`, descending into its directories without following a symlink,
 // leaving out what it ignores, and hashes them. With a `holder`, one sha256sum on the node hashes
 // them all and no key material crosses the connection; without one, or for a file it could not

@@ -180,11 +180,20 @@ Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOp
 }
 
 NodeResult<NodeState> read_for_plan(Remote& remote, const KeyDir& dir, std::uint64_t generation,
-                                    const std::string& step, DestLock* holder) {
+                                    const std::string& step, DestLock* holder,
+                                    Manifests manifests) {
   // decide() looks at files only where the bundle's generation G is: generations/G, which is
   // `current` too when current is G. Another current is left or replaced whatever its files hold.
-  KF_TRY_ASSIGN(NodeState state, read_node_state(remote, dir, {false, holder}, step));
-  if (GenerationState* target = state.generation(generation); target && !target->files_read) {
+  // Pruning and removals go by numbers, so nothing reads another manifest but foreign()'s search.
+  KF_TRY_ASSIGN(NodeState state,
+                read_node_state(remote, dir,
+                                {false, holder,
+                                 manifests == Manifests::all ? Manifests::all : Manifests::current},
+                                step));
+  GenerationState* target = state.generation(generation);
+  if (target == nullptr) return state;
+  if (manifests != Manifests::all) KF_CHECK(read_manifest_of(remote, *target, step));
+  if (!target->files_read) {
     if (auto read = read_files(remote, *target, holder); !read) {
       return std::unexpected(at_step(read.error(), step));
     }

@@ -81,10 +81,13 @@ struct DecideOptions {
 // have been read with read_for_plan. Pure: tests give it any state.
 Plan decide(const NodeState& state, const BundleIdentity& bundle, const DecideOptions& options);
 
-// The node state a decision needs: every manifest, and generations/G's files hashed (on the node
-// by `holder` when the caller holds the lock). decide() never looks at another generation's files.
+// The node state a decision needs: the manifests (every one; with Manifests::current, current's
+// and generations/G's, enough unless --replace-keyset must find the other key set's generations),
+// and generations/G's files hashed (on the node by `holder` when the caller holds the lock).
+// decide() never looks at another generation's files.
 NodeResult<NodeState> read_for_plan(Remote& remote, const KeyDir& dir, std::uint64_t generation,
-                                    const std::string& step, DestLock* holder = nullptr);
+                                    const std::string& step, DestLock* holder = nullptr,
+                                    Manifests manifests = Manifests::all);
 
 // Whether a node manifest belongs to the bundle's key set: by id when both have one, else (a
 // manifest or bundle from before ids) by CA fingerprint.

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "keydir/layout.hpp"
+#include "keydir/lock.hpp"
+#include "keydir/node_state.hpp"
 #include "keydir/staging.hpp"
 #include "support/fake_remote.hpp"
 
@@ -17,9 +19,11 @@ namespace kf {
 namespace {
 
 using test::FakeRemote;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kOurs[] = "/staging/0123456789abcdef";
@@ -359,6 +363,79 @@ TEST(FleetCleanup, PrunesBeyondKeepByRenamingFirst) {
   }));
   for (const auto& [path, entry] : node.entries)
     EXPECT_FALSE(path.find(".tmp-prune-") != std::string::npos);
+}
+
+std::vector<std::string> manifests_read(const FakeRemote& node) {
+  std::vector<std::string> out;
+  for (const auto& line : node.log) {
+    if (line.starts_with("read_file ") && line.ends_with("/manifest.json")) {
+      out.push_back(line.substr(std::string_view("read_file ").size()));
+    }
+  }
+  return out;
+}
+
+// A manifest is four SFTP round trips: cleanup reads current's (the key set of the audit record)
+// and those the receipt names, no other.
+TEST(FleetCleanup, ReadsTheManifestsOfCurrentAndOfWhatItRemovesOnly) {
+  FakeRemote node("node1");
+  std::vector<std::string> zeroed;
+  give_shell(node, zeroed);
+  add_generations(node, {1, 2, 3, 4}, 4);
+  auto quiet = cleanup_node(node, config(), {.keep = 4});
+  ASSERT_TRUE(quiet) << quiet.error().message;
+  EXPECT_EQ(describe(*quiet), "nothing to clean");
+  EXPECT_THAT(manifests_read(node), ElementsAre("/dest/generations/000004/manifest.json"));
+
+  node.log.clear();
+  auto pruned = cleanup_node(node, config(), {.keep = 3});
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  ASSERT_THAT(numbers(pruned->removed), ElementsAre(1));
+  EXPECT_EQ(pruned->removed[0].manifest_sha256, manifest_sha(1));
+  std::vector<std::string> read = manifests_read(node);
+  // Current's, the removed one's, then every remaining one's for the receipt, read again after.
+  EXPECT_THAT(read, ElementsAre("/dest/generations/000004/manifest.json",
+                                "/dest/generations/000001/manifest.json",
+                                "/dest/generations/000002/manifest.json",
+                                "/dest/generations/000003/manifest.json",
+                                "/dest/generations/000004/manifest.json"));
+  ASSERT_THAT(numbers(pruned->remaining), ElementsAre(2, 3, 4));
+  EXPECT_EQ(pruned->remaining[0].manifest_sha256, manifest_sha(2));
+}
+
+// rotate's turn hands cleanup the DEST verify read under the same lock: cleanup goes by it
+// instead of reading DEST again, and reads DEST after a removal as always.
+TEST(FleetCleanup, UnderTheCallersLockItsReadingOfDestIsUsedNotRepeated) {
+  FakeRemote node("node1");
+  std::vector<std::string> zeroed;
+  give_shell(node, zeroed);
+  add_generations(node, {1, 2, 3, 4}, 4);
+  const keydir::KeyDir dir("/dest");
+  auto dest =
+      keydir::read_node_state(node, dir, {false, nullptr, keydir::Manifests::current}, "read");
+  ASSERT_TRUE(dest) << dest.error().message;
+  auto lock = keydir::DestLock::acquire(node, dir, 1, "lock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  node.log.clear();
+  auto quiet = cleanup_node(node, config(), {.keep = 4}, &*lock, &*dest);
+  ASSERT_TRUE(quiet) << quiet.error().message;
+  EXPECT_EQ(describe(*quiet), "nothing to clean");
+  EXPECT_THAT(node.log, Not(Contains("list_dir /dest/generations")));
+
+  auto pruned = cleanup_node(node, config(), {.keep = 2}, &*lock, &*dest);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_THAT(numbers(pruned->removed), ElementsAre(1, 2));
+  EXPECT_THAT(numbers(pruned->remaining), ElementsAre(3, 4));
+  EXPECT_THAT(generations_left(node), ElementsAre(3, 4));
+  // Read again after the removal: the receipt says what is there.
+  EXPECT_THAT(node.log, Contains("list_dir /dest/generations"));
+
+  // Without the lock it was read under, another's reading is not taken: DEST is read.
+  node.log.clear();
+  auto unlocked = cleanup_node(node, config(), {.keep = 2, .dry_run = true}, nullptr, &*dest);
+  ASSERT_TRUE(unlocked) << unlocked.error().message;
+  EXPECT_THAT(node.log, Contains("list_dir /dest/generations"));
+  EXPECT_EQ(describe(*unlocked), "nothing to clean");
 }
 
 TEST(FleetCleanup, PurgeOldLeavesOnlyCurrentEvenAfterARollbackAndSaysSo) {

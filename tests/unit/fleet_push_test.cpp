@@ -1,4 +1,5 @@
 // push_node's steps against an in-memory node.
+#include <algorithm>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -87,6 +88,56 @@ TEST(PushNode, InstallsAndRunsHooksInOrder) {
     EXPECT_EQ(r.entries.at(path).mode, file.mode);
   }
   EXPECT_EQ(steps(r), (std::vector<std::string>{"pre", "install", "post", "check"}));
+}
+
+// generations/N holding `installed`'s manifest, and its files unless `files` is false.
+void add_generation(FakeRemote& r, const bundle::OpenedBundle& installed, bool files) {
+  const std::string gen = fmt::format("/keys/generations/{:06}", installed.manifest.generation);
+  r.add_dir(gen, 0700);
+  r.add_file(gen + "/manifest.json",
+             std::string(installed.manifest_bytes.begin(), installed.manifest_bytes.end()), 0644);
+  for (const auto& f : installed.files) {
+    if (files) r.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
+  }
+}
+
+std::vector<std::string> manifests_read(const FakeRemote& r) {
+  std::vector<std::string> out;
+  for (const auto& line : r.log) {
+    if (line.starts_with("read_file ") && line.ends_with("/manifest.json") &&
+        std::find(out.begin(), out.end(), line) == out.end()) {
+      out.push_back(line);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Each manifest is four SFTP round trips: the decision reads current's and generations/G's; only
+// --replace-keyset's search for the other key set's generations reads the others.
+TEST(PushNode, ReadsTheManifestsOfCurrentAndTheBundlesGenerationOnly) {
+  for (bool replace_keyset : {false, true}) {
+    Fixture f;
+    f.opened = opened(3);
+    f.opened.sha256 = sha256_hex(f.bytes);
+    f.opened.size = f.bytes.size();
+    FakeRemote r;
+    give_shell(r);
+    on_generation_one(r);
+    add_generation(r, opened(2), true);  // rolled back from: no part in the decision
+    add_generation(r, f.opened, false);  // generations/3 with the bundle's manifest, damaged
+    auto out = push_node(r, f.node, f.payload(), {.replace_keyset = replace_keyset});
+    EXPECT_EQ(out.status, NodeStatus::ok) << out.error;
+    EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000003");
+    for (const auto& file : f.opened.files) {
+      EXPECT_TRUE(r.exists("/keys/generations/000003/" + file.name)) << file.name;
+    }
+    std::vector<std::string> want = {"read_file /keys/generations/000001/manifest.json",
+                                     "read_file /keys/generations/000003/manifest.json"};
+    if (replace_keyset)
+      want.insert(want.begin() + 1, "read_file /keys/generations/000002/manifest.json");
+    EXPECT_EQ(manifests_read(r), want) << "replace_keyset " << replace_keyset;
+  }
 }
 
 TEST(PushNode, SameGenerationIsUnchangedAndUntouched) {
