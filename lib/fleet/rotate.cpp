@@ -145,6 +145,12 @@ std::string Rotation::describe_plan(std::size_t nodes) const {
         "{} {} (--{}) on {} node{}: {}",
         resumed_ ? "continue rotation " + journal_.id + " of" : std::string("rotate"),
         request_.keys.string(), to_string(journal_.mode), nodes, nodes == 1 ? "" : "s", phases));
+    // What the operator agrees to lose, said before the question: nothing of it comes back.
+    if (journal_.mode == Mode::emergency) {
+      parts.push_back(
+          "purge on every node every older generation, the leftovers of interrupted runs and, "
+          "with layout = \"link\", the directories push --adopt kept");
+    }
   }
   std::string out;
   for (const auto& part : parts) out += (out.empty() ? "" : ", then ") + part;

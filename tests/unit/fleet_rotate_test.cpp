@@ -27,6 +27,7 @@ using rotation::State;
 using test::FakeRemote;
 using test::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int kWorkFactor = 10;
 
@@ -229,6 +230,22 @@ TEST(Rotate, OpenRefusesWhatItCannotDoBeforeWritingAnything) {
     expect(keys.request(Mode::keep_ca), ExitCode::refused, "another keyfleet rotate");
   }
   EXPECT_EQ(test::snapshot(keys.dir), before);
+}
+
+TEST(Rotate, AnEmergencyPlanSaysWhatItPurgesBeforeTheQuestion) {
+  FakeFleet fleet(1);
+  Keys keys(fleet);
+  {
+    auto keep_ca = Rotation::open(keys.request(Mode::keep_ca));
+    ASSERT_TRUE(keep_ca) << keep_ca.error().message;
+    EXPECT_THAT(keep_ca->describe_plan(2), Not(HasSubstr("purge")));
+  }
+  auto emergency = Rotation::open(keys.request(Mode::emergency));
+  ASSERT_TRUE(emergency) << emergency.error().message;
+  const std::string plan = emergency->describe_plan(2);
+  EXPECT_THAT(plan, HasSubstr("(--emergency) on 2 nodes"));
+  EXPECT_THAT(plan, HasSubstr(", then purge on every node every older generation"));
+  EXPECT_THAT(plan, HasSubstr("the directories push --adopt kept"));
 }
 
 TEST(Rotate, OpenContinuesTheSameRotationAndRefusesAnotherUnlessAbandoned) {
