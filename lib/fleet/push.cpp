@@ -357,7 +357,8 @@ NodeOutcome push_locked(Remote& remote, keydir::DestLock& lock, const NodeConfig
 }  // namespace
 
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
-                      const PushOptions& options, keydir::DestLock* held) {
+                      const PushOptions& options, keydir::DestLock* held,
+                      const std::optional<keydir::Owner>* resolved_owner) {
   const auto& bundle = *payload.bundle;
   const keydir::GenerationContent content = keydir::GenerationContent::of(bundle);
   const keydir::BundleIdentity identity = identity_of(bundle, content);
@@ -380,7 +381,9 @@ NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload&
     return {NodeStatus::unchanged, "decide", "", state->current, {}};
   }
   std::optional<keydir::Owner> owner;
-  if (plan.action != keydir::Action::unchanged) {
+  if (resolved_owner != nullptr) {
+    owner = *resolved_owner;
+  } else if (plan.action != keydir::Action::unchanged) {
     auto resolved = resolve_owner(remote, node);
     if (!resolved) return NodeOutcome::from_error(resolved.error(), state->current);
     owner = *resolved;

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "fleet/run.hpp"
 #include "inventory/inventory.hpp"
+#include "keydir/install.hpp"
 #include "keydir/lock.hpp"
 #include "keydir/remote.hpp"
 
@@ -49,9 +50,12 @@ struct PushPayload {
 // a failed switch `current` is read again and reported as it is; when it cannot be read (the
 // connection cut at the deadline) the generation is null and the error says what it may be.
 // `held`: DEST/.lock as the caller already holds it (rotate's node turn, which goes on to verify
-// and clean up under it): the node is then read and decided once, under it.
+// and clean up under it): the node is then read and decided once, under it. `owner`: the
+// inventory's owner and group as the caller resolved them on this node (resolve_owner), not asked
+// of the node again.
 NodeOutcome push_node(Remote& remote, const NodeConfig& node, const PushPayload& payload,
-                      const PushOptions& options, keydir::DestLock* held = nullptr);
+                      const PushOptions& options, keydir::DestLock* held = nullptr,
+                      const std::optional<keydir::Owner>* owner = nullptr);
 
 // The bundle's opened contents, possibly still being decrypted on another thread.
 using PendingBundle = std::shared_future<Result<bundle::OpenedBundle>>;

@@ -63,7 +63,8 @@ NodeOutcome rotate_node(Remote& remote, const NodeConfig& node, const PhaseNodeW
       *owner ? std::optional<std::uint32_t>((*owner)->gid) : std::nullopt);
   if (!lock) return NodeOutcome::from_error(lock.error());
 
-  NodeOutcome pushed = push_node(remote, node, PushPayload{work.bundle_bytes, &bundle}, {}, &*lock);
+  NodeOutcome pushed =
+      push_node(remote, node, PushPayload{work.bundle_bytes, &bundle}, {}, &*lock, &*owner);
   if (!is_success(pushed.status)) return pushed;
 
   // What verify reads is DEST as cleanup finds it: nothing but the staged copy changes meanwhile,

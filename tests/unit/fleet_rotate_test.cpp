@@ -334,6 +334,32 @@ TEST(Rotate, KeepCaInstallsVerifiesAndCleansUpEveryNodeOverOneConnection) {
   EXPECT_EQ(out.phases[0].receipts[0]->wiped.size(), 2u);
 }
 
+// Each lookup is a command on the node: the turn resolves the inventory's owner once, for the
+// lock's group and the install's chown alike.
+TEST(Rotate, TheOwnerIsLookedUpOnceANodeTurn) {
+  FakeFleet fleet(1);
+  Keys keys(fleet);
+  fleet.nodes[0].owner = "svc";
+  int lookups = 0;
+  fleet["node1"].on_exec = [&](std::string_view cmd,
+                               std::span<const std::uint8_t>) -> NodeResult<ExecResult> {
+    if (cmd == "id -u -- 'svc'" || cmd == "id -g -- 'svc'") {
+      ++lookups;
+      return ExecResult{0, "1001\n", ""};
+    }
+    return ExecResult{0, "", ""};
+  };
+  RotationOutcome out = rotate(fleet, keys.request(Mode::keep_ca));
+  ASSERT_FALSE(out.error) << out.error->message;
+  ASSERT_EQ(out.phases.size(), 1u);
+  EXPECT_EQ(out.phases[0].nodes[0].status, NodeStatus::ok) << out.phases[0].nodes[0].error;
+  EXPECT_EQ(lookups, 2);  // id -u, id -g
+  const auto owned = fleet["node1"].owners.find("/keys/generations/000002/agent.key");
+  ASSERT_NE(owned, fleet["node1"].owners.end());
+  EXPECT_EQ(owned->second, 1001u);
+  EXPECT_EQ(fleet["node1"].groups.at("/keys/generations/000002/agent.key"), 1001u);
+}
+
 TEST(Rotate, LeafIsRefusedWhileANodeIsNotOnTrustAndNoKeySetIsMade) {
   FakeFleet fleet(3);
   Keys keys(fleet);
