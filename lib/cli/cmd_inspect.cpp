@@ -76,6 +76,9 @@ void print_human(std::ostream& out, const fs::path& path, const bundle::BundleIn
         << fmt::format("hosts         {}\n", list(m.hosts))
         << fmt::format("ca            {}\n", escape_untrusted(m.ca_fingerprint))
         << fmt::format("agent         {}\n", escape_untrusted(m.agent_fingerprint));
+    // A generation of rotate --new-ca: which phase, and every CA its trust store holds.
+    if (m.ca_phase) out << fmt::format("ca phase      {}\n", to_string(*m.ca_phase));
+    if (!m.trusted_cas.empty()) out << fmt::format("trusted cas   {}\n", list(m.trusted_cas));
   }
   if (!m.secrets.empty()) out << fmt::format("secrets       {}\n", list(m.secrets));
   if (!m.directories.empty()) out << "directories\n";

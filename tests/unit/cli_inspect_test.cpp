@@ -58,6 +58,31 @@ TEST(CliInspect, WithPassphraseShowsTheManifest) {
   EXPECT_EQ(doc["manifest"], to_json(f.manifest));
 }
 
+// A generation of rotate --new-ca says its phase and the CAs it trusts; others say neither.
+TEST(CliInspect, ShowsTheCaPhaseAndTheTrustedCasOfACaRotation) {
+  Fixture f;
+  auto plain = test::keyfleet({"inspect", f.file.string(), "--passphrase-file", f.pass.string()});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("ca phase"), std::string::npos) << plain.out;
+  EXPECT_EQ(plain.out.find("trusted cas"), std::string::npos) << plain.out;
+
+  const auto files = test::keyset_files(false);
+  Manifest m = test::manifest_for(files, 4);
+  const std::string old_ca = "sha256:" + std::string(64, 'b');
+  m.ca_phase = CaPhase::trust;
+  m.trusted_cas = {m.ca_fingerprint, old_ca};
+  std::vector<test::RawEntry> entries{{"manifest.json", serialize(m), AE_IFREG, 0644}};
+  for (const auto& file : files) entries.push_back({file.name, file.data, AE_IFREG, file.mode});
+  fs::path trust = f.dir / "trust.age";
+  test::write_bytes(trust, test::encrypt(test::craft_tar(entries)));
+  auto r = test::keyfleet({"inspect", trust.string(), "--passphrase-file", f.pass.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ca phase      trust\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trusted cas   " + m.ca_fingerprint + ", " + old_ca + "\n"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(CliInspect, RejectsWrongPassphraseAndDamage) {
   Fixture f;
   fs::path wrong = f.dir / "wrong";
