@@ -49,6 +49,33 @@ NodeResult<void> check_made(Remote& remote, const std::string& path, std::uint32
   return {};
 }
 
+// Why `dir`, the directory STAGING is in or would be created in, lets others move what is in it,
+// or empty. An ancestor may be a symlink (/var/run -> /run): what counts is the directory it leads
+// to.
+NodeResult<std::string> container_problem(Remote& remote, const std::string& dir,
+                                          const RemoteStat& st, std::uint32_t uid,
+                                          const std::string& step) {
+  auto followed =
+      st.type == FileType::symlink ? remote.stat(dir) : NodeResult<std::optional<RemoteStat>>(st);
+  if (!followed) return std::unexpected(at_step(followed.error(), step));
+  if (!*followed) return std::string("is a dangling symlink");
+  return parent_dir_problem(**followed, uid);
+}
+
+// The directory an existing STAGING is in: anyone who can write there can rename STAGING away and
+// put a directory of theirs in its place between two of push's calls.
+NodeResult<std::string> holder_problem(Remote& remote, const std::string& staging,
+                                       std::uint32_t uid, const std::string& step) {
+  const std::string dir = parent_path(staging);
+  if (dir == staging) return std::string();
+  auto st = remote.lstat(dir);
+  if (!st) return std::unexpected(at_step(st.error(), step));
+  if (!*st) return std::string("is gone");
+  KF_TRY_ASSIGN(std::string problem, container_problem(remote, dir, **st, uid, step));
+  if (problem.empty()) return problem;
+  return fmt::format("{}, which holds staging directory {}, {}", dir, staging, problem);
+}
+
 }  // namespace
 
 std::string new_staging_name() {
@@ -163,17 +190,14 @@ NodeResult<StagingState> inspect_staging(Remote& remote, const std::string& stag
         return node_fail(NodeStatus::failed, step, "{}: staging directory {} {}",
                          remote.node_name(), staging, problem);
       }
+      KF_TRY_ASSIGN(std::string problem, holder_problem(remote, staging, uid, step));
+      if (!problem.empty()) {
+        return node_fail(NodeStatus::failed, step, "{}: {}", remote.node_name(), problem);
+      }
       return state;
     }
-    // An ancestor may be a symlink (/var/run -> /run): what counts is the directory it leads to.
-    auto followed = (*st)->type == FileType::symlink ? remote.stat(path) : st;
-    if (!followed) return std::unexpected(at_step(followed.error(), step));
-    if (!*followed) {
-      return node_fail(NodeStatus::failed, step,
-                       "{}: {}, where staging directory {} would be created, is a dangling symlink",
-                       remote.node_name(), path, staging);
-    }
-    if (auto problem = parent_dir_problem(**followed, uid); !problem.empty()) {
+    KF_TRY_ASSIGN(std::string problem, container_problem(remote, path, **st, uid, step));
+    if (!problem.empty()) {
       return node_fail(NodeStatus::failed, step,
                        "{}: {}, where staging directory {} would be created, {}",
                        remote.node_name(), path, staging, problem);
@@ -211,6 +235,12 @@ NodeResult<StagingContents> read_staging(Remote& remote, const std::string& stag
   if (auto problem = private_dir_problem(**st, uid); !problem.empty()) {
     contents.refused = fmt::format("{}: staging directory {} {}; nothing in it was touched",
                                    remote.node_name(), staging, problem);
+    return contents;
+  }
+  KF_TRY_ASSIGN(std::string problem, holder_problem(remote, staging, uid, step));
+  if (!problem.empty()) {
+    contents.refused =
+        fmt::format("{}: {}; nothing in it was touched", remote.node_name(), problem);
     return contents;
   }
   auto entries = remote.list_dir(staging);

@@ -10,7 +10,9 @@
 
 // Push's staged copies of a bundle on a node, and the rules that keep the node's other local users
 // away from them. The one place that knows their names:
-//   STAGING/                     owned by the SSH user or root, writable by nobody else, no symlink
+//   STAGING/                     owned by the SSH user or root, writable by nobody else, no
+//   symlink,
+//                                in a directory others cannot write (or root's, sticky: /tmp)
 //   STAGING/<random>/            16 lowercase hex digits, 0700, owned by the SSH user: one per push
 //   STAGING/<random>/bundle.kfb  the bundle as pushed, 0600
 // Push creates only these (and STAGING and its missing parents, 0700, when it has to); cleanup
@@ -28,9 +30,10 @@ bool is_staging_name(std::string_view name);
 // it is fine: STAGING itself, and every directory push creates on the way to it, must be a real
 // directory (not a symlink) owned by `uid` or root that neither its group nor others can write.
 std::string private_dir_problem(const RemoteStat& st, std::uint32_t uid);
-// The same for the nearest existing directory above a missing STAGING, which push creates in: a
-// directory owned by `uid` or root that its group and others cannot write, unless it is root's
-// with the sticky bit (/tmp, /var/tmp: others cannot remove or rename what push creates there).
+// The same for the directory STAGING is in (the nearest existing one above a missing STAGING,
+// which push creates in): a directory owned by `uid` or root that its group and others cannot
+// write, unless it is root's with the sticky bit (/tmp, /var/tmp: others cannot remove or rename
+// what push creates there).
 std::string parent_dir_problem(const RemoteStat& st, std::uint32_t uid);
 
 // The SSH user's uid on the node, from `id -u`: for passes that hold no DEST/.lock (whose holder

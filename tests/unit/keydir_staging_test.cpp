@@ -65,22 +65,30 @@ TEST(KeydirStaging, CreatesMissingDirectoriesPrivateUnderAStickyRootParent) {
   EXPECT_NE(*second, *dir);
 }
 
-TEST(KeydirStaging, RefusesParentsOthersCouldWriteInWithoutCreatingAnything) {
-  struct Case {
-    const char* name;
-    mode_t mode;
-    std::uint32_t owner;
-    const char* why;
-  };
-  const std::vector<Case> cases = {
+// Directories others could write in, and why each is refused as the one STAGING is (or would be)
+// created in.
+struct UnsafeParent {
+  const char* name;
+  mode_t mode;
+  std::uint32_t owner;
+  const char* why;
+};
+
+std::vector<UnsafeParent> unsafe_parents() {
+  return {
       {"world-writable", 0777, 0,
-       "is writable by its group or others (mode 0777) and is not root's"},
-      {"group-writable", 0775, 0, "is writable by its group or others (mode 0775)"},
-      {"sticky but a user's", 01777, 4242, "is writable by its group or others (mode 1777)"},
+       "is writable by its group or others (mode 0777) and is not root's with the sticky bit"},
+      {"group-writable", 0775, 0,
+       "is writable by its group or others (mode 0775) and is not root's with the sticky bit"},
+      {"sticky but a user's", 01777, 4242,
+       "is writable by its group or others (mode 1777) and is not root's with the sticky bit"},
       {"another user's", 0755, 4242,
        "is owned by uid 4242, not by the SSH user (uid 1000) or root"},
   };
-  for (const auto& c : cases) {
+}
+
+TEST(KeydirStaging, RefusesParentsOthersCouldWriteInWithoutCreatingAnything) {
+  for (const auto& c : unsafe_parents()) {
     FakeRemote node("node1");
     node.login_uid = kUser;
     node.add_dir("/shared", c.mode);
@@ -146,6 +154,44 @@ TEST(KeydirStaging, RefusesAStagingDirectoryOthersOwnOrCanWrite) {
         << c.name;
     EXPECT_THAT(creations(node), IsEmpty()) << c.name;
   }
+}
+
+// Whoever can write where STAGING is can rename it away and put a directory of theirs in its place
+// between two calls: an existing STAGING is held to the rule of a directory push creates in.
+TEST(KeydirStaging, RefusesAnExistingStagingInADirectoryOthersCouldWriteIn) {
+  for (const auto& c : unsafe_parents()) {
+    FakeRemote node("node1");
+    node.login_uid = kUser;
+    node.add_dir("/shared", c.mode);
+    node.owners["/shared"] = c.owner;
+    node.add_dir("/shared/staging", 0700);
+    node.add_dir("/shared/staging/0123456789abcdef", 0700);
+    node.add_file("/shared/staging/0123456789abcdef/bundle.kfb", "ciphertext", 0600);
+    const std::string want =
+        "/shared, which holds staging directory /shared/staging, " + std::string(c.why);
+    auto dir = make_staging_dir(node, "/shared/staging", kUser, "staging");
+    ASSERT_FALSE(dir) << c.name;
+    EXPECT_EQ(dir.error().step, "staging") << c.name;
+    EXPECT_THAT(dir.error().message, HasSubstr(want)) << c.name;
+    EXPECT_THAT(creations(node), IsEmpty()) << c.name;
+
+    auto contents = read_staging(node, "/shared/staging", kUser, "staging");
+    ASSERT_TRUE(contents) << c.name << ": " << contents.error().message;
+    EXPECT_THAT(contents->refused, HasSubstr(want + "; nothing in it was touched")) << c.name;
+    EXPECT_THAT(contents->dirs, IsEmpty()) << c.name;
+  }
+  // /tmp: root's with the sticky bit, so others cannot move what is in it.
+  FakeRemote node("node1");
+  node.login_uid = kUser;
+  node.add_dir("/tmp", 01777);
+  node.owners["/tmp"] = 0;
+  node.add_dir("/tmp/keyfleet", 0700);
+  auto dir = make_staging_dir(node, "/tmp/keyfleet", kUser, "staging");
+  ASSERT_TRUE(dir) << dir.error().message;
+  auto contents = read_staging(node, "/tmp/keyfleet", kUser, "staging");
+  ASSERT_TRUE(contents) << contents.error().message;
+  EXPECT_EQ(contents->refused, "");
+  EXPECT_EQ(contents->dirs.size(), 1u);
 }
 
 TEST(KeydirStaging, RootsAndOurOwnPrivateDirectoriesAreFine) {
