@@ -201,4 +201,8 @@ void audit_before_exit(int exit_code) {
   append_once(Result<int>(exit_code));
 }
 
+void audit_after_throw(const std::string& error) {
+  append_once(Result<int>(std::unexpected(Error{ExitCode::failure, error})));
+}
+
 }  // namespace kf::cli

@@ -59,6 +59,8 @@ Result<int> run_audited(std::string_view command, int argc, char** argv,
 // Appends the running command's record now, for a process that ends without returning from its
 // command (a second Ctrl-C); nothing when the command is not audited or its record is written.
 void audit_before_exit(int exit_code);
+// The same for a command that threw (main's one catch): its record says exit 1 and `error`.
+void audit_after_throw(const std::string& error);
 
 // argv as recorded: words that hold secret material (an age identity) are replaced by
 // "[redacted]".
