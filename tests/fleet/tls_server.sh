@@ -3,9 +3,11 @@
 # on 127.0.0.1, as a real agent serves DEST/current/agent.crt. It reads its files when it starts,
 # so a server that is not restarted after an install keeps serving the old certificate.
 #
-#   tls_server.sh start DIR PORT CERT KEY [CLIENT_CA]
+#   tls_server.sh start DIR PORT CERT KEY [CLIENT_CA [SNI_NAME SNI_CERT SNI_KEY]]
 #                                           serve CERT and KEY on 127.0.0.1:PORT (DIR: its state);
-#                                           with CLIENT_CA, require a client certificate it signed
+#                                           with CLIENT_CA (may be ""), require a client certificate
+#                                           it signed; with SNI_NAME, serve SNI_CERT and SNI_KEY to
+#                                           a client that asks for that name (TLS SNI)
 #   tls_server.sh restart DIR               stop, then start again with the same port and paths
 #   tls_server.sh stop DIR                  stop it (SIGTERM, then SIGKILL after 5 s)
 #
@@ -33,19 +35,21 @@ server_pid() {  # DIR
   echo "$pid"
 }
 
-start() {  # DIR PORT CERT KEY [CLIENT_CA]
-  local dir=$1 port=$2 cert=$3 key=$4 client_ca=${5:-}
-  local verify=()
+start() {  # DIR PORT CERT KEY [CLIENT_CA [SNI_NAME SNI_CERT SNI_KEY]]
+  local dir=$1 port=$2 cert=$3 key=$4 client_ca=${5:-} sni_name=${6:-} sni_cert=${7:-} sni_key=${8:-}
+  local verify=() sni=()
   mkdir -p "$dir"
   printf '%s\n' "$port" >"$dir/port"
   printf '%s\n' "$cert" >"$dir/cert"
   printf '%s\n' "$key" >"$dir/key"
   printf '%s\n' "$client_ca" >"$dir/client_ca"
+  printf '%s\n' "$sni_name" "$sni_cert" "$sni_key" >"$dir/sni"
+  [[ -z $sni_name ]] || sni=(-servername "$sni_name" -cert2 "$sni_cert" -key2 "$sni_key")
   # -Verify (capital): a client without a certificate CLIENT_CA signed fails the handshake. TLS 1.2
   # only, so that it fails in the client's handshake too (in TLS 1.3 the client has finished
   # before the server judges its certificate).
   [[ -z $client_ca ]] || verify=(-Verify 1 -CAfile "$client_ca" -no_tls1_3)
-  setsid openssl s_server -accept "127.0.0.1:$port" -cert "$cert" -key "$key" "${verify[@]}" -quiet \
+  setsid openssl s_server -accept "127.0.0.1:$port" -cert "$cert" -key "$key" "${verify[@]}" "${sni[@]}" -quiet \
     </dev/null >>"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
   for _ in $(seq 1 $((START_TIMEOUT * 20))); do
@@ -69,19 +73,22 @@ stop() {  # DIR
 
 case ${1:-} in
   start)
-    [[ $# -eq 5 || $# -eq 6 ]] || die "usage: start DIR PORT CERT KEY [CLIENT_CA]"
-    start "$2" "$3" "$4" "$5" "${6:-}"
+    [[ $# -eq 5 || $# -eq 6 || $# -eq 9 ]] ||
+      die "usage: start DIR PORT CERT KEY [CLIENT_CA [SNI_NAME SNI_CERT SNI_KEY]]"
+    start "${@:2}"
     ;;
   restart)
     [[ $# -eq 2 ]] || die "usage: restart DIR"
     stop "$2"
-    start "$2" "$(cat "$2/port")" "$(cat "$2/cert")" "$(cat "$2/key")" "$(cat "$2/client_ca")"
+    mapfile -t sni <"$2/sni"
+    start "$2" "$(cat "$2/port")" "$(cat "$2/cert")" "$(cat "$2/key")" "$(cat "$2/client_ca")" \
+      "${sni[@]}"
     ;;
   stop)
     [[ $# -eq 2 ]] || die "usage: stop DIR"
     stop "$2"
     ;;
   *)
-    die "usage: tls_server.sh start DIR PORT CERT KEY [CLIENT_CA] | restart DIR | stop DIR"
+    die "usage: tls_server.sh start DIR PORT CERT KEY [CLIENT_CA [SNI_NAME SNI_CERT SNI_KEY]] | restart DIR | stop DIR"
     ;;
 esac

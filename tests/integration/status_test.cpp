@@ -269,6 +269,53 @@ TEST(Status, ProbeSeesWhatTheAgentServes) {
   EXPECT_EQ(status_nodes(gone)["node2"]["status"], "served-unreachable");
 }
 
+// The probe asks for its host name by TLS SNI, as a client of the agent would: an agent that
+// serves its certificate only to clients asking for its name (and another one to the rest) is
+// judged by the certificate those clients get. A probe by address gets the other one.
+TEST(Status, TheProbeAsksForItsHostNameBySni) {
+  Fleet fleet(1);
+  // The node's certificate names localhost too, so that a probe by that name can trust it.
+  test::TempDir work;
+  const std::string keys = (work / "keys").string();
+  const std::string bundle = (work / "gen1.kfb").string();
+  const std::string pass = (work / "pass").string();
+  test::write_text(pass, "integration passphrase\n", 0600);
+  for (const std::vector<std::string>& step : std::vector<std::vector<std::string>>{
+           {"create-keys", "--out", keys, "--inventory", fleet.inventory().string(), "--host",
+            "localhost"},
+           {"bundle", "--keys", keys, "--out", bundle, "--passphrase-file", pass, "--work-factor",
+            "10"},
+           {"push", bundle, "--inventory", fleet.inventory().string(), "--passphrase-file", pass,
+            "--yes"}}) {
+    auto ran = test::keyfleet(step);
+    ASSERT_EQ(ran.exit_code, 0) << step[0] << ": " << ran.out << ran.err;
+  }
+  test::TempDir other;
+  auto made =
+      test::keyfleet({"create-keys", "--out", (other / "keys").string(), "--host", "127.0.0.1"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string current = fleet.node(1).dest + "/current/";
+  TlsServer agent(other / "agent", (other / "keys" / "agent.crt").string(),
+                  (other / "keys" / "agent.key").string(), "",
+                  {"localhost", current + "agent.crt", current + "agent.key"});
+  const std::string port = std::to_string(agent.port());
+
+  fs::path by_name =
+      fleet.inventory_with("by-name.toml", {{1, "probe = \"localhost:" + port + "\""}});
+  auto named = run_status(by_name, {"--json"});
+  EXPECT_EQ(named.exit_code, 0) << named.out << named.err;
+  auto node1 = status_nodes(named)["node1"];
+  EXPECT_EQ(node1["served"]["status"], "served-ok") << node1.dump();
+
+  fs::path by_address =
+      fleet.inventory_with("by-address.toml", {{1, "probe = \"127.0.0.1:" + port + "\""}});
+  auto addressed = run_status(by_address, {"--json"});
+  EXPECT_EQ(addressed.exit_code, 1) << addressed.out;
+  node1 = status_nodes(addressed)["node1"];
+  EXPECT_EQ(node1["status"], "served-stale") << node1.dump();
+  EXPECT_THAT(node1["error"].get<std::string>(), HasSubstr("no generation on the node has it"));
+}
+
 // A node behind a jump host has its agent probed through it too: the bastion forwards to node 1's
 // agent only, so node 2's probe fails there although its agent answers this machine directly.
 TEST(Status, TheProbeGoesThroughTheNodesJumpHost) {

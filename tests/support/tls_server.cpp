@@ -14,10 +14,11 @@ std::string script() {
 }  // namespace
 
 TlsServer::TlsServer(fs::path dir, const std::string& cert, const std::string& key,
-                     const std::string& client_ca)
+                     const std::string& client_ca, const Sni& sni)
     : dir_(std::move(dir)), port_(unused_port()) {
   std::vector<std::string> argv{script(), "start", dir_.string(), std::to_string(port_), cert, key};
-  if (!client_ca.empty()) argv.push_back(client_ca);
+  if (!client_ca.empty() || !sni.name.empty()) argv.push_back(client_ca);
+  if (!sni.name.empty()) argv.insert(argv.end(), {sni.name, sni.cert, sni.key});
   auto started = run(argv);
   if (started.exit_code != 0) {
     stop();

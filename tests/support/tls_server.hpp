@@ -11,10 +11,16 @@ namespace kf::test {
 // Always stopped on destruction.
 class TlsServer {
  public:
+  // A second certificate for clients that ask for `name` by TLS SNI (s_server -servername).
+  struct Sni {
+    std::string name;
+    std::string cert;
+    std::string key;
+  };
   // `dir` holds its state (pid, port, log); `cert` and `key` may be paths through DEST/current.
   // With `client_ca`, the server requires a client certificate that CA signed (s_server -Verify).
   TlsServer(fs::path dir, const std::string& cert, const std::string& key,
-            const std::string& client_ca = "");
+            const std::string& client_ca = "", const Sni& sni = {});
   TlsServer(const TlsServer&) = delete;
   TlsServer& operator=(const TlsServer&) = delete;
   ~TlsServer();
