@@ -70,8 +70,10 @@ NodeResult<std::string> holder_problem(Remote& remote, const std::string& stagin
   if (dir == staging) return std::string();
   auto st = remote.lstat(dir);
   if (!st) return std::unexpected(at_step(st.error(), step));
-  if (!*st) return std::string("is gone");
-  KF_TRY_ASSIGN(std::string problem, container_problem(remote, dir, **st, uid, step));
+  std::string problem = "is gone";
+  if (*st) {
+    KF_TRY_ASSIGN(problem, container_problem(remote, dir, **st, uid, step));
+  }
   if (problem.empty()) return problem;
   return fmt::format("{}, which holds staging directory {}, {}", dir, staging, problem);
 }

@@ -10,8 +10,7 @@
 
 // Push's staged copies of a bundle on a node, and the rules that keep the node's other local users
 // away from them. The one place that knows their names:
-//   STAGING/                     owned by the SSH user or root, writable by nobody else, no
-//   symlink,
+//   STAGING/                     the SSH user's or root's, writable by nobody else, no symlink,
 //                                in a directory others cannot write (or root's, sticky: /tmp)
 //   STAGING/<random>/            16 lowercase hex digits, 0700, owned by the SSH user: one per push
 //   STAGING/<random>/bundle.kfb  the bundle as pushed, 0600

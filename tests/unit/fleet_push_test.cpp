@@ -56,18 +56,24 @@ struct Fixture {
   PushPayload payload() const { return {bytes, &opened}; }
 };
 
-// The node as a complete install of `installed` left it.
-void on_generation(FakeRemote& r, const bundle::OpenedBundle& installed) {
+// generations/N holding `installed`'s manifest, and its files unless `files` is false.
+void add_generation(FakeRemote& r, const bundle::OpenedBundle& installed, bool files) {
   const std::string gen = fmt::format("/keys/generations/{:06}", installed.manifest.generation);
-  r.add_dir("/keys", 0700);
-  r.add_dir("/keys/generations", 0700);
   r.add_dir(gen, 0700);
   r.add_file(gen + "/manifest.json",
              std::string(installed.manifest_bytes.begin(), installed.manifest_bytes.end()), 0644);
   for (const auto& f : installed.files) {
-    r.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
+    if (files) r.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
   }
-  ASSERT_TRUE(r.symlink(gen.substr(std::string("/keys/").size()), "/keys/current"));
+}
+
+// The node as a complete install of `installed` left it.
+void on_generation(FakeRemote& r, const bundle::OpenedBundle& installed) {
+  r.add_dir("/keys", 0700);
+  r.add_dir("/keys/generations", 0700);
+  add_generation(r, installed, true);
+  ASSERT_TRUE(
+      r.symlink(fmt::format("generations/{:06}", installed.manifest.generation), "/keys/current"));
 }
 
 void on_generation_one(FakeRemote& r) {
@@ -88,17 +94,6 @@ TEST(PushNode, InstallsAndRunsHooksInOrder) {
     EXPECT_EQ(r.entries.at(path).mode, file.mode);
   }
   EXPECT_EQ(steps(r), (std::vector<std::string>{"pre", "install", "post", "check"}));
-}
-
-// generations/N holding `installed`'s manifest, and its files unless `files` is false.
-void add_generation(FakeRemote& r, const bundle::OpenedBundle& installed, bool files) {
-  const std::string gen = fmt::format("/keys/generations/{:06}", installed.manifest.generation);
-  r.add_dir(gen, 0700);
-  r.add_file(gen + "/manifest.json",
-             std::string(installed.manifest_bytes.begin(), installed.manifest_bytes.end()), 0644);
-  for (const auto& f : installed.files) {
-    if (files) r.add_file(gen + "/" + f.name, std::string(f.data.begin(), f.data.end()), f.mode);
-  }
 }
 
 std::vector<std::string> manifests_read(const FakeRemote& r) {
