@@ -119,10 +119,18 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
       }
       if (options.owner) KF_CHECK(remote.chown(dir_path, options.owner->uid, options.owner->gid));
     }
+    // The rest of the files together: over SSH two round trips for all of them, not two each.
+    std::vector<NewFile> files;
     for (const auto& file : content.files) {
       if (dir.is_runtime(file.name, false)) continue;
       KF_CHECK(check_name(remote, file.name));
-      KF_CHECK(put(file.name, file.data, file.mode));
+      files.push_back(NewFile{join_path(path, file.name), file.data, file.mode});
+    }
+    KF_CHECK(remote.upload_all(files));
+    if (options.owner) {
+      for (const auto& file : files) {
+        KF_CHECK(remote.chown(file.path, options.owner->uid, options.owner->gid));
+      }
     }
     for (const auto& d : content.directories) {
       if (!dir.is_runtime(d.name, true)) KF_CHECK(remote.fsync_dir(join_path(path, d.name)));

@@ -296,28 +296,30 @@ NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& e
   return {};
 }
 
+// `home`: DEST's entries (layout "generations") or DEST.generations' (layout "link").
 NodeResult<void> read_home(Remote& remote, const KeyDir& dir, const ReadOptions& options,
-                           NodeState& state) {
+                           NodeState& state, const std::vector<DirEntry>& home) {
+  const std::vector<DirEntry>* entries = &home;
+  Listing gens;
   if (dir.home() != dir.generations()) {
     // Layout "generations": DEST holds the temporary links and the owed hooks, DEST/generations
     // the generations.
-    KF_TRY_ASSIGN(auto top, remote.list_dir(dir.home()));
-    for (const auto& entry : top) {
+    for (const auto& entry : home) {
       if (entry.name.starts_with(kLinkTempPrefix) && entry.stat.type == FileType::symlink) {
         state.leftovers.push_back(dir.link_temp(entry.name));
       } else if (entry.name == kPendingFile) {
         KF_CHECK(read_pending(remote, dir, entry, state));
       }
     }
-    KF_TRY_ASSIGN(auto gens, remote.lstat(dir.generations()));
-    if (!gens) return {};
-    if (gens->type != FileType::directory) {
+    KF_TRY_ASSIGN(gens, remote.lstat_list(dir.generations()));
+    if (!gens.stat) return {};
+    if (gens.stat->type != FileType::directory) {
       state.unexpected.push_back(dir.generations());
       return {};
     }
+    entries = &gens.entries;
   }
-  KF_TRY_ASSIGN(auto entries, remote.list_dir(dir.generations()));
-  for (const auto& entry : entries) KF_CHECK(take_entry(remote, dir, entry, options, state));
+  for (const auto& entry : *entries) KF_CHECK(take_entry(remote, dir, entry, options, state));
   return {};
 }
 
@@ -325,21 +327,20 @@ NodeResult<void> read_home(Remote& remote, const KeyDir& dir, const ReadOptions&
 NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions& options,
                            NodeState& state) {
   const bool link_layout = dir.layout() == DestLayout::link;
-  KF_TRY_ASSIGN(auto link, remote.lstat(dir.current()));
-  if (!link) return {};
-  state.current_type = link->type;
-  if (link->type != FileType::symlink) {
+  KF_TRY_ASSIGN(auto link, remote.lstat_link(dir.current()));
+  if (!link.stat) return {};
+  state.current_type = link.stat->type;
+  if (link.stat->type != FileType::symlink) {
     state.current_kind = link_layout ? CurrentKind::unmanaged : CurrentKind::not_symlink;
     return {};
   }
-  KF_TRY_ASSIGN(state.current_text, remote.readlink(dir.current()));
+  state.current_text = link.text;
   if (link_layout && !dir.names_generations(state.current_text)) {
     state.current_kind = CurrentKind::unmanaged;
     return {};
   }
   auto number = dir.generation_of_target(state.current_text);
-  KF_TRY_ASSIGN(auto target, remote.stat(dir.current()));
-  if (!target) {
+  if (!link.target) {
     state.current_kind = CurrentKind::dangling;
   } else if (!number || state.generation(*number) == nullptr) {
     // generations/NNNNNN that is a symlink to a directory is not in `generations` either.
@@ -357,18 +358,20 @@ NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions&
 NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOptions& options) {
   NodeState state;
   if (dir.layout() == DestLayout::link) state.link_name = dir.current();
-  KF_TRY_ASSIGN(auto home, remote.lstat(dir.home()));
-  if (home && home->type != FileType::directory) {
+  KF_TRY_ASSIGN(auto home, remote.lstat_list(dir.home()));
+  if (home.stat && home.stat->type != FileType::directory) {
     // A symlinked home too: the lock and every write would go through it, outside it.
     return node_fail(NodeStatus::refused, "read", "{}: {} is not a directory{}", remote.node_name(),
-                     dir.home(), home->type == FileType::symlink ? " but a symlink" : "");
+                     dir.home(), home.stat->type == FileType::symlink ? " but a symlink" : "");
   }
-  state.dest_exists = home.has_value();
-  if (home) KF_CHECK(read_home(remote, dir, options, state));
+  state.dest_exists = home.stat.has_value();
+  if (home.stat) KF_CHECK(read_home(remote, dir, options, state, home.entries));
   std::sort(state.generations.begin(), state.generations.end(),
             [](const auto& a, const auto& b) { return a.number < b.number; });
   // Without DEST there is no DEST/current; DEST itself may be there without DEST.generations.
-  if (home || dir.layout() == DestLayout::link) KF_CHECK(read_link(remote, dir, options, state));
+  if (home.stat || dir.layout() == DestLayout::link) {
+    KF_CHECK(read_link(remote, dir, options, state));
+  }
   return state;
 }
 

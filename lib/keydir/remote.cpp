@@ -7,6 +7,40 @@ NodeResult<void> Remote::replace(const std::string& from, const std::string& to)
                    node_name(), from, to);
 }
 
+NodeResult<void> Remote::upload_all(std::span<const NewFile> files) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (auto put = upload(files[i].path, files[i].data, files[i].mode); !put) {
+      for (std::size_t j = 0; j < i; ++j) (void)unlink(files[j].path);
+      return put;
+    }
+  }
+  return {};
+}
+
+NodeResult<void> Remote::fsync_dirs(std::span<const std::string> paths) {
+  for (const auto& path : paths) KF_CHECK(fsync_dir(path));
+  return {};
+}
+
+NodeResult<Listing> Remote::lstat_list(const std::string& path) {
+  Listing out;
+  KF_TRY_ASSIGN(out.stat, lstat(path));
+  if (out.stat && out.stat->type == FileType::directory) {
+    KF_TRY_ASSIGN(out.entries, list_dir(path));
+  }
+  return out;
+}
+
+NodeResult<LinkInfo> Remote::lstat_link(const std::string& path) {
+  LinkInfo out;
+  KF_TRY_ASSIGN(out.stat, lstat(path));
+  if (out.stat && out.stat->type == FileType::symlink) {
+    KF_TRY_ASSIGN(out.text, readlink(path));
+    KF_TRY_ASSIGN(out.target, stat(path));
+  }
+  return out;
+}
+
 std::string shell_quote(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
@@ -38,32 +72,42 @@ std::string parent_path(std::string_view path) {
 
 namespace {
 
-NodeResult<void> remove_directory(Remote& remote, const std::string& path, int max_depth);
+NodeResult<void> remove_directory(Remote& remote, const std::string& path,
+                                  const std::vector<DirEntry>& entries, int max_depth);
 
-// An entry the listing showed as no directory: unlinked at once, without a look first (unlink
-// never follows a symlink). Only when that fails is it looked at: gone meanwhile is no error, a
+// An entry the listing showed as no directory was unlinked at once, without a look first (unlink
+// never follows a symlink). Only when that failed is it looked at: gone meanwhile is no error, a
 // directory put there meanwhile is removed as one.
-NodeResult<void> remove_listed(Remote& remote, const std::string& path, int max_depth) {
-  auto unlinked = remote.unlink(path);
-  if (unlinked) return {};
+NodeResult<void> remove_listed(Remote& remote, const std::string& path,
+                               const NodeResult<void>& unlinked, int max_depth) {
   KF_TRY_ASSIGN(auto st, remote.lstat(path));
   if (!st) return {};
-  if (st->type == FileType::directory) return remove_directory(remote, path, max_depth);
+  if (st->type == FileType::directory) {
+    KF_TRY_ASSIGN(auto entries, remote.list_dir(path));
+    return remove_directory(remote, path, entries, max_depth);
+  }
   return unlinked;
 }
 
-NodeResult<void> remove_directory(Remote& remote, const std::string& path, int max_depth) {
+// `entries`: the directory's listing.
+NodeResult<void> remove_directory(Remote& remote, const std::string& path,
+                                  const std::vector<DirEntry>& entries, int max_depth) {
   if (max_depth <= 0) {
     return node_fail(NodeStatus::failed, "remove", "{}: cannot remove {}: nested too deeply",
                      remote.node_name(), path);
   }
-  KF_TRY_ASSIGN(auto entries, remote.list_dir(path));
+  // What is no directory goes at once, all of it together.
+  std::vector<std::string> files;
   for (const auto& entry : entries) {
-    const std::string child = join_path(path, entry.name);
+    if (entry.stat.type != FileType::directory) files.push_back(join_path(path, entry.name));
+  }
+  KF_TRY_ASSIGN(auto unlinked, remote.unlink_each(files));
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!unlinked[i]) KF_CHECK(remove_listed(remote, files[i], unlinked[i], max_depth - 1));
+  }
+  for (const auto& entry : entries) {
     if (entry.stat.type == FileType::directory) {
-      KF_CHECK(remove_tree(remote, child, max_depth - 1));
-    } else {
-      KF_CHECK(remove_listed(remote, child, max_depth - 1));
+      KF_CHECK(remove_tree(remote, join_path(path, entry.name), max_depth - 1));
     }
   }
   return remote.rmdir(path);
@@ -71,11 +115,18 @@ NodeResult<void> remove_directory(Remote& remote, const std::string& path, int m
 
 }  // namespace
 
+NodeResult<std::vector<NodeResult<void>>> Remote::unlink_each(std::span<const std::string> paths) {
+  std::vector<NodeResult<void>> out;
+  out.reserve(paths.size());
+  for (const auto& path : paths) out.push_back(unlink(path));
+  return out;
+}
+
 NodeResult<void> remove_tree(Remote& remote, const std::string& path, int max_depth) {
-  KF_TRY_ASSIGN(auto st, remote.lstat(path));
-  if (!st) return {};
-  if (st->type != FileType::directory) return remote.unlink(path);
-  return remove_directory(remote, path, max_depth);
+  KF_TRY_ASSIGN(auto there, remote.lstat_list(path));
+  if (!there.stat) return {};
+  if (there.stat->type != FileType::directory) return remote.unlink(path);
+  return remove_directory(remote, path, there.entries, max_depth);
 }
 
 }  // namespace kf

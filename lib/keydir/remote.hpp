@@ -39,6 +39,26 @@ struct DirEntry {
   RemoteStat stat;   // of the entry itself (a symlink is a symlink)
 };
 
+// What lstat_list found: nothing (nullopt), something else, or a directory and its entries.
+struct Listing {
+  std::optional<RemoteStat> stat;  // lstat's
+  std::vector<DirEntry> entries;   // only when `stat` is a directory
+};
+
+// What lstat_link found: nothing, something else, or a symlink, its text and what it leads to.
+struct LinkInfo {
+  std::optional<RemoteStat> stat;    // lstat's
+  std::string text;                  // only when `stat` is a symlink
+  std::optional<RemoteStat> target;  // stat's, likewise; nullopt: it dangles
+};
+
+// One file for upload_all.
+struct NewFile {
+  std::string path;
+  std::span<const std::uint8_t> data;
+  mode_t mode = 0600;
+};
+
 struct SpaceInfo {
   std::uint64_t available = 0;  // bytes an unprivileged writer may still use
   std::uint64_t total = 0;
@@ -98,6 +118,9 @@ class Remote {
   // holding `data`, fsynced on the node before this returns.
   virtual NodeResult<void> upload(const std::string& path, std::span<const std::uint8_t> data,
                                   mode_t mode) = 0;
+  // upload() for each of `files`; over SSH, all of them in two round trips. On failure none of
+  // them is left behind.
+  virtual NodeResult<void> upload_all(std::span<const NewFile> files);
   // A whole regular file, refusing one larger than `max_size`.
   virtual NodeResult<std::vector<std::uint8_t>> read_file(const std::string& path,
                                                           std::size_t max_size) = 0;
@@ -116,13 +139,23 @@ class Remote {
   virtual NodeResult<void> replace(const std::string& from, const std::string& to);
   virtual NodeResult<void> unlink(const std::string& path) = 0;
   virtual NodeResult<void> rmdir(const std::string& path) = 0;
+  // unlink() of each of `paths`: each one's result, in order (the outer error: the connection's);
+  // over SSH, in one round trip.
+  virtual NodeResult<std::vector<NodeResult<void>>> unlink_each(std::span<const std::string> paths);
   // Never follows a symlink at `path` (lchown).
   virtual NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) = 0;
   virtual NodeResult<void> chmod(const std::string& path, mode_t mode) = 0;
   virtual NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) = 0;
+  // lstat, then list_dir when it is a directory (never through a symlink); over SSH, one round
+  // trip fewer.
+  virtual NodeResult<Listing> lstat_list(const std::string& path);
+  // lstat, then readlink and stat when it is a symlink; over SSH, in one round trip.
+  virtual NodeResult<LinkInfo> lstat_link(const std::string& path);
   virtual NodeResult<SpaceInfo> space(const std::string& path) = 0;
   // Makes a directory's entries durable (after creating, renaming or removing files in it).
   virtual NodeResult<void> fsync_dir(const std::string& path) = 0;
+  // fsync_dir for each of `paths`, in order; over SSH, in two round trips.
+  virtual NodeResult<void> fsync_dirs(std::span<const std::string> paths);
 
   // Runs `wait` -- local work this node waits for, such as push's decryption -- off the node's
   // clock: the time left before its deadline is the same after it as before.

@@ -31,8 +31,9 @@ class FileSwitch {
   // A refusal's words (as the script says them), or the failed call's error.
   NodeResult<void> run() {
     KF_CHECK(check_generation());
-    KF_TRY_ASSIGN(auto at_link, remote_.lstat(dir_.current()));
-    KF_CHECK(check_link(at_link));
+    // The link's text comes with it (one round trip): refusals quote it.
+    KF_TRY_ASSIGN(link_now_, remote_.lstat_link(dir_.current()));
+    KF_CHECK(check_link(link_now_.stat));
     if (!request_.aside.empty()) {
       KF_TRY_ASSIGN(auto at_aside, remote_.lstat(request_.aside));
       if (at_aside) return refuse("{} already exists", request_.aside);
@@ -67,9 +68,9 @@ class FileSwitch {
   }
 
   // What the link holds now, for a refusal: its text, "" when it is no symlink.
-  NodeResult<std::string> now(const std::optional<RemoteStat>& at_link) {
+  NodeResult<std::string> now(const std::optional<RemoteStat>& at_link) const {
     if (!at_link || at_link->type != FileType::symlink) return std::string();
-    return remote_.readlink(dir_.current());
+    return link_now_.text;
   }
 
   NodeResult<void> check_link(const std::optional<RemoteStat>& at_link) {
@@ -128,6 +129,7 @@ class FileSwitch {
   const KeyDir& dir_;
   const SwitchRequest& request_;
   std::string link_;
+  LinkInfo link_now_;
 };
 
 // The same switch run by the lock's holder with `mv -T`, for an SFTP server without
@@ -175,12 +177,10 @@ NodeResult<void> switch_current(Remote& remote, DestLock* lock, const KeyDir& di
                      dir.current(), dir.link_target_of(request.entry), error.message);
   }
   crash_point("current-switched");
-  if (!request.temp.empty() || !request.aside.empty()) {
-    if (auto synced = remote.fsync_dir(dir.generations()); !synced) {
-      return std::unexpected(at_step(synced.error(), step));
-    }
-  }
-  if (auto synced = remote.fsync_dir(dir.link_dir()); !synced) {
+  std::vector<std::string> changed;
+  if (!request.temp.empty() || !request.aside.empty()) changed.push_back(dir.generations());
+  changed.push_back(dir.link_dir());
+  if (auto synced = remote.fsync_dirs(changed); !synced) {
     return std::unexpected(at_step(synced.error(), step));
   }
   return {};

@@ -1,27 +1,17 @@
 // SshSession's file operations over its SFTP channel: the login's subsystem, or with `become` an
-// sftp-server started through it (libssh 0.10: synchronous requests; no async writes, no
-// fsetstat; fsync@openssh.com and statvfs@openssh.com exist; posix-rename is sftp_replace.cpp's).
-#include <fcntl.h>
-#include <sys/stat.h>
-
-#include <algorithm>
-
+// sftp-server started through it. libssh 0.10 sends one request and waits for its answer, so
+// what can go together (an upload's writes, fsync and close; a listing's readdirs and close) goes
+// through SftpBatch instead, one round trip for all (sftp_files.cpp, sftp_dirs.cpp); single
+// requests stay libssh's.
 #include "core/escape.hpp"
 #include "keydir/become.hpp"
-#include "ssh/ssh_session.hpp"
+#include "ssh/sftp_common.hpp"
 
 namespace kf {
+
+using namespace sftp_common;
+
 namespace {
-
-using AttributesPtr = Handle<sftp_attributes_struct, sftp_attributes_free>;
-using FilePtr = Handle<sftp_file_struct, sftp_close>;
-using DirPtr = Handle<sftp_dir_struct, sftp_closedir>;
-using StatvfsPtr = Handle<sftp_statvfs_struct, sftp_statvfs_free>;
-using CharPtr = Handle<char, ssh_string_free_char>;
-
-// One SFTP write request. OpenSSH's sftp-server takes messages up to 256 KiB; libssh 0.10 sends
-// each sftp_write as one request and waits for its status.
-constexpr std::size_t kChunk = std::size_t{64} * 1024;
 
 std::string_view sftp_status_text(int code) {
   switch (code) {
@@ -51,34 +41,6 @@ std::string_view sftp_status_text(int code) {
     default:
       return "";
   }
-}
-
-RemoteStat to_remote_stat(const sftp_attributes_struct& attributes) {
-  RemoteStat out;
-  switch (attributes.permissions & S_IFMT) {
-    case S_IFREG:
-      out.type = FileType::regular;
-      break;
-    case S_IFDIR:
-      out.type = FileType::directory;
-      break;
-    case S_IFLNK:
-      out.type = FileType::symlink;
-      break;
-    default:
-      out.type = FileType::other;
-      break;
-  }
-  out.mode = attributes.permissions & 07777;
-  out.size = attributes.size;
-  out.uid = attributes.uid;
-  out.gid = attributes.gid;
-  out.mtime = attributes.mtime64 != 0 ? attributes.mtime64 : attributes.mtime;
-  return out;
-}
-
-bool is_missing(int code) {
-  return code == SSH_FX_NO_SUCH_FILE || code == SSH_FX_NO_SUCH_PATH;
 }
 
 }  // namespace
@@ -153,6 +115,13 @@ NodeError SshSession::sftp_failure(std::string_view what, const std::string& pat
                    fmt::format("{}: cannot {}: {}", core_->name, shown, why)};
 }
 
+NodeError SshSession::status_failure(std::uint32_t code, std::string_view what,
+                                     const std::string& path) const {
+  // sftp_failure words the status as for every request libssh sent itself.
+  if (const SftpSessionPtr& sftp = sftp_slot()) sftp->errnum = static_cast<int>(code);
+  return sftp_failure(what, path);
+}
+
 NodeResult<std::optional<RemoteStat>> SshSession::stat(const std::string& path) {
   KF_TRY_ASSIGN(sftp_session s, sftp());
   core_->refresh_timeout();
@@ -204,85 +173,6 @@ NodeResult<void> SshSession::mkdir(const std::string& path, mode_t mode) {
     return std::unexpected(std::move(error));
   }
   return fix_mode(path, mode, "new directory");
-}
-
-NodeResult<void> SshSession::upload(const std::string& path, std::span<const std::uint8_t> data,
-                                    mode_t mode) {
-  KF_TRY_ASSIGN(sftp_session s, sftp());
-  core_->refresh_timeout();
-  FilePtr file(sftp_open(s, path.c_str(), O_WRONLY | O_CREAT | O_EXCL, mode));
-  if (!file) {
-    NodeError error = sftp_failure("create", path);
-    if (error.status == NodeStatus::failed && sftp_get_error(s) == SSH_FX_FAILURE) {
-      if (auto st = lstat(path); st && *st) {
-        error.message = fmt::format("{}: cannot create {}: it already exists", core_->name, path);
-      }
-    }
-    return std::unexpected(std::move(error));
-  }
-  auto give_up = [&](std::string_view what) -> NodeError {
-    NodeError error = sftp_failure(what, path);
-    if (error.status == NodeStatus::failed && ssh_is_connected(core_->session.get())) {
-      if (auto space_left = space(path); space_left && space_left->available < kChunk) {
-        error.message +=
-            fmt::format(" (the node's filesystem is full: {} bytes free)", space_left->available);
-      }
-      file.reset();
-      sftp_unlink(s, path.c_str());  // our own O_EXCL file: do not leave half of it behind
-    }
-    return error;
-  };
-  for (std::size_t offset = 0; offset < data.size();) {
-    std::size_t n = std::min(kChunk, data.size() - offset);
-    core_->refresh_timeout();
-    ssize_t written = sftp_write(file.get(), data.data() + offset, n);
-    if (written <= 0) return std::unexpected(give_up("write"));
-    offset += static_cast<std::size_t>(written);
-  }
-  core_->refresh_timeout();
-  bool has_fsync = sftp_extension_supported(s, "fsync@openssh.com", "1") != 0;
-  if (has_fsync && sftp_fsync(file.get()) != 0) return std::unexpected(give_up("fsync"));
-  // close(2) reports delayed write errors on some filesystems (NFS): check it.
-  if (sftp_close(file.release()) != SSH_OK) {
-    return std::unexpected(give_up("close"));
-  }
-  if (!has_fsync) KF_CHECK(remote_sync(path, "fsync"));
-  return fix_mode(path, mode, "new file");
-}
-
-NodeResult<std::vector<std::uint8_t>> SshSession::read_file(const std::string& path,
-                                                            std::size_t max_size) {
-  KF_TRY_ASSIGN(sftp_session s, sftp());
-  KF_TRY_ASSIGN(auto st, lstat(path));
-  if (!st)
-    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: no such file", core_->name,
-                     path);
-  if (st->type != FileType::regular) {
-    return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: not a regular file",
-                     core_->name, path);
-  }
-  core_->refresh_timeout();
-  FilePtr file(sftp_open(s, path.c_str(), O_RDONLY, 0));
-  if (!file) return std::unexpected(sftp_failure("open", path));
-  std::vector<std::uint8_t> out;
-  out.reserve(std::min<std::uint64_t>(st->size, max_size));
-  std::vector<std::uint8_t> buffer(kChunk);
-  for (;;) {
-    core_->refresh_timeout();
-    ssize_t n = sftp_read(file.get(), buffer.data(), buffer.size());
-    if (n < 0) return std::unexpected(sftp_failure("read", path));
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > max_size) {
-      return node_fail(NodeStatus::failed, "sftp", "{}: cannot read {}: larger than {} bytes",
-                       core_->name, path, max_size);
-    }
-    out.insert(out.end(), buffer.begin(), buffer.begin() + n);
-    // A short read of a regular file is its end (SFTP: "for normal disk files ... the specified
-    // number of bytes, or up to end of file"): no round trip to hear it again. Only when it also
-    // matches the size listed before, so that a file that grew meanwhile is read to its end.
-    if (static_cast<std::size_t>(n) < buffer.size() && out.size() == st->size) break;
-  }
-  return out;
 }
 
 NodeResult<std::string> SshSession::readlink(const std::string& path) {
@@ -368,26 +258,6 @@ NodeResult<void> SshSession::chmod(const std::string& path, mode_t mode) {
   return {};
 }
 
-NodeResult<std::vector<DirEntry>> SshSession::list_dir(const std::string& path) {
-  KF_TRY_ASSIGN(sftp_session s, sftp());
-  core_->refresh_timeout();
-  DirPtr dir(sftp_opendir(s, path.c_str()));
-  if (!dir) return std::unexpected(sftp_failure("list", path));
-  std::vector<DirEntry> entries;
-  for (;;) {
-    core_->refresh_timeout();
-    AttributesPtr attributes(sftp_readdir(s, dir.get()));
-    if (!attributes) break;
-    std::string_view name = attributes->name ? attributes->name : "";
-    if (name.empty() || name == "." || name == "..") continue;
-    entries.push_back(DirEntry{std::string(name), to_remote_stat(*attributes)});
-  }
-  if (!sftp_dir_eof(dir.get())) return std::unexpected(sftp_failure("list", path));
-  std::sort(entries.begin(), entries.end(),
-            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
-  return entries;
-}
-
 NodeResult<SpaceInfo> SshSession::space(const std::string& path) {
   KF_TRY_ASSIGN(sftp_session s, sftp());
   if (sftp_extension_supported(s, "statvfs@openssh.com", "2") == 0) {
@@ -404,17 +274,6 @@ NodeResult<SpaceInfo> SshSession::space(const std::string& path) {
   out.total = info->f_blocks * info->f_frsize;
   out.read_only = (info->f_flag & SSH_FXE_STATVFS_ST_RDONLY) != 0;
   return out;
-}
-
-NodeResult<void> SshSession::fsync_dir(const std::string& path) {
-  KF_TRY_ASSIGN(sftp_session s, sftp());
-  if (sftp_extension_supported(s, "fsync@openssh.com", "1") == 0) return remote_sync(path, "fsync");
-  // OpenSSH's server opens a directory for reading like a file, and fsyncs the handle.
-  core_->refresh_timeout();
-  FilePtr dir(sftp_open(s, path.c_str(), O_RDONLY, 0));
-  if (!dir) return std::unexpected(sftp_failure("open the directory", path));
-  if (sftp_fsync(dir.get()) != 0) return std::unexpected(sftp_failure("fsync", path));
-  return {};
 }
 
 // For SFTP servers without fsync@openssh.com: GNU `sync FILE` fsyncs that file.

@@ -16,6 +16,8 @@
 
 namespace kf {
 
+struct SftpAnswer;
+
 // One authenticated SSH connection to one node (libssh 0.10), used for everything a command does
 // there: exec channels, and one SFTP channel opened on first use and kept. It carries bytes and
 // files; what they mean (the key directory, its lock) is keydir's.
@@ -67,6 +69,7 @@ class SshSession final : public Remote {
   NodeResult<void> mkdir(const std::string& path, mode_t mode) override;
   NodeResult<void> upload(const std::string& path, std::span<const std::uint8_t> data,
                           mode_t mode) override;
+  NodeResult<void> upload_all(std::span<const NewFile> files) override;
   NodeResult<std::vector<std::uint8_t>> read_file(const std::string& path,
                                                   std::size_t max_size) override;
   NodeResult<std::optional<RemoteStat>> stat(const std::string& path) override;
@@ -78,11 +81,16 @@ class SshSession final : public Remote {
   NodeResult<void> replace(const std::string& from, const std::string& to) override;
   NodeResult<void> unlink(const std::string& path) override;
   NodeResult<void> rmdir(const std::string& path) override;
+  NodeResult<std::vector<NodeResult<void>>> unlink_each(
+      std::span<const std::string> paths) override;
   NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) override;
   NodeResult<void> chmod(const std::string& path, mode_t mode) override;
   NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
+  NodeResult<Listing> lstat_list(const std::string& path) override;
+  NodeResult<LinkInfo> lstat_link(const std::string& path) override;
   NodeResult<SpaceInfo> space(const std::string& path) override;
   NodeResult<void> fsync_dir(const std::string& path) override;
+  NodeResult<void> fsync_dirs(std::span<const std::string> paths) override;
 
  private:
   friend class JumpHub;  // owns a hop's session and its channels on one thread
@@ -107,6 +115,19 @@ class SshSession final : public Remote {
 
   // The same for an SFTP request, with the SFTP status code in words.
   [[nodiscard]] NodeError sftp_failure(std::string_view what, const std::string& path) const;
+  // The same for a status SftpBatch read (`code`: SSH_FX_*).
+  [[nodiscard]] NodeError status_failure(std::uint32_t code, std::string_view what,
+                                         const std::string& path) const;
+  NodeResult<std::vector<DirEntry>> read_listing(const std::string& path,
+                                                 const std::string& handle);
+  [[nodiscard]] NodeResult<std::optional<RemoteStat>> stat_answer(const SftpAnswer& answer,
+                                                                  std::string_view what,
+                                                                  const std::string& path) const;
+  // list_dir and read_file one request at a time, for what one batch did not cover.
+  NodeResult<std::vector<DirEntry>> list_dir_slowly(const std::string& path);
+  NodeResult<std::vector<std::uint8_t>> read_file_slowly(const std::string& path,
+                                                         const RemoteStat& listed,
+                                                         std::size_t max_size);
 
   std::shared_ptr<SshConnection> core_;
   bool as_login_ = false;

@@ -241,6 +241,125 @@ TEST_F(SshSessionTest, FileOperationsLandOnTheNodeWithTheirModes) {
   }
 }
 
+// The calls that batch SFTP requests (one round trip for several) against OpenSSH's server:
+// what lands, what is left after a failure, and that the channel answers libssh's own requests
+// afterwards (every batched answer was read).
+TEST_F(SshSessionTest, BatchedFileOperationsDoWhatTheirSingleCallsDo) {
+  const NodeConfig& node = fleet().node(1);
+  auto session = connect(node);
+  ASSERT_TRUE(session) << session.error().message;
+  const std::string dir = node.staging + "/batched";
+  ASSERT_TRUE(session->mkdir(dir, 0700));
+
+  // Several files in one go, one of them more than a trip's worth of writes, one empty.
+  auto big = random_bytes((std::size_t{3} << 20) / 2 + 5, 7);
+  const std::vector<std::uint8_t> empty;
+  const std::vector<NewFile> files{{dir + "/big", big, 0600},
+                                   {dir + "/ca.crt", as_bytes("ca\n"), 0644},
+                                   {dir + "/empty", empty, 0600}};
+  auto put = session->upload_all(files);
+  ASSERT_TRUE(put) << put.error().message;
+  EXPECT_EQ(test::read_text(dir + "/big"), text(big));
+  EXPECT_EQ(test::file_mode(dir + "/ca.crt"), 0644u);
+  EXPECT_EQ(test::read_text(dir + "/ca.crt"), "ca\n");
+  EXPECT_EQ(test::read_text(dir + "/empty"), "");
+
+  // One name taken: none of the others is left, the taken one is untouched.
+  const std::vector<NewFile> clash{{dir + "/new1", as_bytes("1"), 0600},
+                                   {dir + "/ca.crt", as_bytes("other"), 0600},
+                                   {dir + "/new2", as_bytes("2"), 0600}};
+  auto refused = session->upload_all(clash);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, HasSubstr(dir + "/ca.crt: it already exists"));
+  EXPECT_FALSE(fs::exists(dir + "/new1"));
+  EXPECT_FALSE(fs::exists(dir + "/new2"));
+  EXPECT_EQ(test::read_text(dir + "/ca.crt"), "ca\n");
+
+  // Whole files back, small (one batched read) and large (one read at a time).
+  auto small = session->read_file(dir + "/ca.crt", 1 << 20);
+  ASSERT_TRUE(small) << small.error().message;
+  EXPECT_EQ(text(*small), "ca\n");
+  auto none = session->read_file(dir + "/empty", 1 << 20);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  auto back = session->read_file(dir + "/big", 4 << 20);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(*back == big);
+
+  // A directory longer than one readdir answer (OpenSSH sends 100 entries at a time).
+  const std::string many = dir + "/many";
+  fs::create_directory(many);
+  for (int i = 0; i < 250; ++i) test::write_text(fmt::format("{}/f{:03}", many, i), "x");
+  auto listed = session->list_dir(many);
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->size(), 250u);
+  EXPECT_EQ(listed->front().name, "f000");
+  EXPECT_EQ(listed->back().name, "f249");
+
+  // lstat_list: nothing, a file, a symlink to a directory (never listed through), a directory.
+  fs::create_symlink("many", dir + "/to-many");
+  auto missing = session->lstat_list(dir + "/nothing");
+  ASSERT_TRUE(missing) << missing.error().message;
+  EXPECT_FALSE(missing->stat);
+  auto file = session->lstat_list(dir + "/ca.crt");
+  ASSERT_TRUE(file && file->stat);
+  EXPECT_EQ(file->stat->type, FileType::regular);
+  EXPECT_TRUE(file->entries.empty());
+  auto linked = session->lstat_list(dir + "/to-many");
+  ASSERT_TRUE(linked && linked->stat) << (linked ? "" : linked.error().message);
+  EXPECT_EQ(linked->stat->type, FileType::symlink);
+  EXPECT_TRUE(linked->entries.empty());
+  auto whole = session->lstat_list(many);
+  ASSERT_TRUE(whole && whole->stat);
+  EXPECT_EQ(whole->stat->type, FileType::directory);
+  EXPECT_EQ(whole->entries.size(), 250u);
+
+  // lstat_link: a link's text and target; a dangling one; no link.
+  fs::create_symlink("gone", dir + "/dangling");
+  auto link = session->lstat_link(dir + "/to-many");
+  ASSERT_TRUE(link) << link.error().message;
+  EXPECT_EQ(link->text, "many");
+  ASSERT_TRUE(link->target);
+  EXPECT_EQ(link->target->type, FileType::directory);
+  auto dangling = session->lstat_link(dir + "/dangling");
+  ASSERT_TRUE(dangling) << dangling.error().message;
+  EXPECT_EQ(dangling->text, "gone");
+  EXPECT_FALSE(dangling->target);
+  auto plain = session->lstat_link(dir + "/ca.crt");
+  ASSERT_TRUE(plain && plain->stat);
+  EXPECT_EQ(plain->stat->type, FileType::regular);
+  EXPECT_EQ(plain->text, "");
+  auto no_link = session->lstat_link(dir + "/nothing");
+  ASSERT_TRUE(no_link);
+  EXPECT_FALSE(no_link->stat);
+
+  // unlink_each: each its own result.
+  const std::vector<std::string> doomed{dir + "/empty", dir + "/nothing", dir + "/dangling"};
+  auto unlinked = session->unlink_each(doomed);
+  ASSERT_TRUE(unlinked) << unlinked.error().message;
+  ASSERT_EQ(unlinked->size(), 3u);
+  EXPECT_TRUE((*unlinked)[0]);
+  ASSERT_FALSE((*unlinked)[1]);
+  EXPECT_THAT((*unlinked)[1].error().message, HasSubstr(dir + "/nothing: no such file"));
+  EXPECT_TRUE((*unlinked)[2]);
+  EXPECT_FALSE(fs::exists(dir + "/empty"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/dangling")));
+
+  const std::vector<std::string> synced{dir, many};
+  ASSERT_TRUE(session->fsync_dirs(synced));
+  const std::vector<std::string> unsynced{dir, dir + "/nothing"};
+  auto failed = session->fsync_dirs(unsynced);
+  ASSERT_FALSE(failed);
+  EXPECT_THAT(failed.error().message, HasSubstr(dir + "/nothing"));
+
+  // libssh's own requests still get their own answers.
+  auto st = session->stat(dir + "/ca.crt");
+  ASSERT_TRUE(st && *st);
+  EXPECT_EQ((*st)->size, 3u);
+  ASSERT_TRUE(remove_tree(*session, dir));
+  EXPECT_FALSE(fs::exists(dir));
+}
+
 TEST_F(SshSessionTest, ChangedHostKeyFailsBeforeAuthentication) {
   mutable_fleet().corrupt_known_host(2);
   NodeConfig node = fleet().node(2);
