@@ -92,10 +92,13 @@ NodeResult<void> clean_staging(Remote& remote, const std::string& staging, std::
   bool changed = false;
   for (const auto& dir : contents.dirs) {
     if (!dir.copy.empty()) {
-      if (!dry_run) KF_CHECK(keydir::wipe_staged_copy(remote, dir.copy, dir.size, step, wiper));
+      if (!dry_run) {
+        KF_CHECK(keydir::wipe_staged_copy(remote, dir.copy, dir.size, step, wiper,
+                                          dir.only_copy ? dir.path : std::string()));
+        changed = changed || dir.only_copy;
+      }
       receipt.wiped.push_back(dir.copy);
-    }
-    if (dir.only_copy && !dry_run) {
+    } else if (dir.only_copy && !dry_run) {
       if (auto removed = remote.rmdir(dir.path); !removed) {
         return std::unexpected(at_step(removed.error(), step));
       }

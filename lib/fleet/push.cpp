@@ -16,16 +16,11 @@
 #include "keydir/plan.hpp"
 #include "keydir/prune.hpp"
 #include "keydir/staging.hpp"
+#include "pki/manifest.hpp"
 
 namespace kf {
 
 namespace {
-
-std::string last_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (auto nl = text.rfind('\n'); nl != std::string::npos) text.erase(0, nl + 1);
-  return text;
-}
 
 // The directory that would receive new entries for `path`: itself when it exists, else its parent.
 NodeResult<std::string> writable_home(Remote& remote, const NodeConfig& node,
@@ -97,22 +92,16 @@ NodeResult<void> stage_and_check(Remote& remote, keydir::DestLock& lock, const N
   KF_TRY_ASSIGN(std::string dir,
                 keydir::make_staging_dir(login, owner.staging, owner.uid, "staging"));
   std::string staged = join_path(dir, keydir::kStagedBundleName);
-  if (auto up = login.upload(staged, payload.bundle_bytes, 0600); !up) {
-    return std::unexpected(at_step(up.error(), "upload"));
-  }
-  const std::string request[] = {"sha256", staged};
-  auto sum = lock.request(request);
-  if (!sum) return std::unexpected(at_step(sum.error(), "digest"));
-  if (!sum->ok()) {
-    return node_fail(NodeStatus::failed, "digest", "{}: sha256sum {} exited with status {}: {}",
-                     node.name, staged, sum->exit_status,
-                     escape_untrusted(last_line(sum->err), 300));
-  }
-  std::string digest = keydir::parse_sha256sum(sum->out);
+  // The copy is checked as the node holds it, read back before it is closed: no sha256sum
+  // process on the node.
+  auto back = login.upload_and_read_back(staged, payload.bundle_bytes, 0600);
+  if (!back) return std::unexpected(at_step(back.error(), "upload"));
+  std::string digest = sha256_hex(*back);
   if (digest != payload.bundle->sha256) {
     return node_fail(NodeStatus::failed, "digest",
-                     "{}: the staged copy {} has SHA-256 {}, the bundle has {}", node.name, staged,
-                     digest.empty() ? "(unreadable sha256sum output)" : digest,
+                     "{}: the staged copy {} reads back as {} bytes with SHA-256 {}, the bundle "
+                     "has {} bytes with SHA-256 {}",
+                     node.name, staged, back->size(), digest, payload.bundle_bytes.size(),
                      payload.bundle->sha256);
   }
   return {};

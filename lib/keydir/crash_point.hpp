@@ -14,7 +14,7 @@ inline constexpr std::array<std::string_view, 9> kInstallSteps = {
     "locked",             // DEST/.lock taken
     "leftovers-removed",  // temporaries of an earlier crash removed
     "temp-created",       // generations/.tmp-XXXX created, empty
-    "file-written",       // the first file written into it
+    "file-written",       // its files written, not yet fsynced as a directory
     "files-synced",       // every file and the directory fsynced
     "link-created",       // current.tmp-XXXX -> generations/... made
     "current-switched",   // the generation renamed into place and current switched to it

@@ -15,8 +15,9 @@ namespace {
 
 constexpr mode_t kManifestMode = 0644;
 
-NodeResult<void> make_dir(Remote& remote, const std::string& path, const InstallOptions& options) {
-  KF_TRY_ASSIGN(auto st, remote.lstat(path));
+// `st`: what lstat found at `path` a moment ago.
+NodeResult<void> make_dir(Remote& remote, const std::string& path, const InstallOptions& options,
+                          const std::optional<RemoteStat>& st) {
   if (st) {
     if (st->type == FileType::directory) return {};
     // A symlink too: what keyfleet writes stays inside the key directory.
@@ -82,9 +83,16 @@ bool GenerationContent::matches(const GenerationState& generation) const {
 
 NodeResult<void> ensure_layout(Remote& remote, const KeyDir& dir, const InstallOptions& options,
                                const std::string& step) {
-  auto made = make_dir(remote, dir.home(), options);
-  if (made && dir.generations() != dir.home()) made = make_dir(remote, dir.generations(), options);
-  if (!made) return std::unexpected(at_step(made.error(), step));
+  // Both looked at in one round trip; made in order when missing.
+  std::vector<std::string> paths{dir.home()};
+  if (dir.generations() != dir.home()) paths.push_back(dir.generations());
+  auto found = remote.survey({}, paths);
+  if (!found) return std::unexpected(at_step(found.error(), step));
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (auto made = make_dir(remote, paths[i], options, found->links[i].stat); !made) {
+      return std::unexpected(at_step(made.error(), step));
+    }
+  }
   return {};
 }
 
@@ -97,15 +105,6 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
   auto write = [&]() -> NodeResult<void> {
     KF_CHECK(remote.mkdir(path, 0700));
     crash_point("temp-created");
-    auto put = [&](const std::string& file, std::span<const std::uint8_t> data,
-                   mode_t mode) -> NodeResult<void> {
-      const std::string file_path = join_path(path, file);
-      KF_CHECK(remote.upload(file_path, data, mode));
-      if (options.owner) KF_CHECK(remote.chown(file_path, options.owner->uid, options.owner->gid));
-      return {};
-    };
-    KF_CHECK(put(std::string(kManifestName), content.manifest_bytes, kManifestMode));
-    crash_point("file-written");
     for (const auto& d : content.directories) {
       if (dir.is_runtime(d.name, true)) continue;
       KF_CHECK(check_name(remote, d.name));
@@ -119,14 +118,17 @@ NodeResult<std::string> write_temp_generation(Remote& remote, const KeyDir& dir,
       }
       if (options.owner) KF_CHECK(remote.chown(dir_path, options.owner->uid, options.owner->gid));
     }
-    // The rest of the files together: over SSH two round trips for all of them, not two each.
-    std::vector<NewFile> files;
+    // The manifest first, then every file, together: over SSH two round trips for all of them,
+    // not two each.
+    std::vector<NewFile> files{
+        NewFile{join_path(path, kManifestName), content.manifest_bytes, kManifestMode}};
     for (const auto& file : content.files) {
       if (dir.is_runtime(file.name, false)) continue;
       KF_CHECK(check_name(remote, file.name));
       files.push_back(NewFile{join_path(path, file.name), file.data, file.mode});
     }
     KF_CHECK(remote.upload_all(files));
+    crash_point("file-written");
     if (options.owner) {
       for (const auto& file : files) {
         KF_CHECK(remote.chown(file.path, options.owner->uid, options.owner->gid));

@@ -37,8 +37,9 @@ class DestLock {
   // `become` the one it runs as.
   [[nodiscard]] std::optional<std::uint32_t> uid() const { return uid_; }
 
-  // Runs one request (scripts::lock_script's fields, e.g. {"sha256", PATH}) in the lock's holder:
-  // its output with stderr merged, and its exit status. Fields may not contain a newline.
+  // Runs one request (scripts::lock_script's fields, e.g. {"sha256-files", "1", PATH}) in the
+  // lock's holder: its output with stderr merged, and its exit status. Fields may not contain a
+  // newline.
   NodeResult<ExecResult> request(std::span<const std::string> fields);
 
   // The SHA-256 of each of `paths` (regular files), computed on the node by one sha256sum instead

@@ -80,10 +80,6 @@ constexpr std::string_view kOpenLock = R"sh(open_lock() {
 constexpr std::string_view kServeLoop = R"sh(serve() {
   while IFS= read -r op; do
     case $op in
-      sha256)
-        IFS= read -r path || exit 1
-        sha256sum -- "$path" 2>&1
-        echo "keyfleet-status $?" ;;
       sha256-files)
         # COUNT paths, then one sha256sum for them all (not one process per file). Its stdin is
         # never this loop's: with no path it would read the requests.

@@ -15,7 +15,6 @@ namespace kf::keydir::scripts {
 // node without flock(1), or where HOME cannot be created, goes unlocked), prints "locked UID" or
 // "unlocked UID" (UID: from /proc/self/status, else `id -u`; empty when both fail), then serves
 // requests on stdin until it ends, which lets go of the lock:
-//   sha256 / PATH         sha256sum's output for PATH
 //   sha256-files / COUNT / PATH (COUNT lines)     one sha256sum's output for all those paths
 //   switch / TMP / GEN / EXPECTED / LINK / ASIDE     the switch, for nodes whose SFTP server cannot
 //                         replace a path (keydir/switch.hpp): renames GENERATIONS/TMP to

@@ -296,11 +296,13 @@ NodeResult<void> take_entry(Remote& remote, const KeyDir& dir, const DirEntry& e
   return {};
 }
 
-// `home`: DEST's entries (layout "generations") or DEST.generations' (layout "link").
+// `home`: DEST's entries (layout "generations") or DEST.generations' (layout "link"); `found`:
+// what read_state's survey read, nullptr when it failed.
 NodeResult<void> read_home(Remote& remote, const KeyDir& dir, const ReadOptions& options,
-                           NodeState& state, const std::vector<DirEntry>& home) {
+                           NodeState& state, const std::vector<DirEntry>& home,
+                           const Survey* found) {
   const std::vector<DirEntry>* entries = &home;
-  Listing gens;
+  Listing listed;
   if (dir.home() != dir.generations()) {
     // Layout "generations": DEST holds the temporary links and the owed hooks, DEST/generations
     // the generations.
@@ -311,7 +313,10 @@ NodeResult<void> read_home(Remote& remote, const KeyDir& dir, const ReadOptions&
         KF_CHECK(read_pending(remote, dir, entry, state));
       }
     }
-    KF_TRY_ASSIGN(gens, remote.lstat_list(dir.generations()));
+    if (found == nullptr) {
+      KF_TRY_ASSIGN(listed, remote.lstat_list(dir.generations()));
+    }
+    const Listing& gens = found != nullptr ? found->lists[1] : listed;
     if (!gens.stat) return {};
     if (gens.stat->type != FileType::directory) {
       state.unexpected.push_back(dir.generations());
@@ -325,9 +330,13 @@ NodeResult<void> read_home(Remote& remote, const KeyDir& dir, const ReadOptions&
 
 // What the link is; with layout "link", whether DEST is keyfleet's at all.
 NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions& options,
-                           NodeState& state) {
+                           NodeState& state, const Survey* found) {
   const bool link_layout = dir.layout() == DestLayout::link;
-  KF_TRY_ASSIGN(auto link, remote.lstat_link(dir.current()));
+  LinkInfo read;
+  if (found == nullptr) {
+    KF_TRY_ASSIGN(read, remote.lstat_link(dir.current()));
+  }
+  const LinkInfo& link = found != nullptr ? found->links[0] : read;
   if (!link.stat) return {};
   state.current_type = link.stat->type;
   if (link.stat->type != FileType::symlink) {
@@ -358,19 +367,32 @@ NodeResult<void> read_link(Remote& remote, const KeyDir& dir, const ReadOptions&
 NodeResult<NodeState> read_state(Remote& remote, const KeyDir& dir, const ReadOptions& options) {
   NodeState state;
   if (dir.layout() == DestLayout::link) state.link_name = dir.current();
-  KF_TRY_ASSIGN(auto home, remote.lstat_list(dir.home()));
+  // Everything the layout names, in one survey (one round trip and one for the listings): what
+  // is found under a home that turns out not to be keyfleet's is only read, never used. When
+  // one of them cannot be read, they are read again one at a time, in order, so that the first
+  // problem is the one reported (a symlinked home before what is under it).
+  std::vector<std::string> lists{dir.home()};
+  if (dir.home() != dir.generations()) lists.push_back(dir.generations());
+  const std::string link[] = {dir.current()};
+  auto surveyed = remote.survey(lists, link);
+  const Survey* found = surveyed ? &*surveyed : nullptr;
+  Listing listed;
+  if (found == nullptr) {
+    KF_TRY_ASSIGN(listed, remote.lstat_list(dir.home()));
+  }
+  const Listing& home = found != nullptr ? found->lists[0] : listed;
   if (home.stat && home.stat->type != FileType::directory) {
     // A symlinked home too: the lock and every write would go through it, outside it.
     return node_fail(NodeStatus::refused, "read", "{}: {} is not a directory{}", remote.node_name(),
                      dir.home(), home.stat->type == FileType::symlink ? " but a symlink" : "");
   }
   state.dest_exists = home.stat.has_value();
-  if (home.stat) KF_CHECK(read_home(remote, dir, options, state, home.entries));
+  if (home.stat) KF_CHECK(read_home(remote, dir, options, state, home.entries, found));
   std::sort(state.generations.begin(), state.generations.end(),
             [](const auto& a, const auto& b) { return a.number < b.number; });
   // Without DEST there is no DEST/current; DEST itself may be there without DEST.generations.
   if (home.stat || dir.layout() == DestLayout::link) {
-    KF_CHECK(read_link(remote, dir, options, state));
+    KF_CHECK(read_link(remote, dir, options, state, found));
   }
   return state;
 }

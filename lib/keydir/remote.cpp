@@ -17,6 +17,27 @@ NodeResult<void> Remote::upload_all(std::span<const NewFile> files) {
   return {};
 }
 
+NodeResult<std::vector<std::uint8_t>> Remote::upload_and_read_back(
+    const std::string& path, std::span<const std::uint8_t> data, mode_t mode) {
+  KF_CHECK(upload(path, data, mode));
+  // Past the size sent: a copy that grew meanwhile reads back longer, and differs.
+  return read_file(path, data.size() + 1);
+}
+
+NodeResult<Survey> Remote::survey(std::span<const std::string> lists,
+                                  std::span<const std::string> links) {
+  Survey out;
+  for (const auto& path : lists) {
+    KF_TRY_ASSIGN(auto listed, lstat_list(path));
+    out.lists.push_back(std::move(listed));
+  }
+  for (const auto& path : links) {
+    KF_TRY_ASSIGN(auto link, lstat_link(path));
+    out.links.push_back(std::move(link));
+  }
+  return out;
+}
+
 NodeResult<void> Remote::fsync_dirs(std::span<const std::string> paths) {
   for (const auto& path : paths) KF_CHECK(fsync_dir(path));
   return {};
@@ -96,29 +117,41 @@ NodeResult<void> remove_directory(Remote& remote, const std::string& path,
     return node_fail(NodeStatus::failed, "remove", "{}: cannot remove {}: nested too deeply",
                      remote.node_name(), path);
   }
-  // What is no directory goes at once, all of it together.
+  // What is no directory goes at once, all of it together, and the directory with it when it
+  // holds no other directory.
   std::vector<std::string> files;
+  bool subdirs = false;
   for (const auto& entry : entries) {
     if (entry.stat.type != FileType::directory) files.push_back(join_path(path, entry.name));
+    subdirs = subdirs || entry.stat.type == FileType::directory;
   }
-  KF_TRY_ASSIGN(auto unlinked, remote.unlink_each(files));
+  std::vector<std::string> itself;
+  if (!subdirs) itself.push_back(path);
+  KF_TRY_ASSIGN(auto removed, remote.remove_each(files, itself));
+  bool all_gone = true;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (!unlinked[i]) KF_CHECK(remove_listed(remote, files[i], unlinked[i], max_depth - 1));
+    all_gone = all_gone && removed[i].has_value();
+    if (!removed[i]) KF_CHECK(remove_listed(remote, files[i], removed[i], max_depth - 1));
   }
   for (const auto& entry : entries) {
     if (entry.stat.type == FileType::directory) {
       KF_CHECK(remove_tree(remote, join_path(path, entry.name), max_depth - 1));
     }
   }
+  // Its rmdir went with the files when none of them had to be looked at again; otherwise the
+  // directory is emptied only now.
+  if (!subdirs && all_gone) return removed.back();
   return remote.rmdir(path);
 }
 
 }  // namespace
 
-NodeResult<std::vector<NodeResult<void>>> Remote::unlink_each(std::span<const std::string> paths) {
+NodeResult<std::vector<NodeResult<void>>> Remote::remove_each(std::span<const std::string> files,
+                                                              std::span<const std::string> dirs) {
   std::vector<NodeResult<void>> out;
-  out.reserve(paths.size());
-  for (const auto& path : paths) out.push_back(unlink(path));
+  out.reserve(files.size() + dirs.size());
+  for (const auto& path : files) out.push_back(unlink(path));
+  for (const auto& path : dirs) out.push_back(rmdir(path));
   return out;
 }
 

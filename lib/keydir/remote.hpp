@@ -52,6 +52,12 @@ struct LinkInfo {
   std::optional<RemoteStat> target;  // stat's, likewise; nullopt: it dangles
 };
 
+// What survey() found: a Listing for each path it listed, a LinkInfo for each link it read.
+struct Survey {
+  std::vector<Listing> lists;
+  std::vector<LinkInfo> links;
+};
+
 // One file for upload_all.
 struct NewFile {
   std::string path;
@@ -121,6 +127,11 @@ class Remote {
   // upload() for each of `files`; over SSH, all of them in two round trips. On failure none of
   // them is left behind.
   virtual NodeResult<void> upload_all(std::span<const NewFile> files);
+  // upload(), then what the node's new file holds, read back: a check of a copy that needs no
+  // process on the node. Over SSH it is read through the same open file, before it is closed,
+  // in upload()'s round trips.
+  virtual NodeResult<std::vector<std::uint8_t>> upload_and_read_back(
+      const std::string& path, std::span<const std::uint8_t> data, mode_t mode);
   // A whole regular file, refusing one larger than `max_size`.
   virtual NodeResult<std::vector<std::uint8_t>> read_file(const std::string& path,
                                                           std::size_t max_size) = 0;
@@ -139,9 +150,10 @@ class Remote {
   virtual NodeResult<void> replace(const std::string& from, const std::string& to);
   virtual NodeResult<void> unlink(const std::string& path) = 0;
   virtual NodeResult<void> rmdir(const std::string& path) = 0;
-  // unlink() of each of `paths`: each one's result, in order (the outer error: the connection's);
-  // over SSH, in one round trip.
-  virtual NodeResult<std::vector<NodeResult<void>>> unlink_each(std::span<const std::string> paths);
+  // unlink() of each of `files`, then rmdir() of each of `dirs`: each one's result, in that order
+  // (the outer error: the connection's); over SSH, in one round trip.
+  virtual NodeResult<std::vector<NodeResult<void>>> remove_each(std::span<const std::string> files,
+                                                                std::span<const std::string> dirs);
   // Never follows a symlink at `path` (lchown).
   virtual NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) = 0;
   virtual NodeResult<void> chmod(const std::string& path, mode_t mode) = 0;
@@ -151,6 +163,10 @@ class Remote {
   virtual NodeResult<Listing> lstat_list(const std::string& path);
   // lstat, then readlink and stat when it is a symlink; over SSH, in one round trip.
   virtual NodeResult<LinkInfo> lstat_link(const std::string& path);
+  // lstat_list of each of `lists` and lstat_link of each of `links`, in order; over SSH, all in
+  // one round trip, and one more for the directories' entries.
+  virtual NodeResult<Survey> survey(std::span<const std::string> lists,
+                                    std::span<const std::string> links);
   virtual NodeResult<SpaceInfo> space(const std::string& path) = 0;
   // Makes a directory's entries durable (after creating, renaming or removing files in it).
   virtual NodeResult<void> fsync_dir(const std::string& path) = 0;

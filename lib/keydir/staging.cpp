@@ -51,31 +51,30 @@ NodeResult<void> check_made(Remote& remote, const std::string& path, std::uint32
 
 // Why `dir`, the directory STAGING is in or would be created in, lets others move what is in it,
 // or empty. An ancestor may be a symlink (/var/run -> /run): what counts is the directory it leads
-// to.
-NodeResult<std::string> container_problem(Remote& remote, const std::string& dir,
-                                          const RemoteStat& st, std::uint32_t uid,
-                                          const std::string& step) {
-  auto followed =
-      st.type == FileType::symlink ? remote.stat(dir) : NodeResult<std::optional<RemoteStat>>(st);
-  if (!followed) return std::unexpected(at_step(followed.error(), step));
-  if (!*followed) return std::string("is a dangling symlink");
-  return parent_dir_problem(**followed, uid);
+// to. `found` is its lstat_link, of something there.
+std::string container_problem(const LinkInfo& found, std::uint32_t uid) {
+  if (found.stat->type != FileType::symlink) return parent_dir_problem(*found.stat, uid);
+  if (!found.target) return "is a dangling symlink";
+  return parent_dir_problem(*found.target, uid);
 }
 
-// The directory an existing STAGING is in: anyone who can write there can rename STAGING away and
-// put a directory of theirs in its place between two of push's calls.
-NodeResult<std::string> holder_problem(Remote& remote, const std::string& staging,
-                                       std::uint32_t uid, const std::string& step) {
+// The directory an existing STAGING is in (`parent`: its lstat_link): anyone who can write there
+// can rename STAGING away and put a directory of theirs in its place between two of push's calls.
+std::string holder_problem(const LinkInfo& parent, const std::string& staging, std::uint32_t uid) {
   const std::string dir = parent_path(staging);
-  if (dir == staging) return std::string();
-  auto st = remote.lstat(dir);
-  if (!st) return std::unexpected(at_step(st.error(), step));
-  std::string problem = "is gone";
-  if (*st) {
-    KF_TRY_ASSIGN(problem, container_problem(remote, dir, **st, uid, step));
-  }
+  if (dir == staging) return {};
+  std::string problem = parent.stat ? container_problem(parent, uid) : "is gone";
   if (problem.empty()) return problem;
   return fmt::format("{}, which holds staging directory {}, {}", dir, staging, problem);
+}
+
+// lstat_link of `path` and of the directory it is in, in one round trip.
+NodeResult<std::pair<LinkInfo, LinkInfo>> look_with_parent(Remote& remote, const std::string& path,
+                                                           const std::string& step) {
+  const std::string paths[] = {path, parent_path(path)};
+  auto found = remote.survey({}, paths);
+  if (!found) return std::unexpected(at_step(found.error(), step));
+  return std::pair{std::move(found->links[0]), std::move(found->links[1])};
 }
 
 }  // namespace
@@ -178,28 +177,27 @@ NodeResult<StagingState> inspect_staging(Remote& remote, const std::string& stag
                                          std::uint32_t uid, const std::string& step) {
   StagingState state;
   std::string path = staging;
+  KF_TRY_ASSIGN(auto seen, look_with_parent(remote, path, step));
   for (;;) {
-    auto st = remote.lstat(path);
-    if (!st) return std::unexpected(at_step(st.error(), step));
-    if (!*st) {
+    if (!seen.first.stat) {
       state.missing.insert(state.missing.begin(), path);
       path = parent_path(path);
+      // What is known of the parent already; its own parent comes with the next look.
+      KF_TRY_ASSIGN(seen, look_with_parent(remote, path, step));
       continue;
     }
     state.existing = path;
     if (state.missing.empty()) {
-      if (auto problem = private_dir_problem(**st, uid); !problem.empty()) {
+      if (auto problem = private_dir_problem(*seen.first.stat, uid); !problem.empty()) {
         return node_fail(NodeStatus::failed, step, "{}: staging directory {} {}",
                          remote.node_name(), staging, problem);
       }
-      KF_TRY_ASSIGN(std::string problem, holder_problem(remote, staging, uid, step));
-      if (!problem.empty()) {
+      if (auto problem = holder_problem(seen.second, staging, uid); !problem.empty()) {
         return node_fail(NodeStatus::failed, step, "{}: {}", remote.node_name(), problem);
       }
       return state;
     }
-    KF_TRY_ASSIGN(std::string problem, container_problem(remote, path, **st, uid, step));
-    if (!problem.empty()) {
+    if (auto problem = container_problem(seen.first, uid); !problem.empty()) {
       return node_fail(NodeStatus::failed, step,
                        "{}: {}, where staging directory {} would be created, {}",
                        remote.node_name(), path, staging, problem);
@@ -231,26 +229,27 @@ NodeResult<std::string> make_staging_dir(Remote& remote, const std::string& stag
 NodeResult<StagingContents> read_staging(Remote& remote, const std::string& staging,
                                          std::uint32_t uid, const std::string& step) {
   StagingContents contents;
-  auto st = remote.lstat(staging);
-  if (!st) return std::unexpected(at_step(st.error(), step));
-  if (!*st) return contents;
-  if (auto problem = private_dir_problem(**st, uid); !problem.empty()) {
+  // STAGING's listing comes with its lstat, and is used only once both checks pass.
+  const std::string parent[] = {parent_path(staging)};
+  auto found = remote.survey(std::span(&staging, 1), parent);
+  if (!found) return std::unexpected(at_step(found.error(), step));
+  const Listing& listing = found->lists[0];
+  if (!listing.stat) return contents;
+  if (auto problem = private_dir_problem(*listing.stat, uid); !problem.empty()) {
     contents.refused = fmt::format("{}: staging directory {} {}; nothing in it was touched",
                                    remote.node_name(), staging, problem);
     return contents;
   }
-  KF_TRY_ASSIGN(std::string problem, holder_problem(remote, staging, uid, step));
-  if (!problem.empty()) {
+  if (auto problem = holder_problem(found->links[0], staging, uid); !problem.empty()) {
     contents.refused =
         fmt::format("{}: {}; nothing in it was touched", remote.node_name(), problem);
     return contents;
   }
-  auto entries = remote.list_dir(staging);
-  if (!entries) return std::unexpected(at_step(entries.error(), step));
   auto leave = [&](const std::string& path, std::string why) {
     contents.left_alone.push_back(fmt::format("{} ({})", path, why));
   };
-  for (const DirEntry& entry : *entries) {
+  std::vector<std::string> dirs;
+  for (const DirEntry& entry : listing.entries) {
     const std::string path = join_path(staging, entry.name);
     if (!is_staging_name(entry.name)) {
       leave(path, "not named as push names its directories");
@@ -261,24 +260,33 @@ NodeResult<StagingContents> read_staging(Remote& remote, const std::string& stag
     } else if (entry.stat.mode != kPrivateMode) {
       leave(path, fmt::format("mode {:04o}, not 0700", entry.stat.mode));
     } else {
-      StagedDir dir{path, {}, 0, true};
-      auto inside = remote.list_dir(path);
-      if (!inside) return std::unexpected(at_step(inside.error(), step));
-      for (const DirEntry& item : *inside) {
-        const std::string item_path = join_path(path, item.name);
-        if (item.name == kStagedBundleName && item.stat.type == FileType::regular &&
-            item.stat.uid == uid) {
-          dir.copy = item_path;
-          dir.size = item.stat.size;
-          continue;
-        }
-        dir.only_copy = false;
-        leave(item_path, item.name != kStagedBundleName        ? "not a staged copy"
-                         : item.stat.type != FileType::regular ? "not a regular file"
-                                                               : "not owned by the SSH user");
-      }
-      contents.dirs.push_back(std::move(dir));
+      dirs.push_back(path);
     }
+  }
+  // Every staged directory's entries at once.
+  auto inside = remote.survey(dirs, {});
+  if (!inside) return std::unexpected(at_step(inside.error(), step));
+  for (std::size_t i = 0; i < dirs.size(); ++i) {
+    const Listing& listed = inside->lists[i];
+    if (!listed.stat || listed.stat->type != FileType::directory) {
+      leave(dirs[i], "no longer a directory");
+      continue;
+    }
+    StagedDir dir{dirs[i], {}, 0, true};
+    for (const DirEntry& item : listed.entries) {
+      const std::string item_path = join_path(dirs[i], item.name);
+      if (item.name == kStagedBundleName && item.stat.type == FileType::regular &&
+          item.stat.uid == uid) {
+        dir.copy = item_path;
+        dir.size = item.stat.size;
+        continue;
+      }
+      dir.only_copy = false;
+      leave(item_path, item.name != kStagedBundleName        ? "not a staged copy"
+                       : item.stat.type != FileType::regular ? "not a regular file"
+                                                             : "not owned by the SSH user");
+    }
+    contents.dirs.push_back(std::move(dir));
   }
   return contents;
 }
@@ -289,7 +297,8 @@ std::string wipe_command(const std::string& path, std::uint64_t size) {
 }
 
 NodeResult<void> wipe_staged_copy(Remote& remote, const std::string& path, std::uint64_t size,
-                                  const std::string& step, DestLock* holder) {
+                                  const std::string& step, DestLock* holder,
+                                  const std::string& emptied_dir) {
   NodeResult<ExecResult> result;
   if (holder != nullptr) {
     const std::string request[] = {"wipe", path, std::to_string(size)};
@@ -302,8 +311,13 @@ NodeResult<void> wipe_staged_copy(Remote& remote, const std::string& path, std::
     return node_fail(NodeStatus::failed, step, "{}: cannot overwrite {}: dd exited {}: {}",
                      remote.node_name(), path, result->exit_status, first_line(result->out));
   }
-  if (auto removed = remote.unlink(path); !removed) {
-    return std::unexpected(at_step(removed.error(), step));
+  // The copy, and its directory after it when the copy was all it held: one round trip.
+  std::vector<std::string> dirs;
+  if (!emptied_dir.empty()) dirs.push_back(emptied_dir);
+  auto removed = remote.remove_each(std::span(&path, 1), dirs);
+  if (!removed) return std::unexpected(at_step(removed.error(), step));
+  for (auto& each : *removed) {
+    if (!each) return std::unexpected(at_step(each.error(), step));
   }
   return {};
 }

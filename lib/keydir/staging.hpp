@@ -109,11 +109,13 @@ NodeResult<StagingContents> read_staging(Remote& remote, const std::string& stag
 
 // Overwrites a staged copy with zeros over `size` bytes on the node, without following a symlink
 // (GNU dd oflag=nofollow,nonblock conv=notrunc,nocreat,fsync: a name swapped for a symlink, FIFO
-// or nothing since it was listed fails), then unlinks it. With `holder`, dd runs in that lock
-// holder (no exec channel of its own): only when the holder runs as the SSH user, who owns the
-// copy (not through `become`).
+// or nothing since it was listed fails), then unlinks it, and removes `emptied_dir` after it
+// (the copy's directory, when the copy was all it held; "" for none). With `holder`, dd runs in
+// that lock holder (no exec channel of its own): only when the holder runs as the SSH user, who
+// owns the copy (not through `become`).
 NodeResult<void> wipe_staged_copy(Remote& remote, const std::string& path, std::uint64_t size,
-                                  const std::string& step, DestLock* holder = nullptr);
+                                  const std::string& step, DestLock* holder = nullptr,
+                                  const std::string& emptied_dir = "");
 
 // The dd command wipe_staged_copy runs.
 std::string wipe_command(const std::string& path, std::uint64_t size);

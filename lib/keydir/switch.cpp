@@ -30,13 +30,19 @@ class FileSwitch {
 
   // A refusal's words (as the script says them), or the failed call's error.
   NodeResult<void> run() {
-    KF_CHECK(check_generation());
-    // The link's text comes with it (one round trip): refusals quote it.
-    KF_TRY_ASSIGN(link_now_, remote_.lstat_link(dir_.current()));
+    // Everything the checks look at, read together (one round trip); the link's text comes with
+    // it, since refusals quote it. Checked in the script's order.
+    const std::string entry = dir_.generation_entry(request_.entry);
+    std::vector<std::string> paths{entry, dir_.current()};
+    if (!request_.temp.empty()) paths.push_back(dir_.generation_entry(request_.temp));
+    if (!request_.aside.empty()) paths.push_back(request_.aside);
+    KF_TRY_ASSIGN(auto found, remote_.survey({}, paths));
+    link_now_ = found.links[1];
+    KF_CHECK(check_generation(found.links[0].stat,
+                              request_.temp.empty() ? std::nullopt : found.links[2].stat));
     KF_CHECK(check_link(link_now_.stat));
-    if (!request_.aside.empty()) {
-      KF_TRY_ASSIGN(auto at_aside, remote_.lstat(request_.aside));
-      if (at_aside) return refuse("{} already exists", request_.aside);
+    if (!request_.aside.empty() && found.links.back().stat) {
+      return refuse("{} already exists", request_.aside);
     }
     return move();
   }
@@ -48,19 +54,17 @@ class FileSwitch {
         NodeError{NodeStatus::failed, "", fmt::format(format, std::forward<Args>(args)...)});
   }
 
-  NodeResult<void> check_generation() {
+  // `there`: GENERATIONS/GEN's lstat; `written`: GENERATIONS/TMP's, with a TMP.
+  NodeResult<void> check_generation(const std::optional<RemoteStat>& there,
+                                    const std::optional<RemoteStat>& written) {
     const std::string entry = dir_.generation_entry(request_.entry);
     if (!request_.temp.empty()) {
-      KF_TRY_ASSIGN(auto there, remote_.lstat(entry));
       if (there) return refuse("{} already exists", entry);
-      const std::string temp = dir_.generation_entry(request_.temp);
-      KF_TRY_ASSIGN(auto written, remote_.lstat(temp));
       if (!written || written->type != FileType::directory) {
-        return refuse("{} is not a directory", temp);
+        return refuse("{} is not a directory", dir_.generation_entry(request_.temp));
       }
       return {};
     }
-    KF_TRY_ASSIGN(auto there, remote_.lstat(entry));
     if (!there || there->type != FileType::directory) {
       return refuse("{} is not a complete generation", entry);
     }

@@ -48,6 +48,11 @@ struct SshConnection {
   // sftp-server started through it on an exec channel (the login's `sftp` serves staging only).
   std::string become;
   SftpSessionPtr become_sftp;
+  // SFTP sessions a batch failed on midway (SftpBatch): their channel may still hold answers that
+  // no request waits for, so they take no more batches, and the next sftp() opens a new one.
+  // Kept, not freed, until close(): a caller may still hold the pointer.
+  std::vector<SftpSessionPtr> out_of_step;
+  std::string out_of_step_why;  // the failure that took the last one out
   // Open channels: libssh frees a session's channels with it, so close() lets go of theirs
   // first and they are never used (or freed) again.
   std::vector<SshChannel*> channels;
@@ -56,6 +61,9 @@ struct SshConnection {
   void close();
 
   [[nodiscard]] bool timed_out() const;
+  // Takes `sftp` out of service (see out_of_step); `what` is why, for the next batch's message.
+  void set_out_of_step(sftp_session sftp, std::string what);
+  [[nodiscard]] bool is_out_of_step(sftp_session sftp) const;
   // Keeps libssh's own timeout at the time left before the deadline.
   void refresh_timeout();
   // An error from libssh during `what`: `timeout` past the deadline, else `failed` with

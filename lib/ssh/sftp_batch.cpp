@@ -245,6 +245,12 @@ void SftpBatch::remove(std::string_view path) {
   finish();
 }
 
+void SftpBatch::rmdir(std::string_view path) {
+  begin(SSH_FXP_RMDIR);
+  put_string(out_, path);
+  finish();
+}
+
 void SftpBatch::posix_rename(std::string_view from, std::string_view to) {
   begin(SSH_FXP_EXTENDED);
   put_string(out_, "posix-rename@openssh.com");
@@ -291,6 +297,20 @@ NodeResult<SftpAnswer> SftpBatch::next_answer(std::uint32_t id) {
 }
 
 NodeResult<std::vector<SftpAnswer>> SftpBatch::run() {
+  if (core_.is_out_of_step(sftp_)) {
+    return node_fail(NodeStatus::failed, "sftp",
+                     "{}: cannot {}: the SFTP channel is out of step since an earlier batch "
+                     "failed ({})",
+                     core_.name, what_, core_.out_of_step_why);
+  }
+  auto answers = exchange();
+  // Requests may have gone out and answers may be left unread: nothing read from this channel
+  // could be told apart from them any more.
+  if (!answers) core_.set_out_of_step(sftp_, answers.error().message);
+  return answers;
+}
+
+NodeResult<std::vector<SftpAnswer>> SftpBatch::exchange() {
   core_.refresh_timeout();
   KF_TRY_ASSIGN(bool sent, core_.write_all(sftp_->channel, out_, what_));
   if (!sent) return std::unexpected(core_.failure("sftp", what_));

@@ -60,16 +60,20 @@ class SftpBatch {
   void close(std::string_view handle);
   void chmod(std::string_view path, std::uint32_t mode);
   void remove(std::string_view path);
+  void rmdir(std::string_view path);
   void posix_rename(std::string_view from, std::string_view to);  // posix-rename@openssh.com
 
   [[nodiscard]] std::size_t size() const { return ids_.size(); }
 
   // Writes the queued requests, then reads one answer for each, in order. Fails (the step
   // "sftp") only when the connection does, the deadline runs out or an answer is not one; an
-  // SFTP status is an answer.
+  // SFTP status is an answer. After such a failure the SFTP session is out of step
+  // (SshConnection::out_of_step): every later batch on it fails at once, and the session's next
+  // sftp() opens a new one.
   NodeResult<std::vector<SftpAnswer>> run();
 
  private:
+  NodeResult<std::vector<SftpAnswer>> exchange();
   void begin(std::uint8_t type);
   void finish();
   NodeResult<void> fill(std::size_t size);

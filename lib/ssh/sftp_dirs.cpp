@@ -42,65 +42,110 @@ NodeResult<std::vector<DirEntry>> SshSession::read_listing(const std::string& pa
   reading.readdir(handle);
   reading.close(handle);
   KF_TRY_ASSIGN(auto answers, reading.run());
+  KF_TRY_ASSIGN(auto entries, entries_of(path, answers[0], answers[1]));
+  if (entries) return std::move(*entries);
+  return list_dir_slowly(path);
+}
+
+NodeResult<std::optional<std::vector<DirEntry>>> SshSession::entries_of(
+    const std::string& path, const SftpAnswer& first, const SftpAnswer& second) const {
   std::vector<DirEntry> entries;
-  for (std::size_t i = 0; i < 2; ++i) {
-    const SftpAnswer& answer = answers[i];
-    if (answer.at_eof()) {
+  for (const SftpAnswer* answer : {&first, &second}) {
+    if (answer->at_eof()) {
       sort_by_name(entries);
       return entries;
     }
-    if (answer.type != SSH_FXP_NAME) {
-      return std::unexpected(status_failure(answer.status, "list", path));
+    if (answer->type != SSH_FXP_NAME) {
+      return std::unexpected(status_failure(answer->status, "list", path));
     }
-    for (const auto& entry : answer.entries) {
+    for (const auto& entry : answer->entries) {
       if (entry.name.empty() || entry.name == "." || entry.name == "..") continue;
       entries.push_back(entry);
     }
   }
-  return list_dir_slowly(path);
+  return std::nullopt;
 }
 
-// The lstat and the opendir together: opendir follows a symlink, so its handle is used only when
-// lstat says a directory (and closed otherwise).
 NodeResult<Listing> SshSession::lstat_list(const std::string& path) {
-  KF_TRY_ASSIGN(sftp_session s, sftp());
-  SftpBatch batch(*core_, s, "list " + path);
-  batch.lstat(path);
-  batch.opendir(path);
-  KF_TRY_ASSIGN(auto answers, batch.run());
-  Listing out;
-  KF_TRY_ASSIGN(out.stat, stat_answer(answers[0], "lstat", path));
-  const SftpAnswer& opened = answers[1];
-  if (out.stat && out.stat->type == FileType::directory) {
-    if (opened.type != SSH_FXP_HANDLE) {
-      return std::unexpected(status_failure(opened.status, "list", path));
-    }
-    KF_TRY_ASSIGN(out.entries, read_listing(path, opened.bytes));
-  } else if (opened.type == SSH_FXP_HANDLE) {
-    SftpBatch closing(*core_, s, "close " + path);
-    closing.close(opened.bytes);
-    KF_CHECK(closing.run());
-  }
-  return out;
+  KF_TRY_ASSIGN(auto found, survey(std::span(&path, 1), {}));
+  return std::move(found.lists.front());
 }
 
-// lstat, readlink and stat in one round trip; the last two count only for a symlink.
 NodeResult<LinkInfo> SshSession::lstat_link(const std::string& path) {
+  KF_TRY_ASSIGN(auto found, survey({}, std::span(&path, 1)));
+  return std::move(found.links.front());
+}
+
+// First every lstat with its opendir (opendir follows a symlink, so its handle is used only when
+// lstat says a directory, and closed otherwise) and every link's lstat, readlink and stat (the
+// last two count only for a symlink); then two readdirs and the close of each directory
+// together. A directory longer than one readdir answer is listed again one request at a time.
+NodeResult<Survey> SshSession::survey(std::span<const std::string> lists,
+                                      std::span<const std::string> links) {
+  if (lists.empty() && links.empty()) return Survey{};
   KF_TRY_ASSIGN(sftp_session s, sftp());
-  SftpBatch batch(*core_, s, "read the symlink " + path);
-  batch.lstat(path);
-  batch.readlink(path);
-  batch.stat(path);
-  KF_TRY_ASSIGN(auto answers, batch.run());
-  LinkInfo out;
-  KF_TRY_ASSIGN(out.stat, stat_answer(answers[0], "lstat", path));
-  if (!out.stat || out.stat->type != FileType::symlink) return out;
-  const SftpAnswer& text = answers[1];
-  if (text.type != SSH_FXP_NAME || text.entries.size() != 1) {
-    return std::unexpected(status_failure(text.status, "read the symlink", path));
+  SftpBatch looking(*core_, s, "list " + (lists.empty() ? links[0] : lists[0]));
+  for (const auto& path : lists) {
+    looking.lstat(path);
+    looking.opendir(path);
   }
-  out.text = text.entries[0].name;
-  KF_TRY_ASSIGN(out.target, stat_answer(answers[2], "stat", path));
+  for (const auto& path : links) {
+    looking.lstat(path);
+    looking.readlink(path);
+    looking.stat(path);
+  }
+  KF_TRY_ASSIGN(auto looked, looking.run());
+  Survey out;
+  out.lists.resize(lists.size());
+  SftpBatch reading(*core_, s, "list " + (lists.empty() ? links[0] : lists[0]));
+  // The lists whose entries `reading` asks for, with where their answers start.
+  std::vector<std::pair<std::size_t, std::size_t>> listed;
+  std::optional<NodeError> failure;
+  for (std::size_t i = 0; i < lists.size(); ++i) {
+    const SftpAnswer& opened = looked[2 * i + 1];
+    auto st = stat_answer(looked[2 * i], "lstat", lists[i]);
+    if (!st && !failure) failure = st.error();
+    const bool is_dir = st && *st && (*st)->type == FileType::directory;
+    if (st) out.lists[i].stat = *st;
+    if (opened.type != SSH_FXP_HANDLE) {
+      if (is_dir && !failure) failure = status_failure(opened.status, "list", lists[i]);
+      continue;
+    }
+    if (is_dir) {
+      listed.emplace_back(i, reading.size());
+      reading.readdir(opened.bytes);
+      reading.readdir(opened.bytes);
+    }
+    reading.close(opened.bytes);
+  }
+  // Every handle is closed, whatever failed.
+  std::vector<SftpAnswer> answers;
+  if (reading.size() != 0) {
+    KF_TRY_ASSIGN(answers, reading.run());
+  }
+  if (failure) return std::unexpected(*failure);
+  for (auto [i, at] : listed) {
+    KF_TRY_ASSIGN(auto entries, entries_of(lists[i], answers[at], answers[at + 1]));
+    if (entries) {
+      out.lists[i].entries = std::move(*entries);
+    } else {
+      KF_TRY_ASSIGN(out.lists[i].entries, list_dir_slowly(lists[i]));
+    }
+  }
+  const std::size_t base = 2 * lists.size();
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    const SftpAnswer* answer = &looked[base + 3 * i];
+    LinkInfo link;
+    KF_TRY_ASSIGN(link.stat, stat_answer(answer[0], "lstat", links[i]));
+    if (link.stat && link.stat->type == FileType::symlink) {
+      if (answer[1].type != SSH_FXP_NAME || answer[1].entries.size() != 1) {
+        return std::unexpected(status_failure(answer[1].status, "read the symlink", links[i]));
+      }
+      link.text = answer[1].entries[0].name;
+      KF_TRY_ASSIGN(link.target, stat_answer(answer[2], "stat", links[i]));
+    }
+    out.links.push_back(std::move(link));
+  }
   return out;
 }
 

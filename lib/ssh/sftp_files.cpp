@@ -16,15 +16,32 @@ NodeResult<void> SshSession::upload(const std::string& path, std::span<const std
   return upload_all(std::span(&file, 1));
 }
 
-// Two round trips for small files, however many: their opens together, then their writes,
-// fsyncs, closes and modes together (more trips only past kWritesPerTrip writes).
 NodeResult<void> SshSession::upload_all(std::span<const NewFile> files) {
-  if (files.empty()) return {};
+  auto written = write_files(files, false);
+  if (!written) return std::unexpected(std::move(written.error()));
+  return {};
+}
+
+NodeResult<std::vector<std::uint8_t>> SshSession::upload_and_read_back(
+    const std::string& path, std::span<const std::uint8_t> data, mode_t mode) {
+  const NewFile file{path, data, mode};
+  KF_TRY_ASSIGN(auto back, write_files(std::span(&file, 1), true));
+  return std::move(back.front());
+}
+
+// Two round trips for small files, however many: their opens together, then their writes,
+// fsyncs, reads back, closes and modes together (more trips only past kWritesPerTrip writes and
+// reads).
+NodeResult<std::vector<std::vector<std::uint8_t>>> SshSession::write_files(
+    std::span<const NewFile> files, bool read_back) {
+  std::vector<std::vector<std::uint8_t>> back(read_back ? files.size() : 0);
+  if (files.empty()) return back;
   KF_TRY_ASSIGN(sftp_session s, sftp());
   const bool has_fsync = sftp_extension_supported(s, "fsync@openssh.com", "1") != 0;
   SftpBatch creating(*core_, s, "create " + files[0].path);
+  const std::uint32_t access = read_back ? SSH_FXF_READ | SSH_FXF_WRITE : SSH_FXF_WRITE;
   for (const auto& file : files) {
-    creating.open(file.path, SSH_FXF_WRITE | SSH_FXF_CREAT | SSH_FXF_EXCL, file.mode);
+    creating.open(file.path, access | SSH_FXF_CREAT | SSH_FXF_EXCL, file.mode);
   }
   KF_TRY_ASSIGN(auto opened, creating.run());
   // Our own O_EXCL files: none is left behind when one fails. `open` holds the handles not
@@ -61,51 +78,74 @@ NodeResult<void> SshSession::upload_all(std::span<const NewFile> files) {
     return std::unexpected(give_up(std::move(error)));
   }
 
+  // Every request after the opens, in order; a trip carries at most kWritesPerTrip writes and
+  // reads (their data both ways stays inside the channel's window).
   struct Step {
     std::size_t file;
     std::string_view what;
+    std::uint64_t offset = 0;
+    std::size_t length = 0;  // a write's or read's; 0 for the rest
   };
-  std::size_t file = 0;
-  std::size_t offset = 0;
-  while (file < files.size()) {
-    SftpBatch batch(*core_, s, "write " + files[file].path);
-    std::vector<Step> steps;
-    std::size_t writes = 0;
-    while (file < files.size() && writes < kWritesPerTrip) {
-      const NewFile& f = files[file];
-      while (offset < f.data.size() && writes < kWritesPerTrip) {
-        std::size_t n = std::min(kChunk, f.data.size() - offset);
-        batch.write(handles[file], offset, f.data.subspan(offset, n));
-        steps.push_back({file, "write"});
-        offset += n;
-        ++writes;
+  std::vector<Step> steps;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const NewFile& f = files[i];
+    for (std::size_t at = 0; at < f.data.size(); at += kChunk) {
+      steps.push_back({i, "write", at, std::min(kChunk, f.data.size() - at)});
+    }
+    if (has_fsync) steps.push_back({i, "fsync"});
+    // What the node's file holds now, read through the same open file: a check that costs no
+    // process on the node.
+    if (read_back) {
+      for (std::size_t at = 0; at <= f.data.size(); at += kChunk) {
+        steps.push_back({i, "read back", at, kChunk});
       }
-      if (offset < f.data.size()) break;
-      if (has_fsync) {
-        batch.fsync(handles[file]);
-        steps.push_back({file, "fsync"});
+    }
+    // close(2) reports delayed write errors on some filesystems (NFS): its status is checked.
+    steps.push_back({i, "close"});
+    // A umask on the node may take group or other bits the mode grants: set explicitly, by
+    // path, since callers create these in directories only they can write.
+    if ((f.mode & 07077) != 0) steps.push_back({i, "set the mode of (new file)"});
+  }
+  std::size_t next = 0;
+  while (next < steps.size()) {
+    SftpBatch batch(*core_, s, "write " + files[steps[next].file].path);
+    const std::size_t first = next;
+    for (std::size_t moved = 0; next < steps.size(); ++next) {
+      const Step& step = steps[next];
+      const std::string& handle = handles[step.file];
+      if (step.length != 0 && moved++ == kWritesPerTrip) break;
+      if (step.what == "write") {
+        batch.write(handle, step.offset, files[step.file].data.subspan(step.offset, step.length));
+      } else if (step.what == "fsync") {
+        batch.fsync(handle);
+      } else if (step.what == "read back") {
+        batch.read(handle, step.offset, static_cast<std::uint32_t>(step.length));
+      } else if (step.what == "close") {
+        batch.close(handle);
+      } else {
+        batch.chmod(files[step.file].path, files[step.file].mode);
       }
-      // close(2) reports delayed write errors on some filesystems (NFS): its status is checked.
-      batch.close(handles[file]);
-      steps.push_back({file, "close"});
-      // A umask on the node may take group or other bits the mode grants: set explicitly, by
-      // path, since callers create these in directories only they can write.
-      if ((f.mode & 07077) != 0) {
-        batch.chmod(f.path, f.mode);
-        steps.push_back({file, "set the mode of (new file)"});
-      }
-      ++file;
-      offset = 0;
     }
     KF_TRY_ASSIGN(auto answers, batch.run());
-    for (const auto& step : steps) {
-      if (step.what == "close") open[step.file] = false;
+    for (std::size_t k = first; k < next; ++k) {
+      if (steps[k].what == "close") open[steps[k].file] = false;
     }
     for (std::size_t i = 0; i < answers.size(); ++i) {
-      if (answers[i].type == SSH_FXP_STATUS && !answers[i].failed()) continue;
-      const std::string& path = files[steps[i].file].path;
-      NodeError error = status_failure(answers[i].status, steps[i].what, path);
-      if (error.status == NodeStatus::failed && steps[i].what != "close") {
+      const Step& step = steps[first + i];
+      if (step.what == "read back") {
+        // A short read is the file's end; what it holds is the caller's to judge.
+        if (answers[i].type == SSH_FXP_DATA) {
+          back[step.file].insert(back[step.file].end(), answers[i].bytes.begin(),
+                                 answers[i].bytes.end());
+          continue;
+        }
+        if (answers[i].at_eof()) continue;
+      } else if (answers[i].type == SSH_FXP_STATUS && !answers[i].failed()) {
+        continue;
+      }
+      const std::string& path = files[step.file].path;
+      NodeError error = status_failure(answers[i].status, step.what, path);
+      if (error.status == NodeStatus::failed && step.what == "write") {
         if (auto left = space(path); left && left->available < kChunk) {
           error.message +=
               fmt::format(" (the node's filesystem is full: {} bytes free)", left->available);
@@ -117,7 +157,7 @@ NodeResult<void> SshSession::upload_all(std::span<const NewFile> files) {
   if (!has_fsync) {
     for (const auto& f : files) KF_CHECK(remote_sync(f.path, "fsync"));
   }
-  return {};
+  return back;
 }
 
 // A file the size it was listed with, at most one read long, costs the lstat, the open, and its
@@ -183,19 +223,23 @@ NodeResult<std::vector<std::uint8_t>> SshSession::read_file_slowly(const std::st
   return out;
 }
 
-NodeResult<std::vector<NodeResult<void>>> SshSession::unlink_each(
-    std::span<const std::string> paths) {
+NodeResult<std::vector<NodeResult<void>>> SshSession::remove_each(
+    std::span<const std::string> files, std::span<const std::string> dirs) {
   std::vector<NodeResult<void>> out;
-  if (paths.empty()) return out;
+  if (files.empty() && dirs.empty()) return out;
   KF_TRY_ASSIGN(sftp_session s, sftp());
-  SftpBatch batch(*core_, s, "remove " + paths[0]);
-  for (const auto& path : paths) batch.remove(path);
+  SftpBatch batch(*core_, s, "remove " + (files.empty() ? dirs[0] : files[0]));
+  for (const auto& path : files) batch.remove(path);
+  for (const auto& path : dirs) batch.rmdir(path);
   KF_TRY_ASSIGN(auto answers, batch.run());
-  for (std::size_t i = 0; i < paths.size(); ++i) {
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    const bool file = i < files.size();
     if (answers[i].type == SSH_FXP_STATUS && !answers[i].failed()) {
       out.emplace_back();
     } else {
-      out.emplace_back(std::unexpected(status_failure(answers[i].status, "remove", paths[i])));
+      out.emplace_back(
+          std::unexpected(status_failure(answers[i].status, file ? "remove" : "remove directory",
+                                         file ? files[i] : dirs[i - files.size()])));
     }
   }
   return out;

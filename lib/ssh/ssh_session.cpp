@@ -118,6 +118,7 @@ void SshConnection::close() {
     ssh_options_set(session.get(), SSH_OPTIONS_TIMEOUT, &goodbye);
     become_sftp.reset();
     sftp.reset();
+    out_of_step.clear();
     session.reset();
   }
   watchdog.reset();
@@ -351,6 +352,18 @@ void SshSession::off_the_clock(const std::function<void()>& wait) {
   core_->deadline = Deadline::after(left);
   if (core_->watchdog) core_->watchdog->set_deadline(core_->deadline);
   core_->refresh_timeout();
+}
+
+void SshConnection::set_out_of_step(sftp_session stale, std::string what) {
+  for (SftpSessionPtr* slot : {&sftp, &become_sftp}) {
+    if (slot->get() == stale) out_of_step.push_back(std::move(*slot));
+  }
+  out_of_step_why = std::move(what);
+}
+
+bool SshConnection::is_out_of_step(sftp_session stale) const {
+  return std::ranges::any_of(out_of_step,
+                             [&](const SftpSessionPtr& held) { return held.get() == stale; });
 }
 
 bool SshConnection::timed_out() const {

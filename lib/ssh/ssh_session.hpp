@@ -70,6 +70,9 @@ class SshSession final : public Remote {
   NodeResult<void> upload(const std::string& path, std::span<const std::uint8_t> data,
                           mode_t mode) override;
   NodeResult<void> upload_all(std::span<const NewFile> files) override;
+  NodeResult<std::vector<std::uint8_t>> upload_and_read_back(const std::string& path,
+                                                             std::span<const std::uint8_t> data,
+                                                             mode_t mode) override;
   NodeResult<std::vector<std::uint8_t>> read_file(const std::string& path,
                                                   std::size_t max_size) override;
   NodeResult<std::optional<RemoteStat>> stat(const std::string& path) override;
@@ -81,13 +84,15 @@ class SshSession final : public Remote {
   NodeResult<void> replace(const std::string& from, const std::string& to) override;
   NodeResult<void> unlink(const std::string& path) override;
   NodeResult<void> rmdir(const std::string& path) override;
-  NodeResult<std::vector<NodeResult<void>>> unlink_each(
-      std::span<const std::string> paths) override;
+  NodeResult<std::vector<NodeResult<void>>> remove_each(std::span<const std::string> files,
+                                                        std::span<const std::string> dirs) override;
   NodeResult<void> chown(const std::string& path, std::uint32_t uid, std::uint32_t gid) override;
   NodeResult<void> chmod(const std::string& path, mode_t mode) override;
   NodeResult<std::vector<DirEntry>> list_dir(const std::string& path) override;
   NodeResult<Listing> lstat_list(const std::string& path) override;
   NodeResult<LinkInfo> lstat_link(const std::string& path) override;
+  NodeResult<Survey> survey(std::span<const std::string> lists,
+                            std::span<const std::string> links) override;
   NodeResult<SpaceInfo> space(const std::string& path) override;
   NodeResult<void> fsync_dir(const std::string& path) override;
   NodeResult<void> fsync_dirs(std::span<const std::string> paths) override;
@@ -111,6 +116,9 @@ class SshSession final : public Remote {
     return becomes() ? core_->become_sftp : core_->sftp;
   }
   NodeResult<void> fix_mode(const std::string& path, mode_t mode, std::string_view what);
+  // upload_all, and with `read_back` each file's content read back before it is closed.
+  NodeResult<std::vector<std::vector<std::uint8_t>>> write_files(std::span<const NewFile> files,
+                                                                 bool read_back);
   NodeResult<void> remote_sync(const std::string& path, std::string_view what);
 
   // The same for an SFTP request, with the SFTP status code in words.
@@ -120,6 +128,10 @@ class SshSession final : public Remote {
                                          const std::string& path) const;
   NodeResult<std::vector<DirEntry>> read_listing(const std::string& path,
                                                  const std::string& handle);
+  // A listing from its two readdir answers; nullopt when they did not reach its end.
+  NodeResult<std::optional<std::vector<DirEntry>>> entries_of(const std::string& path,
+                                                              const SftpAnswer& first,
+                                                              const SftpAnswer& second) const;
   [[nodiscard]] NodeResult<std::optional<RemoteStat>> stat_answer(const SftpAnswer& answer,
                                                                   std::string_view what,
                                                                   const std::string& path) const;

@@ -241,6 +241,66 @@ TEST_F(SshSessionTest, FileOperationsLandOnTheNodeWithTheirModes) {
   }
 }
 
+// An SFTP server that answers one request twice, the first time it runs: what a hostile or broken
+// node can do. The `become` wrapper below puts it between keyfleet and the real sftp-server.
+constexpr char kTwiceFilter[] = R"py(import os, subprocess, sys, threading, time
+server = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def requests():
+    while True:
+        data = os.read(0, 65536)
+        if not data:
+            server.stdin.close()
+            return
+        server.stdin.write(data)
+        server.stdin.flush()
+threading.Thread(target=requests, daemon=True).start()
+sent = 0
+while True:
+    head = server.stdout.read(4)
+    if len(head) < 4:
+        break
+    packet = head + server.stdout.read(int.from_bytes(head, "big"))
+    os.write(1, packet)
+    sent += 1
+    if sent == 2:  # the first is the version, the second the first request's answer
+        os.write(1, packet)
+        # The rest comes once the client has given up on this batch: left on the channel.
+        time.sleep(0.5)
+server.wait()
+)py";
+
+// A batch that failed on a stray answer leaves that SFTP channel out of step: the next call gets a
+// new channel and its own answers, not the old channel's leftovers.
+TEST_F(SshSessionTest, ABatchLeftOutOfStepGivesWayToANewSftpChannel) {
+  NodeConfig node = fleet().node(1);
+  const fs::path dir = fs::path(node.staging) / "out-of-step";
+  fs::create_directories(dir);
+  test::write_text(dir / "twice.py", kTwiceFilter, 0644);
+  test::write_text(dir / "become",
+                   fmt::format("#!/bin/sh\n"
+                               "case $3 in *sftp-server*) ;; *) exec \"$@\" ;; esac\n"
+                               "[ -e {0}/served ] && exec \"$@\"\n"
+                               ": > {0}/served\n"
+                               "exec python3 {0}/twice.py \"$@\"\n",
+                               dir.string()),
+                   0755);
+  node.become = (dir / "become").string();
+  auto session = connect(node);
+  ASSERT_TRUE(session) << session.error().message;
+
+  auto first = session->lstat_list(node.staging);
+  ASSERT_FALSE(first);
+  EXPECT_THAT(first.error().message, HasSubstr("not this request's"));
+  ASSERT_TRUE(fs::exists(dir / "served"));
+  for (int i = 0; i < 2; ++i) {
+    auto again = session->lstat_list(node.staging);
+    ASSERT_TRUE(again) << again.error().message;
+    ASSERT_TRUE(again->stat);
+    EXPECT_EQ(again->stat->type, FileType::directory);
+    EXPECT_EQ(again->entries.size(), 1u);  // out-of-step
+  }
+}
+
 // The calls that batch SFTP requests (one round trip for several) against OpenSSH's server:
 // what lands, what is left after a failure, and that the channel answers libssh's own requests
 // afterwards (every batched answer was read).
@@ -273,6 +333,21 @@ TEST_F(SshSessionTest, BatchedFileOperationsDoWhatTheirSingleCallsDo) {
   EXPECT_THAT(refused.error().message, HasSubstr(dir + "/ca.crt: it already exists"));
   EXPECT_FALSE(fs::exists(dir + "/new1"));
   EXPECT_FALSE(fs::exists(dir + "/new2"));
+  EXPECT_EQ(test::read_text(dir + "/ca.crt"), "ca\n");
+
+  // A copy read back before it is closed: what the node's file holds, however many trips the
+  // writes and reads take; a taken name is refused and left as it was.
+  const std::vector<std::pair<std::string, std::vector<std::uint8_t>>> copies{
+      {"staged-big", big}, {"staged-small", {'a', 'g', 'e', '\n'}}, {"staged-empty", empty}};
+  for (const auto& [name, data] : copies) {
+    auto back = session->upload_and_read_back(dir + "/" + name, data, 0600);
+    ASSERT_TRUE(back) << name << ": " << back.error().message;
+    EXPECT_TRUE(*back == data) << name << ": " << back->size() << " bytes back";
+    EXPECT_EQ(test::file_mode(dir + "/" + name), 0600u);
+  }
+  auto taken = session->upload_and_read_back(dir + "/ca.crt", as_bytes("other"), 0600);
+  ASSERT_FALSE(taken);
+  EXPECT_THAT(taken.error().message, HasSubstr("already exists"));
   EXPECT_EQ(test::read_text(dir + "/ca.crt"), "ca\n");
 
   // Whole files back, small (one batched read) and large (one read at a time).
@@ -333,17 +408,52 @@ TEST_F(SshSessionTest, BatchedFileOperationsDoWhatTheirSingleCallsDo) {
   ASSERT_TRUE(no_link);
   EXPECT_FALSE(no_link->stat);
 
-  // unlink_each: each its own result.
-  const std::vector<std::string> doomed{dir + "/empty", dir + "/nothing", dir + "/dangling"};
-  auto unlinked = session->unlink_each(doomed);
-  ASSERT_TRUE(unlinked) << unlinked.error().message;
-  ASSERT_EQ(unlinked->size(), 3u);
-  EXPECT_TRUE((*unlinked)[0]);
-  ASSERT_FALSE((*unlinked)[1]);
-  EXPECT_THAT((*unlinked)[1].error().message, HasSubstr(dir + "/nothing: no such file"));
-  EXPECT_TRUE((*unlinked)[2]);
+  // survey: the same answers as lstat_list and lstat_link one by one, all in one go.
+  const std::vector<std::string> lists{many, dir + "/nothing", dir + "/to-many", dir + "/ca.crt"};
+  const std::vector<std::string> links{dir + "/to-many", dir + "/dangling", dir + "/nothing"};
+  auto found = session->survey(lists, links);
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_EQ(found->lists.size(), lists.size());
+  ASSERT_EQ(found->links.size(), links.size());
+  for (std::size_t i = 0; i < lists.size(); ++i) {
+    auto one = session->lstat_list(lists[i]);
+    ASSERT_TRUE(one) << one.error().message;
+    EXPECT_EQ(found->lists[i].stat.has_value(), one->stat.has_value()) << lists[i];
+    if (one->stat) {
+      EXPECT_EQ(found->lists[i].stat->type, one->stat->type) << lists[i];
+    }
+    ASSERT_EQ(found->lists[i].entries.size(), one->entries.size()) << lists[i];
+    for (std::size_t k = 0; k < one->entries.size(); ++k) {
+      EXPECT_EQ(found->lists[i].entries[k].name, one->entries[k].name);
+    }
+  }
+  EXPECT_EQ(found->lists[0].entries.size(), 250u);  // longer than one readdir answer
+  EXPECT_EQ(found->links[0].text, "many");
+  EXPECT_EQ(found->links[1].text, "gone");
+  EXPECT_FALSE(found->links[1].target);
+  EXPECT_FALSE(found->links[2].stat);
+
+  // remove_each: each its own result, the files before the directories.
+  fs::create_directory(dir + "/emptied");
+  test::write_text(dir + "/emptied/last", "x");
+  const std::vector<std::string> doomed{dir + "/empty", dir + "/nothing", dir + "/dangling",
+                                        dir + "/emptied/last"};
+  const std::vector<std::string> dirs{dir + "/emptied", dir + "/many"};
+  auto removed = session->remove_each(doomed, dirs);
+  ASSERT_TRUE(removed) << removed.error().message;
+  ASSERT_EQ(removed->size(), 6u);
+  EXPECT_TRUE((*removed)[0]);
+  ASSERT_FALSE((*removed)[1]);
+  EXPECT_THAT((*removed)[1].error().message, HasSubstr(dir + "/nothing: no such file"));
+  EXPECT_TRUE((*removed)[2]);
+  EXPECT_TRUE((*removed)[3]);
+  EXPECT_TRUE((*removed)[4]) << (*removed)[4].error().message;
+  ASSERT_FALSE((*removed)[5]);  // not empty
+  EXPECT_THAT((*removed)[5].error().message, HasSubstr("remove directory " + dir + "/many"));
   EXPECT_FALSE(fs::exists(dir + "/empty"));
   EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/dangling")));
+  EXPECT_FALSE(fs::exists(dir + "/emptied"));
+  EXPECT_TRUE(fs::exists(dir + "/many/f000"));
 
   const std::vector<std::string> synced{dir, many};
   ASSERT_TRUE(session->fsync_dirs(synced));
@@ -620,7 +730,7 @@ TEST_F(SshSessionTest, DestLockOutlivesAMoveOfItsSession) {
   EXPECT_FALSE(test::lock_is_free(dir.lock()));
 
   test::write_text(fs::path(dir.dest()) / "staged", "ciphertext");
-  const std::vector<std::string> fields = {"sha256", dir.dest() + "/staged"};
+  const std::vector<std::string> fields = {"sha256-files", "1", dir.dest() + "/staged"};
   auto sum = lock->request(fields);
   ASSERT_TRUE(sum) << sum.error().message;
   EXPECT_EQ(sum->exit_status, 0);
@@ -637,7 +747,7 @@ TEST_F(SshSessionTest, DestLockOutlivesAMoveOfItsSession) {
 // go of the lock once the connection is gone.
 TEST_F(SshSessionTest, DestLockOfAClosedSessionFailsCleanly) {
   const NodeConfig& node = fleet().node(1);
-  const std::vector<std::string> fields = {"sha256", node.dest + "/closed/.lock"};
+  const std::vector<std::string> fields = {"sha256-files", "1", node.dest + "/closed/.lock"};
   for (bool destroy : {false, true}) {
     const keydir::KeyDir dir(node.dest + "/closed");
     std::optional<keydir::DestLock> lock;

@@ -73,7 +73,6 @@ class FakeLockChannel final : public Channel {
       // The request's fields: its name's count, or for sha256-files two and the count it gives.
       auto needed = [&] {
         if (lines.empty()) return std::size_t{1};
-        if (lines[0] == "sha256") return std::size_t{2};
         if (lines[0] == "switch") return std::size_t{6};
         if (lines[0] == "append" || lines[0] == "wipe") return std::size_t{3};
         if (lines[0] != "sha256-files") return std::size_t{1};
@@ -436,15 +435,6 @@ NodeResult<ExecResult> FakeRemote::serve(const Layout& layout,
   if (auto e = enter("request",
                      fmt::format("{} {}", op, op == "switch" ? fields.at(2) : fields.at(1)))) {
     return std::unexpected(*e);
-  }
-  if (op == "sha256") {
-    auto it = entries.find(fields.at(1));
-    if (it == entries.end() || it->second.type != FileType::regular) {
-      return ExecResult{1, fmt::format("sha256sum: {}: No such file or directory\n", fields[1]),
-                        ""};
-    }
-    std::string digest = digest_override.empty() ? sha256_hex(it->second.data) : digest_override;
-    return ExecResult{0, fmt::format("{}  {}\n", digest, fields[1]), ""};
   }
   if (op == "sha256-files") {
     ExecResult result{0, "", ""};

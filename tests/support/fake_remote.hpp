@@ -70,8 +70,6 @@ class FakeRemote final : public Remote {
   // The SFTP server offers posix-rename@openssh.com: the switch is made with replace() instead
   // of the lock holder's `switch` request.
   bool posix_rename = false;
-  // Answers every `sha256` request with this digest instead of the file's.
-  std::string digest_override;
 
   // The next call of `op` ("mkdir", "upload", "exec", ...) on `path` (any path when empty; for
   // exec, a command containing `path`) fails with `error`.

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <functional>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "fleet/push.hpp"
@@ -13,6 +14,7 @@ namespace kf {
 namespace {
 
 using test::FakeRemote;
+using ::testing::HasSubstr;
 
 // Plays the node's shell for hooks (a hook `false` fails); keyfleet's own requests are
 // FakeRemote's.
@@ -151,11 +153,15 @@ TEST(PushNode, DigestMismatchFailsAtDigestAndLeavesCurrent) {
   Fixture f;
   FakeRemote r;
   give_shell(r);
-  r.digest_override = std::string(64, '0');
+  // The node's copy is not what was sent by the time it is read back.
+  r.on_call = [&r](std::string_view op, const std::string& path) {
+    if (op == "read_file" && path.ends_with("/bundle.kfb")) r.entries.at(path).data.back() ^= 1;
+  };
   on_generation_one(r);
   auto out = push_node(r, f.node, f.payload(), {});
   EXPECT_EQ(out.status, NodeStatus::failed);
   EXPECT_EQ(out.step, "digest");
+  EXPECT_THAT(out.error, HasSubstr("reads back as 3 bytes with SHA-256"));
   EXPECT_EQ(r.entries.at("/keys/current").target, "generations/000001");
   EXPECT_TRUE(steps(r).empty());
 }
@@ -165,7 +171,6 @@ TEST(PushNode, FailuresNameTheirStepAndLeaveCurrent) {
   for (auto [op, path, step] : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"mkdir", "/stage", "staging"},
            {"upload", "", "upload"},
-           {"request", "sha256 /stage", "digest"},
            {"request", "switch", "install"}}) {
     Fixture f;
     FakeRemote r;
@@ -194,12 +199,6 @@ TEST(PushNode, WithBecomeTheCopyIsStagedAsTheSshUserAndDestWrittenThroughBecome)
   root.login_view = &login;
   give_shell(root);
   on_generation_one(root);
-  // One machine: the lock holder, as root, reads the SSH user's copy for its digest.
-  root.on_call = [&](std::string_view op, const std::string& what) {
-    if (op != "request" || !what.starts_with("sha256 ")) return;
-    const std::string path = what.substr(std::string("sha256 ").size());
-    if (login.exists(path)) root.entries[path] = login.entries.at(path);
-  };
   login.login_uid = 1000;
   login.login_home = "/home/op";
   login.add_dir("/home", 0755);
@@ -217,10 +216,9 @@ TEST(PushNode, WithBecomeTheCopyIsStagedAsTheSshUserAndDestWrittenThroughBecome)
   ASSERT_EQ(staged.size(), 1u);
   EXPECT_TRUE(staged[0].starts_with("/home/op/.cache/keyfleet/keys.staging/")) << staged[0];
   EXPECT_EQ(login.text(staged[0]), "age");
+  // The copy is checked as the SSH user reads it back: root never touches it.
   for (const auto& line : root.log) {
-    if (line.find(" /home/") != std::string::npos) {
-      EXPECT_TRUE(line.starts_with("request sha256 /home/op/")) << line << " done as root";
-    }
+    EXPECT_EQ(line.find(" /home/"), std::string::npos) << line << " done as root";
   }
   for (const auto& line : login.log) {
     EXPECT_TRUE(line.find(" /keys/") == std::string::npos && !line.ends_with(" /keys"))

@@ -54,7 +54,7 @@ TEST_F(LockTest, AcquireHoldsTheLockUntilRelease) {
   EXPECT_TRUE(test::lock_is_free(dir().lock()));
   EXPECT_FALSE(lock->held());
   lock->release();  // idempotent
-  auto after = request(*lock, {"sha256", dir().lock()});
+  auto after = request(*lock, {"sha256-files", "1", dir().lock()});
   ASSERT_FALSE(after);
   EXPECT_THAT(after.error().message, HasSubstr("released"));
 }
@@ -99,7 +99,7 @@ TEST_F(LockTest, ServesDigestAndSwitchRequestsInOrder) {
   auto lock = acquire();
   ASSERT_TRUE(lock) << lock.error().message;
 
-  auto sum = request(*lock, {"sha256", staged.string()});
+  auto sum = request(*lock, {"sha256-files", "1", staged.string()});
   ASSERT_TRUE(sum) << sum.error().message;
   EXPECT_EQ(sum->exit_status, 0);
   EXPECT_EQ(sum->out, digest + "  " + staged.string() + "\n");
@@ -111,7 +111,7 @@ TEST_F(LockTest, ServesDigestAndSwitchRequestsInOrder) {
   EXPECT_EQ(switched->exit_status, 0) << switched->out;
   EXPECT_EQ(fs::read_symlink(dest() / "current").string(), "generations/000001");
 
-  auto missing = request(*lock, {"sha256", (dest() / "missing").string()});
+  auto missing = request(*lock, {"sha256-files", "1", (dest() / "missing").string()});
   ASSERT_TRUE(missing) << missing.error().message;
   EXPECT_NE(missing->exit_status, 0);
   EXPECT_THAT(missing->err, HasSubstr("No such file or directory"));
@@ -129,7 +129,7 @@ TEST_F(LockTest, ServesDigestAndSwitchRequestsInOrder) {
   EXPECT_FALSE(fs::is_symlink(dest() / "current.tmp-b"));  // removed by the refusal
 
   // Still serving, still holding.
-  auto again = request(*lock, {"sha256", staged.string()});
+  auto again = request(*lock, {"sha256-files", "1", staged.string()});
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->out, sum->out);
   EXPECT_FALSE(test::lock_is_free(dir().lock()));
@@ -192,12 +192,12 @@ TEST_F(LockTest, AFieldWithANewlineIsRefusedBeforeAnythingIsSent) {
   test::write_text(dest() / "file", "x");
   auto lock = acquire();
   ASSERT_TRUE(lock) << lock.error().message;
-  auto refused = request(*lock, {"sha256", (dest() / "file").string() + "\nswitch"});
+  auto refused = request(*lock, {"sha256-files", "1", (dest() / "file").string() + "\nswitch"});
   ASSERT_FALSE(refused);
   EXPECT_THAT(refused.error().message, HasSubstr("newline"));
   EXPECT_FALSE(request(*lock, {}));
   // The holder saw nothing of it: the next request gets its own answer.
-  auto sum = request(*lock, {"sha256", (dest() / "file").string()});
+  auto sum = request(*lock, {"sha256-files", "1", (dest() / "file").string()});
   ASSERT_TRUE(sum) << sum.error().message;
   EXPECT_EQ(sum->exit_status, 0);
   EXPECT_THAT(sum->out, HasSubstr(sha256_hex(as_bytes("x"))));
@@ -267,7 +267,7 @@ TEST_F(LockTest, AnUncreatableDestGoesUnlockedButServes) {
   EXPECT_FALSE(lock->held());
   EXPECT_FALSE(fs::exists(tmp_ / "no"));
   test::write_text(tmp_ / "file", "x");
-  auto sum = lock->request(std::vector<std::string>{"sha256", (tmp_ / "file").string()});
+  auto sum = lock->request(std::vector<std::string>{"sha256-files", "1", (tmp_ / "file").string()});
   ASSERT_TRUE(sum) << sum.error().message;
   EXPECT_EQ(sum->exit_status, 0);
 }
@@ -345,7 +345,7 @@ TEST(LockEscape, WhatTheHolderSaidBeforeItEndedIsShownEscaped) {
   ScriptedLockRemote node(std::string("locked 0\n") + kEscapes + "bye\n" + kEscapes, "");
   auto lock = DestLock::acquire(node, KeyDir("/dest"), 1, "lock");
   ASSERT_TRUE(lock) << lock.error().message;
-  auto sum = lock->request(std::vector<std::string>{"sha256", "/dest/x"});
+  auto sum = lock->request(std::vector<std::string>{"sha256-files", "1", "/dest/x"});
   ASSERT_FALSE(sum);
   EXPECT_THAT(sum.error().message, HasSubstr("the lock holder ended: "));
   expect_escaped(sum.error().message);
@@ -355,7 +355,7 @@ TEST(LockEscape, AnUnreadableAnswerIsShownEscaped) {
   ScriptedLockRemote node(std::string("locked 0\nkeyfleet-status ") + kEscapes + "\n", "");
   auto lock = DestLock::acquire(node, KeyDir("/dest"), 1, "lock");
   ASSERT_TRUE(lock) << lock.error().message;
-  auto sum = lock->request(std::vector<std::string>{"sha256", "/dest/x"});
+  auto sum = lock->request(std::vector<std::string>{"sha256-files", "1", "/dest/x"});
   ASSERT_FALSE(sum);
   EXPECT_THAT(sum.error().message, HasSubstr("unreadable answer"));
   expect_escaped(sum.error().message);

@@ -9,6 +9,7 @@
 #include "keydir/local_remote.hpp"
 #include "keydir/lock.hpp"
 #include "support/bundle_fixtures.hpp"
+#include "support/fake_remote.hpp"
 #include "support/test_support.hpp"
 
 namespace kf::keydir {
@@ -319,6 +320,22 @@ TEST(GenerationStateDifferences, CompleteNeedsAManifestTheFilesReadAndNothingIrr
   g.irregular.clear();
   g.files_read = false;
   EXPECT_FALSE(g.complete());
+}
+
+// The reader asks for DEST, DEST/generations and DEST/current together; when one of them cannot
+// be read, they are read again one at a time, in order, so that the first problem is the one
+// reported: a DEST that is a symlink, not a failure to read what is behind it.
+TEST(NodeStateSurvey, WhatCannotBeReadIsReadAgainInOrderAndTheFirstProblemIsReported) {
+  test::FakeRemote node;
+  node.add_dir("/elsewhere/generations", 0700);
+  ASSERT_TRUE(node.symlink("/elsewhere", "/dest"));
+  node.fail_next("lstat", "/dest/generations",
+                 {NodeStatus::failed, "sftp", "fake: /dest/generations: permission denied"});
+  auto state = read_node_state(node, KeyDir("/dest"), {false}, "read");
+  ASSERT_FALSE(state);
+  EXPECT_EQ(state.error().status, NodeStatus::refused);
+  EXPECT_THAT(state.error().message, HasSubstr("/dest is not a directory but a symlink"));
+  EXPECT_EQ(state.error().step, "read");
 }
 
 }  // namespace

@@ -360,7 +360,7 @@ TEST(KeydirStaging, TheLockHoldersWipeKeepsTheSameRulesAndStillServesAfterARefus
   ASSERT_TRUE(lock) << lock.error().message;
   expect_the_wipe_rules(remote, tmp.path(), &*lock);
   test::write_text(tmp / "again", "x");
-  const std::string request[] = {"sha256", (tmp / "again").string()};
+  const std::string request[] = {"sha256-files", "1", (tmp / "again").string()};
   auto sum = lock->request(request);
   ASSERT_TRUE(sum) << sum.error().message;
   EXPECT_TRUE(sum->ok()) << sum->out;
