@@ -182,7 +182,7 @@ NodeResult<StagingState> inspect_staging(Remote& remote, const std::string& stag
     if (!seen.first.stat) {
       state.missing.insert(state.missing.begin(), path);
       path = parent_path(path);
-      // What is known of the parent already; its own parent comes with the next look.
+      // Looked at again with its own parent: a missing level is rare (the first push only).
       KF_TRY_ASSIGN(seen, look_with_parent(remote, path, step));
       continue;
     }
