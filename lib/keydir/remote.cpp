@@ -138,9 +138,9 @@ NodeResult<void> remove_directory(Remote& remote, const std::string& path,
       KF_CHECK(remove_tree(remote, join_path(path, entry.name), max_depth - 1));
     }
   }
-  // Its rmdir went with the files when none of them had to be looked at again; otherwise the
-  // directory is emptied only now.
-  if (!subdirs && all_gone) return removed.back();
+  // Its rmdir went with the files. When it failed because an entry had to be looked at again,
+  // the directory is emptied only now.
+  if (!subdirs && (all_gone || removed.back())) return removed.back();
   return remote.rmdir(path);
 }
 

@@ -1,5 +1,7 @@
 #include "ssh/sftp_batch.hpp"
 
+#include "core/escape.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -296,11 +298,14 @@ NodeResult<SftpAnswer> SftpBatch::next_answer(std::uint32_t id) {
   return std::move(parsed->second);
 }
 
+SftpBatch::SftpBatch(SshConnection& core, sftp_session sftp, std::string_view what)
+    : core_(core), sftp_(sftp), what_(escape_untrusted(what)) {}
+
 NodeResult<std::vector<SftpAnswer>> SftpBatch::run() {
   if (core_.is_out_of_step(sftp_)) {
     return node_fail(NodeStatus::failed, "sftp",
-                     "{}: cannot {}: the SFTP channel is out of step since an earlier batch "
-                     "failed ({})",
+                     "{}: cannot {}: this SFTP channel was given up after an earlier request on "
+                     "it failed ({})",
                      core_.name, what_, core_.out_of_step_why);
   }
   auto answers = exchange();

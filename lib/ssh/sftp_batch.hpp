@@ -43,9 +43,9 @@ std::optional<std::pair<std::uint32_t, SftpAnswer>> parse_sftp_answer(std::strin
 // the channel answers these. Requests that need an earlier answer (a handle) go in the next batch.
 class SftpBatch {
  public:
-  // `what` names the work in messages ("create /x/y").
-  SftpBatch(SshConnection& core, sftp_session sftp, std::string what)
-      : core_(core), sftp_(sftp), what_(std::move(what)) {}
+  // `what` names the work in messages ("create /x/y"); it is escaped here, since its path may be
+  // one the node listed.
+  SftpBatch(SshConnection& core, sftp_session sftp, std::string_view what);
 
   // Each queues one request; run() sends them.
   void open(std::string_view path, std::uint32_t flags, std::uint32_t mode);  // SSH_FXF_*

@@ -104,5 +104,22 @@ TEST(FleetRemote, RemoveTreeTakesEachEntryAsListedAndLooksOnlyWhenThatFails) {
   EXPECT_TRUE(node.exists("/again/stuck"));
 }
 
+// The directory's rmdir goes in the same batch as its files' unlinks. When a file was removed by
+// someone else just before, its unlink fails but the rmdir that follows succeeds: the tree is
+// gone, and that is no error.
+TEST(FleetRemote, RemoveTreeWhoseOnlyFileVanishedIsDoneWithOneRmdir) {
+  test::FakeRemote node;
+  node.add_file("/top/gone", "x");
+  node.on_call = [&](std::string_view op, const std::string& path) {
+    if (op == "unlink" && path == "/top/gone") node.entries.erase(path);
+  };
+  auto removed = remove_tree(node, "/top");
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_FALSE(node.exists("/top"));
+  EXPECT_EQ(std::count_if(node.log.begin(), node.log.end(),
+                          [](const std::string& line) { return line.starts_with("rmdir"); }),
+            1);
+}
+
 }  // namespace
 }  // namespace kf
